@@ -1,0 +1,123 @@
+//! Plugin configuration: parsed once from JSON, validated, compiled.
+//!
+//! Every struct denies unknown fields, so a typo is an error rather than a
+//! silently ignored setting. Errors carry the field path
+//! (`auth.providers[0].issuer: must not be empty`) so an operator can find
+//! the line to fix from Envoy's log alone.
+
+use std::fmt;
+
+use serde::Deserialize;
+
+use crate::auth::{Auth, AuthSettings};
+use crate::route::{RouteSettings, Routes, UnmatchedAction};
+
+/// A configuration error, naming the offending field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the field, e.g. `auth.providers[0].issuer`.
+    pub path: String,
+    /// Lowercase description of what is wrong.
+    pub message: String,
+}
+
+impl ConfigError {
+    /// An error at `path`.
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)
+        } else {
+            write!(f, "{}: {}", self.path, self.message)
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The configuration as written by the operator (before validation).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// JWT providers and token sources.
+    pub auth: AuthSettings,
+    /// Routes, matched in order; the first match wins.
+    pub routes: Vec<RouteSettings>,
+    /// What to do with a request that matches no route.
+    pub unmatched: UnmatchedAction,
+}
+
+/// The validated, compiled configuration shared by every stream.
+#[derive(Debug)]
+pub struct Config {
+    /// Authentication: providers with their decoded keys.
+    pub auth: Auth,
+    /// Route table.
+    pub routes: Routes,
+}
+
+impl Config {
+    /// Parses and validates the plugin configuration.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, ConfigError> {
+        let settings = parse_settings(bytes)?;
+        Self::compile(settings)
+    }
+
+    /// Validates and compiles already-deserialised settings.
+    pub fn compile(settings: Settings) -> Result<Self, ConfigError> {
+        let auth = Auth::compile(settings.auth, "auth")?;
+        let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?;
+        Ok(Self { auth, routes })
+    }
+}
+
+/// Deserialises the JSON, turning serde's errors into path-carrying ones.
+pub fn parse_settings(bytes: &[u8]) -> Result<Settings, ConfigError> {
+    if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(ConfigError::new("", "configuration is empty"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        // serde_json appends "at line L column C"; keep it, it helps in YAML-embedded JSON.
+        let path = if path == "." { String::new() } else { path };
+        ConfigError::new(path, inner.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_top_level_field_is_named() {
+        let err = parse_settings(br#"{"rouets": []}"#).unwrap_err();
+        assert!(err.message.contains("unknown field `rouets`"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_nested_field() {
+        let err = parse_settings(br#"{"routes": [{"name": 3}]}"#).unwrap_err();
+        assert_eq!(err.path, "routes[0].name");
+    }
+
+    #[test]
+    fn empty_configuration_is_refused() {
+        let err = parse_settings(b"  ").unwrap_err();
+        assert_eq!(err.to_string(), "configuration is empty");
+    }
+
+    #[test]
+    fn malformed_json_is_refused() {
+        assert!(parse_settings(b"{").is_err());
+    }
+}

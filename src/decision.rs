@@ -1,0 +1,140 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Every refusal the filter sends has a status, a stable snake_case `code`
+//! (the same string appears in the body, the audit line and the metric),
+//! optional headers, and an OpenAI-style JSON body so SDK clients show a
+//! useful message: `{"error":{"message":...,"type":...,"code":...}}`.
+
+use serde::Serialize;
+
+use crate::auth::AuthError;
+
+/// A local response the filter sends instead of forwarding the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// HTTP status code.
+    pub status: u16,
+    /// Stable snake_case code, e.g. `jwt_expired`.
+    pub code: &'static str,
+    /// OpenAI / Anthropic error type, e.g. `authentication_error`.
+    pub error_type: &'static str,
+    /// Human-readable message. Never contains a token or a secret.
+    pub message: String,
+    /// Extra response headers (`WWW-Authenticate`, `Retry-After`, ...).
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: BodyError<'a>,
+}
+
+#[derive(Serialize)]
+struct BodyError<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    error_type: &'a str,
+    code: &'a str,
+}
+
+impl Denial {
+    /// A denial without extra headers.
+    pub fn new(status: u16, code: &'static str, error_type: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            error_type,
+            message: message.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    /// The OpenAI-style JSON error body.
+    pub fn body(&self) -> Vec<u8> {
+        let body = Body {
+            error: BodyError {
+                message: &self.message,
+                error_type: self.error_type,
+                code: self.code,
+            },
+        };
+        // Serialising plain strings cannot fail; fall back to a fixed body rather than panic.
+        serde_json::to_vec(&body).unwrap_or_else(|_| {
+            br#"{"error":{"message":"internal error","type":"api_error","code":"internal_error"}}"#.to_vec()
+        })
+    }
+
+    /// Every response header, including the content type of the body.
+    pub fn response_headers(&self) -> Vec<(String, String)> {
+        let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+        headers.extend(self.headers.iter().cloned());
+        headers
+    }
+
+    /// The request matched no configured route and the default is to deny.
+    pub fn route_not_found() -> Self {
+        Self::new(404, "route_not_found", "invalid_request_error", "no route is configured for this path and method")
+    }
+
+    /// The caller's roles do not satisfy the route.
+    pub fn forbidden_role() -> Self {
+        Self::new(403, "forbidden_role", "permission_error", "the token does not carry a role this route requires")
+    }
+
+    /// An internal failure with fail-closed semantics.
+    pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(503, code, "api_error", message)
+    }
+}
+
+/// 401 with an RFC 6750 challenge. The description is our own message,
+/// never the token, and quotes are stripped so the header stays well formed.
+impl From<&AuthError> for Denial {
+    fn from(err: &AuthError) -> Self {
+        let message = err.to_string();
+        let description: String = message.chars().filter(|c| *c != '"' && *c != '\\').collect();
+        let challenge = if err.code() == "jwt_missing" {
+            // RFC 6750 §3.1: no error code when the request carried no credentials.
+            "Bearer".to_string()
+        } else {
+            format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
+        };
+        Denial::new(401, err.code(), "authentication_error", message).with_header("www-authenticate", challenge)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_is_openai_style_error_json() {
+        let d = Denial::route_not_found();
+        let v: serde_json::Value = serde_json::from_slice(&d.body()).unwrap();
+        assert_eq!(v["error"]["code"], "route_not_found");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert!(v["error"]["message"].as_str().unwrap().contains("no route"));
+    }
+
+    #[test]
+    fn body_escapes_quotes_in_messages() {
+        let d = Denial::new(400, "x", "invalid_request_error", "a \"quoted\" word");
+        let v: serde_json::Value = serde_json::from_slice(&d.body()).unwrap();
+        assert_eq!(v["error"]["message"], "a \"quoted\" word");
+    }
+
+    #[test]
+    fn response_headers_carry_json_content_type() {
+        let d = Denial::forbidden_role().with_header("x-a", "b");
+        let h = d.response_headers();
+        assert_eq!(h[0], ("content-type".to_string(), "application/json".to_string()));
+        assert_eq!(h[1], ("x-a".to_string(), "b".to_string()));
+        assert_eq!(d.status, 403);
+    }
+}

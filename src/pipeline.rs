@@ -1,0 +1,1 @@
+//! The per-stream decisions, as pure functions returning a `Step`.
