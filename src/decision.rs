@@ -39,7 +39,12 @@ struct BodyError<'a> {
 
 impl Denial {
     /// A denial without extra headers.
-    pub fn new(status: u16, code: &'static str, error_type: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(
+        status: u16,
+        code: &'static str,
+        error_type: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             status,
             code,
@@ -79,12 +84,22 @@ impl Denial {
 
     /// The request matched no configured route and the default is to deny.
     pub fn route_not_found() -> Self {
-        Self::new(404, "route_not_found", "invalid_request_error", "no route is configured for this path and method")
+        Self::new(
+            404,
+            "route_not_found",
+            "invalid_request_error",
+            "no route is configured for this path and method",
+        )
     }
 
     /// The caller's roles do not satisfy the route.
     pub fn forbidden_role() -> Self {
-        Self::new(403, "forbidden_role", "permission_error", "the token does not carry a role this route requires")
+        Self::new(
+            403,
+            "forbidden_role",
+            "permission_error",
+            "the token does not carry a role this route requires",
+        )
     }
 
     /// An internal failure with fail-closed semantics.
@@ -93,19 +108,31 @@ impl Denial {
     }
 }
 
+impl Denial {
+    /// 401 with an RFC 6750 `invalid_token` challenge, for a code that has no `AuthError` of its own.
+    pub fn unauthorized(code: &'static str, message: &str) -> Self {
+        let description: String = message
+            .chars()
+            .filter(|c| *c != '"' && *c != '\\')
+            .collect();
+        Denial::new(401, code, "authentication_error", message).with_header(
+            "www-authenticate",
+            format!("Bearer error=\"invalid_token\", error_description=\"{description}\""),
+        )
+    }
+}
+
 /// 401 with an RFC 6750 challenge. The description is our own message,
 /// never the token, and quotes are stripped so the header stays well formed.
 impl From<&AuthError> for Denial {
     fn from(err: &AuthError) -> Self {
         let message = err.to_string();
-        let description: String = message.chars().filter(|c| *c != '"' && *c != '\\').collect();
-        let challenge = if err.code() == "jwt_missing" {
+        if err.code() == "jwt_missing" {
             // RFC 6750 §3.1: no error code when the request carried no credentials.
-            "Bearer".to_string()
-        } else {
-            format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
-        };
-        Denial::new(401, err.code(), "authentication_error", message).with_header("www-authenticate", challenge)
+            return Denial::new(401, err.code(), "authentication_error", message)
+                .with_header("www-authenticate", "Bearer");
+        }
+        Denial::unauthorized(err.code(), &message)
     }
 }
 
@@ -133,7 +160,10 @@ mod tests {
     fn response_headers_carry_json_content_type() {
         let d = Denial::forbidden_role().with_header("x-a", "b");
         let h = d.response_headers();
-        assert_eq!(h[0], ("content-type".to_string(), "application/json".to_string()));
+        assert_eq!(
+            h[0],
+            ("content-type".to_string(), "application/json".to_string())
+        );
         assert_eq!(h[1], ("x-a".to_string(), "b".to_string()));
         assert_eq!(d.status, 403);
     }

@@ -128,7 +128,9 @@ impl Route {
             PathMatch::Exact(p) => path == p,
             PathMatch::Prefix(p) => path.starts_with(p.as_str()),
         };
-        path_ok && (self.methods.is_empty() || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
+        path_ok
+            && (self.methods.is_empty()
+                || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
     }
 }
 
@@ -149,7 +151,9 @@ pub enum Matched<'a> {
     Denied,
 }
 
-const METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"];
+const METHODS: &[&str] = &[
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
 
 impl Routes {
     /// Validates and compiles the route table.
@@ -166,13 +170,24 @@ impl Routes {
                 return Err(ConfigError::new(at("name"), "must not be empty"));
             }
             if routes.iter().any(|r: &Route| r.name == s.name) {
-                return Err(ConfigError::new(at("name"), format!("duplicate route name `{}`", s.name)));
+                return Err(ConfigError::new(
+                    at("name"),
+                    format!("duplicate route name `{}`", s.name),
+                ));
             }
             let path_match = match (s.matcher.exact, s.matcher.prefix) {
                 (Some(_), Some(_)) => {
-                    return Err(ConfigError::new(at("match"), "set either `exact` or `prefix`, not both"))
+                    return Err(ConfigError::new(
+                        at("match"),
+                        "set either `exact` or `prefix`, not both",
+                    ))
                 }
-                (None, None) => return Err(ConfigError::new(at("match"), "one of `exact` or `prefix` is required")),
+                (None, None) => {
+                    return Err(ConfigError::new(
+                        at("match"),
+                        "one of `exact` or `prefix` is required",
+                    ))
+                }
                 (Some(p), None) => PathMatch::Exact(check_path(p, &at("match.exact"))?),
                 (None, Some(p)) => PathMatch::Prefix(check_path(p, &at("match.prefix"))?),
             };
@@ -200,7 +215,10 @@ impl Routes {
                 }
             }
             if s.auth != AuthRequirement::None && auth.provider_count() == 0 {
-                return Err(ConfigError::new(at("auth"), "requires a token but `auth.providers` is empty"));
+                return Err(ConfigError::new(
+                    at("auth"),
+                    "requires a token but `auth.providers` is empty",
+                ));
             }
             let mut providers = Vec::with_capacity(s.providers.len());
             for (j, name) in s.providers.iter().enumerate() {
@@ -227,7 +245,10 @@ impl Routes {
             UnmatchedAction::Allow | UnmatchedAction::Deny => AuthRequirement::None,
             UnmatchedAction::Authenticate => {
                 if auth.provider_count() == 0 {
-                    return Err(ConfigError::new("unmatched", "`authenticate` needs at least one auth provider"));
+                    return Err(ConfigError::new(
+                        "unmatched",
+                        "`authenticate` needs at least one auth provider",
+                    ));
                 }
                 AuthRequirement::Required
             }
@@ -321,8 +342,17 @@ mod tests {
             exact: Some("/healthz".into()),
             ..Default::default()
         };
-        let routes = Routes::compile(vec![route("h", m)], UnmatchedAction::Deny, &no_auth(), "routes").unwrap();
-        assert!(matches!(routes.find("GET", "/healthz?probe=1"), Matched::Route(_)));
+        let routes = Routes::compile(
+            vec![route("h", m)],
+            UnmatchedAction::Deny,
+            &no_auth(),
+            "routes",
+        )
+        .unwrap();
+        assert!(matches!(
+            routes.find("GET", "/healthz?probe=1"),
+            Matched::Route(_)
+        ));
         assert!(matches!(routes.find("GET", "/healthz/x"), Matched::Denied));
     }
 
@@ -333,7 +363,13 @@ mod tests {
             methods: vec!["post".into()],
             ..Default::default()
         };
-        let routes = Routes::compile(vec![route("p", m)], UnmatchedAction::Deny, &no_auth(), "routes").unwrap();
+        let routes = Routes::compile(
+            vec![route("p", m)],
+            UnmatchedAction::Deny,
+            &no_auth(),
+            "routes",
+        )
+        .unwrap();
         assert!(matches!(routes.find("POST", "/v1/x"), Matched::Route(_)));
         assert!(matches!(routes.find("GET", "/v1/x"), Matched::Denied));
     }
@@ -354,7 +390,13 @@ mod tests {
             methods: vec!["GET".into(), "FETCH".into()],
             ..Default::default()
         };
-        let err = Routes::compile(vec![route("p", m)], UnmatchedAction::Deny, &no_auth(), "routes").unwrap_err();
+        let err = Routes::compile(
+            vec![route("p", m)],
+            UnmatchedAction::Deny,
+            &no_auth(),
+            "routes",
+        )
+        .unwrap_err();
         assert_eq!(err.path, "routes[0].match.methods[1]");
     }
 
@@ -365,22 +407,37 @@ mod tests {
             exact: Some("/".into()),
             ..Default::default()
         };
-        let err = Routes::compile(vec![route("p", m)], UnmatchedAction::Deny, &no_auth(), "routes").unwrap_err();
+        let err = Routes::compile(
+            vec![route("p", m)],
+            UnmatchedAction::Deny,
+            &no_auth(),
+            "routes",
+        )
+        .unwrap_err();
         assert_eq!(err.path, "routes[0].match");
     }
 
     #[test]
     fn path_must_start_with_a_slash() {
-        let err = Routes::compile(vec![route("p", prefix("v1"))], UnmatchedAction::Deny, &no_auth(), "routes")
-            .unwrap_err();
-        assert_eq!(err.to_string(), "routes[0].match.prefix: must start with `/`");
+        let err = Routes::compile(
+            vec![route("p", prefix("v1"))],
+            UnmatchedAction::Deny,
+            &no_auth(),
+            "routes",
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "routes[0].match.prefix: must start with `/`"
+        );
     }
 
     #[test]
     fn required_auth_without_providers_is_refused() {
         let mut r = route("p", prefix("/"));
         r.auth = AuthRequirement::Required;
-        let err = Routes::compile(vec![r], UnmatchedAction::Deny, &no_auth(), "routes").unwrap_err();
+        let err =
+            Routes::compile(vec![r], UnmatchedAction::Deny, &no_auth(), "routes").unwrap_err();
         assert_eq!(err.path, "routes[0].auth");
     }
 

@@ -1,0 +1,162 @@
+//! The root context: configuration, the JWKS refresh timer, stream creation.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::time::Duration;
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{BufferType, ContextType, LogLevel};
+
+use super::http::Http;
+use super::{buffer, call_response_status, dispatch_get, log, now_ms};
+use crate::auth::AuthState;
+use crate::config::Config;
+
+/// How often the root context checks whether a JWKS is due for refresh.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Per-worker state shared by the root and every stream.
+pub struct Shared {
+    /// The compiled configuration.
+    pub config: Rc<Config>,
+    /// Remote key sets and the verified-token cache.
+    pub auth: RefCell<AuthState>,
+}
+
+/// The plugin's root context.
+pub struct Root {
+    shared: Option<Rc<Shared>>,
+    /// Outstanding JWKS calls made by the timer: call token → provider.
+    calls: HashMap<u32, usize>,
+}
+
+impl Root {
+    /// A root context before configuration.
+    pub fn new(_context_id: u32) -> Self {
+        Self {
+            shared: None,
+            calls: HashMap::new(),
+        }
+    }
+
+    fn refresh_due_jwks(&mut self) {
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let now = now_ms();
+        let Ok(mut state) = shared.auth.try_borrow_mut() else {
+            return;
+        };
+        let remote = shared.config.auth.remote_jwks();
+        for provider in state.due_fetches(&shared.config.auth, now) {
+            let Some((_, source)) = remote.iter().find(|(p, _)| *p == provider) else {
+                continue;
+            };
+            if !state.begin_fetch(provider, now, false) {
+                continue;
+            }
+            match dispatch_get(
+                &source.cluster,
+                &source.authority,
+                &source.path,
+                source.timeout_ms,
+            ) {
+                Ok(token) => {
+                    self.calls.insert(token, provider);
+                }
+                Err(status) => {
+                    let name = shared.config.auth.provider_name(provider);
+                    log(
+                        LogLevel::Warn,
+                        &format!(
+                            "tollgate: jwks fetch for provider {name} not dispatched: {status}"
+                        ),
+                    );
+                    let _ = state.finish_fetch(&shared.config.auth, provider, None, &[], now);
+                }
+            }
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        _num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        let Some(provider) = self.calls.remove(&token_id) else {
+            return;
+        };
+        let Some(shared) = self.shared.clone() else {
+            return;
+        };
+        let status = call_response_status();
+        let body = buffer(BufferType::HttpCallResponseBody, body_size).unwrap_or_default();
+        let Ok(mut state) = shared.auth.try_borrow_mut() else {
+            return;
+        };
+        let name = shared.config.auth.provider_name(provider);
+        match state.finish_fetch(&shared.config.auth, provider, status, &body, now_ms()) {
+            Ok(keys) => log(
+                LogLevel::Info,
+                &format!("tollgate: jwks for provider {name} loaded ({keys} keys)"),
+            ),
+            Err(err) => log(
+                LogLevel::Warn,
+                &format!("tollgate: jwks fetch for provider {name} failed: {err}"),
+            ),
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_configure(&mut self, plugin_configuration_size: usize) -> bool {
+        let bytes =
+            buffer(BufferType::PluginConfiguration, plugin_configuration_size).unwrap_or_default();
+        match Config::from_json(&bytes) {
+            Ok(config) => {
+                let auth = AuthState::new(&config.auth);
+                let has_remote = !config.auth.remote_jwks().is_empty();
+                self.shared = Some(Rc::new(Shared {
+                    config: Rc::new(config),
+                    auth: RefCell::new(auth),
+                }));
+                if has_remote {
+                    if let Err(status) = hostcalls::set_tick_period(TICK) {
+                        log(
+                            LogLevel::Error,
+                            &format!("tollgate: cannot start the jwks timer: {status:?}"),
+                        );
+                    }
+                }
+                log(LogLevel::Info, "tollgate: configuration loaded");
+                true
+            }
+            Err(err) => {
+                log(
+                    LogLevel::Critical,
+                    &format!("tollgate: invalid configuration: {err}"),
+                );
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        self.refresh_due_jwks();
+    }
+
+    fn create_http_context(&self, context_id: u32) -> Option<Box<dyn HttpContext>> {
+        let shared = self.shared.clone()?;
+        Some(Box::new(Http::new(context_id, shared)))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
