@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod decision;
+pub mod metrics;
 pub mod pipeline;
 pub mod route;
 

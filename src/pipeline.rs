@@ -8,6 +8,7 @@
 use crate::auth::{AuthState, Identity, Verdict};
 use crate::config::Config;
 use crate::decision::Denial;
+use crate::metrics::{self, Metrics};
 use crate::route::{AuthRequirement, Matched};
 
 /// What the host knows about a request when its headers arrive.
@@ -80,7 +81,26 @@ pub struct StreamState {
 /// Runs route matching, authentication and authorization on the request headers.
 ///
 /// Idempotent: after a JWKS fetch the host calls it again with the same head.
+/// Final outcomes (not the intermediate `FetchKeys`) are counted.
 pub fn on_request_headers(
+    config: &Config,
+    auth_state: &mut AuthState,
+    head: &RequestHead<'_>,
+    stream: &mut StreamState,
+    metrics: &mut dyn Metrics,
+) -> HeadersStep {
+    let step = decide_request_headers(config, auth_state, head, stream);
+    match stream.auth {
+        AuthOutcome::Denied(code) => metrics.count(&metrics::auth_denied(code), 1),
+        AuthOutcome::Pending => {}
+        AuthOutcome::NotRequired | AuthOutcome::Anonymous | AuthOutcome::Verified => {
+            metrics.count(metrics::AUTH_ALLOWED, 1)
+        }
+    }
+    step
+}
+
+fn decide_request_headers(
     config: &Config,
     auth_state: &mut AuthState,
     head: &RequestHead<'_>,

@@ -50,10 +50,13 @@ impl Http {
             now_ms: now_ms(),
         };
         let step = {
-            let Ok(mut auth_state) = self.shared.auth.try_borrow_mut() else {
+            let (Ok(mut auth_state), Ok(mut metrics)) = (
+                self.shared.auth.try_borrow_mut(),
+                self.shared.metrics.try_borrow_mut(),
+            ) else {
                 send_denial(&Denial::internal(
                     "internal_error",
-                    "authentication state is busy",
+                    "per-worker state is busy",
                 ));
                 return Action::Pause;
             };
@@ -62,6 +65,7 @@ impl Http {
                 &mut auth_state,
                 &head,
                 &mut self.stream,
+                &mut *metrics,
             )
         };
         match step {

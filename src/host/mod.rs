@@ -6,6 +6,7 @@
 //! `unwrap()`, and a panic would kill the VM for every stream on the worker.
 
 pub mod http;
+pub mod metrics;
 pub mod root;
 
 use std::time::{Duration, UNIX_EPOCH};

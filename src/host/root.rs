@@ -10,9 +10,11 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::http::Http;
+use super::metrics::HostMetrics;
 use super::{buffer, call_response_status, dispatch_get, log, now_ms};
 use crate::auth::AuthState;
 use crate::config::Config;
+use crate::metrics::{self, Metrics};
 
 /// How often the root context checks whether a JWKS is due for refresh.
 const TICK: Duration = Duration::from_secs(1);
@@ -23,6 +25,17 @@ pub struct Shared {
     pub config: Rc<Config>,
     /// Remote key sets and the verified-token cache.
     pub auth: RefCell<AuthState>,
+    /// Metric ids defined so far.
+    pub metrics: RefCell<HostMetrics>,
+}
+
+impl Shared {
+    /// Counts one event; a busy borrow (never expected) drops the sample rather than panic.
+    pub fn count(&self, name: &str) {
+        if let Ok(mut m) = self.metrics.try_borrow_mut() {
+            m.count(name, 1);
+        }
+    }
 }
 
 /// The plugin's root context.
@@ -122,9 +135,12 @@ impl RootContext for Root {
             Ok(config) => {
                 let auth = AuthState::new(&config.auth);
                 let has_remote = !config.auth.remote_jwks().is_empty();
+                let mut host_metrics = HostMetrics::default();
+                host_metrics.count(metrics::CONFIG_LOADED, 1);
                 self.shared = Some(Rc::new(Shared {
                     config: Rc::new(config),
                     auth: RefCell::new(auth),
+                    metrics: RefCell::new(host_metrics),
                 }));
                 if has_remote {
                     if let Err(status) = hostcalls::set_tick_period(TICK) {
