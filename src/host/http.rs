@@ -112,7 +112,8 @@ impl Http {
             Err(why) => {
                 if allowed {
                     if let Ok(mut state) = self.shared.auth.try_borrow_mut() {
-                        let _ = state.finish_fetch(&config.auth, provider, None, &[], now);
+                        self.shared
+                            .finish_jwks_fetch(&mut state, provider, None, &[]);
                     }
                 }
                 log(
@@ -144,17 +145,8 @@ impl Context for Http {
         let status = call_response_status();
         let body = buffer(BufferType::HttpCallResponseBody, body_size).unwrap_or_default();
         if let Ok(mut state) = self.shared.auth.try_borrow_mut() {
-            let name = self.shared.config.auth.provider_name(provider);
-            match state.finish_fetch(&self.shared.config.auth, provider, status, &body, now_ms()) {
-                Ok(keys) => log(
-                    LogLevel::Info,
-                    &format!("tollgate: jwks for provider {name} refetched ({keys} keys)"),
-                ),
-                Err(err) => log(
-                    LogLevel::Warn,
-                    &format!("tollgate: jwks refetch for provider {name} failed: {err}"),
-                ),
-            }
+            self.shared
+                .finish_jwks_fetch(&mut state, provider, status, &body);
         }
         if let Action::Continue = self.request_headers() {
             if let Err(status) = hostcalls::resume_http_request() {

@@ -36,6 +36,34 @@ impl Shared {
             m.count(name, 1);
         }
     }
+
+    /// Hands a JWKS fetch result (`status` `None`: not sent or no answer) to the
+    /// auth state, then counts and logs the outcome.
+    pub fn finish_jwks_fetch(
+        &self,
+        state: &mut AuthState,
+        provider: usize,
+        status: Option<u16>,
+        body: &[u8],
+    ) {
+        let name = self.config.auth.provider_name(provider);
+        match state.finish_fetch(&self.config.auth, provider, status, body, now_ms()) {
+            Ok(keys) => {
+                self.count(metrics::JWKS_FETCH_OK);
+                log(
+                    LogLevel::Info,
+                    &format!("tollgate: jwks for provider {name} loaded ({keys} keys)"),
+                );
+            }
+            Err(err) => {
+                self.count(metrics::JWKS_FETCH_FAILED);
+                log(
+                    LogLevel::Warn,
+                    &format!("tollgate: jwks fetch for provider {name} failed: {err}"),
+                );
+            }
+        }
+    }
 }
 
 /// The plugin's root context.
@@ -87,7 +115,7 @@ impl Root {
                             "tollgate: jwks fetch for provider {name} not dispatched: {status}"
                         ),
                     );
-                    let _ = state.finish_fetch(&shared.config.auth, provider, None, &[], now);
+                    shared.finish_jwks_fetch(&mut state, provider, None, &[]);
                 }
             }
         }
@@ -113,17 +141,7 @@ impl Context for Root {
         let Ok(mut state) = shared.auth.try_borrow_mut() else {
             return;
         };
-        let name = shared.config.auth.provider_name(provider);
-        match state.finish_fetch(&shared.config.auth, provider, status, &body, now_ms()) {
-            Ok(keys) => log(
-                LogLevel::Info,
-                &format!("tollgate: jwks for provider {name} loaded ({keys} keys)"),
-            ),
-            Err(err) => log(
-                LogLevel::Warn,
-                &format!("tollgate: jwks fetch for provider {name} failed: {err}"),
-            ),
-        }
+        shared.finish_jwks_fetch(&mut state, provider, status, &body);
     }
 }
 
