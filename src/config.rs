@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
+use crate::audit::{AuditSettings, Auditor};
 use crate::auth::{Auth, AuthSettings};
 use crate::route::{RouteSettings, Routes, UnmatchedAction};
 
@@ -53,6 +54,8 @@ pub struct Settings {
     pub routes: Vec<RouteSettings>,
     /// What to do with a request that matches no route.
     pub unmatched: UnmatchedAction,
+    /// The per-request audit line.
+    pub audit: AuditSettings,
 }
 
 /// The validated, compiled configuration shared by every stream.
@@ -62,6 +65,8 @@ pub struct Config {
     pub auth: Auth,
     /// Route table.
     pub routes: Routes,
+    /// Audit line writer.
+    pub audit: Auditor,
 }
 
 impl Config {
@@ -75,7 +80,12 @@ impl Config {
     pub fn compile(settings: Settings) -> Result<Self, ConfigError> {
         let auth = Auth::compile(settings.auth, "auth")?;
         let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?;
-        Ok(Self { auth, routes })
+        let audit = Auditor::compile(settings.audit, "audit")?;
+        Ok(Self {
+            auth,
+            routes,
+            audit,
+        })
     }
 }
 

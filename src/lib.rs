@@ -6,6 +6,7 @@
 //! only code that calls the host; it is compiled for `wasm32` only, so a
 //! native test that reached a host call would not even build.
 
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod decision;

@@ -5,6 +5,7 @@
 //! calls in here, and applies the result. Nothing in this module calls the
 //! host, so whole streams can be driven from native tests.
 
+use crate::audit::AuditRecord;
 use crate::auth::{AuthState, Identity, Verdict};
 use crate::config::Config;
 use crate::decision::Denial;
@@ -68,6 +69,16 @@ pub enum AuthOutcome {
 /// What one stream has learnt so far; owned by the host's stream context.
 #[derive(Debug, Default)]
 pub struct StreamState {
+    /// `:method` of the request.
+    pub method: String,
+    /// `:path` of the request (the audit line drops its query).
+    pub path: String,
+    /// `x-request-id`, when Envoy or the client set one.
+    pub request_id: Option<String>,
+    /// Client IP without the port.
+    pub client_ip: Option<String>,
+    /// Nanoseconds spent inside the filter's callbacks so far.
+    pub filter_ns: u64,
     /// Name of the matched route.
     pub route: Option<String>,
     /// The verified caller.
@@ -89,6 +100,12 @@ pub fn on_request_headers(
     stream: &mut StreamState,
     metrics: &mut dyn Metrics,
 ) -> HeadersStep {
+    if stream.method.is_empty() {
+        stream.method = head.method.to_string();
+        stream.path = head.path.to_string();
+        stream.request_id = header(head.headers, "x-request-id").map(str::to_string);
+        stream.client_ip = head.peer_address.map(|a| strip_port(a).to_string());
+    }
     let step = decide_request_headers(config, auth_state, head, stream);
     match stream.auth {
         AuthOutcome::Denied(code) => metrics.count(&metrics::auth_denied(code), 1),
@@ -173,4 +190,62 @@ fn decide_request_headers(
 fn deny_auth(stream: &mut StreamState, err: &crate::auth::AuthError) -> HeadersStep {
     stream.auth = AuthOutcome::Denied(err.code());
     HeadersStep::Deny(Denial::from(err))
+}
+
+/// The first value of a header (names are lowercase in Envoy's maps).
+pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `1.2.3.4:5678` → `1.2.3.4`, `[::1]:5678` → `::1`; a bare address is returned as is.
+pub fn strip_port(address: &str) -> &str {
+    if let Some(rest) = address.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    match address.rsplit_once(':') {
+        // One colon: IPv4 with a port. More: a bare IPv6 address.
+        Some((host, _)) if !host.contains(':') => host,
+        _ => address,
+    }
+}
+
+/// The audit line for a finished stream, or `None` when sampled out.
+pub fn audit_line(config: &Config, stream: &StreamState, status: Option<u16>) -> Option<String> {
+    let auth = match stream.auth {
+        AuthOutcome::Pending => "pending",
+        AuthOutcome::NotRequired => "not_required",
+        AuthOutcome::Anonymous => "anonymous",
+        AuthOutcome::Verified => "verified",
+        AuthOutcome::Denied(code) => code,
+    };
+    let record = AuditRecord {
+        request_id: stream.request_id.as_deref(),
+        route: stream.route.as_deref(),
+        method: &stream.method,
+        path: &stream.path,
+        status,
+        subject: stream.identity.as_ref().and_then(|i| i.subject.as_deref()),
+        client_ip: stream.client_ip.as_deref(),
+        auth,
+        sections: serde_json::Map::new(),
+        filter_us: stream.filter_ns / 1000,
+        denied: matches!(stream.auth, AuthOutcome::Denied(_)),
+    };
+    config.audit.line(&record)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strip_port_handles_v4_v6_and_bare_addresses() {
+        assert_eq!(strip_port("10.1.2.3:443"), "10.1.2.3");
+        assert_eq!(strip_port("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
+        assert_eq!(strip_port("10.1.2.3"), "10.1.2.3");
+    }
 }

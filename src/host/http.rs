@@ -8,9 +8,10 @@ use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 
 use super::root::Shared;
 use super::{
-    buffer, call_response_status, dispatch_get, headers, log, now_ms, property, send_denial,
-    set_header,
+    buffer, call_response_status, dispatch_get, headers, log, now_ms, now_ns, property,
+    send_denial, set_header,
 };
+use crate::audit::AuditLevel;
 use crate::decision::Denial;
 use crate::pipeline::{self, HeadersStep, RequestHead, StreamState};
 
@@ -30,6 +31,11 @@ impl Http {
             stream: StreamState::default(),
             pending_keys: None,
         }
+    }
+
+    fn add_filter_time(&mut self, started_ns: u64) {
+        let spent = now_ns().saturating_sub(started_ns);
+        self.stream.filter_ns = self.stream.filter_ns.saturating_add(spent);
     }
 
     /// Runs the headers phase; returns whether the stream may continue now.
@@ -135,6 +141,7 @@ impl Context for Http {
         body_size: usize,
         _num_trailers: usize,
     ) {
+        let started = now_ns();
         let Some((token, provider)) = self.pending_keys else {
             return;
         };
@@ -148,7 +155,9 @@ impl Context for Http {
             self.shared
                 .finish_jwks_fetch(&mut state, provider, status, &body);
         }
-        if let Action::Continue = self.request_headers() {
+        let action = self.request_headers();
+        self.add_filter_time(started);
+        if let Action::Continue = action {
             if let Err(status) = hostcalls::resume_http_request() {
                 log(
                     LogLevel::Error,
@@ -161,6 +170,24 @@ impl Context for Http {
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        self.request_headers()
+        let started = now_ns();
+        let action = self.request_headers();
+        self.add_filter_time(started);
+        action
+    }
+
+    fn on_log(&mut self) {
+        let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .and_then(|s| s.parse().ok());
+        if let Some(line) = pipeline::audit_line(&self.shared.config, &self.stream, status) {
+            let level = match self.shared.config.audit.level() {
+                AuditLevel::Debug => LogLevel::Debug,
+                AuditLevel::Info => LogLevel::Info,
+                AuditLevel::Warn => LogLevel::Warn,
+            };
+            log(level, &line);
+        }
     }
 }

@@ -30,6 +30,15 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Envoy's clock in nanoseconds since the Unix epoch (0 if unavailable); for measuring filter time.
+pub fn now_ns() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
 /// All headers of a map, or an empty list (logged) when the host refuses.
 pub fn headers(map: MapType) -> Vec<(String, String)> {
     match hostcalls::get_map(map) {

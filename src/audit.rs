@@ -1,0 +1,347 @@
+//! One structured audit line per request.
+//!
+//! The record carries decisions and sizes, never a token, a secret, prompt
+//! text or a redacted value: the subject is a keyed hash unless configured in
+//! clear, the client IP may be truncated, and the path is logged without its
+//! query string (a token may travel there).
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use crate::config::ConfigError;
+
+/// How the subject appears in the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectMode {
+    /// HMAC-SHA256 with `hash_key`, first 16 hex digits (the default).
+    #[default]
+    Hash,
+    /// As in the token.
+    Clear,
+    /// Left out.
+    Omit,
+}
+
+/// How the client IP appears in the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum IpMode {
+    /// As seen.
+    Full,
+    /// IPv4 to /24, IPv6 to /48 (the default).
+    #[default]
+    Truncate,
+    /// Left out.
+    Omit,
+}
+
+/// Log level of the audit line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditLevel {
+    /// Debug.
+    Debug,
+    /// Info (the default).
+    #[default]
+    Info,
+    /// Warn.
+    Warn,
+}
+
+/// Audit settings as configured.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Write audit lines at all.
+    pub enabled: bool,
+    /// Log level of the line.
+    pub level: AuditLevel,
+    /// Fraction of admitted requests logged, 0.0–1.0; denied requests are always logged.
+    pub sample_rate: f64,
+    /// How the subject is written.
+    pub subject: SubjectMode,
+    /// Key for the subject hash. Without one the hash is unkeyed and guessable.
+    pub hash_key: Option<String>,
+    /// How the client IP is written.
+    pub client_ip: IpMode,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            level: AuditLevel::Info,
+            sample_rate: 1.0,
+            subject: SubjectMode::Hash,
+            hash_key: None,
+            client_ip: IpMode::Truncate,
+        }
+    }
+}
+
+/// Compiled audit settings.
+#[derive(Debug, Clone)]
+pub struct Auditor {
+    settings: AuditSettings,
+    /// `sample_rate` in parts per million.
+    sample_ppm: u64,
+}
+
+/// What one request did, as the pipeline saw it. Only decisions and sizes.
+#[derive(Debug, Default, Clone)]
+pub struct AuditRecord<'a> {
+    /// `x-request-id`.
+    pub request_id: Option<&'a str>,
+    /// Matched route.
+    pub route: Option<&'a str>,
+    /// `:method`.
+    pub method: &'a str,
+    /// `:path` (the query string is removed here).
+    pub path: &'a str,
+    /// Response status.
+    pub status: Option<u16>,
+    /// JWT subject, before hashing.
+    pub subject: Option<&'a str>,
+    /// Client IP (no port).
+    pub client_ip: Option<&'a str>,
+    /// Auth outcome: `verified`, `anonymous`, `not_required` or a denial code.
+    pub auth: &'a str,
+    /// Decision sections added by the other stages (`rate_limit`, `screening`, `redaction`, `usage`).
+    pub sections: Map<String, Value>,
+    /// Time spent inside the filter, microseconds.
+    pub filter_us: u64,
+    /// True when the filter refused the request.
+    pub denied: bool,
+}
+
+impl Auditor {
+    /// Validates the settings.
+    pub fn compile(settings: AuditSettings, path: &str) -> Result<Self, ConfigError> {
+        if !(0.0..=1.0).contains(&settings.sample_rate) || settings.sample_rate.is_nan() {
+            return Err(ConfigError::new(
+                format!("{path}.sample_rate"),
+                "must be between 0.0 and 1.0",
+            ));
+        }
+        if let Some(key) = &settings.hash_key {
+            if key.len() < 16 {
+                return Err(ConfigError::new(
+                    format!("{path}.hash_key"),
+                    "must be at least 16 characters",
+                ));
+            }
+        }
+        // Truncation to an integer number of parts per million is the intent.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let sample_ppm = (settings.sample_rate * 1_000_000.0).round() as u64;
+        Ok(Self {
+            settings,
+            sample_ppm,
+        })
+    }
+
+    /// The configured level.
+    pub fn level(&self) -> AuditLevel {
+        self.settings.level
+    }
+
+    /// The JSON line for a request, or `None` when disabled or sampled out.
+    ///
+    /// Sampling is a hash of the request id, so every worker and every
+    /// replay makes the same choice for the same request.
+    pub fn line(&self, record: &AuditRecord<'_>) -> Option<String> {
+        if !self.settings.enabled {
+            return None;
+        }
+        if !record.denied && self.sample_ppm < 1_000_000 {
+            let id = record.request_id.unwrap_or("");
+            if fnv1a(id.as_bytes()) % 1_000_000 >= self.sample_ppm {
+                return None;
+            }
+        }
+        let mut out = Map::new();
+        out.insert("type".into(), json!("tollgate.audit"));
+        out.insert("request_id".into(), json!(record.request_id));
+        out.insert("route".into(), json!(record.route));
+        out.insert("method".into(), json!(record.method));
+        let path = record.path.split(['?', '#']).next().unwrap_or("");
+        out.insert("path".into(), json!(path));
+        out.insert("status".into(), json!(record.status));
+        match (self.settings.subject, record.subject) {
+            (SubjectMode::Omit, _) | (_, None) => {}
+            (SubjectMode::Clear, Some(s)) => {
+                out.insert("subject".into(), json!(s));
+            }
+            (SubjectMode::Hash, Some(s)) => {
+                out.insert("subject_hash".into(), json!(self.subject_hash(s)));
+            }
+        }
+        if let Some(ip) = record.client_ip {
+            match self.settings.client_ip {
+                IpMode::Full => {
+                    out.insert("client_ip".into(), json!(ip));
+                }
+                IpMode::Truncate => {
+                    out.insert("client_ip".into(), json!(truncate_ip(ip)));
+                }
+                IpMode::Omit => {}
+            }
+        }
+        out.insert("auth".into(), json!(record.auth));
+        for (k, v) in &record.sections {
+            out.insert(k.clone(), v.clone());
+        }
+        out.insert("filter_us".into(), json!(record.filter_us));
+        serde_json::to_string(&Value::Object(out)).ok()
+    }
+
+    /// Keyed hash of a subject: 16 hex digits of HMAC-SHA256.
+    pub fn subject_hash(&self, subject: &str) -> String {
+        let key = self
+            .settings
+            .hash_key
+            .as_deref()
+            .unwrap_or("tollgate-unkeyed");
+        let mac = hmac_sha256::HMAC::mac(subject.as_bytes(), key.as_bytes());
+        mac.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// IPv4 to its /24 (`203.0.113.0/24`), IPv6 to its /48; anything unparsable becomes `unparsed`.
+pub fn truncate_ip(ip: &str) -> String {
+    if let Ok(v4) = ip.parse::<std::net::Ipv4Addr>() {
+        let [a, b, c, _] = v4.octets();
+        return format!("{a}.{b}.{c}.0/24");
+    }
+    if let Ok(v6) = ip.parse::<std::net::Ipv6Addr>() {
+        let s = v6.segments();
+        return format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]);
+    }
+    "unparsed".to_string()
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auditor(f: impl FnOnce(&mut AuditSettings)) -> Auditor {
+        let mut s = AuditSettings::default();
+        f(&mut s);
+        Auditor::compile(s, "audit").unwrap()
+    }
+
+    fn record() -> AuditRecord<'static> {
+        AuditRecord {
+            request_id: Some("req-1"),
+            route: Some("chat"),
+            method: "POST",
+            path: "/v1/chat/completions?access_token=eyJsecret",
+            status: Some(200),
+            subject: Some("alice"),
+            client_ip: Some("203.0.113.77"),
+            auth: "verified",
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn line_hashes_the_subject_and_drops_the_query() {
+        let line = auditor(|s| s.hash_key = Some("0123456789abcdef".into()))
+            .line(&record())
+            .unwrap();
+        assert!(!line.contains("alice"), "{line}");
+        assert!(!line.contains("eyJsecret"), "{line}");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["path"], "/v1/chat/completions");
+        assert_eq!(v["subject_hash"].as_str().unwrap().len(), 16);
+        assert_eq!(v["client_ip"], "203.0.113.0/24");
+        assert_eq!(v["type"], "tollgate.audit");
+    }
+
+    #[test]
+    fn subject_hash_is_stable_and_keyed() {
+        let a = auditor(|s| s.hash_key = Some("0123456789abcdef".into()));
+        let b = auditor(|s| s.hash_key = Some("fedcba9876543210".into()));
+        assert_eq!(a.subject_hash("alice"), a.subject_hash("alice"));
+        assert_ne!(a.subject_hash("alice"), b.subject_hash("alice"));
+    }
+
+    #[test]
+    fn clear_and_omit_modes() {
+        let clear = auditor(|s| s.subject = SubjectMode::Clear)
+            .line(&record())
+            .unwrap();
+        assert!(clear.contains("\"subject\":\"alice\""));
+        let omit = auditor(|s| {
+            s.subject = SubjectMode::Omit;
+            s.client_ip = IpMode::Omit;
+        })
+        .line(&record())
+        .unwrap();
+        assert!(
+            !omit.contains("subject") && !omit.contains("client_ip"),
+            "{omit}"
+        );
+    }
+
+    #[test]
+    fn ipv6_is_truncated_to_48() {
+        assert_eq!(truncate_ip("2001:db8:abcd:12::1"), "2001:db8:abcd::/48");
+        assert_eq!(truncate_ip("not-an-ip"), "unparsed");
+    }
+
+    #[test]
+    fn sampling_skips_admitted_but_never_denied_requests() {
+        let a = auditor(|s| s.sample_rate = 0.0);
+        assert!(a.line(&record()).is_none());
+        let mut denied = record();
+        denied.denied = true;
+        assert!(a.line(&denied).is_some());
+    }
+
+    #[test]
+    fn sampling_rate_is_roughly_honoured() {
+        let a = auditor(|s| s.sample_rate = 0.25);
+        let ids: Vec<String> = (0..4000).map(|i| format!("req-{i}")).collect();
+        let kept = ids
+            .iter()
+            .filter(|id| {
+                let mut r = record();
+                r.request_id = Some(id);
+                a.line(&r).is_some()
+            })
+            .count();
+        assert!((800..1200).contains(&kept), "kept {kept} of 4000");
+    }
+
+    #[test]
+    fn invalid_settings_name_the_field() {
+        let mut s = AuditSettings::default();
+        s.sample_rate = 1.5;
+        assert_eq!(
+            Auditor::compile(s, "audit").unwrap_err().path,
+            "audit.sample_rate"
+        );
+        let mut s = AuditSettings::default();
+        s.hash_key = Some("short".into());
+        assert_eq!(
+            Auditor::compile(s, "audit").unwrap_err().path,
+            "audit.hash_key"
+        );
+    }
+
+    #[test]
+    fn disabled_writes_nothing() {
+        assert!(auditor(|s| s.enabled = false).line(&record()).is_none());
+    }
+}
