@@ -184,7 +184,10 @@ impl Bucket {
         } else {
             Some(rate.ms_for(need - level))
         };
-        Err(Shortfall { wait_ms, full_in_ms })
+        Err(Shortfall {
+            wait_ms,
+            full_in_ms,
+        })
     }
 
     /// Gives `amount` tokens back (a refund), never above capacity.

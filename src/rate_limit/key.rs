@@ -49,11 +49,17 @@ impl<'a> RequestFacts<'a> {
     /// A claim as text: strings as they are, numbers and booleans in JSON
     /// form; null, arrays and objects give `None`.
     pub fn claim_text(&self, name: &str) -> Option<String> {
-        match self.claims?.get(name)? {
-            serde_json::Value::String(s) => Some(s.clone()),
-            v @ (serde_json::Value::Number(_) | serde_json::Value::Bool(_)) => Some(v.to_string()),
-            _ => None,
-        }
+        scalar_text(self.claims?.get(name)?)
+    }
+}
+
+/// A JSON scalar as text: strings as they are, numbers and booleans in JSON
+/// form; null, arrays and objects give `None`.
+pub fn scalar_text(v: &serde_json::Value) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => Some(s.clone()),
+        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => Some(v.to_string()),
+        _ => None,
     }
 }
 
@@ -86,7 +92,10 @@ pub fn parse_ip(s: &str) -> Option<IpAddr> {
     if let Ok(sa) = s.parse::<std::net::SocketAddr>() {
         return Some(sa.ip());
     }
-    let bare = s.strip_prefix('[').and_then(|r| r.strip_suffix(']')).unwrap_or(s);
+    let bare = s
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(s);
     bare.parse::<IpAddr>().ok()
 }
 
@@ -290,7 +299,10 @@ mod tests {
     }
 
     fn hdr(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
     }
 
     fn ip(s: &str) -> IpAddr {
@@ -314,19 +326,29 @@ mod tests {
             ("[2001:db8::7]", "2001:db8::7"),
         ];
         for (peer, want) in cases {
-            assert_eq!(client_ip(&facts(Some(peer), &[]), &hops(0)), Some(ip(want)), "{peer}");
+            assert_eq!(
+                client_ip(&facts(Some(peer), &[]), &hops(0)),
+                Some(ip(want)),
+                "{peer}"
+            );
         }
     }
 
     #[test]
     fn forwarded_for_is_ignored_by_default() {
         let h = hdr(&[("X-Forwarded-For", "9.9.9.9")]);
-        assert_eq!(client_ip(&facts(Some("1.1.1.1:1"), &h), &hops(0)), Some(ip("1.1.1.1")));
+        assert_eq!(
+            client_ip(&facts(Some("1.1.1.1:1"), &h), &hops(0)),
+            Some(ip("1.1.1.1"))
+        );
     }
 
     #[test]
     fn trusted_hops_pick_the_nth_address_from_the_right() {
-        let h = hdr(&[("x-forwarded-for", "6.6.6.6, 1.1.1.1"), ("X-Forwarded-For", "2.2.2.2,3.3.3.3")]);
+        let h = hdr(&[
+            ("x-forwarded-for", "6.6.6.6, 1.1.1.1"),
+            ("X-Forwarded-For", "2.2.2.2,3.3.3.3"),
+        ]);
         let f = facts(Some("10.0.0.9:1"), &h);
         assert_eq!(client_ip(&f, &hops(1)), Some(ip("3.3.3.3")));
         assert_eq!(client_ip(&f, &hops(2)), Some(ip("2.2.2.2")));
@@ -336,14 +358,23 @@ mod tests {
     #[test]
     fn fewer_forwarded_addresses_than_hops_falls_back_to_the_peer() {
         let h = hdr(&[("x-forwarded-for", "1.1.1.1")]);
-        assert_eq!(client_ip(&facts(Some("10.0.0.9:1"), &h), &hops(2)), Some(ip("10.0.0.9")));
-        assert_eq!(client_ip(&facts(Some("10.0.0.9:1"), &[]), &hops(1)), Some(ip("10.0.0.9")));
+        assert_eq!(
+            client_ip(&facts(Some("10.0.0.9:1"), &h), &hops(2)),
+            Some(ip("10.0.0.9"))
+        );
+        assert_eq!(
+            client_ip(&facts(Some("10.0.0.9:1"), &[]), &hops(1)),
+            Some(ip("10.0.0.9"))
+        );
     }
 
     #[test]
     fn garbage_in_the_chosen_forwarded_entry_falls_back_to_the_peer() {
         let h = hdr(&[("x-forwarded-for", "1.1.1.1, not-an-ip")]);
-        assert_eq!(client_ip(&facts(Some("10.0.0.9:1"), &h), &hops(1)), Some(ip("10.0.0.9")));
+        assert_eq!(
+            client_ip(&facts(Some("10.0.0.9:1"), &h), &hops(1)),
+            Some(ip("10.0.0.9"))
+        );
     }
 
     #[test]
@@ -362,7 +393,10 @@ mod tests {
         let f = facts(None, &[]);
         assert_eq!(fingerprint(&[KeyPart::Subject], &f, &hops(0)), None);
         assert_eq!(fingerprint(&[KeyPart::Ip], &f, &hops(0)), None);
-        assert_eq!(fingerprint(&[KeyPart::Header("x-a".into())], &f, &hops(0)), None);
+        assert_eq!(
+            fingerprint(&[KeyPart::Header("x-a".into())], &f, &hops(0)),
+            None
+        );
         assert!(fingerprint(&[KeyPart::Route], &f, &hops(0)).is_some());
     }
 
@@ -383,7 +417,8 @@ mod tests {
     #[test]
     fn claims_are_read_as_scalars_only() {
         let claims: serde_json::Map<String, serde_json::Value> =
-            serde_json::from_str(r#"{"tenant":"acme","n":7,"ok":true,"list":["a"],"nil":null}"#).unwrap();
+            serde_json::from_str(r#"{"tenant":"acme","n":7,"ok":true,"list":["a"],"nil":null}"#)
+                .unwrap();
         let f = RequestFacts {
             claims: Some(&claims),
             ..facts(None, &[])
@@ -403,7 +438,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parts.len(), 6);
-        assert_eq!(parts[3], KeyPartSettings::ApiKey(ApiKeySettings { header: "x-api-key".into() }));
+        assert_eq!(
+            parts[3],
+            KeyPartSettings::ApiKey(ApiKeySettings {
+                header: "x-api-key".into()
+            })
+        );
         assert!(serde_json::from_str::<KeyPartSettings>(r#""cookie""#).is_err());
     }
 }

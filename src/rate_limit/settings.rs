@@ -186,8 +186,10 @@ mod tests {
 
     #[test]
     fn slots_default_to_65536() {
-        let p: PolicySettings =
-            serde_json::from_str(r#"{"name":"p","key":["ip"],"capacity":1,"refill":{"tokens":1,"per_s":1}}"#).unwrap();
+        let p: PolicySettings = serde_json::from_str(
+            r#"{"name":"p","key":["ip"],"capacity":1,"refill":{"tokens":1,"per_s":1}}"#,
+        )
+        .unwrap();
         assert_eq!(p.slots, DEFAULT_SLOTS);
     }
 
@@ -199,7 +201,10 @@ mod tests {
             r#"{"policies":[{"name":"p","key":["ip"],"capacity":1,"refill":{"tokens":1,"per_sec":1}}]}"#,
             r#"{"client_ip":{"hops":1}}"#,
         ] {
-            assert!(serde_json::from_str::<RateLimitSettings>(bad).is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<RateLimitSettings>(bad).is_err(),
+                "{bad}"
+            );
         }
     }
 }

@@ -115,7 +115,9 @@ impl MemoryStore {
     /// Writes a raw value unconditionally (to plant corrupt state in tests).
     pub fn put_raw(&self, key: &str, value: &[u8]) {
         let cas = self.bump();
-        self.data.borrow_mut().insert(key.to_string(), (value.to_vec(), cas));
+        self.data
+            .borrow_mut()
+            .insert(key.to_string(), (value.to_vec(), cas));
     }
 
     /// The raw value of a key.
@@ -142,7 +144,11 @@ impl MemoryStore {
 
     /// Total bytes of keys plus values.
     pub fn payload_bytes(&self) -> usize {
-        self.data.borrow().iter().map(|(k, (v, _))| k.len() + v.len()).sum()
+        self.data
+            .borrow()
+            .iter()
+            .map(|(k, (v, _))| k.len() + v.len())
+            .sum()
     }
 
     /// Number of successful writes.
@@ -193,11 +199,15 @@ impl SharedStore for MemoryStore {
         let current = self.data.borrow().get(key).map(|(_, c)| *c);
         match current {
             Some(c) if cas != 0 && cas != c => return Err(StoreError::CasMismatch),
-            None if cas != 0 && self.refuse_create_cas.get() => return Err(StoreError::CasMismatch),
+            None if cas != 0 && self.refuse_create_cas.get() => {
+                return Err(StoreError::CasMismatch)
+            }
             _ => {}
         }
         let new_cas = self.bump();
-        self.data.borrow_mut().insert(key.to_string(), (value.to_vec(), new_cas));
+        self.data
+            .borrow_mut()
+            .insert(key.to_string(), (value.to_vec(), new_cas));
         self.sets.set(self.sets.get() + 1);
         Ok(())
     }

@@ -108,15 +108,23 @@ impl Table {
     /// Upper bound of key plus value bytes this table can ever hold.
     pub fn bound_bytes(&self) -> usize {
         let max_key = self.prefix.len() + digits(self.slots.saturating_sub(1));
-        usize::try_from(self.slots).unwrap_or(usize::MAX).saturating_mul(max_key + ENCODED_LEN)
+        usize::try_from(self.slots)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(max_key + ENCODED_LEN)
     }
 
     fn home(&self, fingerprint: u64) -> u32 {
         u32::try_from(fingerprint % u64::from(self.slots)).unwrap_or(0)
     }
 
-    fn read(&self, store: &dyn SharedStore, slot: u32) -> Result<(Option<Bucket>, u32), TableError> {
-        let (value, cas) = store.get(&self.slot_key(slot)).map_err(|_| TableError::Store)?;
+    fn read(
+        &self,
+        store: &dyn SharedStore,
+        slot: u32,
+    ) -> Result<(Option<Bucket>, u32), TableError> {
+        let (value, cas) = store
+            .get(&self.slot_key(slot))
+            .map_err(|_| TableError::Store)?;
         match value {
             None => Ok((None, cas)),
             Some(bytes) => Ok((Some(Bucket::decode(&bytes)?), cas)),
@@ -175,7 +183,12 @@ impl Table {
             }
             let (slot, current, cas, missing) = match (own, free, busiest_first) {
                 (Some((slot, b, cas)), _, _) => (slot, b, cas, false),
-                (None, Some((slot, old, cas)), _) => (slot, Bucket::full(fingerprint, rate, now_ms), cas, old.is_none()),
+                (None, Some((slot, old, cas)), _) => (
+                    slot,
+                    Bucket::full(fingerprint, rate, now_ms),
+                    cas,
+                    old.is_none(),
+                ),
                 (None, None, Some((slot, b, cas))) => (slot, b, cas, false),
                 (None, None, None) => return Err(TableError::Store),
             };
@@ -245,7 +258,8 @@ mod tests {
 
     fn take(t: &Table, s: &MemoryStore, fp: u64, now: u64) -> Result<(SlotRef, bool), TableError> {
         let r = rate();
-        t.update(s, fp, &r, now, 3, &mut |b| b.take(&r, 1, now)).map(|(at, res)| (at, res.is_ok()))
+        t.update(s, fp, &r, now, 3, &mut |b| b.take(&r, 1, now))
+            .map(|(at, res)| (at, res.is_ok()))
     }
 
     /// Fingerprints whose home slot is `slot` in a table of `slots`.
@@ -258,7 +272,10 @@ mod tests {
         let t = Table::new("p", 16);
         let s = MemoryStore::new();
         let fp = fp_at(5, 16, 1);
-        assert_eq!(take(&t, &s, fp, 0).unwrap().0, SlotRef { slot: 5, owner: fp });
+        assert_eq!(
+            take(&t, &s, fp, 0).unwrap().0,
+            SlotRef { slot: 5, owner: fp }
+        );
         assert_eq!(take(&t, &s, fp, 0).unwrap().0.slot, 5);
         assert_eq!(s.keys(), vec!["tg:rl:v1:p:5".to_string()]);
     }
@@ -282,7 +299,9 @@ mod tests {
         let (a, b) = (fp_at(5, 16, 1), fp_at(5, 16, 2));
         take(&t, &s, a, 0).unwrap(); // a's bucket is full again at 1000
         let r = rate();
-        let (at, res) = t.update(&s, b, &r, 1000, 3, &mut |x| x.take(&r, 3, 1000)).unwrap();
+        let (at, res) = t
+            .update(&s, b, &r, 1000, 3, &mut |x| x.take(&r, 3, 1000))
+            .unwrap();
         assert_eq!(at, SlotRef { slot: 5, owner: b });
         assert!(res.is_ok(), "the newcomer gets a whole fresh bucket");
         assert_eq!(s.len(), 1);
@@ -298,9 +317,14 @@ mod tests {
         take(&t, &s, b, 0).unwrap();
         // At 1000 a is idle, b (2 of 3 taken) is not: b must keep its own bucket.
         let r = rate();
-        let (at, res) = t.update(&s, b, &r, 1000, 3, &mut |x| x.take(&r, 3, 1000)).unwrap();
+        let (at, res) = t
+            .update(&s, b, &r, 1000, 3, &mut |x| x.take(&r, 3, 1000))
+            .unwrap();
         assert_eq!(at.slot, 6);
-        assert!(res.is_err(), "b only has 2 tokens, a fresh bucket would wrongly give 3");
+        assert!(
+            res.is_err(),
+            "b only has 2 tokens, a fresh bucket would wrongly give 3"
+        );
     }
 
     #[test]
@@ -312,11 +336,23 @@ mod tests {
             let fp = fp_at(0, 16, n);
             // Key n takes n tokens (capped at 3): later slots are busier or equal.
             let cost = n.min(3);
-            t.update(&s, fp, &r, 0, 3, &mut |x| x.take(&r, cost, 0)).unwrap();
+            assert!(t
+                .update(&s, fp, &r, 0, 3, &mut |x| x.take(&r, cost, 0))
+                .unwrap()
+                .1
+                .is_ok());
         }
         let newcomer = fp_at(0, 16, 99);
-        let (at, res) = t.update(&s, newcomer, &r, 0, 3, &mut |x| x.take(&r, 1, 0)).unwrap();
-        assert_eq!(at, SlotRef { slot: 0, owner: fp_at(0, 16, 1) });
+        let (at, res) = t
+            .update(&s, newcomer, &r, 0, 3, &mut |x| x.take(&r, 1, 0))
+            .unwrap();
+        assert_eq!(
+            at,
+            SlotRef {
+                slot: 0,
+                owner: fp_at(0, 16, 1)
+            }
+        );
         assert!(res.is_ok());
         // The shared bucket now has 1 token for both: stricter, never looser.
         let b = Bucket::decode(&s.raw("tg:rl:v1:p:0").unwrap()).unwrap();
@@ -378,7 +414,10 @@ mod tests {
         let s = MemoryStore::new();
         s.fail_next_sets(3);
         assert_eq!(take(&t, &s, 7, 0), Err(TableError::CasExhausted));
-        assert!(take(&t, &s, 7, 0).unwrap().1, "fine again once the conflicts stop");
+        assert!(
+            take(&t, &s, 7, 0).unwrap().1,
+            "fine again once the conflicts stop"
+        );
     }
 
     #[test]
@@ -397,9 +436,16 @@ mod tests {
         let (at, _) = take(&t, &s, a, 0).unwrap();
         take(&t, &s, b, 5000).unwrap(); // a idle: b takes slot 5 over
         let r = rate();
-        let changed = t.adjust(&s, at, 3, &mut |x| x.give_back(&r, 1, 5000)).unwrap();
+        let changed = t
+            .adjust(&s, at, 3, &mut |x| x.give_back(&r, 1, 5000))
+            .unwrap();
         assert!(!changed);
-        assert_eq!(Bucket::decode(&s.raw("tg:rl:v1:p:5").unwrap()).unwrap().owner, b);
+        assert_eq!(
+            Bucket::decode(&s.raw("tg:rl:v1:p:5").unwrap())
+                .unwrap()
+                .owner,
+            b
+        );
     }
 
     #[test]
