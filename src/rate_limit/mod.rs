@@ -483,6 +483,12 @@ impl RateLimiter {
     /// `slots × (longest slot key + 41)`. It does not grow with traffic.
     /// The host adds its own per-entry overhead (Envoy: a hash-map node
     /// with two `std::string`s and a cas, roughly 100 bytes) on top.
+    ///
+    /// Shared data outlives configuration reloads (same `vm_id`) until Envoy
+    /// restarts: renaming a policy or changing its `slots` leaves the old
+    /// keys in place, so the bound holds per configuration ever loaded.
+    /// Changing `slots` also moves keys' home slots; a moved key starts
+    /// with a full bucket once (a one-time leniency on reload).
     pub fn shared_data_bound_bytes(&self) -> usize {
         self.policies
             .iter()

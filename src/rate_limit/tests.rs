@@ -749,3 +749,36 @@ fn error_codes_are_stable() {
     assert_eq!(RateLimitError::Limited.status(), 429);
     assert_eq!(RateLimitError::Unavailable.status(), 503);
 }
+
+#[test]
+fn a_refund_that_loses_a_race_is_retried_and_loses_nobody_s_token() {
+    let l = two_policies();
+    // Another worker whose only policy is the same `burst` bucket.
+    let other = Rc::new(limiter(json!({"policies":[
+        {"name":"burst","key":["subject"],"capacity":5,"refill":{"tokens":5,"per_s":1}}]})));
+    let s = MemoryStore::new();
+    let a = Req::user("a");
+    assert_eq!(count_admitted(&l, &s, &a, 2, 0), 2); // burst 3, daily 0
+                                                     // Our third request: burst take (set 1), daily refuses, burst refund
+                                                     // (set 2). The other worker takes from burst just before set 2.
+    s.before_next_set(|_| {});
+    let o = Rc::clone(&other);
+    s.before_next_set(move |st| {
+        assert!(admitted(&o.check_requests(st, &Req::user("a").facts(), 0)))
+    });
+    assert!(matches!(
+        l.check_requests(&s, &a.facts(), 0),
+        Outcome::Limited { .. }
+    ));
+    let burst_key = s
+        .keys()
+        .into_iter()
+        .find(|k| k.contains(":burst:"))
+        .unwrap();
+    let b = Bucket::decode(&s.raw(&burst_key).unwrap()).unwrap();
+    assert_eq!(
+        b.remaining(&l.policies[0].rate),
+        2,
+        "5 - our 2 admitted - the other worker's 1"
+    );
+}
