@@ -12,6 +12,7 @@ pub mod config;
 pub mod decision;
 pub mod metrics;
 pub mod pipeline;
+pub mod rate_limit;
 pub mod route;
 
 #[cfg(target_arch = "wasm32")]

@@ -1,0 +1,518 @@
+//! LLM-token budgets: estimate before, settle after, cap a stream.
+//!
+//! Before a request is forwarded the limiter *reserves* an estimate: the
+//! requested output (`max_tokens`, `max_completion_tokens`,
+//! `max_output_tokens`, or `default_max_tokens`) times `n`, plus a prompt
+//! estimate of one token per 4 bytes of text. After the response the host
+//! *settles* with the real `usage` ([`parse_usage`], or [`UsageTracker`]
+//! over SSE events); with no usage at all, with the prompt estimate plus
+//! the [`StreamMeter`]'s count of streamed text.
+//!
+//! Byte length (UTF-8) stands in for "characters": identical for English,
+//! and it does not under-count scripts where one character is a token or
+//! more (CJK is 3 bytes per character, about 0.75 estimated tokens).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A reservation taken from one LLM-token policy, to be settled later.
+/// A plain value so the host can keep it per stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reservation {
+    /// Index of the policy in the configuration.
+    pub policy: usize,
+    /// Index of the tier whose rate applied, if any.
+    pub tier: Option<usize>,
+    /// Slot holding the bucket.
+    pub slot: u32,
+    /// Fingerprint stamped in the slot when reserving.
+    pub owner: u64,
+    /// Tokens reserved (0 for a monitor-mode policy that would have refused).
+    pub amount: u64,
+}
+
+/// Token counts reported by an upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// Input tokens (including Anthropic's cache reads and writes).
+    pub prompt: u64,
+    /// Output tokens.
+    pub completion: u64,
+    /// Total as reported, or prompt + completion.
+    pub total: u64,
+}
+
+/// A request's estimated cost, split so a stream cap can use the output part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Estimate {
+    /// Estimated input tokens.
+    pub prompt: u64,
+    /// Output tokens the request may produce.
+    pub output: u64,
+}
+
+impl Estimate {
+    /// What to reserve.
+    pub fn total(&self) -> u64 {
+        self.prompt.saturating_add(self.output)
+    }
+}
+
+/// Tokens for `text_len` characters (bytes): one per 4, rounded up.
+pub fn estimate_prompt_tokens(text_len: usize) -> u64 {
+    u64::try_from(text_len.div_ceil(4)).unwrap_or(u64::MAX)
+}
+
+/// Top-level request fields whose text is sent to the model.
+const PROMPT_FIELDS: &[&str] = &[
+    "messages",
+    "prompt",
+    "input",
+    "system",
+    "instructions",
+    "tools",
+    "functions",
+];
+/// Keys under those fields whose strings are not prompt text (roles, ids,
+/// image or file payloads that would inflate a length-based estimate).
+const NOT_TEXT: &[&str] = &[
+    "role",
+    "type",
+    "id",
+    "tool_call_id",
+    "image_url",
+    "url",
+    "data",
+    "file_data",
+    "source",
+    "image",
+    "input_audio",
+    "audio",
+];
+/// Largest `n` believed; more is clamped (it multiplies the output estimate).
+const MAX_CHOICES: u64 = 128;
+
+/// Estimates a chat / completions / responses / messages request body.
+pub fn estimate_request_parts(body: &Value, default_max_tokens: u64) -> Estimate {
+    let output = ["max_completion_tokens", "max_tokens", "max_output_tokens"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_u64))
+        .unwrap_or(default_max_tokens);
+    let n = body
+        .get("n")
+        .and_then(Value::as_u64)
+        .unwrap_or(1)
+        .clamp(1, MAX_CHOICES);
+    let mut len = 0usize;
+    for field in PROMPT_FIELDS {
+        if let Some(v) = body.get(*field) {
+            text_len(v, &mut len);
+        }
+    }
+    Estimate {
+        prompt: estimate_prompt_tokens(len),
+        output: output.saturating_mul(n),
+    }
+}
+
+/// [`estimate_request_parts`] as one number.
+pub fn estimate_request(body: &Value, default_max_tokens: u64) -> u64 {
+    estimate_request_parts(body, default_max_tokens).total()
+}
+
+fn text_len(v: &Value, len: &mut usize) {
+    match v {
+        Value::String(s) => *len = len.saturating_add(s.len()),
+        Value::Array(items) => items.iter().for_each(|i| text_len(i, len)),
+        Value::Object(map) => {
+            for (k, v) in map {
+                if !NOT_TEXT.contains(&k.as_str()) {
+                    text_len(v, len);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Usage fields as found in one document; absent ones are `None`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Partial {
+    prompt: Option<u64>,
+    completion: Option<u64>,
+    total: Option<u64>,
+}
+
+fn partial_usage(json: &Value) -> Option<Partial> {
+    // OpenAI chat / completions / responses and Anthropic bodies and
+    // message_delta events carry `usage` at the top; the Responses stream's
+    // `response.completed` nests it in `response`, Anthropic's
+    // `message_start` in `message`.
+    let usage = [
+        json.get("usage"),
+        json.pointer("/response/usage"),
+        json.pointer("/message/usage"),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|u| u.is_object())?;
+    let num = |k: &str| usage.get(k).and_then(Value::as_u64);
+    let cache = num("cache_creation_input_tokens")
+        .unwrap_or(0)
+        .saturating_add(num("cache_read_input_tokens").unwrap_or(0));
+    let prompt =
+        num("prompt_tokens").or_else(|| num("input_tokens").map(|n| n.saturating_add(cache)));
+    let completion = num("completion_tokens").or_else(|| num("output_tokens"));
+    let total = num("total_tokens");
+    if prompt.is_none() && completion.is_none() && total.is_none() {
+        return None;
+    }
+    Some(Partial {
+        prompt,
+        completion,
+        total,
+    })
+}
+
+impl Partial {
+    fn usage(&self) -> Usage {
+        let prompt = self.prompt.unwrap_or(0);
+        let completion = self.completion.unwrap_or(0);
+        Usage {
+            prompt,
+            completion,
+            total: self.total.unwrap_or(prompt.saturating_add(completion)),
+        }
+    }
+}
+
+/// The usage in one JSON document (a response body or one SSE event), for
+/// OpenAI (`prompt_tokens` / `completion_tokens` / `total_tokens`), the
+/// Responses API and Anthropic (`input_tokens` / `output_tokens`).
+pub fn parse_usage(json: &Value) -> Option<Usage> {
+    partial_usage(json).map(|p| p.usage())
+}
+
+/// Collects usage across the events of a stream. Later values replace
+/// earlier ones field by field: Anthropic sends input tokens in
+/// `message_start` and a cumulative output count in `message_delta`.
+#[derive(Debug, Clone, Default)]
+pub struct UsageTracker {
+    seen: Partial,
+    any: bool,
+}
+
+impl UsageTracker {
+    /// A tracker that has seen nothing.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one parsed SSE `data:` payload (or a whole JSON body).
+    pub fn observe(&mut self, json: &Value) {
+        if let Some(p) = partial_usage(json) {
+            self.any = true;
+            self.seen.prompt = p.prompt.or(self.seen.prompt);
+            self.seen.completion = p.completion.or(self.seen.completion);
+            // A total from an earlier event would be stale once counts move on.
+            self.seen.total = p.total;
+        }
+    }
+
+    /// The usage so far, or `None` when no event carried any.
+    pub fn usage(&self) -> Option<Usage> {
+        self.any.then(|| self.seen.usage())
+    }
+}
+
+/// Counts a stream's output and says when it passes its allowance.
+#[derive(Debug, Clone)]
+pub struct StreamMeter {
+    allowance: u64,
+    bytes: usize,
+}
+
+impl StreamMeter {
+    /// A meter allowing `allowance_tokens` of output (the reservation's
+    /// output part, [`Estimate::output`]).
+    pub fn new(allowance_tokens: u64) -> Self {
+        Self {
+            allowance: allowance_tokens,
+            bytes: 0,
+        }
+    }
+
+    /// Adds streamed text; true once the output passes the allowance.
+    pub fn observe_text(&mut self, text: &str) -> bool {
+        self.bytes = self.bytes.saturating_add(text.len());
+        self.exceeded()
+    }
+
+    /// Adds the text of one parsed SSE event (see [`delta_text_len`]).
+    pub fn observe_event(&mut self, event: &Value) -> bool {
+        self.bytes = self.bytes.saturating_add(delta_text_len(event));
+        self.exceeded()
+    }
+
+    /// Estimated output tokens so far.
+    pub fn output_tokens(&self) -> u64 {
+        estimate_prompt_tokens(self.bytes)
+    }
+
+    /// True when the output passed the allowance.
+    pub fn exceeded(&self) -> bool {
+        self.output_tokens() > self.allowance
+    }
+}
+
+/// Bytes of generated text in one stream event: OpenAI chat
+/// (`choices[].delta.content`, `reasoning_content`, tool-call arguments) and
+/// completions (`choices[].text`), Responses API (`*.delta` events),
+/// Anthropic (`content_block_delta` text, thinking, partial JSON).
+pub fn delta_text_len(event: &Value) -> usize {
+    let s = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, str::len);
+    let mut len = 0usize;
+    if let Some(choices) = event.get("choices").and_then(Value::as_array) {
+        for c in choices {
+            len = len.saturating_add(s(c.get("text")));
+            if let Some(d) = c.get("delta") {
+                len = len
+                    .saturating_add(s(d.get("content")))
+                    .saturating_add(s(d.get("reasoning_content")));
+                for call in d
+                    .get("tool_calls")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    len = len.saturating_add(s(call.pointer("/function/arguments")));
+                }
+            }
+        }
+    }
+    let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
+    if kind.starts_with("response.") && kind.ends_with(".delta") {
+        len = len.saturating_add(s(event.get("delta")));
+    }
+    if kind == "content_block_delta" {
+        if let Some(d) = event.get("delta") {
+            len = len
+                .saturating_add(s(d.get("text")))
+                .saturating_add(s(d.get("thinking")))
+                .saturating_add(s(d.get("partial_json")));
+        }
+    }
+    len
+}
+
+/// Stable code of the stream-cap error.
+pub const BUDGET_EXCEEDED_CODE: &str = "token_budget_exceeded";
+
+/// The final SSE chunk ending a capped stream: an `error` event with an
+/// OpenAI-style error body, then `data: [DONE]`, so SDK clients stop
+/// cleanly and show the reason instead of seeing a dropped connection.
+pub fn budget_exceeded_sse() -> Vec<u8> {
+    let body = serde_json::json!({
+        "error": {
+            "message": "the response passed the token budget reserved for this request",
+            "type": "rate_limit_error",
+            "code": BUDGET_EXCEEDED_CODE,
+        }
+    });
+    format!("event: error\ndata: {body}\n\ndata: [DONE]\n\n").into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prompt_estimate_is_a_quarter_rounded_up() {
+        assert_eq!(
+            [0, 1, 4, 5, 400].map(estimate_prompt_tokens),
+            [0, 1, 1, 2, 100]
+        );
+    }
+
+    #[test]
+    fn chat_request_uses_max_tokens_plus_message_text() {
+        let body = json!({"model":"m","max_tokens":100,"messages":[
+            {"role":"system","content":"12345678"},
+            {"role":"user","content":[{"type":"text","text":"abcd"},{"type":"image_url","image_url":{"url":"data:AAAAAAAAAAAAAAAAAAAAAAAAA"}}]}]});
+        assert_eq!(
+            estimate_request_parts(&body, 256),
+            Estimate {
+                prompt: 3,
+                output: 100
+            }
+        );
+        assert_eq!(estimate_request(&body, 256), 103);
+    }
+
+    #[test]
+    fn output_limit_fields_in_order_of_precedence() {
+        let cases = [
+            (json!({"max_completion_tokens": 10, "max_tokens": 99}), 10),
+            (json!({"max_tokens": 20}), 20),
+            (json!({"max_output_tokens": 30}), 30),
+            (json!({}), 256),
+            (json!({"max_tokens": 5, "n": 3}), 15),
+            (json!({"max_tokens": 1, "n": 100000}), MAX_CHOICES),
+        ];
+        for (body, want) in cases {
+            assert_eq!(estimate_request_parts(&body, 256).output, want, "{body}");
+        }
+    }
+
+    #[test]
+    fn prompt_input_and_system_fields_count() {
+        let body = json!({"prompt":"aaaa","input":[{"role":"user","content":"bbbb"}],"system":"cccc","max_tokens":0});
+        assert_eq!(estimate_request(&body, 256), 3);
+    }
+
+    #[test]
+    fn openai_usage() {
+        let v = json!({"usage":{"prompt_tokens":11,"completion_tokens":7,"total_tokens":18}});
+        assert_eq!(
+            parse_usage(&v),
+            Some(Usage {
+                prompt: 11,
+                completion: 7,
+                total: 18
+            })
+        );
+    }
+
+    #[test]
+    fn responses_api_usage_in_body_and_completed_event() {
+        let body = json!({"usage":{"input_tokens":5,"output_tokens":3,"total_tokens":8}});
+        assert_eq!(
+            parse_usage(&body),
+            Some(Usage {
+                prompt: 5,
+                completion: 3,
+                total: 8
+            })
+        );
+        let ev = json!({"type":"response.completed","response":{"usage":{"input_tokens":5,"output_tokens":4}}});
+        assert_eq!(
+            parse_usage(&ev),
+            Some(Usage {
+                prompt: 5,
+                completion: 4,
+                total: 9
+            })
+        );
+    }
+
+    #[test]
+    fn anthropic_usage_counts_cache_tokens_as_input() {
+        let v = json!({"usage":{"input_tokens":10,"cache_read_input_tokens":90,"output_tokens":5}});
+        assert_eq!(
+            parse_usage(&v),
+            Some(Usage {
+                prompt: 100,
+                completion: 5,
+                total: 105
+            })
+        );
+    }
+
+    #[test]
+    fn null_or_absent_usage_is_none() {
+        assert_eq!(parse_usage(&json!({"usage": null, "choices": []})), None);
+        assert_eq!(parse_usage(&json!({"id": "x"})), None);
+    }
+
+    #[test]
+    fn tracker_merges_anthropic_stream_events() {
+        let mut t = UsageTracker::new();
+        assert_eq!(t.usage(), None);
+        t.observe(&json!({"type":"message_start","message":{"usage":{"input_tokens":25,"output_tokens":1}}}));
+        t.observe(&json!({"type":"content_block_delta","delta":{"type":"text_delta","text":"hi"}}));
+        t.observe(&json!({"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":15}}));
+        assert_eq!(
+            t.usage(),
+            Some(Usage {
+                prompt: 25,
+                completion: 15,
+                total: 40
+            })
+        );
+    }
+
+    #[test]
+    fn tracker_takes_the_openai_final_usage_chunk() {
+        let mut t = UsageTracker::new();
+        t.observe(&json!({"choices":[{"delta":{"content":"x"}}],"usage":null}));
+        t.observe(&json!({"choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}));
+        assert_eq!(
+            t.usage(),
+            Some(Usage {
+                prompt: 3,
+                completion: 2,
+                total: 5
+            })
+        );
+    }
+
+    #[test]
+    fn delta_text_is_found_in_each_stream_shape() {
+        let cases = [
+            (json!({"choices":[{"delta":{"content":"abcd"}}]}), 4),
+            (
+                json!({"choices":[{"delta":{"tool_calls":[{"function":{"arguments":"{\"a\":1}"}}]}}]}),
+                7,
+            ),
+            (json!({"choices":[{"text":"ab"}]}), 2),
+            (
+                json!({"type":"response.output_text.delta","delta":"abc"}),
+                3,
+            ),
+            (
+                json!({"type":"content_block_delta","delta":{"type":"text_delta","text":"abcde"}}),
+                5,
+            ),
+            (json!({"type":"message_stop"}), 0),
+        ];
+        for (ev, want) in cases {
+            assert_eq!(delta_text_len(&ev), want, "{ev}");
+        }
+    }
+
+    #[test]
+    fn stream_meter_trips_once_output_passes_the_allowance() {
+        let mut m = StreamMeter::new(2);
+        assert!(!m.observe_text("abcd"));
+        assert!(!m.observe_text("efgh"));
+        assert!(m.observe_event(&json!({"choices":[{"delta":{"content":"i"}}]})));
+        assert_eq!(m.output_tokens(), 3);
+    }
+
+    #[test]
+    fn final_sse_chunk_is_an_error_event_then_done() {
+        let text = String::from_utf8(budget_exceeded_sse()).unwrap();
+        let mut blocks = text.split("\n\n");
+        let first = blocks.next().unwrap();
+        assert!(first.starts_with("event: error\ndata: "));
+        let data: Value =
+            serde_json::from_str(first.trim_start_matches("event: error\ndata: ")).unwrap();
+        assert_eq!(data["error"]["code"], "token_budget_exceeded");
+        assert_eq!(blocks.next(), Some("data: [DONE]"));
+        assert!(text.ends_with("\n\n"));
+    }
+
+    #[test]
+    fn reservation_round_trips_through_json() {
+        let r = Reservation {
+            policy: 1,
+            tier: Some(0),
+            slot: 9,
+            owner: u64::MAX,
+            amount: 300,
+        };
+        let s = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<Reservation>(&s).unwrap(), r);
+    }
+}

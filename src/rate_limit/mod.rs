@@ -1,0 +1,711 @@
+//! Rate limiting: token buckets in shared data, and LLM-token budgets.
+//!
+//! Pure: it sees shared data only through [`SharedStore`] and time only as
+//! `now_ms`. The host shell supplies both and maps the [`Outcome`] to a
+//! response (429 with `Retry-After` and the `RateLimit-*` headers, or per
+//! `fail_mode` on `Failed`).
+//!
+//! - `bucket`: exact integer token-bucket arithmetic and its 41-byte encoding.
+//! - `table`: the fixed table of hashed slots per policy and the CAS loop.
+//! - `key`: request facts, client IP, key fingerprints.
+//! - `budget`: LLM-token estimates, usage parsing, stream cap.
+//! - `headers`: `RateLimit-Policy` / `RateLimit`.
+//!
+//! # Several policies
+//! Every applicable policy must admit a request. Policies are taken in
+//! configuration order; when one refuses (or fails), the tokens already
+//! taken from the earlier ones are given back, each by its own
+//! compare-and-set, so a refused request spends nothing. Guarantees under
+//! concurrency: each take and each refund is applied exactly once to the
+//! value it was computed from (no token lost, none spent twice). Between a
+//! take and its refund another request may see the lower level and be
+//! refused: a transient over-limit, never an under-limit. If a refund
+//! itself cannot be written (retries exhausted) its tokens stay spent
+//! (stricter, fail safe).
+//!
+//! # Memory bound
+//! See [`RateLimiter::shared_data_bound_bytes`]: policies × slots × (key +
+//! 41 bytes), independent of the number of clients.
+
+pub mod bucket;
+pub mod budget;
+pub mod headers;
+pub mod key;
+pub mod settings;
+pub mod store;
+pub mod table;
+
+use std::cell::Cell;
+use std::fmt;
+
+use crate::config::ConfigError;
+
+pub use bucket::Rate;
+pub use budget::{
+    budget_exceeded_sse, delta_text_len, estimate_prompt_tokens, estimate_request,
+    estimate_request_parts, parse_usage, Estimate, Reservation, StreamMeter, Usage, UsageTracker,
+};
+pub use headers::QuotaView;
+pub use key::{client_ip, ClientIpSettings, KeyPart, KeyPartSettings, RequestFacts};
+pub use settings::{
+    FailMode, PolicyKind, PolicySettings, RateLimitSettings, RefillSettings, TierSettings,
+};
+pub use store::{MemoryStore, SharedStore, StoreError};
+
+use bucket::{Bucket, Shortfall};
+use table::{SlotRef, Table};
+
+/// Largest `slots` accepted for one policy (2^24: about 1 GB of shared data).
+pub const MAX_SLOTS: u32 = 1 << 24;
+/// Largest `cas_retries` accepted.
+pub const MAX_CAS_RETRIES: u32 = 64;
+
+/// The decision for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every applicable policy admits the request.
+    Admitted {
+        /// `RateLimit-Policy` / `RateLimit` for the response (empty when
+        /// `emit_headers` is off or no enforced policy applied).
+        headers: Vec<(String, String)>,
+        /// Monitor-mode policies that would have refused.
+        monitored: Vec<String>,
+    },
+    /// A policy refuses: respond 429 with `Retry-After: retry_after_s`.
+    Limited {
+        /// The refusing policy.
+        policy: String,
+        /// Seconds until the request would fit (at least 1).
+        retry_after_s: u64,
+        /// `RateLimit-Policy` / `RateLimit` for the refusing policy
+        /// (`Retry-After` is left to the caller).
+        headers: Vec<(String, String)>,
+    },
+    /// Shared data misbehaved; the caller applies `fail_mode` and counts it.
+    Failed {
+        /// `cas_exhausted`, `corrupt_state` or `store_error`.
+        kind: &'static str,
+    },
+}
+
+/// Token reservations for one request, with what to report.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reserved {
+    /// One per applicable LLM-token policy; pass them to [`RateLimiter::settle`].
+    pub reservations: Vec<Reservation>,
+    /// `RateLimit-Policy` / `RateLimit` for the response (may be empty).
+    pub headers: Vec<(String, String)>,
+    /// Monitor-mode policies that would have refused.
+    pub monitored: Vec<String>,
+}
+
+/// Rate-limit refusals as errors, for the one place that maps errors to responses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitError {
+    /// A policy refused the request (429).
+    Limited,
+    /// Shared data failed and `fail_mode` is closed (503).
+    Unavailable,
+    /// A stream passed its token reservation (final SSE error event).
+    TokenBudgetExceeded,
+}
+
+impl RateLimitError {
+    /// Stable snake_case code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Limited => "rate_limited",
+            Self::Unavailable => "rate_limit_unavailable",
+            Self::TokenBudgetExceeded => budget::BUDGET_EXCEEDED_CODE,
+        }
+    }
+
+    /// HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Limited | Self::TokenBudgetExceeded => 429,
+            Self::Unavailable => 503,
+        }
+    }
+}
+
+impl fmt::Display for RateLimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Limited => "rate limit exceeded, retry after the time in retry-after",
+            Self::Unavailable => "rate limiting is temporarily unavailable",
+            Self::TokenBudgetExceeded => {
+                "the response passed the token budget reserved for this request"
+            }
+        })
+    }
+}
+
+impl std::error::Error for RateLimitError {}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TierWhen {
+    Claim { name: String, equals: String },
+    Role(String),
+}
+
+impl TierWhen {
+    fn matches(&self, facts: &RequestFacts) -> bool {
+        match self {
+            Self::Role(role) => facts.roles.iter().any(|r| r == role),
+            Self::Claim { name, equals } => {
+                let Some(value) = facts.claims.and_then(|c| c.get(name)) else {
+                    return false;
+                };
+                let scalar_eq =
+                    |v: &serde_json::Value| key::scalar_text(v).as_deref() == Some(equals.as_str());
+                match value {
+                    serde_json::Value::Array(items) => items.iter().any(scalar_eq),
+                    v => scalar_eq(v),
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Tier {
+    when: TierWhen,
+    rate: Rate,
+}
+
+#[derive(Debug, Clone)]
+struct Policy {
+    name: String,
+    key: Vec<KeyPart>,
+    rate: Rate,
+    routes: Vec<String>,
+    tiers: Vec<Tier>,
+    monitor: bool,
+    kind: PolicyKind,
+    table: Table,
+}
+
+impl Policy {
+    fn rate_for(&self, tier: Option<usize>) -> &Rate {
+        tier.and_then(|t| self.tiers.get(t))
+            .map_or(&self.rate, |t| &t.rate)
+    }
+
+    fn tier_for(&self, facts: &RequestFacts) -> Option<usize> {
+        self.tiers.iter().position(|t| t.when.matches(facts))
+    }
+
+    fn view(&self, rate: &Rate, remaining: u64, reset_s: u64) -> QuotaView {
+        QuotaView {
+            name: self.name.clone(),
+            quota: rate.capacity(),
+            window_s: rate.window_s(),
+            remaining,
+            reset_s,
+            tokens: self.kind == PolicyKind::LlmTokens,
+        }
+    }
+}
+
+/// A token taken from one policy during one decision.
+#[derive(Debug, Clone, Copy)]
+struct Taken {
+    policy: usize,
+    tier: Option<usize>,
+    at: SlotRef,
+    amount: u64,
+}
+
+/// What a multi-policy take produced.
+struct TakeAll {
+    taken: Vec<Taken>,
+    views: Vec<QuotaView>,
+    monitored: Vec<String>,
+}
+
+/// The compiled rate limiter, shared by every stream.
+#[derive(Debug, Clone)]
+pub struct RateLimiter {
+    policies: Vec<Policy>,
+    fail_mode: FailMode,
+    emit_headers: bool,
+    attempts: u32,
+    client_ip: ClientIpSettings,
+    default_max_tokens: u64,
+    cap_streams: bool,
+}
+
+impl Default for RateLimiter {
+    fn default() -> Self {
+        Self {
+            policies: Vec::new(),
+            fail_mode: FailMode::Closed,
+            emit_headers: true,
+            attempts: 9,
+            client_ip: ClientIpSettings::default(),
+            default_max_tokens: 256,
+            cap_streams: false,
+        }
+    }
+}
+
+fn compile_rate(
+    capacity: u64,
+    refill: &RefillSettings,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Rate, ConfigError> {
+    if capacity == 0 {
+        return Err(ConfigError::new(at("capacity"), "must be greater than 0"));
+    }
+    if refill.tokens == 0 {
+        return Err(ConfigError::new(
+            at("refill.tokens"),
+            "must be greater than 0",
+        ));
+    }
+    let period_ms = match (refill.per_s, refill.per_ms) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                at("refill"),
+                "set either `per_s` or `per_ms`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                at("refill"),
+                "one of `per_s` or `per_ms` is required",
+            ))
+        }
+        (Some(s), None) => {
+            if s == 0 {
+                return Err(ConfigError::new(
+                    at("refill.per_s"),
+                    "must be greater than 0",
+                ));
+            }
+            s.checked_mul(1000)
+                .ok_or_else(|| ConfigError::new(at("refill.per_s"), "is too large"))?
+        }
+        (None, Some(ms)) => {
+            if ms == 0 {
+                return Err(ConfigError::new(
+                    at("refill.per_ms"),
+                    "must be greater than 0",
+                ));
+            }
+            ms
+        }
+    };
+    Rate::new(capacity, refill.tokens, period_ms).ok_or_else(|| {
+        ConfigError::new(
+            at("capacity"),
+            "capacity (and refill tokens) times the period in milliseconds must not exceed 2^60",
+        )
+    })
+}
+
+fn check_name(name: &str, what: &str, at: String) -> Result<String, ConfigError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(ConfigError::new(at, format!("{what} must not be empty")));
+    }
+    Ok(name.to_string())
+}
+
+impl RateLimiter {
+    /// Validates and compiles `settings`; `route_names` are the configured
+    /// routes a policy may name, `path` prefixes error paths (`rate_limit`).
+    pub fn compile(
+        settings: RateLimitSettings,
+        route_names: &[&str],
+        path: &str,
+    ) -> Result<Self, ConfigError> {
+        if settings.cas_retries > MAX_CAS_RETRIES {
+            return Err(ConfigError::new(
+                format!("{path}.cas_retries"),
+                format!("must be at most {MAX_CAS_RETRIES}"),
+            ));
+        }
+        if settings.client_ip.ipv6_prefix == 0 || settings.client_ip.ipv6_prefix > 128 {
+            return Err(ConfigError::new(
+                format!("{path}.client_ip.ipv6_prefix"),
+                "must be between 1 and 128",
+            ));
+        }
+        if settings.client_ip.trusted_hops > 32 {
+            return Err(ConfigError::new(
+                format!("{path}.client_ip.trusted_hops"),
+                "must be at most 32",
+            ));
+        }
+        if settings.default_max_tokens == 0 {
+            return Err(ConfigError::new(
+                format!("{path}.default_max_tokens"),
+                "must be greater than 0",
+            ));
+        }
+        let mut policies: Vec<Policy> = Vec::with_capacity(settings.policies.len());
+        for (i, p) in settings.policies.into_iter().enumerate() {
+            let at = |field: &str| format!("{path}.policies[{i}].{field}");
+            let name = p.name.trim();
+            if name.is_empty() || name.len() > 64 {
+                return Err(ConfigError::new(at("name"), "must be 1 to 64 characters"));
+            }
+            if !name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+            {
+                return Err(ConfigError::new(
+                    at("name"),
+                    "may contain only letters, digits, `_` and `-`",
+                ));
+            }
+            if policies.iter().any(|q| q.name == name) {
+                return Err(ConfigError::new(
+                    at("name"),
+                    format!("duplicate policy name `{name}`"),
+                ));
+            }
+            if p.key.is_empty() {
+                return Err(ConfigError::new(at("key"), "must list at least one part"));
+            }
+            let mut key = Vec::with_capacity(p.key.len());
+            for (j, part) in p.key.iter().enumerate() {
+                let at_part = format!("{path}.policies[{i}].key[{j}]");
+                key.push(match part {
+                    KeyPartSettings::Subject => KeyPart::Subject,
+                    KeyPartSettings::Ip => KeyPart::Ip,
+                    KeyPartSettings::Route => KeyPart::Route,
+                    KeyPartSettings::ApiKey(a) => KeyPart::ApiKey(
+                        check_name(&a.header, "header", at_part)?.to_ascii_lowercase(),
+                    ),
+                    KeyPartSettings::Claim(c) => KeyPart::Claim(check_name(c, "claim", at_part)?),
+                    KeyPartSettings::Header(h) => {
+                        KeyPart::Header(check_name(h, "header", at_part)?.to_ascii_lowercase())
+                    }
+                });
+            }
+            let rate = compile_rate(p.capacity, &p.refill, &at)?;
+            for (j, r) in p.routes.iter().enumerate() {
+                if !route_names.contains(&r.as_str()) {
+                    return Err(ConfigError::new(
+                        format!("{path}.policies[{i}].routes[{j}]"),
+                        format!("no route named `{r}`"),
+                    ));
+                }
+            }
+            let mut tiers = Vec::with_capacity(p.tiers.len());
+            for (j, t) in p.tiers.iter().enumerate() {
+                let at_tier = |field: &str| format!("{path}.policies[{i}].tiers[{j}].{field}");
+                let when = match (&t.when.claim, &t.when.equals, &t.when.role) {
+                    (Some(c), Some(e), None) => TierWhen::Claim {
+                        name: check_name(c, "claim", at_tier("when.claim"))?,
+                        equals: e.clone(),
+                    },
+                    (None, None, Some(r)) => {
+                        TierWhen::Role(check_name(r, "role", at_tier("when.role"))?)
+                    }
+                    _ => {
+                        return Err(ConfigError::new(
+                            at_tier("when"),
+                            "set either `claim` with `equals`, or `role`",
+                        ))
+                    }
+                };
+                tiers.push(Tier {
+                    when,
+                    rate: compile_rate(t.capacity, &t.refill, &at_tier)?,
+                });
+            }
+            if p.slots == 0 || p.slots > MAX_SLOTS {
+                return Err(ConfigError::new(
+                    at("slots"),
+                    format!("must be between 1 and {MAX_SLOTS}"),
+                ));
+            }
+            policies.push(Policy {
+                table: Table::new(name, p.slots),
+                name: name.to_string(),
+                key,
+                rate,
+                routes: p.routes,
+                tiers,
+                monitor: p.monitor,
+                kind: p.kind,
+            });
+        }
+        Ok(Self {
+            policies,
+            fail_mode: settings.fail_mode,
+            emit_headers: settings.emit_headers,
+            attempts: settings.cas_retries.saturating_add(1),
+            client_ip: settings.client_ip,
+            default_max_tokens: settings.default_max_tokens,
+            cap_streams: settings.cap_streams,
+        })
+    }
+
+    /// True when no policy is configured.
+    pub fn is_empty(&self) -> bool {
+        self.policies.is_empty()
+    }
+
+    /// True when an LLM-token policy is configured (the body must be read).
+    pub fn has_token_budgets(&self) -> bool {
+        self.policies
+            .iter()
+            .any(|p| p.kind == PolicyKind::LlmTokens)
+    }
+
+    /// What to do with [`Outcome::Failed`].
+    pub fn fail_mode(&self) -> FailMode {
+        self.fail_mode
+    }
+
+    /// True when streams are cut once they pass their reservation.
+    pub fn caps_streams(&self) -> bool {
+        self.cap_streams
+    }
+
+    /// Policy names, in configuration order (for metrics).
+    pub fn policy_names(&self) -> impl Iterator<Item = &str> {
+        self.policies.iter().map(|p| p.name.as_str())
+    }
+
+    /// Estimates a request body with the configured `default_max_tokens`.
+    pub fn estimate_request(&self, body: &serde_json::Value) -> Estimate {
+        estimate_request_parts(body, self.default_max_tokens)
+    }
+
+    /// Upper bound, in bytes, of the keys and values this limiter can ever
+    /// write to shared data: the sum over policies of
+    /// `slots × (longest slot key + 41)`. It does not grow with traffic.
+    /// The host adds its own per-entry overhead (Envoy: a hash-map node
+    /// with two `std::string`s and a cas, roughly 100 bytes) on top.
+    ///
+    /// Shared data outlives configuration reloads (same `vm_id`) until Envoy
+    /// restarts: renaming a policy or changing its `slots` leaves the old
+    /// keys in place, so the bound holds per configuration ever loaded.
+    /// Changing `slots` also moves keys' home slots; a moved key starts
+    /// with a full bucket once (a one-time leniency on reload).
+    pub fn shared_data_bound_bytes(&self) -> usize {
+        self.policies
+            .iter()
+            .map(|p| p.table.bound_bytes())
+            .fold(0usize, usize::saturating_add)
+    }
+
+    /// Takes one token from every applicable request policy.
+    pub fn check_requests(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        now_ms: u64,
+    ) -> Outcome {
+        match self.take_all(store, facts, PolicyKind::Requests, 1, now_ms) {
+            Ok(t) => Outcome::Admitted {
+                headers: self.admitted_headers(&t.views),
+                monitored: t.monitored,
+            },
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Reserves `estimate` tokens from every applicable LLM-token policy;
+    /// `Err` is a `Limited` or `Failed` outcome and nothing stays reserved.
+    /// An estimate larger than a policy's capacity can never fit and is
+    /// refused (its `retry_after_s` is the time to fill the bucket).
+    pub fn reserve_tokens(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        estimate: u64,
+        now_ms: u64,
+    ) -> Result<Reserved, Outcome> {
+        let t = self.take_all(store, facts, PolicyKind::LlmTokens, estimate, now_ms)?;
+        Ok(Reserved {
+            reservations: t
+                .taken
+                .iter()
+                .map(|k| Reservation {
+                    policy: k.policy,
+                    tier: k.tier,
+                    slot: k.at.slot,
+                    owner: k.at.owner,
+                    amount: k.amount,
+                })
+                .collect(),
+            headers: self.admitted_headers(&t.views),
+            monitored: t.monitored,
+        })
+    }
+
+    /// Settles reservations with the real total: refunds the unused part, or
+    /// charges the excess even past zero, into a debt of at most one
+    /// bucket, repaid by refill before anything else is admitted. An
+    /// adjustment for a slot that was taken over meanwhile (its bucket had
+    /// refilled to full and was reassigned) is dropped. Every reservation is
+    /// attempted; the first failure's code is returned.
+    pub fn settle(
+        &self,
+        store: &dyn SharedStore,
+        reservations: &[Reservation],
+        actual_total: u64,
+        now_ms: u64,
+    ) -> Result<(), &'static str> {
+        let mut first_err = None;
+        for r in reservations {
+            let Some(policy) = self.policies.get(r.policy) else {
+                first_err.get_or_insert("unknown_policy");
+                continue;
+            };
+            if actual_total == r.amount {
+                continue;
+            }
+            let rate = *policy.rate_for(r.tier);
+            let at = SlotRef {
+                slot: r.slot,
+                owner: r.owner,
+            };
+            let res = policy
+                .table
+                .adjust(store, at, self.attempts, &mut |b: &Bucket| {
+                    if actual_total < r.amount {
+                        b.give_back(&rate, r.amount - actual_total, now_ms)
+                    } else {
+                        b.charge(&rate, actual_total - r.amount, now_ms)
+                    }
+                });
+            if let Err(e) = res {
+                first_err.get_or_insert(e.code());
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+
+    fn admitted_headers(&self, views: &[QuotaView]) -> Vec<(String, String)> {
+        if self.emit_headers {
+            headers::render(views)
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn applies(&self, p: &Policy, kind: PolicyKind, facts: &RequestFacts) -> bool {
+        p.kind == kind && (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
+    }
+
+    /// Takes `amount` from every applicable policy of `kind`, all or nothing.
+    fn take_all(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        kind: PolicyKind,
+        amount: u64,
+        now_ms: u64,
+    ) -> Result<TakeAll, Outcome> {
+        let mut t = TakeAll {
+            taken: Vec::new(),
+            views: Vec::new(),
+            monitored: Vec::new(),
+        };
+        for (index, p) in self.policies.iter().enumerate() {
+            if !self.applies(p, kind, facts) {
+                continue;
+            }
+            let Some(fp) = key::fingerprint(&p.key, facts, &self.client_ip) else {
+                continue;
+            };
+            let tier = p.tier_for(facts);
+            let rate = *p.rate_for(tier);
+            // A monitor-mode refusal still writes the (refilled, unchanged)
+            // bucket, so its slot exists for settlement; the flag is reset
+            // on every CAS attempt.
+            let would_refuse = Cell::new(false);
+            let res = p.table.update(
+                store,
+                fp,
+                &rate,
+                now_ms,
+                self.attempts,
+                &mut |b: &Bucket| {
+                    would_refuse.set(false);
+                    match b.take(&rate, amount, now_ms) {
+                        Err(_) if p.monitor => {
+                            would_refuse.set(true);
+                            Ok(b.refilled(&rate, now_ms))
+                        }
+                        other => other,
+                    }
+                },
+            );
+            match res {
+                Err(e) => {
+                    self.refund(store, &t.taken, now_ms);
+                    return Err(Outcome::Failed { kind: e.code() });
+                }
+                Ok((at, Ok(_))) if would_refuse.get() => {
+                    t.monitored.push(p.name.clone());
+                    // Nothing taken, but an LLM budget still settles the real usage.
+                    t.taken.push(Taken {
+                        policy: index,
+                        tier,
+                        at,
+                        amount: 0,
+                    });
+                }
+                Ok((at, Ok(bucket))) => {
+                    t.taken.push(Taken {
+                        policy: index,
+                        tier,
+                        at,
+                        amount,
+                    });
+                    if !p.monitor {
+                        let reset_s = headers::ceil_s(bucket.full_in_ms(now_ms));
+                        t.views
+                            .push(p.view(&rate, bucket.remaining(&rate), reset_s));
+                    }
+                }
+                Ok((_, Err(short))) => {
+                    self.refund(store, &t.taken, now_ms);
+                    return Err(self.limited(p, &rate, short));
+                }
+            }
+        }
+        if kind == PolicyKind::Requests {
+            // Only LLM budgets keep zero-amount entries (for settlement).
+            t.taken.retain(|k| k.amount > 0);
+        }
+        Ok(t)
+    }
+
+    fn limited(&self, p: &Policy, rate: &Rate, short: Shortfall) -> Outcome {
+        let retry_after_s = headers::ceil_s(short.wait_ms.unwrap_or(short.full_in_ms)).max(1);
+        Outcome::Limited {
+            policy: p.name.clone(),
+            retry_after_s,
+            headers: headers::render(&[p.view(rate, 0, retry_after_s)]),
+        }
+    }
+
+    /// Gives back what a refused request took. A refund that cannot be
+    /// written leaves its tokens spent (stricter, fail safe).
+    fn refund(&self, store: &dyn SharedStore, taken: &[Taken], now_ms: u64) {
+        for k in taken.iter().filter(|k| k.amount > 0) {
+            let Some(p) = self.policies.get(k.policy) else {
+                continue;
+            };
+            let rate = *p.rate_for(k.tier);
+            let _ = p
+                .table
+                .adjust(store, k.at, self.attempts, &mut |b: &Bucket| {
+                    b.give_back(&rate, k.amount, now_ms)
+                });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
