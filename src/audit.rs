@@ -326,14 +326,18 @@ mod tests {
 
     #[test]
     fn invalid_settings_name_the_field() {
-        let mut s = AuditSettings::default();
-        s.sample_rate = 1.5;
+        let s = AuditSettings {
+            sample_rate: 1.5,
+            ..Default::default()
+        };
         assert_eq!(
             Auditor::compile(s, "audit").unwrap_err().path,
             "audit.sample_rate"
         );
-        let mut s = AuditSettings::default();
-        s.hash_key = Some("short".into());
+        let s = AuditSettings {
+            hash_key: Some("short".into()),
+            ..Default::default()
+        };
         assert_eq!(
             Auditor::compile(s, "audit").unwrap_err().path,
             "audit.hash_key"
