@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::audit::{AuditSettings, Auditor};
 use crate::auth::{Auth, AuthSettings};
+use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::route::{RouteSettings, Routes, UnmatchedAction};
 
 /// A configuration error, naming the offending field.
@@ -54,6 +55,8 @@ pub struct Settings {
     pub routes: Vec<RouteSettings>,
     /// What to do with a request that matches no route.
     pub unmatched: UnmatchedAction,
+    /// Request limits and LLM-token budgets.
+    pub rate_limit: RateLimitSettings,
     /// The per-request audit line.
     pub audit: AuditSettings,
 }
@@ -65,6 +68,8 @@ pub struct Config {
     pub auth: Auth,
     /// Route table.
     pub routes: Routes,
+    /// Request limits and LLM-token budgets.
+    pub rate_limit: RateLimiter,
     /// Audit line writer.
     pub audit: Auditor,
 }
@@ -80,10 +85,13 @@ impl Config {
     pub fn compile(settings: Settings) -> Result<Self, ConfigError> {
         let auth = Auth::compile(settings.auth, "auth")?;
         let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?;
+        let route_names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
+        let rate_limit = RateLimiter::compile(settings.rate_limit, &route_names, "rate_limit")?;
         let audit = Auditor::compile(settings.audit, "audit")?;
         Ok(Self {
             auth,
             routes,
+            rate_limit,
             audit,
         })
     }

@@ -102,6 +102,27 @@ impl Denial {
         )
     }
 
+    /// A rate-limit policy refused: 429 with `Retry-After` and the IETF headers.
+    pub fn rate_limited(policy: &str, retry_after_s: u64, headers: Vec<(String, String)>) -> Self {
+        let mut d = Self::new(
+            429,
+            "rate_limited",
+            "rate_limit_error",
+            format!("rate limit `{policy}` exceeded; retry after {retry_after_s} s"),
+        )
+        .with_header("retry-after", retry_after_s.to_string());
+        d.headers.extend(headers);
+        d
+    }
+
+    /// Shared data failed and the fail mode is closed.
+    pub fn rate_limit_unavailable() -> Self {
+        Self::internal(
+            "rate_limit_unavailable",
+            "rate limiting is temporarily unavailable",
+        )
+    }
+
     /// An internal failure with fail-closed semantics.
     pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(503, code, "api_error", message)

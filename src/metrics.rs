@@ -63,6 +63,16 @@ pub fn auth_denied(code: &str) -> String {
     format!("tollgate.auth.denied.{code}")
 }
 
+/// `tollgate.rate_limit.limited.<policy>`.
+pub fn rate_limited(policy: &str) -> String {
+    format!("tollgate.rate_limit.limited.{policy}")
+}
+
+/// `tollgate.rate_limit.monitored.<policy>`: would have been limited, admitted (monitor mode).
+pub fn rate_limit_monitored(policy: &str) -> String {
+    format!("tollgate.rate_limit.monitored.{policy}")
+}
+
 /// `tollgate.internal.error.<kind>`.
 pub fn internal_error(kind: &str) -> String {
     format!("tollgate.internal.error.{kind}")

@@ -5,11 +5,14 @@
 //! calls in here, and applies the result. Nothing in this module calls the
 //! host, so whole streams can be driven from native tests.
 
+use serde_json::{json, Map, Value};
+
 use crate::audit::AuditRecord;
-use crate::auth::{AuthState, Identity, Verdict};
+use crate::auth::{AuthError, AuthState, Identity, Verdict};
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics::{self, Metrics};
+use crate::rate_limit::{self, FailMode, Outcome, RequestFacts, SharedStore};
 use crate::route::{AuthRequirement, Matched};
 
 /// What the host knows about a request when its headers arrive.
@@ -23,6 +26,16 @@ pub struct RequestHead<'a> {
     pub headers: &'a [(String, String)],
     /// The connection's source address, `ip:port`.
     pub peer_address: Option<&'a str>,
+}
+
+/// The per-worker services a phase may use, and the time.
+pub struct Env<'a> {
+    /// Remote key sets and the verified-token cache.
+    pub auth: &'a mut AuthState,
+    /// Shared data, seen by every worker.
+    pub store: &'a dyn SharedStore,
+    /// Counters and histograms.
+    pub metrics: &'a mut dyn Metrics,
     /// Envoy's clock, milliseconds since the Unix epoch.
     pub now_ms: u64,
 }
@@ -66,6 +79,19 @@ pub enum AuthOutcome {
     Denied(&'static str),
 }
 
+impl AuthOutcome {
+    /// The word used in the audit line.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            AuthOutcome::Pending => "pending",
+            AuthOutcome::NotRequired => "not_required",
+            AuthOutcome::Anonymous => "anonymous",
+            AuthOutcome::Verified => "verified",
+            AuthOutcome::Denied(code) => code,
+        }
+    }
+}
+
 /// What one stream has learnt so far; owned by the host's stream context.
 #[derive(Debug, Default)]
 pub struct StreamState {
@@ -75,7 +101,7 @@ pub struct StreamState {
     pub path: String,
     /// `x-request-id`, when Envoy or the client set one.
     pub request_id: Option<String>,
-    /// Client IP without the port.
+    /// Client IP as the rate limiter sees it (peer, or `X-Forwarded-For` when trusted).
     pub client_ip: Option<String>,
     /// Nanoseconds spent inside the filter's callbacks so far.
     pub filter_ns: u64,
@@ -87,39 +113,54 @@ pub struct StreamState {
     pub auth: AuthOutcome,
     /// Set once a JWKS fetch was made for this stream, so a second miss is final.
     pub fetched_keys: bool,
+    /// Headers to add to the upstream's response (quota headers).
+    pub response_headers: Vec<(String, String)>,
+    /// The stream's code when the filter refused it (any stage).
+    pub denied: Option<&'static str>,
+    /// Audit sections added by the stages after authentication.
+    pub audit: Map<String, Value>,
 }
 
-/// Runs route matching, authentication and authorization on the request headers.
+/// Runs route matching, authentication, authorization and request limits on
+/// the request headers.
 ///
-/// Idempotent: after a JWKS fetch the host calls it again with the same head.
-/// Final outcomes (not the intermediate `FetchKeys`) are counted.
+/// Idempotent until it returns a final step: after a JWKS fetch the host
+/// calls it again with the same head. Final outcomes are counted.
 pub fn on_request_headers(
     config: &Config,
-    auth_state: &mut AuthState,
+    env: &mut Env<'_>,
     head: &RequestHead<'_>,
     stream: &mut StreamState,
-    metrics: &mut dyn Metrics,
 ) -> HeadersStep {
     if stream.method.is_empty() {
         stream.method = head.method.to_string();
         stream.path = head.path.to_string();
         stream.request_id = header(head.headers, "x-request-id").map(str::to_string);
-        stream.client_ip = head.peer_address.map(|a| strip_port(a).to_string());
     }
-    let step = decide_request_headers(config, auth_state, head, stream);
+    let step = authenticate(config, env, head, stream);
     match stream.auth {
-        AuthOutcome::Denied(code) => metrics.count(&metrics::auth_denied(code), 1),
+        AuthOutcome::Denied(code) => env.metrics.count(&metrics::auth_denied(code), 1),
         AuthOutcome::Pending => {}
         AuthOutcome::NotRequired | AuthOutcome::Anonymous | AuthOutcome::Verified => {
-            metrics.count(metrics::AUTH_ALLOWED, 1)
+            env.metrics.count(metrics::AUTH_ALLOWED, 1)
         }
+    }
+    let step = match step {
+        HeadersStep::Continue(edits) => match limit_requests(config, env, head, stream) {
+            Some(denial) => HeadersStep::Deny(denial),
+            None => HeadersStep::Continue(edits),
+        },
+        other => other,
+    };
+    if let HeadersStep::Deny(denial) = &step {
+        stream.denied = Some(denial.code);
     }
     step
 }
 
-fn decide_request_headers(
+fn authenticate(
     config: &Config,
-    auth_state: &mut AuthState,
+    env: &mut Env<'_>,
     head: &RequestHead<'_>,
     stream: &mut StreamState,
 ) -> HeadersStep {
@@ -150,13 +191,13 @@ fn decide_request_headers(
             stream.auth = AuthOutcome::Anonymous;
             return HeadersStep::Continue(edits);
         }
-        Ok(None) => return deny_auth(stream, &crate::auth::AuthError::Missing),
+        Ok(None) => return deny_auth(stream, &AuthError::Missing),
         Err(err) => return deny_auth(stream, &err),
     };
 
     let identity = match config
         .auth
-        .verify(&token, &route.providers, head.now_ms, auth_state)
+        .verify(&token, &route.providers, env.now_ms, env.auth)
     {
         Verdict::Verified(identity) => identity,
         Verdict::Denied(err) => return deny_auth(stream, &err),
@@ -187,9 +228,82 @@ fn decide_request_headers(
     HeadersStep::Continue(edits)
 }
 
-fn deny_auth(stream: &mut StreamState, err: &crate::auth::AuthError) -> HeadersStep {
+fn deny_auth(stream: &mut StreamState, err: &AuthError) -> HeadersStep {
     stream.auth = AuthOutcome::Denied(err.code());
     HeadersStep::Deny(Denial::from(err))
+}
+
+/// The facts the rate limiter keys on, for an authenticated stream.
+fn facts<'a>(
+    stream: &'a StreamState,
+    head: &RequestHead<'a>,
+    no_roles: &'a [String],
+) -> RequestFacts<'a> {
+    let identity = stream.identity.as_ref();
+    RequestFacts {
+        subject: identity.and_then(|i| i.subject.as_deref()),
+        claims: identity.map(|i| &i.claims),
+        roles: identity.map_or(no_roles, |i| i.roles.as_slice()),
+        route: stream.route.as_deref().unwrap_or(""),
+        peer_ip: head.peer_address,
+        headers: head.headers,
+    }
+}
+
+/// Takes a token from every request policy that applies. `Some` is a refusal.
+fn limit_requests(
+    config: &Config,
+    env: &mut Env<'_>,
+    head: &RequestHead<'_>,
+    stream: &mut StreamState,
+) -> Option<Denial> {
+    let limiter = &config.rate_limit;
+    let no_roles: Vec<String> = Vec::new();
+    let facts = facts(stream, head, &no_roles);
+    let client_ip =
+        rate_limit::client_ip(&facts, limiter.client_ip_settings()).map(|ip| ip.to_string());
+    if limiter.is_empty() {
+        stream.client_ip = client_ip;
+        return None;
+    }
+    let outcome = limiter.check_requests(env.store, &facts, env.now_ms);
+    stream.client_ip = client_ip;
+    match outcome {
+        Outcome::Admitted { headers, monitored } => {
+            for policy in &monitored {
+                env.metrics.count(&metrics::rate_limit_monitored(policy), 1);
+            }
+            if !monitored.is_empty() {
+                stream
+                    .audit
+                    .insert("rate_limit".into(), json!({ "monitored": monitored }));
+            }
+            stream.response_headers.extend(headers);
+            None
+        }
+        Outcome::Limited {
+            policy,
+            retry_after_s,
+            headers,
+        } => {
+            env.metrics.count(&metrics::rate_limited(&policy), 1);
+            stream.audit.insert(
+                "rate_limit".into(),
+                json!({ "limited_by": policy, "retry_after_s": retry_after_s }),
+            );
+            Some(Denial::rate_limited(&policy, retry_after_s, headers))
+        }
+        Outcome::Failed { kind } => {
+            env.metrics.count(&metrics::internal_error(kind), 1);
+            stream
+                .audit
+                .insert("rate_limit".into(), json!({ "failed": kind }));
+            match limiter.fail_mode() {
+                FailMode::Closed => Some(Denial::rate_limit_unavailable()),
+                FailMode::Open => None,
+            }
+        }
+    }
 }
 
 /// The first value of a header (names are lowercase in Envoy's maps).
@@ -200,27 +314,8 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .map(|(_, v)| v.as_str())
 }
 
-/// `1.2.3.4:5678` → `1.2.3.4`, `[::1]:5678` → `::1`; a bare address is returned as is.
-pub fn strip_port(address: &str) -> &str {
-    if let Some(rest) = address.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    match address.rsplit_once(':') {
-        // One colon: IPv4 with a port. More: a bare IPv6 address.
-        Some((host, _)) if !host.contains(':') => host,
-        _ => address,
-    }
-}
-
 /// The audit line for a finished stream, or `None` when sampled out.
 pub fn audit_line(config: &Config, stream: &StreamState, status: Option<u16>) -> Option<String> {
-    let auth = match stream.auth {
-        AuthOutcome::Pending => "pending",
-        AuthOutcome::NotRequired => "not_required",
-        AuthOutcome::Anonymous => "anonymous",
-        AuthOutcome::Verified => "verified",
-        AuthOutcome::Denied(code) => code,
-    };
     let record = AuditRecord {
         request_id: stream.request_id.as_deref(),
         route: stream.route.as_deref(),
@@ -229,23 +324,10 @@ pub fn audit_line(config: &Config, stream: &StreamState, status: Option<u16>) ->
         status,
         subject: stream.identity.as_ref().and_then(|i| i.subject.as_deref()),
         client_ip: stream.client_ip.as_deref(),
-        auth,
-        sections: serde_json::Map::new(),
+        auth: stream.auth.as_str(),
+        sections: stream.audit.clone(),
         filter_us: stream.filter_ns / 1000,
-        denied: matches!(stream.auth, AuthOutcome::Denied(_)),
+        denied: stream.denied.is_some(),
     };
     config.audit.line(&record)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn strip_port_handles_v4_v6_and_bare_addresses() {
-        assert_eq!(strip_port("10.1.2.3:443"), "10.1.2.3");
-        assert_eq!(strip_port("[2001:db8::1]:443"), "2001:db8::1");
-        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
-        assert_eq!(strip_port("10.1.2.3"), "10.1.2.3");
-    }
 }

@@ -7,13 +7,14 @@ use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 
 use super::root::Shared;
+use super::store::HostStore;
 use super::{
     buffer, call_response_status, dispatch_get, headers, log, now_ms, now_ns, property,
     send_denial, set_header,
 };
 use crate::audit::AuditLevel;
 use crate::decision::Denial;
-use crate::pipeline::{self, HeadersStep, RequestHead, StreamState};
+use crate::pipeline::{self, Env, HeadersStep, RequestHead, StreamState};
 
 /// The stream context.
 pub struct Http {
@@ -53,7 +54,6 @@ impl Http {
             path: find(":path").unwrap_or("/"),
             headers: &request,
             peer_address: peer.as_deref(),
-            now_ms: now_ms(),
         };
         let step = {
             let (Ok(mut auth_state), Ok(mut metrics)) = (
@@ -66,13 +66,13 @@ impl Http {
                 ));
                 return Action::Pause;
             };
-            pipeline::on_request_headers(
-                &self.shared.config,
-                &mut auth_state,
-                &head,
-                &mut self.stream,
-                &mut *metrics,
-            )
+            let mut env = Env {
+                auth: &mut auth_state,
+                store: &HostStore,
+                metrics: &mut *metrics,
+                now_ms: now_ms(),
+            };
+            pipeline::on_request_headers(&self.shared.config, &mut env, &head, &mut self.stream)
         };
         match step {
             HeadersStep::Continue(edits) => {
@@ -88,7 +88,7 @@ impl Http {
                 send_denial(&denial);
                 Action::Pause
             }
-            HeadersStep::FetchKeys { provider } => self.fetch_keys(provider, head.now_ms),
+            HeadersStep::FetchKeys { provider } => self.fetch_keys(provider, now_ms()),
         }
     }
 
@@ -174,6 +174,15 @@ impl HttpContext for Http {
         let action = self.request_headers();
         self.add_filter_time(started);
         action
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let started = now_ns();
+        for (name, value) in &self.stream.response_headers {
+            set_header(MapType::HttpResponseHeaders, name, Some(value));
+        }
+        self.add_filter_time(started);
+        Action::Continue
     }
 
     fn on_log(&mut self) {

@@ -8,6 +8,7 @@
 pub mod http;
 pub mod metrics;
 pub mod root;
+pub mod store;
 
 use std::time::{Duration, UNIX_EPOCH};
 

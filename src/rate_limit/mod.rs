@@ -458,6 +458,11 @@ impl RateLimiter {
             .any(|p| p.kind == PolicyKind::LlmTokens)
     }
 
+    /// How the client IP is found (shared with the audit line).
+    pub fn client_ip_settings(&self) -> &ClientIpSettings {
+        &self.client_ip
+    }
+
     /// What to do with [`Outcome::Failed`].
     pub fn fail_mode(&self) -> FailMode {
         self.fail_mode
