@@ -1025,3 +1025,22 @@ fn key_rotation_drops_the_providers_cached_tokens() {
         "jwt_unknown_kid"
     );
 }
+
+#[test]
+fn hmac_secrets_accept_standard_and_url_safe_base64() {
+    let secret: Vec<u8> = (0u8..48).map(|i| i.wrapping_mul(37) | 0xf8).collect();
+    let standard = base64::engine::general_purpose::STANDARD.encode(&secret);
+    let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&secret);
+    assert_ne!(
+        standard.trim_end_matches('='),
+        url_safe,
+        "the secret must exercise both alphabets"
+    );
+    let token = hs256_raw(r#"{"alg":"HS256"}"#, &payload(json!({})), &secret);
+    for encoded in [standard, url_safe] {
+        let a = auth(
+            json!({"providers": [provider(json!({"hmac": [{"alg": "HS256", "secret_base64": encoded}]}))]}),
+        );
+        assert_eq!(code(&verify(&a, &token)), "verified");
+    }
+}
