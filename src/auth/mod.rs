@@ -1,179 +1,437 @@
-//! JWT authentication — temporary stub with the final API shape; the real
-//! module lands from the `auth` branch.
+//! JWT authentication: the pure core (no proxy-wasm).
+//!
+//! Flow of [`Auth::verify`]: size cap → verified-token cache → our own header
+//! checks (`alg: none`, `crit`, unknown algorithms refused before any key is
+//! touched) → provider chosen by the unverified `iss` among the route's
+//! providers → key chosen by `kid` (or by algorithm, at most
+//! [`MAX_KEY_TRIES`] keys) and required to be bound to the header's `alg`
+//! → jwt-simple verifies the signature and the standard claims with our
+//! options (skew, size cap, Envoy's clock, exact issuer, audiences) → our
+//! policy: `exp` required, maximum lifetime, required claims.
+//!
+//! Keys for providers with `remote_jwks` are fetched by the host; see
+//! [`AuthState`] for the protocol.
 
-use std::fmt;
+mod cache;
+mod compile;
+mod error;
+mod extract;
+mod jwks;
+mod keys;
+mod settings;
+mod state;
+#[cfg(test)]
+mod testkeys;
+#[cfg(test)]
+mod tests;
+mod token;
 
-use serde::Deserialize;
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+pub use error::AuthError;
+pub use extract::TokenSource;
+pub use keys::Alg;
+pub use settings::{
+    AuthSettings, CacheSettings, ForwardClaimSettings, HmacKeySettings, PemKeySettings,
+    ProviderSettings, RemoteJwksSettings, TokenSourceSettings,
+};
+pub use state::AuthState;
 
 use crate::config::ConfigError;
+use keys::{Key, VerifyFailure};
 
-/// Authentication settings as configured.
-#[derive(Debug, Deserialize, Default)]
-#[serde(deny_unknown_fields, default)]
-pub struct AuthSettings {
-    /// Providers (issuers).
-    pub providers: Vec<serde_json::Value>,
-}
+/// Without a `kid`, at most this many keys of the token's algorithm are
+/// tried: each try is a signature verification.
+pub const MAX_KEY_TRIES: usize = 8;
 
-/// Remote JWKS source.
-#[derive(Debug, Clone)]
+/// Where the host fetches a provider's JWKS.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RemoteJwks {
     /// Envoy cluster.
     pub cluster: String,
-    /// Path.
+    /// Request path.
     pub path: String,
-    /// Host header.
+    /// `:authority` header.
     pub authority: String,
-    /// Timeout.
+    /// Fetch timeout.
     pub timeout_ms: u64,
+    /// Periodic refresh interval.
+    pub refresh_interval_s: u64,
+    /// Minimum time between on-demand fetches.
+    pub min_refetch_interval_s: u64,
 }
 
-/// Compiled authentication configuration.
-#[derive(Debug, Default)]
+/// A compiled provider.
+#[derive(Debug)]
+struct Provider {
+    name: String,
+    issuer: String,
+    audiences: HashSet<String>,
+    skew_s: u64,
+    require_exp: bool,
+    max_lifetime_s: Option<u64>,
+    required_claims: Vec<String>,
+    /// Static keys: inline JWKS, PEM and HMAC entries.
+    keys: Vec<Key>,
+    remote: Option<RemoteJwks>,
+    /// (claim, header) pairs.
+    forward: Vec<(String, String)>,
+}
+
+/// The result of looking up keys for a token.
+enum Lookup<'a> {
+    /// Keys bound to the token's algorithm, to try in order.
+    Keys(Vec<&'a Key>),
+    /// Refuse: fetching keys cannot help.
+    Refuse(AuthError),
+    /// No key: a JWKS fetch may help; otherwise refuse with this error.
+    Missing(AuthError),
+}
+
+/// The compiled, immutable authentication configuration, shared by `Rc`.
+#[derive(Debug)]
 pub struct Auth {
-    names: Vec<String>,
+    providers: Vec<Provider>,
+    sources: Vec<TokenSource>,
+    max_token_bytes: usize,
+    strip_authorization: bool,
+    role_claims: Vec<String>,
+    cache_max_entries: usize,
     forwarded: Vec<String>,
 }
 
-/// Verified caller.
-#[derive(Debug, Clone)]
+impl Default for Auth {
+    fn default() -> Self {
+        // The default settings always compile; keep a fallback rather than panic.
+        Auth::compile(AuthSettings::default(), "auth").unwrap_or(Auth {
+            providers: Vec::new(),
+            sources: Vec::new(),
+            max_token_bytes: 8192,
+            strip_authorization: false,
+            role_claims: Vec::new(),
+            cache_max_entries: 0,
+            forwarded: Vec::new(),
+        })
+    }
+}
+
+/// A verified token's identity.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Identity {
-    /// Provider index.
+    /// Index of the provider that verified it.
     pub provider: usize,
-    /// Issuer.
+    /// `iss`.
     pub issuer: String,
-    /// Subject.
+    /// `sub`, when a string.
     pub subject: Option<String>,
-    /// Roles.
+    /// Roles and scopes from the configured role claims, deduplicated.
     pub roles: Vec<String>,
-    /// Claims.
-    pub claims: serde_json::Map<String, serde_json::Value>,
-    /// Expiry.
+    /// Every claim of the payload.
+    pub claims: Map<String, Value>,
+    /// `exp`, in seconds.
     pub expires_at_s: Option<u64>,
 }
 
-/// Verification result.
-#[derive(Debug)]
+/// The outcome of [`Auth::verify`].
+#[derive(Debug, Clone, PartialEq)]
 pub enum Verdict {
-    /// Valid.
+    /// The token is valid for this route.
     Verified(Identity),
-    /// Invalid.
+    /// The token is refused.
     Denied(AuthError),
-    /// Keys must be fetched first.
+    /// The provider's remote JWKS lacks the token's key (or was never
+    /// loaded) and a fetch could help: one is in flight, or an on-demand one
+    /// is allowed now. Call `begin_fetch(provider, now, true)`, wait while
+    /// `in_flight(provider)`, then verify again.
     NeedKeys {
         /// Provider index.
         provider: usize,
     },
 }
 
-/// Per-worker state.
-#[derive(Debug, Default)]
-pub struct AuthState {}
-
-impl AuthState {
-    /// New state.
-    pub fn new(_auth: &Auth) -> Self {
-        Self {}
-    }
-    /// Due fetches.
-    pub fn due_fetches(&self, _auth: &Auth, _now_ms: u64) -> Vec<usize> {
-        Vec::new()
-    }
-    /// Begin a fetch.
-    pub fn begin_fetch(&mut self, _provider: usize, _now_ms: u64, _on_demand: bool) -> bool {
-        false
-    }
-    /// Finish a fetch.
-    pub fn finish_fetch(
-        &mut self,
-        _auth: &Auth,
-        _provider: usize,
-        _status: Option<u16>,
-        _body: &[u8],
-        _now_ms: u64,
-    ) -> Result<usize, AuthError> {
-        Err(AuthError::Missing)
-    }
-}
-
 impl Auth {
-    /// Validates and compiles.
-    pub fn compile(settings: AuthSettings, _path: &str) -> Result<Self, ConfigError> {
-        let _ = settings;
-        Ok(Self::default())
+    /// Validates the settings and decodes every key.
+    pub fn compile(settings: AuthSettings, path: &str) -> Result<Auth, ConfigError> {
+        let compiled = compile::compile(&settings, path)?;
+        Ok(Auth {
+            providers: compiled.providers,
+            sources: compiled.sources,
+            max_token_bytes: settings.max_token_bytes,
+            strip_authorization: settings.strip_authorization,
+            role_claims: settings.role_claims,
+            cache_max_entries: settings.cache.max_entries,
+            forwarded: compiled.forwarded,
+        })
     }
+
     /// Number of providers.
     pub fn provider_count(&self) -> usize {
-        self.names.len()
+        self.providers.len()
     }
+
     /// Index of the provider with this name.
     pub fn provider_index(&self, name: &str) -> Option<usize> {
-        self.names.iter().position(|n| n == name)
+        self.providers.iter().position(|p| p.name == name)
     }
-    /// Name.
+
+    /// Name of provider `idx` (empty for an unknown index).
     pub fn provider_name(&self, idx: usize) -> &str {
-        self.names.get(idx).map(String::as_str).unwrap_or("")
+        self.providers
+            .get(idx)
+            .map(|p| p.name.as_str())
+            .unwrap_or("")
     }
-    /// Extract.
+
+    /// The token from the first configured source that carries one;
+    /// `Ok(None)` when none does. `path` is the `:path` with its query.
     pub fn extract_token(
         &self,
-        _headers: &[(String, String)],
-        _path: &str,
+        headers: &[(String, String)],
+        path: &str,
     ) -> Result<Option<String>, AuthError> {
-        Ok(None)
+        extract::extract(&self.sources, headers, path, self.max_token_bytes)
     }
-    /// Verify.
+
+    /// Verifies `token` for a route accepting `providers` (empty = all),
+    /// using and filling the per-worker `state`.
     pub fn verify(
         &self,
-        _token: &str,
-        _providers: &[usize],
-        _now_ms: u64,
-        _state: &mut AuthState,
+        token: &str,
+        providers: &[usize],
+        now_ms: u64,
+        state: &mut AuthState,
     ) -> Verdict {
-        Verdict::Denied(AuthError::Missing)
+        if token.len() > self.max_token_bytes {
+            return Verdict::Denied(AuthError::TooLarge);
+        }
+        let accepts = |idx: usize| providers.is_empty() || providers.contains(&idx);
+        let digest = (self.cache_max_entries > 0).then(|| state.cache.digest(token));
+        if let Some(d) = &digest {
+            if let Some(identity) = state.cache.get(d, now_ms) {
+                return if accepts(identity.provider) {
+                    Verdict::Verified(identity)
+                } else {
+                    Verdict::Denied(AuthError::UnknownIssuer)
+                };
+            }
+        }
+        let unverified = match token::read(token, self.max_token_bytes) {
+            Ok(u) => u,
+            Err(e) => return Verdict::Denied(e),
+        };
+        let Some(iss) = unverified.issuer.as_deref() else {
+            return Verdict::Denied(AuthError::UnknownIssuer);
+        };
+        let Some((idx, provider)) = self
+            .providers
+            .iter()
+            .enumerate()
+            .find(|(i, p)| accepts(*i) && p.issuer == iss)
+        else {
+            return Verdict::Denied(AuthError::UnknownIssuer);
+        };
+
+        let candidates = match self.candidates(idx, provider, &unverified, state) {
+            Lookup::Keys(c) => c,
+            Lookup::Refuse(e) => return Verdict::Denied(e),
+            Lookup::Missing(fallback) => {
+                return self.missing_key(idx, provider, state, now_ms, fallback)
+            }
+        };
+        let options = Key::options(
+            &provider.issuer,
+            &provider.audiences,
+            provider.skew_s,
+            self.max_token_bytes,
+            now_ms,
+        );
+        let mut verified = false;
+        for key in candidates {
+            match key.verify(token, &options) {
+                Ok(()) => {
+                    verified = true;
+                    break;
+                }
+                Err(VerifyFailure::Signature) => continue,
+                Err(VerifyFailure::Refused(e)) => return Verdict::Denied(e),
+            }
+        }
+        if !verified {
+            return Verdict::Denied(AuthError::InvalidSignature);
+        }
+        if let Err(e) = self.policy(provider, &unverified, now_ms) {
+            return Verdict::Denied(e);
+        }
+
+        let skew_ms = provider.skew_s.saturating_mul(1000);
+        let identity = Identity {
+            provider: idx,
+            issuer: provider.issuer.clone(),
+            subject: unverified
+                .claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            roles: token::roles(&unverified.claims, &self.role_claims),
+            expires_at_s: unverified.exp,
+            claims: unverified.claims,
+        };
+        if let Some(d) = digest {
+            // Usable from when the verifier would first accept it (nbf/iat
+            // minus skew) until exp: a cached token never outlives itself.
+            let not_before_s = unverified.nbf.max(unverified.iat).unwrap_or(0);
+            let valid_from_ms = not_before_s.saturating_mul(1000).saturating_sub(skew_ms);
+            let valid_until_ms = unverified.exp.map_or(u64::MAX, |e| e.saturating_mul(1000));
+            state
+                .cache
+                .insert(d, identity.clone(), valid_from_ms, valid_until_ms, now_ms);
+        }
+        Verdict::Verified(identity)
     }
-    /// Forward.
-    pub fn forward_headers(&self, _identity: &Identity) -> Vec<(String, String)> {
-        Vec::new()
+
+    /// The keys to try for this token.
+    fn candidates<'a>(
+        &'a self,
+        idx: usize,
+        provider: &'a Provider,
+        unverified: &token::Unverified,
+        state: &'a AuthState,
+    ) -> Lookup<'a> {
+        let all = provider.keys.iter().chain(state.remote_keys(idx).iter());
+        match &unverified.kid {
+            Some(kid) => {
+                let named: Vec<&Key> = all
+                    .filter(|k| k.kid.as_deref() == Some(kid.as_str()))
+                    .collect();
+                if named.is_empty() {
+                    return Lookup::Missing(AuthError::UnknownKid);
+                }
+                // The key decides the algorithm, never the token: an HS256
+                // header naming an RSA key's kid is refused here.
+                let bound: Vec<&Key> = named
+                    .into_iter()
+                    .filter(|k| k.alg == unverified.alg)
+                    .take(MAX_KEY_TRIES)
+                    .collect();
+                if bound.is_empty() {
+                    return Lookup::Refuse(AuthError::UnsupportedAlg(
+                        "it does not match the key's algorithm",
+                    ));
+                }
+                Lookup::Keys(bound)
+            }
+            None => {
+                let bound: Vec<&Key> = all
+                    .filter(|k| k.alg == unverified.alg)
+                    .take(MAX_KEY_TRIES)
+                    .collect();
+                if bound.is_empty() {
+                    return Lookup::Missing(AuthError::UnsupportedAlg(
+                        "the issuer has no key for it",
+                    ));
+                }
+                Lookup::Keys(bound)
+            }
+        }
     }
-    /// Forwarded names.
+
+    /// No key for the token: ask for a fetch when one could help, else refuse.
+    fn missing_key(
+        &self,
+        idx: usize,
+        provider: &Provider,
+        state: &AuthState,
+        now_ms: u64,
+        fallback: AuthError,
+    ) -> Verdict {
+        if provider.remote.is_none() {
+            return Verdict::Denied(fallback);
+        }
+        if state.in_flight(idx) || state.on_demand_allowed(idx, now_ms) {
+            return Verdict::NeedKeys { provider: idx };
+        }
+        if !state.remote_loaded(idx) {
+            return Verdict::Denied(AuthError::KeysUnavailable);
+        }
+        Verdict::Denied(fallback)
+    }
+
+    /// Our rules on top of jwt-simple's checks (which already ran).
+    fn policy(
+        &self,
+        provider: &Provider,
+        u: &token::Unverified,
+        now_ms: u64,
+    ) -> Result<(), AuthError> {
+        let skew_ms = provider.skew_s.saturating_mul(1000);
+        match u.exp {
+            None if provider.require_exp => return Err(AuthError::MissingExp),
+            // Same boundary as jwt-simple: valid through exp + skew inclusive.
+            Some(exp) if now_ms > exp.saturating_mul(1000).saturating_add(skew_ms) => {
+                return Err(AuthError::Expired)
+            }
+            _ => {}
+        }
+        if let Some(nbf) = u.nbf {
+            if nbf.saturating_mul(1000) > now_ms.saturating_add(skew_ms) {
+                return Err(AuthError::NotYetValid);
+            }
+        }
+        if let Some(max) = provider.max_lifetime_s {
+            // Without exp the lifetime is unbounded.
+            let exp = u.exp.ok_or(AuthError::LifetimeTooLong)?;
+            let lifetime_ms = match u.iat {
+                Some(iat) => exp.saturating_sub(iat).saturating_mul(1000),
+                None => exp.saturating_mul(1000).saturating_sub(now_ms),
+            };
+            if lifetime_ms > max.saturating_mul(1000) {
+                return Err(AuthError::LifetimeTooLong);
+            }
+        }
+        for name in &provider.required_claims {
+            if u.claims.get(name).is_none_or(Value::is_null) {
+                return Err(AuthError::MissingClaim(name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Headers to set upstream for a verified identity: (lowercase name, value).
+    /// A claim that is absent, null or holds control characters is skipped.
+    pub fn forward_headers(&self, identity: &Identity) -> Vec<(String, String)> {
+        let Some(provider) = self.providers.get(identity.provider) else {
+            return Vec::new();
+        };
+        provider
+            .forward
+            .iter()
+            .filter_map(|(claim, header)| {
+                let value = token::header_value(identity.claims.get(claim)?)?;
+                Some((header.clone(), value))
+            })
+            .collect()
+    }
+
+    /// Every header name any provider forwards. The host removes these from
+    /// every request (so a client can never spoof them) before setting the
+    /// verified ones.
     pub fn forwarded_header_names(&self) -> &[String] {
         &self.forwarded
     }
-    /// Strip.
+
+    /// Whether to remove `authorization` before forwarding.
     pub fn strip_authorization(&self) -> bool {
-        false
+        self.strip_authorization
     }
-    /// Remote.
+
+    /// Remote JWKS sources: (provider index, settings) for the host to fetch.
     pub fn remote_jwks(&self) -> Vec<(usize, &RemoteJwks)> {
-        Vec::new()
-    }
-}
-
-/// Why a request failed authentication.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AuthError {
-    /// No token in any configured source.
-    Missing,
-    /// Unknown kid.
-    UnknownKid,
-}
-
-impl AuthError {
-    /// Stable snake_case code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            AuthError::Missing => "jwt_missing",
-            AuthError::UnknownKid => "jwt_unknown_kid",
-        }
-    }
-}
-
-impl fmt::Display for AuthError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            AuthError::Missing => write!(f, "no bearer token in the request"),
-            AuthError::UnknownKid => write!(f, "unknown kid"),
-        }
+        self.providers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.remote.as_ref().map(|r| (i, r)))
+            .collect()
     }
 }

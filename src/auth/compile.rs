@@ -1,0 +1,381 @@
+//! Validation of [`AuthSettings`] into the compiled form: every key decoded,
+//! every name checked, every error naming its field.
+
+use std::collections::HashSet;
+
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use base64::Engine as _;
+
+use super::extract::TokenSource;
+use super::jwks;
+use super::keys::{Alg, Key};
+use super::settings::{AuthSettings, ProviderSettings, RemoteJwksSettings, TokenSourceSettings};
+use super::{Provider, RemoteJwks};
+use crate::config::ConfigError;
+
+/// Bounds on `max_token_bytes`: below this no real JWT fits, above it a
+/// header is not the place for the credential.
+const MIN_TOKEN_BYTES: usize = 64;
+const MAX_TOKEN_BYTES: usize = 65_536;
+/// Skew beyond this is a broken clock, not tolerance.
+const MAX_SKEW_S: u64 = 600;
+const MAX_CACHE_ENTRIES: usize = 100_000;
+
+/// Headers a claim may never be forwarded into: they carry credentials,
+/// routing or framing that the upstream must get from the client or Envoy.
+const RESERVED_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "host",
+    "content-length",
+    "content-type",
+    "content-encoding",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "te",
+    "trailer",
+    "upgrade",
+    "cookie",
+    "set-cookie",
+    "expect",
+];
+
+const STANDARD_INDIFFERENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+const URL_SAFE_INDIFFERENT: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::URL_SAFE,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The compiled pieces of [`super::Auth`] other than the providers.
+pub(super) struct Compiled {
+    pub providers: Vec<Provider>,
+    pub sources: Vec<TokenSource>,
+    pub forwarded: Vec<String>,
+}
+
+pub(super) fn compile(settings: &AuthSettings, path: &str) -> Result<Compiled, ConfigError> {
+    if !(MIN_TOKEN_BYTES..=MAX_TOKEN_BYTES).contains(&settings.max_token_bytes) {
+        return Err(ConfigError::new(
+            format!("{path}.max_token_bytes"),
+            format!("must be between {MIN_TOKEN_BYTES} and {MAX_TOKEN_BYTES}"),
+        ));
+    }
+    if settings.cache.max_entries > MAX_CACHE_ENTRIES {
+        return Err(ConfigError::new(
+            format!("{path}.cache.max_entries"),
+            format!("must be at most {MAX_CACHE_ENTRIES}"),
+        ));
+    }
+    for (i, c) in settings.role_claims.iter().enumerate() {
+        if c.trim().is_empty() {
+            return Err(ConfigError::new(
+                format!("{path}.role_claims[{i}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    if settings.token_sources.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.token_sources"),
+            "must name at least one source",
+        ));
+    }
+    let sources = settings
+        .token_sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| token_source(s, &format!("{path}.token_sources[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut providers: Vec<Provider> = Vec::with_capacity(settings.providers.len());
+    let mut forwarded: Vec<String> = Vec::new();
+    for (i, p) in settings.providers.iter().enumerate() {
+        let at = format!("{path}.providers[{i}]");
+        if providers.iter().any(|q| q.name == p.name) {
+            return Err(ConfigError::new(
+                format!("{at}.name"),
+                format!("duplicate provider name `{}`", p.name),
+            ));
+        }
+        let provider = provider(p, &at)?;
+        for (_, header) in &provider.forward {
+            if !forwarded.contains(header) {
+                forwarded.push(header.clone());
+            }
+        }
+        providers.push(provider);
+    }
+    Ok(Compiled {
+        providers,
+        sources,
+        forwarded,
+    })
+}
+
+fn token_source(s: &TokenSourceSettings, at: &str) -> Result<TokenSource, ConfigError> {
+    match (&s.header, &s.query) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            at,
+            "set either `header` or `query`, not both",
+        )),
+        (None, None) => Err(ConfigError::new(
+            at,
+            "one of `header` or `query` is required",
+        )),
+        (Some(h), None) => {
+            let name = h.to_ascii_lowercase();
+            if !is_header_name(&name) {
+                return Err(ConfigError::new(
+                    format!("{at}.header"),
+                    "is not a valid header name",
+                ));
+            }
+            let prefix = s.prefix.clone().unwrap_or_default();
+            if prefix.chars().any(|c| c.is_control()) {
+                return Err(ConfigError::new(
+                    format!("{at}.prefix"),
+                    "must not contain control characters",
+                ));
+            }
+            Ok(TokenSource::Header { name, prefix })
+        }
+        (None, Some(q)) => {
+            if s.prefix.is_some() {
+                return Err(ConfigError::new(
+                    format!("{at}.prefix"),
+                    "only applies to a `header` source",
+                ));
+            }
+            if q.is_empty() || q.contains(['&', '=', '#', '?']) {
+                return Err(ConfigError::new(
+                    format!("{at}.query"),
+                    "is not a valid query parameter name",
+                ));
+            }
+            Ok(TokenSource::Query(q.clone()))
+        }
+    }
+}
+
+/// RFC 9110 token characters, lowercase only, no pseudo-headers.
+fn is_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
+        })
+}
+
+fn provider(p: &ProviderSettings, at: &str) -> Result<Provider, ConfigError> {
+    let field = |f: &str| format!("{at}.{f}");
+    if p.name.trim().is_empty() {
+        return Err(ConfigError::new(field("name"), "must not be empty"));
+    }
+    if p.issuer.trim().is_empty() {
+        return Err(ConfigError::new(field("issuer"), "must not be empty"));
+    }
+    if p.audiences.is_empty() {
+        return Err(ConfigError::new(
+            field("audiences"),
+            "must list at least one audience",
+        ));
+    }
+    for (j, a) in p.audiences.iter().enumerate() {
+        if a.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.audiences[{j}]"),
+                "must not be empty",
+            ));
+        }
+    }
+    if p.clock_skew_s > MAX_SKEW_S {
+        return Err(ConfigError::new(
+            field("clock_skew_s"),
+            format!("must be at most {MAX_SKEW_S}"),
+        ));
+    }
+    if p.max_lifetime_s == Some(0) {
+        return Err(ConfigError::new(
+            field("max_lifetime_s"),
+            "must be greater than 0",
+        ));
+    }
+    for (j, c) in p.required_claims.iter().enumerate() {
+        if c.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.required_claims[{j}]"),
+                "must not be empty",
+            ));
+        }
+    }
+
+    let mut keys: Vec<Key> = Vec::new();
+    if let Some(doc) = &p.jwks {
+        let parsed = jwks::parse_strict(doc).map_err(|e| {
+            let sub = if e.field.is_empty() {
+                String::new()
+            } else {
+                format!(".{}", e.field)
+            };
+            ConfigError::new(format!("{at}.jwks{sub}"), e.reason)
+        })?;
+        for (j, k) in parsed.into_iter().enumerate() {
+            push_unique(&mut keys, k, || format!("{at}.jwks.keys[{j}].kid"))?;
+        }
+    }
+    for (j, entry) in p.pem.iter().enumerate() {
+        let alg = parse_alg(&entry.alg, &format!("{at}.pem[{j}].alg"))?;
+        let key = Key::from_pem(entry.kid.clone(), alg, &entry.pem)
+            .map_err(|r| ConfigError::new(format!("{at}.pem[{j}].pem"), r))?;
+        push_unique(&mut keys, key, || format!("{at}.pem[{j}].kid"))?;
+    }
+    for (j, entry) in p.hmac.iter().enumerate() {
+        let alg = parse_alg(&entry.alg, &format!("{at}.hmac[{j}].alg"))?;
+        if !alg.is_hmac() {
+            return Err(ConfigError::new(
+                format!("{at}.hmac[{j}].alg"),
+                "must be HS256, HS384 or HS512",
+            ));
+        }
+        let secret_text = entry.secret_base64.trim();
+        let secret = STANDARD_INDIFFERENT
+            .decode(secret_text)
+            .or_else(|_| URL_SAFE_INDIFFERENT.decode(secret_text))
+            .map_err(|_| {
+                ConfigError::new(
+                    format!("{at}.hmac[{j}].secret_base64"),
+                    "is not valid base64",
+                )
+            })?;
+        let key = Key::from_secret(entry.kid.clone(), alg, &secret)
+            .map_err(|r| ConfigError::new(format!("{at}.hmac[{j}].secret_base64"), r))?;
+        push_unique(&mut keys, key, || format!("{at}.hmac[{j}].kid"))?;
+    }
+    let remote = match &p.remote_jwks {
+        Some(r) => Some(remote(r, &field("remote_jwks"))?),
+        None => None,
+    };
+    if keys.is_empty() && remote.is_none() {
+        return Err(ConfigError::new(
+            at,
+            "needs at least one key source: `jwks`, `pem`, `hmac` or `remote_jwks`",
+        ));
+    }
+
+    let mut forward: Vec<(String, String)> = Vec::with_capacity(p.forward_claims.len());
+    for (j, f) in p.forward_claims.iter().enumerate() {
+        if f.claim.is_empty() {
+            return Err(ConfigError::new(
+                format!("{at}.forward_claims[{j}].claim"),
+                "must not be empty",
+            ));
+        }
+        let hat = format!("{at}.forward_claims[{j}].header");
+        if !is_header_name(&f.header) {
+            return Err(ConfigError::new(
+                hat,
+                "must be a valid lowercase header name",
+            ));
+        }
+        if RESERVED_HEADERS.contains(&f.header.as_str()) || f.header.starts_with("x-envoy-") {
+            return Err(ConfigError::new(
+                hat,
+                format!("`{}` is reserved and cannot carry a claim", f.header),
+            ));
+        }
+        if forward.iter().any(|(_, h)| *h == f.header) {
+            return Err(ConfigError::new(
+                hat,
+                format!("`{}` is already forwarded", f.header),
+            ));
+        }
+        forward.push((f.claim.clone(), f.header.clone()));
+    }
+
+    Ok(Provider {
+        name: p.name.clone(),
+        issuer: p.issuer.clone(),
+        audiences: p.audiences.iter().cloned().collect::<HashSet<_>>(),
+        skew_s: p.clock_skew_s,
+        require_exp: p.require_exp,
+        max_lifetime_s: p.max_lifetime_s,
+        required_claims: p.required_claims.clone(),
+        keys,
+        remote,
+        forward,
+    })
+}
+
+fn parse_alg(name: &str, at: &str) -> Result<Alg, ConfigError> {
+    Alg::from_name(name).ok_or_else(|| {
+        ConfigError::new(
+            at,
+            format!("unsupported algorithm `{name}` (HS256/384/512, RS256/384/512, PS256/384/512, ES256, ES384, EdDSA)"),
+        )
+    })
+}
+
+/// Two static keys with one `kid` would make the lookup ambiguous.
+fn push_unique(keys: &mut Vec<Key>, key: Key, at: impl Fn() -> String) -> Result<(), ConfigError> {
+    if let Some(kid) = &key.kid {
+        if keys.iter().any(|k| k.kid.as_ref() == Some(kid)) {
+            return Err(ConfigError::new(at(), format!("duplicate key id `{kid}`")));
+        }
+    }
+    keys.push(key);
+    Ok(())
+}
+
+fn remote(r: &RemoteJwksSettings, at: &str) -> Result<RemoteJwks, ConfigError> {
+    if r.cluster.trim().is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.cluster"),
+            "must not be empty",
+        ));
+    }
+    if !r.path.starts_with('/') {
+        return Err(ConfigError::new(
+            format!("{at}.path"),
+            "must start with `/`",
+        ));
+    }
+    if !(1..=60_000).contains(&r.timeout_ms) {
+        return Err(ConfigError::new(
+            format!("{at}.timeout_ms"),
+            "must be between 1 and 60000",
+        ));
+    }
+    if r.refresh_interval_s < 1 {
+        return Err(ConfigError::new(
+            format!("{at}.refresh_interval_s"),
+            "must be at least 1",
+        ));
+    }
+    // At least one second: a finished fetch must rate-limit the next on-demand
+    // one, or a token with an unknown `kid` could make the host fetch in a loop.
+    if r.min_refetch_interval_s < 1 {
+        return Err(ConfigError::new(
+            format!("{at}.min_refetch_interval_s"),
+            "must be at least 1",
+        ));
+    }
+    let authority = r.authority.clone().unwrap_or_else(|| r.cluster.clone());
+    if authority.is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.authority"),
+            "must not be empty",
+        ));
+    }
+    Ok(RemoteJwks {
+        cluster: r.cluster.clone(),
+        path: r.path.clone(),
+        authority,
+        timeout_ms: r.timeout_ms,
+        refresh_interval_s: r.refresh_interval_s,
+        min_refetch_interval_s: r.min_refetch_interval_s,
+    })
+}

@@ -1,0 +1,369 @@
+//! Verification keys, each bound to exactly one algorithm.
+//!
+//! Binding is what makes algorithm confusion impossible: a key is only ever
+//! asked to verify tokens whose header `alg` is the key's own algorithm, and
+//! an HMAC key can only come from an `hmac` entry (or an `oct` JWK that names
+//! an HS algorithm), never from an RSA / EC / OKP public key.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use jwt_simple::prelude::*;
+use jwt_simple::JWTError;
+
+use super::error::AuthError;
+
+/// A supported JWS algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Alg {
+    /// HMAC SHA-256.
+    Hs256,
+    /// HMAC SHA-384.
+    Hs384,
+    /// HMAC SHA-512.
+    Hs512,
+    /// RSASSA-PKCS1-v1_5 SHA-256.
+    Rs256,
+    /// RSASSA-PKCS1-v1_5 SHA-384.
+    Rs384,
+    /// RSASSA-PKCS1-v1_5 SHA-512.
+    Rs512,
+    /// RSASSA-PSS SHA-256.
+    Ps256,
+    /// RSASSA-PSS SHA-384.
+    Ps384,
+    /// RSASSA-PSS SHA-512.
+    Ps512,
+    /// ECDSA P-256 SHA-256.
+    Es256,
+    /// ECDSA P-384 SHA-384.
+    Es384,
+    /// Ed25519.
+    EdDsa,
+}
+
+impl Alg {
+    /// Parses a JOSE algorithm name. `Ed25519` (RFC 9864) is an alias of `EdDSA`.
+    pub fn from_name(name: &str) -> Option<Alg> {
+        Some(match name {
+            "HS256" => Alg::Hs256,
+            "HS384" => Alg::Hs384,
+            "HS512" => Alg::Hs512,
+            "RS256" => Alg::Rs256,
+            "RS384" => Alg::Rs384,
+            "RS512" => Alg::Rs512,
+            "PS256" => Alg::Ps256,
+            "PS384" => Alg::Ps384,
+            "PS512" => Alg::Ps512,
+            "ES256" => Alg::Es256,
+            "ES384" => Alg::Es384,
+            "EdDSA" | "Ed25519" => Alg::EdDsa,
+            _ => return None,
+        })
+    }
+
+    /// The JOSE name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Alg::Hs256 => "HS256",
+            Alg::Hs384 => "HS384",
+            Alg::Hs512 => "HS512",
+            Alg::Rs256 => "RS256",
+            Alg::Rs384 => "RS384",
+            Alg::Rs512 => "RS512",
+            Alg::Ps256 => "PS256",
+            Alg::Ps384 => "PS384",
+            Alg::Ps512 => "PS512",
+            Alg::Es256 => "ES256",
+            Alg::Es384 => "ES384",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+
+    /// True for the HMAC family.
+    pub fn is_hmac(self) -> bool {
+        matches!(self, Alg::Hs256 | Alg::Hs384 | Alg::Hs512)
+    }
+
+    /// True for RS* and PS*.
+    pub fn is_rsa(self) -> bool {
+        matches!(
+            self,
+            Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512
+        )
+    }
+
+    /// Minimum HMAC secret length: the hash output size (RFC 7518 §3.2).
+    pub fn min_secret_len(self) -> usize {
+        match self {
+            Alg::Hs384 => 48,
+            Alg::Hs512 => 64,
+            _ => 32,
+        }
+    }
+}
+
+/// The decoded key material, one variant per algorithm.
+#[derive(Clone)]
+enum Verifier {
+    Hs256(HS256Key),
+    Hs384(HS384Key),
+    Hs512(HS512Key),
+    Rs256(RS256PublicKey),
+    Rs384(RS384PublicKey),
+    Rs512(RS512PublicKey),
+    Ps256(PS256PublicKey),
+    Ps384(PS384PublicKey),
+    Ps512(PS512PublicKey),
+    Es256(ES256PublicKey),
+    Es384(ES384PublicKey),
+    EdDsa(Ed25519PublicKey),
+}
+
+/// A verification key bound to one algorithm.
+#[derive(Clone)]
+pub struct Key {
+    /// Key id, matched against the token's `kid`.
+    pub kid: Option<String>,
+    /// The only algorithm this key verifies.
+    pub alg: Alg,
+    verifier: Verifier,
+    /// Identifies the key material (alg, kid, public components) so a JWKS
+    /// refresh can tell whether the key set changed. Empty for HMAC keys.
+    pub fingerprint: String,
+}
+
+impl fmt::Debug for Key {
+    // Never print key material (HMAC secrets in particular).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Key")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+/// Why a key could not be built (fixed text, no key material).
+pub type KeyError = &'static str;
+
+impl Key {
+    /// A public key from SPKI PEM text (`-----BEGIN PUBLIC KEY-----`); RSA keys
+    /// may also be PKCS#1 (`-----BEGIN RSA PUBLIC KEY-----`).
+    pub fn from_pem(kid: Option<String>, alg: Alg, pem: &str) -> Result<Key, KeyError> {
+        let pem = pem.trim();
+        let bad = |_| "is not a valid public key pem for this algorithm";
+        let verifier = match alg {
+            Alg::Hs256 | Alg::Hs384 | Alg::Hs512 => {
+                return Err("hmac keys belong in `hmac`, not `pem`")
+            }
+            Alg::Rs256 => Verifier::Rs256(RS256PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::Rs384 => Verifier::Rs384(RS384PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::Rs512 => Verifier::Rs512(RS512PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::Ps256 => Verifier::Ps256(PS256PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::Ps384 => Verifier::Ps384(PS384PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::Ps512 => Verifier::Ps512(PS512PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::Es256 => Verifier::Es256(ES256PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::Es384 => Verifier::Es384(ES384PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::EdDsa => Verifier::EdDsa(Ed25519PublicKey::from_pem(pem).map_err(bad)?),
+        };
+        let fingerprint = format!("{}|{}|{}", alg.name(), kid.as_deref().unwrap_or(""), pem);
+        Ok(Key {
+            kid,
+            alg,
+            verifier,
+            fingerprint,
+        })
+    }
+
+    /// An HMAC key from the raw secret. Secrets shorter than the hash output are refused.
+    pub fn from_secret(kid: Option<String>, alg: Alg, secret: &[u8]) -> Result<Key, KeyError> {
+        if secret.is_empty() {
+            return Err("must not be empty");
+        }
+        if secret.len() < alg.min_secret_len() {
+            return Err(match alg {
+                Alg::Hs384 => "must be at least 48 bytes for HS384",
+                Alg::Hs512 => "must be at least 64 bytes for HS512",
+                _ => "must be at least 32 bytes for HS256",
+            });
+        }
+        let verifier = match alg {
+            Alg::Hs256 => Verifier::Hs256(HS256Key::from_bytes(secret)),
+            Alg::Hs384 => Verifier::Hs384(HS384Key::from_bytes(secret)),
+            Alg::Hs512 => Verifier::Hs512(HS512Key::from_bytes(secret)),
+            _ => return Err("only HS256, HS384 and HS512 use a shared secret"),
+        };
+        Ok(Key {
+            kid,
+            alg,
+            verifier,
+            fingerprint: String::new(),
+        })
+    }
+
+    /// An RSA public key from its big-endian modulus and exponent.
+    pub fn from_rsa_components(
+        kid: Option<String>,
+        alg: Alg,
+        n: &[u8],
+        e: &[u8],
+    ) -> Result<Key, KeyError> {
+        let bad = |_| "is not a usable rsa public key (2048 to 4096 bits, e = 65537)";
+        if n.is_empty() || e.is_empty() {
+            return Err("rsa modulus and exponent must not be empty");
+        }
+        let verifier = match alg {
+            Alg::Rs256 => Verifier::Rs256(RS256PublicKey::from_components(n, e).map_err(bad)?),
+            Alg::Rs384 => Verifier::Rs384(RS384PublicKey::from_components(n, e).map_err(bad)?),
+            Alg::Rs512 => Verifier::Rs512(RS512PublicKey::from_components(n, e).map_err(bad)?),
+            Alg::Ps256 => Verifier::Ps256(PS256PublicKey::from_components(n, e).map_err(bad)?),
+            Alg::Ps384 => Verifier::Ps384(PS384PublicKey::from_components(n, e).map_err(bad)?),
+            Alg::Ps512 => Verifier::Ps512(PS512PublicKey::from_components(n, e).map_err(bad)?),
+            _ => return Err("an rsa key can only verify RS* or PS* algorithms"),
+        };
+        let fingerprint = fingerprint(alg, kid.as_deref(), &[n, e]);
+        Ok(Key {
+            kid,
+            alg,
+            verifier,
+            fingerprint,
+        })
+    }
+
+    /// An EC public key (ES256 on P-256, ES384 on P-384) from its affine coordinates.
+    pub fn from_ec_point(
+        kid: Option<String>,
+        alg: Alg,
+        x: &[u8],
+        y: &[u8],
+    ) -> Result<Key, KeyError> {
+        let size = match alg {
+            Alg::Es256 => 32,
+            Alg::Es384 => 48,
+            _ => return Err("an ec key can only verify ES256 or ES384"),
+        };
+        if x.len() != size || y.len() != size {
+            return Err("ec coordinates have the wrong length for the curve");
+        }
+        // SEC1 uncompressed point: 0x04 || x || y.
+        let mut point = Vec::with_capacity(1 + 2 * size);
+        point.push(4u8);
+        point.extend_from_slice(x);
+        point.extend_from_slice(y);
+        let bad = |_| "is not a point on the curve";
+        let verifier = match alg {
+            Alg::Es256 => Verifier::Es256(ES256PublicKey::from_bytes(&point).map_err(bad)?),
+            _ => Verifier::Es384(ES384PublicKey::from_bytes(&point).map_err(bad)?),
+        };
+        let fingerprint = fingerprint(alg, kid.as_deref(), &[x, y]);
+        Ok(Key {
+            kid,
+            alg,
+            verifier,
+            fingerprint,
+        })
+    }
+
+    /// An Ed25519 public key from its 32 raw bytes.
+    pub fn from_ed25519(kid: Option<String>, x: &[u8]) -> Result<Key, KeyError> {
+        if x.len() != 32 {
+            return Err("an ed25519 public key is 32 bytes");
+        }
+        let pk =
+            Ed25519PublicKey::from_bytes(x).map_err(|_| "is not a valid ed25519 public key")?;
+        let fingerprint = fingerprint(Alg::EdDsa, kid.as_deref(), &[x]);
+        Ok(Key {
+            kid,
+            alg: Alg::EdDsa,
+            verifier: Verifier::EdDsa(pk),
+            fingerprint,
+        })
+    }
+
+    /// Checks the signature and the standard claims with jwt-simple.
+    ///
+    /// `options` must come from [`Key::options`]: jwt-simple's defaults are not a policy.
+    pub fn verify(&self, token: &str, options: &VerificationOptions) -> Result<(), VerifyFailure> {
+        let opts = Some(options.clone());
+        let result = match &self.verifier {
+            Verifier::Hs256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Hs384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Hs512(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Rs256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Rs384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Rs512(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Ps256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Ps384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Ps512(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Es256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Es384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::EdDsa(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+        };
+        result.map_err(|err| classify(&err))
+    }
+
+    /// jwt-simple options that enforce our policy rather than its defaults
+    /// (15 min skew, 1 MB tokens, the wall clock).
+    pub fn options(
+        issuer: &str,
+        audiences: &HashSet<String>,
+        skew_s: u64,
+        max_token_bytes: usize,
+        now_ms: u64,
+    ) -> VerificationOptions {
+        VerificationOptions {
+            allowed_issuers: Some(HashSet::from([issuer.to_string()])),
+            allowed_audiences: Some(audiences.clone()),
+            time_tolerance: Some(Duration::from_secs(skew_s)),
+            max_token_length: Some(max_token_bytes),
+            artificial_time: Some(UnixTimeStamp::from_millis(now_ms)),
+            ..VerificationOptions::default()
+        }
+    }
+}
+
+fn fingerprint(alg: Alg, kid: Option<&str>, parts: &[&[u8]]) -> String {
+    use base64::Engine as _;
+    let mut out = format!("{}|{}", alg.name(), kid.unwrap_or(""));
+    for p in parts {
+        out.push('|');
+        out.push_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(p));
+    }
+    out
+}
+
+/// The outcome of a failed [`Key::verify`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyFailure {
+    /// The signature did not verify with this key: another key may.
+    Signature,
+    /// The signature verified (or the token is unusable with any key): stop and refuse.
+    Refused(AuthError),
+}
+
+/// Maps jwt-simple's errors to our codes. Claim errors are only reachable
+/// after the signature verified, so they end the search for a key.
+fn classify(err: &jwt_simple::Error) -> VerifyFailure {
+    let refused = |e| VerifyFailure::Refused(e);
+    match err.downcast_ref::<JWTError>() {
+        Some(
+            JWTError::InvalidSignature | JWTError::InvalidAuthenticationTag | JWTError::MissingSalt,
+        ) => VerifyFailure::Signature,
+        Some(JWTError::TokenHasExpired) => refused(AuthError::Expired),
+        Some(JWTError::TokenNotValidYet | JWTError::ClockDrift) => refused(AuthError::NotYetValid),
+        Some(JWTError::RequiredIssuerMismatch | JWTError::RequiredIssuerMissing) => {
+            refused(AuthError::WrongIssuer)
+        }
+        Some(JWTError::RequiredAudienceMismatch | JWTError::RequiredAudienceMissing) => {
+            refused(AuthError::WrongAudience)
+        }
+        Some(JWTError::TokenTooLong) => refused(AuthError::TooLarge),
+        Some(JWTError::AlgorithmMismatch) => refused(AuthError::UnsupportedAlg(
+            "it does not match the key's algorithm",
+        )),
+        Some(JWTError::UnknownCriticalExtension) => refused(AuthError::CritUnsupported),
+        Some(JWTError::NotJWT) => refused(AuthError::Malformed("the header type is not jwt")),
+        // Base64, JSON (including duplicate claim names) and everything else.
+        _ => refused(AuthError::Malformed("the token could not be decoded")),
+    }
+}

@@ -1,0 +1,45 @@
+//! Test-only key material. NEVER use these keys for anything but tests:
+//! the private key is public by being here. Generated with
+//! `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048` because pure-Rust
+//! RSA key generation is slow in debug builds.
+
+/// Test-only RSA 2048 private key (PKCS#8).
+pub const RSA_PRIVATE_PEM: &str = "-----BEGIN PRIVATE KEY-----
+MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCsC/qB4v4MLsUQ
+EanZkdOpzPiwxjzgC3WThglaMolVM44MbOJZDWV0JV844e6tn6JXWGTYJdin+wRr
+DkX8b/2drdqcKvV2EGF1uZCVj1RYTnFtFTOF0Mcl4DgDyd2I6hZxq1FEdZysbjWj
+RMhm9xes6FyzBGgMO2G2grHTFcE1LCRkPacGaTUNU/5k6nhJh6tJh5hIxaJa3wX+
+NaJL/KsXRHUM7BgdGEhZNKdbb2itXJiBEj2pyh5/6eRMsuFM42b1l+PCNR4AGHLz
+ZLLdk7py9qTTNjtJ/WRTSmORIbLxjqNRHvqnEQq07dNx4TQUF8rnZvOJHajNhZcq
+naMhDEwlAgMBAAECggEAB9/OedZhST50v30HeJE/jkR212RjUd/EZFmcoPeyKGeh
+JzlujKPb0lqJhql0ipbFT9kYWHo29c070QiItHqNsYNM/5vJuzsZstEo6Gd0dUw1
+zcfMIWJCUx31glrhXExWdaJhKFB3uL6cjtntkCTb/Qpvf7QCbRjkqn1F1ULoIl5N
+Gf2W6WzEXzZswRjPqZQEWcOD5qA9AHCKT7OCMXVXfeamMPURM1extqNfWDrlJsG8
+eOObXysOF4cMjpbyw+ABb0cXTneOd1XvbNA//qQMXSVNxmZIj3ZjvSto0dSoHV66
+eZs3gfPikRXJXQmxNsLlvlWNBD2lwIASgzMXrElqIQKBgQDcpfTs52CdW5UW9iGg
+PnPj+8R5UH4YVZDfoRT8reNEEo4miufbkKeAWVy1us5J9ul1YUOq7CxadPPMVGaV
+4CNPzo/DADrMYI8pGga1Y+wDKPMKFtus3RrZ1SjMOZiYAAaLyDfKYmQDR7taWMm6
+Y0iudZhpNTJh/I6EPIMU0xxRsQKBgQDHnJkh/OwEukFRY8/R/jeWgPCDBx44U/MQ
+BlgsrtMJoKFNpTNKzzD6qt9pyb8WSwG7wfXla0Mav7ckgREpQhicsnzKd2VOxfN7
+M5CIQnlqHk1EIiAumgm9sjkl5QBMOrsD1WaaTFLbj3oKloFT182o6CijLoXXd7/P
+cIxrnveqtQKBgFSftZrydoSDbl+7EFRz/2CN2+GnNGVC0+hg0DrEuigOccRoe9oi
+1YsNOthcB+goMYuaPSidobkjp6lTKXEL4J8oGszwFpzx35Yk7DO/WfIwT14sPB5F
+QpoO/bGt2U9amygbJwKQz8jORxW0fdHlaCe45DZdd7BK+6HNz3w6J19RAoGAVvK0
+lWR5XlnPR+elR8BncEx792crV7fhoXJSCCyiyofIm2zBWe3EVPwHUypI7SoA+Es1
+lBhT45vs55683e7nj6IDz6GQZG6/b0P3yhLClmHaoDoJMKNyaMnwMLx+k7XlbncP
+OVjTosXtkB0c+mt/LvrpcKM8M636xB4vXFWjZh0CgYEAh1cDf5Utp/kFnVwXZFc/
+7bIc10ox38c36J93JjHxD0PV2L0XNuMwOtyzxdH3h6NFzfMR4LAowMx6Lstk85z1
+NWNOrPSECkjzByf8Xva3N5WAVZHguwKKT5Ga53MMt6AGL7HhiRuZNUZjOXLxrDgm
+yaEvE8SUKeri+XoaDvVutsA=
+-----END PRIVATE KEY-----";
+
+/// The matching public key (SPKI).
+pub const RSA_PUBLIC_PEM: &str = "-----BEGIN PUBLIC KEY-----
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEArAv6geL+DC7FEBGp2ZHT
+qcz4sMY84At1k4YJWjKJVTOODGziWQ1ldCVfOOHurZ+iV1hk2CXYp/sEaw5F/G/9
+na3anCr1dhBhdbmQlY9UWE5xbRUzhdDHJeA4A8ndiOoWcatRRHWcrG41o0TIZvcX
+rOhcswRoDDthtoKx0xXBNSwkZD2nBmk1DVP+ZOp4SYerSYeYSMWiWt8F/jWiS/yr
+F0R1DOwYHRhIWTSnW29orVyYgRI9qcoef+nkTLLhTONm9ZfjwjUeABhy82Sy3ZO6
+cvak0zY7Sf1kU0pjkSGy8Y6jUR76pxEKtO3TceE0FBfK52bziR2ozYWXKp2jIQxM
+JQIDAQAB
+-----END PUBLIC KEY-----";
