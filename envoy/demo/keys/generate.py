@@ -2,7 +2,7 @@
 """Generate the demo keys and their JWKS. TEST-ONLY: these keys are public.
 
     python3 envoy/demo/keys/generate.py            # new keys + jwks (overwrites!)
-    python3 envoy/demo/keys/generate.py --jwks-only # recompute jwks*.json from the PEMs
+    python3 envoy/demo/keys/generate.py --jwks-only # recompute jwks*.json and *.pub.pem from the PEMs
 
 Needs only python3 (stdlib) and the `openssl` command line tool. The JWK
 components are read from the DER encoding of the public keys, so no crypto
@@ -63,6 +63,13 @@ def jwk(file: str, kid: str, alg: str) -> dict:
     raise ValueError(alg)
 
 
+def write_public_pem(file: str) -> None:
+    """`rs256.pem` -> `rs256.pub.pem` (SPKI), for configs that take PEM public keys."""
+    pem = openssl("pkey", "-in", os.path.join(HERE, file), "-pubout")
+    with open(os.path.join(HERE, file.replace(".pem", ".pub.pem")), "wb") as f:
+        f.write(pem)
+
+
 def write_json(name: str, value: dict) -> None:
     with open(os.path.join(HERE, name), "w") as f:
         json.dump(value, f, indent=2)
@@ -81,6 +88,8 @@ def main() -> int:
             # genpkey writes PKCS#8 (`BEGIN PRIVATE KEY`).
             with open(os.path.join(HERE, file), "wb") as f:
                 f.write(pem)
+    for file, _kid, _alg, _gen in KEYS + [ROTATED]:
+        write_public_pem(file)
     keys = [jwk(f, k, a) for f, k, a, _ in KEYS]
     write_json("jwks.json", {"keys": keys})
     write_json("jwks-rotated.json", {"keys": keys + [jwk(*ROTATED[:3])]})
