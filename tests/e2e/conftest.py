@@ -13,7 +13,10 @@ import time
 
 import pytest
 
-import harness
+# Plain `assert`s in the helper modules get pytest's detailed messages too.
+pytest.register_assert_rewrite("checks", "harness")
+
+import harness  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -363,7 +363,8 @@ def validate(workdir: Path, yaml_text: str, timeout: float = 60.0) -> subprocess
     """`envoy --mode validate` on a configuration, run from the repository root."""
     workdir.mkdir(parents=True, exist_ok=True)
     path = workdir / "validate.yaml"
-    path.write_text(yaml_text)
+    # Validation loads the filter, so point at the one under test.
+    path.write_text(yaml_text.replace(WASM_IN_CONFIG, str(wasm_path())))
     return subprocess.run([str(envoy_binary()), "--mode", "validate", "-c", str(path), "-l", "info"],
                           cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
