@@ -12,7 +12,7 @@ edit the JSON embedded in that file (see `with_plugin_config`).
 Environment:
     TOLLGATE_ENVOY      Envoy binary (default: .venv/bin/envoy)
     TOLLGATE_WASM       the filter (default: target/wasm32-wasip1/release/tollgate.wasm)
-    TOLLGATE_TOKEN_BIN  the tollgate-token binary (default: $CARGO_TARGET_DIR or target, /release/tollgate-token)
+    TOLLGATE_TOKEN_BIN  the tollgate-token binary (default: $CARGO_TARGET_DIR or target, /debug/tollgate-token)
 """
 from __future__ import annotations
 
@@ -419,7 +419,7 @@ def token_binary() -> Path:
             path = REPO / path
         return path
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
-    return target / "release" / "tollgate-token"
+    return target / "debug" / "tollgate-token"
 
 
 class Minter:
@@ -437,7 +437,7 @@ class Minter:
             raise HarnessError(f"TOLLGATE_TOKEN_BIN={self.binary} does not exist")
         if shutil.which("cargo") is None:
             raise HarnessError(f"no {self.binary} and no cargo to build it")
-        subprocess.run(["cargo", "build", "--quiet", "--release", "--bin", "tollgate-token"], cwd=REPO, check=True)
+        subprocess.run(["cargo", "build", "--quiet", "--bin", "tollgate-token"], cwd=REPO, check=True)
 
     def mint(self, alg: str = "ES256", sub: str = "alice", roles: str | None = "user", ttl: int = 3600,
              key: Path | None = None, kid: str | None = None, iss: str = ISSUER, aud: str = AUDIENCE,

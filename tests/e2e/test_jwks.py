@@ -18,6 +18,8 @@ PICKUP_TIMEOUT_S = 20
 
 
 def test_remote_jwks_is_fetched_through_the_cluster(stack):
+    # RS256 keys live only in the remote JWKS.
+    assert_upstream_answered(stack.chat(stack.mint(alg="RS256")))
     assert stack.mock.stats()["jwks_fetches"] >= 1
     fetches = [r for r in stack.mock.requests() if r["path"] == "/.well-known/jwks.json"]
     assert fetches and all(r["method"] == "GET" for r in fetches)
