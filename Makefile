@@ -54,9 +54,9 @@ help:
 # minimal profile lacks them.
 toolchain:
 	@if command -v rustup >/dev/null; then \
-	  rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1; \
-	  rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt; \
-	  rustup component list --installed | grep -q '^clippy' || rustup component add clippy; \
+	  rustup target list --installed | grep -x wasm32-wasip1 >/dev/null || rustup target add wasm32-wasip1; \
+	  rustup component list --installed | grep '^rustfmt' >/dev/null || rustup component add rustfmt; \
+	  rustup component list --installed | grep '^clippy' >/dev/null || rustup component add clippy; \
 	fi
 
 # Always asks cargo, which knows whether anything changed.
