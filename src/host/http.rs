@@ -16,12 +16,29 @@ use crate::audit::AuditLevel;
 use crate::decision::Denial;
 use crate::pipeline::{self, Env, HeadersStep, RequestHead, StreamState};
 
+/// Most calls a worker makes to join a JWKS fetch already in flight.
+const MAX_JOINED_FETCHES: u32 = 16;
+
+/// Whether a stream's JWKS call is the provider's fetch or joins one in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FetchMode {
+    Own,
+    Joined,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct PendingKeys {
+    token: u32,
+    provider: usize,
+    mode: FetchMode,
+}
+
 /// The stream context.
 pub struct Http {
     shared: Rc<Shared>,
     stream: StreamState,
-    /// An on-demand JWKS call this stream waits for: (call token, provider).
-    pending_keys: Option<(u32, usize)>,
+    /// An on-demand JWKS call this stream waits for.
+    pending_keys: Option<PendingKeys>,
 }
 
 impl Http {
@@ -92,17 +109,33 @@ impl Http {
         }
     }
 
+    /// Fetches the provider's JWKS for this stream and pauses until it arrives.
+    ///
+    /// When the state refuses a new fetch because one is already in flight
+    /// (the startup fetch, or another stream's), this stream makes its own
+    /// call, bounded per worker by [`MAX_JOINED_FETCHES`], rather than fail
+    /// during a rotation or right after start.
     fn fetch_keys(&mut self, provider: usize, now: u64) -> Action {
         let config = &self.shared.config;
         let remote = config.auth.remote_jwks();
         let source = remote.iter().find(|(p, _)| *p == provider).map(|(_, s)| *s);
-        let allowed = match self.shared.auth.try_borrow_mut() {
-            Ok(mut state) => state.begin_fetch(provider, now, true),
-            Err(_) => false,
+        let mode = match self.shared.auth.try_borrow_mut() {
+            Ok(mut state) => {
+                if state.begin_fetch(provider, now, true) {
+                    Some(FetchMode::Own)
+                } else if state.in_flight(provider)
+                    && self.shared.joined_fetches.get() < MAX_JOINED_FETCHES
+                {
+                    Some(FetchMode::Joined)
+                } else {
+                    None
+                }
+            }
+            Err(_) => None,
         };
         self.stream.fetched_keys = true;
-        let dispatched = match (source, allowed) {
-            (Some(source), true) => dispatch_get(
+        let dispatched = match (source, mode) {
+            (Some(source), Some(_)) => dispatch_get(
                 &source.cluster,
                 &source.authority,
                 &source.path,
@@ -110,22 +143,31 @@ impl Http {
             ),
             _ => Err("refetch not allowed now".to_string()),
         };
-        match dispatched {
-            Ok(token) => {
-                self.pending_keys = Some((token, provider));
+        match (dispatched, mode) {
+            (Ok(token), Some(mode)) => {
+                if mode == FetchMode::Joined {
+                    self.shared
+                        .joined_fetches
+                        .set(self.shared.joined_fetches.get() + 1);
+                }
+                self.pending_keys = Some(PendingKeys {
+                    token,
+                    provider,
+                    mode,
+                });
                 Action::Pause
             }
-            Err(why) => {
-                if allowed {
+            (dispatched, mode) => {
+                if let (Err(why), Some(FetchMode::Own)) = (&dispatched, mode) {
+                    log(
+                        LogLevel::Warn,
+                        &format!("tollgate: jwks refetch not dispatched: {why}"),
+                    );
                     if let Ok(mut state) = self.shared.auth.try_borrow_mut() {
                         self.shared
                             .finish_jwks_fetch(&mut state, provider, None, &[]);
                     }
                 }
-                log(
-                    LogLevel::Debug,
-                    &format!("tollgate: jwks refetch skipped: {why}"),
-                );
                 // Run the phase again: with `fetched_keys` set, a miss is now final.
                 self.request_headers()
             }
@@ -142,13 +184,23 @@ impl Context for Http {
         _num_trailers: usize,
     ) {
         let started = now_ns();
-        let Some((token, provider)) = self.pending_keys else {
+        let Some(PendingKeys {
+            token,
+            provider,
+            mode,
+        }) = self.pending_keys
+        else {
             return;
         };
         if token != token_id {
             return;
         }
         self.pending_keys = None;
+        if mode == FetchMode::Joined {
+            self.shared
+                .joined_fetches
+                .set(self.shared.joined_fetches.get().saturating_sub(1));
+        }
         let status = call_response_status();
         let body = buffer(BufferType::HttpCallResponseBody, body_size).unwrap_or_default();
         if let Ok(mut state) = self.shared.auth.try_borrow_mut() {
