@@ -113,6 +113,7 @@ validate: wasm $(ENVOY)
 lint: toolchain
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
+	cargo clippy --target wasm32-wasip1 --lib -- -D warnings
 	@bad=$$(grep -rl 'proxy_wasm' src --include='*.rs' | grep -v -e '^src/host/' -e '^src/lib\.rs$$' || true); \
 	if [ -n "$$bad" ]; then echo "error: proxy_wasm used outside src/host/ and src/lib.rs:" >&2; echo "$$bad" >&2; exit 1; fi; \
 	echo "lint: proxy_wasm confined to src/host/ and src/lib.rs"
