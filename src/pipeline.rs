@@ -101,7 +101,8 @@ pub struct StreamState {
     pub path: String,
     /// `x-request-id`, when Envoy or the client set one.
     pub request_id: Option<String>,
-    /// Client IP as the rate limiter sees it (peer, or `X-Forwarded-For` when trusted).
+    /// Client IP as the rate limiter sees it (peer, or `X-Forwarded-For` when trusted;
+    /// IPv6 grouped by the configured prefix).
     pub client_ip: Option<String>,
     /// Nanoseconds spent inside the filter's callbacks so far.
     pub filter_ns: u64,
@@ -136,6 +137,16 @@ pub fn on_request_headers(
         stream.method = head.method.to_string();
         stream.path = head.path.to_string();
         stream.request_id = header(head.headers, "x-request-id").map(str::to_string);
+        let facts = RequestFacts {
+            subject: None,
+            claims: None,
+            roles: &[],
+            route: "",
+            peer_ip: head.peer_address,
+            headers: head.headers,
+        };
+        stream.client_ip = rate_limit::client_ip(&facts, config.rate_limit.client_ip_settings())
+            .map(|ip| ip.to_string());
     }
     let step = authenticate(config, env, head, stream);
     match stream.auth {
@@ -214,17 +225,20 @@ fn authenticate(
         }
     };
 
-    if !route.roles.satisfied_by(&identity.roles) {
+    let authorized = route.roles.satisfied_by(&identity.roles);
+    if authorized {
+        edits.set = config.auth.forward_headers(&identity);
+        if config.auth.strip_authorization() {
+            edits.remove.push("authorization".to_string());
+        }
+    }
+    // Kept on refusal too: the audit line names (a hash of) who was refused.
+    stream.identity = Some(identity);
+    if !authorized {
         stream.auth = AuthOutcome::Denied("forbidden_role");
         return HeadersStep::Deny(Denial::forbidden_role());
     }
-
-    edits.set = config.auth.forward_headers(&identity);
-    if config.auth.strip_authorization() {
-        edits.remove.push("authorization".to_string());
-    }
     stream.auth = AuthOutcome::Verified;
-    stream.identity = Some(identity);
     HeadersStep::Continue(edits)
 }
 
