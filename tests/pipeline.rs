@@ -1,7 +1,6 @@
 //! Scenario tests: whole request streams through the pure pipeline, with the
 //! in-memory store and metrics standing in for Envoy (DESIGN.md, "scenario").
 
-
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use jwt_simple::prelude::*;
 use serde_json::Value;
