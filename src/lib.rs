@@ -10,6 +10,7 @@ pub mod auth;
 pub mod config;
 pub mod decision;
 pub mod pipeline;
+pub mod redaction;
 pub mod route;
 
 #[cfg(target_arch = "wasm32")]
