@@ -64,7 +64,8 @@ pub(crate) struct Finding {
 fn priority(entity: u8) -> u8 {
     match entity {
         PRIVATE_KEY => 0,
-        AWS_ACCESS_KEY | OPENAI_KEY | ANTHROPIC_KEY | GITHUB_TOKEN | SLACK_TOKEN | GOOGLE_API_KEY | JWT => 1,
+        AWS_ACCESS_KEY | OPENAI_KEY | ANTHROPIC_KEY | GITHUB_TOKEN | SLACK_TOKEN
+        | GOOGLE_API_KEY | JWT => 1,
         CREDIT_CARD | IBAN | US_SSN => 2,
         EMAIL | IP_ADDRESS => 3,
         SECRET_ASSIGNMENT => 4,
@@ -95,7 +96,9 @@ struct Finders {
     bearer: memmem::Finder<'static>,
 }
 
-const AWS_PREFIXES: &[&str] = &["AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "A3T"];
+const AWS_PREFIXES: &[&str] = &[
+    "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "A3T",
+];
 
 /// Lowercase keywords whose following `=` / `:` value is a secret. Any left
 /// context is allowed (`DB_PASSWORD`, `client_secret`, `x-api-key`), but the
@@ -120,7 +123,10 @@ impl Detectors {
         Self {
             custom,
             finders: Finders {
-                aws: AWS_PREFIXES.iter().map(|p| memmem::Finder::new(p.as_bytes())).collect(),
+                aws: AWS_PREFIXES
+                    .iter()
+                    .map(|p| memmem::Finder::new(p.as_bytes()))
+                    .collect(),
                 sk: memmem::Finder::new(b"sk-"),
                 gh: memmem::Finder::new(b"gh"),
                 github_pat: memmem::Finder::new(b"github_pat_"),
@@ -129,7 +135,10 @@ impl Detectors {
                 eyj: memmem::Finder::new(b"eyJ"),
                 begin: memmem::Finder::new(b"-----BEGIN "),
                 scheme: memmem::Finder::new(b"://"),
-                keywords: SECRET_KEYWORDS.iter().map(|k| memmem::Finder::new(k.as_bytes())).collect(),
+                keywords: SECRET_KEYWORDS
+                    .iter()
+                    .map(|k| memmem::Finder::new(k.as_bytes()))
+                    .collect(),
                 bearer: memmem::Finder::new(b"bearer "),
             },
         }
@@ -187,7 +196,11 @@ impl Detectors {
             for finder in &f.aws {
                 for i in finder.find_iter(t) {
                     if let Some(end) = aws_key_at(t, i) {
-                        out.push(Finding { start: i, end, entity: AWS_ACCESS_KEY });
+                        out.push(Finding {
+                            start: i,
+                            end,
+                            entity: AWS_ACCESS_KEY,
+                        });
                     }
                 }
             }
@@ -196,7 +209,11 @@ impl Detectors {
             for i in f.sk.find_iter(t) {
                 if let Some((end, entity)) = sk_key_at(t, i) {
                     if on(entity) {
-                        out.push(Finding { start: i, end, entity });
+                        out.push(Finding {
+                            start: i,
+                            end,
+                            entity,
+                        });
                     }
                 }
             }
@@ -204,14 +221,22 @@ impl Detectors {
         if on(GITHUB_TOKEN) {
             for i in f.gh.find_iter(t) {
                 if let Some(end) = github_token_at(t, i) {
-                    out.push(Finding { start: i, end, entity: GITHUB_TOKEN });
+                    out.push(Finding {
+                        start: i,
+                        end,
+                        entity: GITHUB_TOKEN,
+                    });
                 }
             }
             for i in f.github_pat.find_iter(t) {
                 if left_ok(t, i, is_alnum) {
                     let end = run(t, i + 11, |b| b.is_ascii_alphanumeric() || b == b'_');
                     if end - (i + 11) >= 22 {
-                        out.push(Finding { start: i, end, entity: GITHUB_TOKEN });
+                        out.push(Finding {
+                            start: i,
+                            end,
+                            entity: GITHUB_TOKEN,
+                        });
                     }
                 }
             }
@@ -219,7 +244,11 @@ impl Detectors {
         if on(SLACK_TOKEN) {
             for i in f.xox.find_iter(t) {
                 if let Some(end) = slack_token_at(t, i) {
-                    out.push(Finding { start: i, end, entity: SLACK_TOKEN });
+                    out.push(Finding {
+                        start: i,
+                        end,
+                        entity: SLACK_TOKEN,
+                    });
                 }
             }
         }
@@ -228,7 +257,11 @@ impl Detectors {
                 if left_ok(t, i, is_b64url) {
                     let end = run(t, i + 4, is_b64url);
                     if end - (i + 4) == 35 {
-                        out.push(Finding { start: i, end, entity: GOOGLE_API_KEY });
+                        out.push(Finding {
+                            start: i,
+                            end,
+                            entity: GOOGLE_API_KEY,
+                        });
                     }
                 }
             }
@@ -236,21 +269,33 @@ impl Detectors {
         if on(JWT) {
             for i in f.eyj.find_iter(t) {
                 if let Some(end) = jwt_at(t, i) {
-                    out.push(Finding { start: i, end, entity: JWT });
+                    out.push(Finding {
+                        start: i,
+                        end,
+                        entity: JWT,
+                    });
                 }
             }
         }
         if on(PRIVATE_KEY) {
             for i in f.begin.find_iter(t) {
                 if let Some(end) = pem_private_key_at(t, i) {
-                    out.push(Finding { start: i, end, entity: PRIVATE_KEY });
+                    out.push(Finding {
+                        start: i,
+                        end,
+                        entity: PRIVATE_KEY,
+                    });
                 }
             }
         }
         if on(SECRET_ASSIGNMENT) {
             for i in f.scheme.find_iter(t) {
                 if let Some((s, e)) = url_password_after(t, i + 3) {
-                    out.push(Finding { start: s, end: e, entity: SECRET_ASSIGNMENT });
+                    out.push(Finding {
+                        start: s,
+                        end: e,
+                        entity: SECRET_ASSIGNMENT,
+                    });
                 }
             }
             let has_sep = memchr::memchr2(b'=', b':', t).is_some();
@@ -262,7 +307,11 @@ impl Detectors {
                         let klen = SECRET_KEYWORDS.get(k).map_or(0, |s| s.len());
                         for i in finder.find_iter(&lower) {
                             if let Some((s, e)) = assignment_value_after(t, i + klen) {
-                                out.push(Finding { start: s, end: e, entity: SECRET_ASSIGNMENT });
+                                out.push(Finding {
+                                    start: s,
+                                    end: e,
+                                    entity: SECRET_ASSIGNMENT,
+                                });
                             }
                         }
                     }
@@ -270,10 +319,16 @@ impl Detectors {
                 for i in f.bearer.find_iter(&lower) {
                     if left_ok(t, i, is_alnum) {
                         let s = i + 7;
-                        let e = run(t, s, |b| b.is_ascii_alphanumeric() || b"-._~+/".contains(&b));
+                        let e = run(t, s, |b| {
+                            b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
+                        });
                         let e = run(t, e, |b| b == b'=');
                         if e - s >= 16 && t[s..e].iter().any(u8::is_ascii_digit) {
-                            out.push(Finding { start: s, end: e, entity: SECRET_ASSIGNMENT });
+                            out.push(Finding {
+                                start: s,
+                                end: e,
+                                entity: SECRET_ASSIGNMENT,
+                            });
                         }
                     }
                 }
@@ -346,7 +401,10 @@ fn number_left_ok(t: &[u8], i: usize) -> bool {
     match byte_before(t, i) {
         None => true,
         Some(b) if b.is_ascii_alphanumeric() || b == b'_' => false,
-        Some(b'-' | b'.' | b'/' | b',' | b'+') => i < 2 || !byte_before(t, i - 1).is_some_and(|c| c.is_ascii_alphanumeric()),
+        Some(b'+') => false, // `+4915...` is an international phone number
+        Some(b'-' | b'.' | b'/' | b',') => {
+            i < 2 || !byte_before(t, i - 1).is_some_and(|c| c.is_ascii_alphanumeric())
+        }
         Some(_) => true,
     }
 }
@@ -385,7 +443,11 @@ fn find_emails(t: &[u8], out: &mut Vec<Finding>) {
         while s < at && matches!(t[s], b'.' | b'\'') {
             s += 1;
         }
-        if s == at || s.checked_sub(1).and_then(|j| t.get(j)).is_some_and(|&b| is_local(b)) {
+        if s == at
+            || s.checked_sub(1)
+                .and_then(|j| t.get(j))
+                .is_some_and(|&b| is_local(b))
+        {
             continue; // empty local part, or one longer than 64
         }
         if byte_before(t, s) == Some(b':') && is_url_userinfo(t, s - 1) {
@@ -403,7 +465,11 @@ fn find_emails(t: &[u8], out: &mut Vec<Finding>) {
         if local.eq_ignore_ascii_case(b"git") {
             continue; // `git@github.com:org/repo.git` is an SSH remote, not a mailbox
         }
-        out.push(Finding { start: s, end: e, entity: EMAIL });
+        out.push(Finding {
+            start: s,
+            end: e,
+            entity: EMAIL,
+        });
         min_next = e;
     }
 }
@@ -423,12 +489,16 @@ fn domain_ok(d: &[u8]) -> bool {
     }
     // `icon@2x.png`: retina asset names, not addresses.
     if let Some(first) = labels.first() {
-        if first.len() >= 2 && first.last() == Some(&b'x') && first[..first.len() - 1].iter().all(u8::is_ascii_digit) {
+        if first.len() >= 2
+            && first.last() == Some(&b'x')
+            && first[..first.len() - 1].iter().all(u8::is_ascii_digit)
+        {
             return false;
         }
     }
     let tld = labels.last().copied().unwrap_or_default();
-    (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic)) || (tld.len() >= 5 && tld.starts_with(b"xn--"))
+    (tld.len() >= 2 && tld.iter().all(u8::is_ascii_alphabetic))
+        || (tld.len() >= 5 && tld.starts_with(b"xn--"))
 }
 
 /// Whether the `:` at `colon` belongs to the userinfo of a `scheme://` URL.
@@ -499,12 +569,17 @@ fn find_phones(t: &[u8], out: &mut Vec<Finding>) {
         let b = t[i];
         let start_ok = (b == b'+' && byte_at(t, i + 1).is_some_and(|c| c.is_ascii_digit()))
             || ((b.is_ascii_digit() || b == b'(') && number_left_ok(t, i));
-        if !start_ok || (b == b'+' && byte_before(t, i).is_some_and(|c| c.is_ascii_alphanumeric())) {
+        if !start_ok || (b == b'+' && byte_before(t, i).is_some_and(|c| c.is_ascii_alphanumeric()))
+        {
             i += 1;
             continue;
         }
         if let Some(end) = phone_at(t, i) {
-            out.push(Finding { start: i, end, entity: PHONE });
+            out.push(Finding {
+                start: i,
+                end,
+                entity: PHONE,
+            });
             i = end;
         } else {
             i += 1;
@@ -516,7 +591,24 @@ fn find_phones(t: &[u8], out: &mut Vec<Finding>) {
     }
 }
 
+/// A phone does not continue a space-separated digit sequence on either side
+/// (`3704 0044 0532 0130 01` is one number, not a phone inside it).
+fn space_continues(t: &[u8], i: usize, end: usize) -> bool {
+    let before = t.get(i) != Some(&b'+')
+        && byte_before(t, i) == Some(b' ')
+        && i >= 2
+        && byte_before(t, i - 1).is_some_and(|c| c.is_ascii_digit());
+    let after =
+        byte_at(t, end) == Some(b' ') && byte_at(t, end + 1).is_some_and(|c| c.is_ascii_digit());
+    before || after
+}
+
 fn phone_at(t: &[u8], i: usize) -> Option<usize> {
+    let end = phone_shape_at(t, i)?;
+    (!space_continues(t, i, end)).then_some(end)
+}
+
+fn phone_shape_at(t: &[u8], i: usize) -> Option<usize> {
     if t[i] == b'+' {
         // International: +CC then groups, 8..=15 digits in total (E.164).
         let (end, digits, groups) = phone_groups(t, i + 1, 15);
@@ -538,8 +630,10 @@ fn phone_at(t: &[u8], i: usize) -> Option<usize> {
     let lead = if paren { byte_at(t, i + 1)? } else { first };
     // North American: (NXX) NXX-XXXX, NXX-NXX-XXXX, optionally 1 first.
     let g: &[usize] = &groups;
+    // The area code's first digit is not checked: `(123) 456-7890` and
+    // `555-123-4567` are what fake-but-realistic numbers in text look like.
     let nanp = match g {
-        [3, 3, 4] => lead != b'0' && lead != b'1',
+        [3, 3, 4] => lead != b'0' || paren,
         [1, 3, 3, 4] => lead == b'1',
         _ => false,
     };
@@ -548,10 +642,17 @@ fn phone_at(t: &[u8], i: usize) -> Option<usize> {
         return Some(end);
     }
     // National with trunk prefix 0: 0X.. groups, 9..=12 digits (090-1234-5678, 020 7123 4567).
-    if lead == b'0' && !paren && (9..=12).contains(&digits) && g.first().is_some_and(|&n| (2..=5).contains(&n)) {
-        if g.iter().skip(1).all(|&n| n >= 2) && same_separators(t, i, end) {
-            return Some(end);
-        }
+    // Two-digit groups only in the long French style (`01 42 68 53 00`), so
+    // `078-00-1123` (an SSN-shaped code) is not taken for a phone.
+    let min_group = if g.len() >= 4 { 2 } else { 3 };
+    if lead == b'0'
+        && !paren
+        && (9..=12).contains(&digits)
+        && g.first().is_some_and(|&n| (2..=5).contains(&n))
+        && g.iter().skip(1).all(|&n| n >= min_group)
+        && same_separators(t, i, end)
+    {
+        return Some(end);
     }
     None
 }
@@ -595,7 +696,9 @@ fn find_cards(t: &[u8], out: &mut Vec<Finding>) {
             if matches!(sep, Some(b' ' | b'-')) {
                 let mut pos = first_end;
                 let mut total = first_len;
-                while byte_at(t, pos) == sep && byte_at(t, pos + 1).is_some_and(|c| c.is_ascii_digit()) {
+                while byte_at(t, pos) == sep
+                    && byte_at(t, pos + 1).is_some_and(|c| c.is_ascii_digit())
+                {
                     let e = digit_run(t, pos + 1);
                     let n = e - (pos + 1);
                     if !(3..=6).contains(&n) || total + n > 19 {
@@ -603,7 +706,10 @@ fn find_cards(t: &[u8], out: &mut Vec<Finding>) {
                     }
                     total += n;
                     pos = e;
-                    if total >= 13 && card_ok(&t[i..pos], total) && !byte_at(t, pos).is_some_and(is_alnum) {
+                    if total >= 13
+                        && card_ok(&t[i..pos], total)
+                        && !byte_at(t, pos).is_some_and(is_alnum)
+                    {
                         best = Some(pos);
                     }
                 }
@@ -611,7 +717,11 @@ fn find_cards(t: &[u8], out: &mut Vec<Finding>) {
         }
         match best {
             Some(end) if card_ok(&t[i..end], count_digits(&t[i..end])) => {
-                out.push(Finding { start: i, end, entity: CREDIT_CARD });
+                out.push(Finding {
+                    start: i,
+                    end,
+                    entity: CREDIT_CARD,
+                });
                 i = end;
             }
             _ => i = first_end,
@@ -620,8 +730,10 @@ fn find_cards(t: &[u8], out: &mut Vec<Finding>) {
 }
 
 fn number_right_ok_card(t: &[u8], e: usize) -> bool {
-    !byte_at(t, e).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
-        && !(matches!(byte_at(t, e), Some(b'-' | b'.')) && byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit()))
+    let word = byte_at(t, e).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
+    let continues = matches!(byte_at(t, e), Some(b'-' | b'.'))
+        && byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit());
+    !word && !continues
 }
 
 fn count_digits(s: &[u8]) -> usize {
@@ -629,7 +741,9 @@ fn count_digits(s: &[u8]) -> usize {
 }
 
 fn card_ok(s: &[u8], digits: usize) -> bool {
-    s.first().is_some_and(|&f| validate::card_length_fits_issuer(f, digits)) && validate::luhn(s)
+    s.first()
+        .is_some_and(|&f| validate::card_length_fits_issuer(f, digits))
+        && validate::luhn(s)
 }
 
 // ---- US_SSN ---------------------------------------------------------------
@@ -664,7 +778,11 @@ fn find_ssns(t: &[u8], out: &mut Vec<Finding>) {
         }
         match found {
             Some(end) if validate::ssn_valid(&digits) => {
-                out.push(Finding { start: i, end, entity: US_SSN });
+                out.push(Finding {
+                    start: i,
+                    end,
+                    entity: US_SSN,
+                });
                 i = end;
             }
             _ => i = e1.max(i + 1),
@@ -687,14 +805,20 @@ fn find_ibans(t: &[u8], out: &mut Vec<Finding>) {
     let mut i = 0;
     while i + 4 <= t.len() {
         let c = &t[i..i + 4];
-        if !(c[0].is_ascii_uppercase() && c[1].is_ascii_uppercase() && c[2].is_ascii_digit() && c[3].is_ascii_digit())
-            || !left_ok(t, i, is_alnum)
-        {
+        let shape = c[0].is_ascii_uppercase()
+            && c[1].is_ascii_uppercase()
+            && c[2].is_ascii_digit()
+            && c[3].is_ascii_digit();
+        if !shape || !left_ok(t, i, is_alnum) {
             i += 1;
             continue;
         }
         if let Some(end) = iban_at(t, i) {
-            out.push(Finding { start: i, end, entity: IBAN });
+            out.push(Finding {
+                start: i,
+                end,
+                entity: IBAN,
+            });
             i = end;
         } else {
             i += 1;
@@ -737,25 +861,35 @@ fn find_ips(t: &[u8], out: &mut Vec<Finding>) {
     let mut i = 0;
     while i < t.len() {
         let b = t[i];
-        let boundary = byte_before(t, i).is_none_or(|p| !(p.is_ascii_alphanumeric() || p == b'_' || p == b'.'));
+        let boundary = byte_before(t, i)
+            .is_none_or(|p| !(p.is_ascii_alphanumeric() || p == b'_' || p == b'.'));
         if !boundary {
             i += 1;
             continue;
         }
         if has_colon && (b.is_ascii_hexdigit() || b == b':') && byte_before(t, i) != Some(b':') {
             if let Some(end) = ipv6_at(t, i) {
-                out.push(Finding { start: i, end, entity: IP_ADDRESS });
+                out.push(Finding {
+                    start: i,
+                    end,
+                    entity: IP_ADDRESS,
+                });
                 i = end;
                 continue;
             }
         }
         if has_dot && b.is_ascii_digit() && !preceded_by_version(t, i) {
             if let Some(e) = ipv4_at(t, i) {
-                if !(byte_at(t, e) == Some(b'.') && byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit()))
-                    && !byte_at(t, e).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
-                {
+                let dotted_on = byte_at(t, e) == Some(b'.')
+                    && byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit());
+                let word = byte_at(t, e).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
+                if !dotted_on && !word {
                     let end = cidr_suffix(t, e, 32);
-                    out.push(Finding { start: i, end, entity: IP_ADDRESS });
+                    out.push(Finding {
+                        start: i,
+                        end,
+                        entity: IP_ADDRESS,
+                    });
                     i = end;
                     continue;
                 }
@@ -786,7 +920,9 @@ fn ipv4_at(t: &[u8], i: usize) -> Option<usize> {
         if n == 0 || n > 3 {
             return None;
         }
-        let v: u32 = t[pos..e].iter().fold(0, |a, &d| a * 10 + u32::from(d - b'0'));
+        let v: u32 = t[pos..e]
+            .iter()
+            .fold(0, |a, &d| a * 10 + u32::from(d - b'0'));
         if v > 255 {
             return None;
         }
@@ -804,7 +940,9 @@ fn cidr_suffix(t: &[u8], e: usize, max: u32) -> usize {
     if n == 0 || n > 3 || byte_at(t, de).is_some_and(|c| c.is_ascii_alphanumeric()) {
         return e;
     }
-    let v: u32 = t[e + 1..de].iter().fold(0, |a, &d| a * 10 + u32::from(d - b'0'));
+    let v: u32 = t[e + 1..de]
+        .iter()
+        .fold(0, |a, &d| a * 10 + u32::from(d - b'0'));
     if v > max {
         return e;
     }
@@ -830,12 +968,13 @@ fn ipv6_at(t: &[u8], i: usize) -> Option<usize> {
         if n == 0 {
             break;
         }
-        if byte_at(t, e) == Some(b'.') {
+        if byte_at(t, e) == Some(b'.') && t[pos..e].iter().all(u8::is_ascii_digit) {
             // embedded IPv4 tail
-            let v4 = ipv4_at(t, pos)?;
-            groups += 2;
-            pos = v4;
-            break;
+            if let Some(v4) = ipv4_at(t, pos) {
+                groups += 2;
+                pos = v4;
+                break;
+            }
         }
         if n > 4 {
             return None;
@@ -860,7 +999,11 @@ fn ipv6_at(t: &[u8], i: usize) -> Option<usize> {
             return None;
         }
     }
-    let valid = if double { (1..=7).contains(&groups) } else { groups == 8 };
+    let valid = if double {
+        (1..=7).contains(&groups)
+    } else {
+        groups == 8
+    };
     if !valid {
         return None;
     }
@@ -871,7 +1014,8 @@ fn ipv6_at(t: &[u8], i: usize) -> Option<usize> {
         }
     }
     if byte_at(t, pos).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':')
-        || (byte_at(t, pos) == Some(b'.') && byte_at(t, pos + 1).is_some_and(|c| c.is_ascii_digit()))
+        || (byte_at(t, pos) == Some(b'.')
+            && byte_at(t, pos + 1).is_some_and(|c| c.is_ascii_digit()))
     {
         return None;
     }
@@ -907,16 +1051,21 @@ fn sk_key_at(t: &[u8], i: usize) -> Option<(usize, u8)> {
 
 fn github_token_at(t: &[u8], i: usize) -> Option<usize> {
     let kind = byte_at(t, i + 2)?;
-    if !matches!(kind, b'p' | b'o' | b'u' | b's' | b'r') || byte_at(t, i + 3) != Some(b'_') || !left_ok(t, i, is_alnum) {
+    if !matches!(kind, b'p' | b'o' | b'u' | b's' | b'r')
+        || byte_at(t, i + 3) != Some(b'_')
+        || !left_ok(t, i, is_alnum)
+    {
         return None;
     }
     let e = run(t, i + 4, is_alnum);
-    (e - (i + 4) >= 30 && !byte_at(t, e).is_some_and(|b| b == b'_')).then_some(e)
+    (e - (i + 4) >= 30 && byte_at(t, e).is_none_or(|b| b != b'_')).then_some(e)
 }
 
 fn slack_token_at(t: &[u8], i: usize) -> Option<usize> {
     let kind = byte_at(t, i + 3)?;
-    if !matches!(kind, b'a' | b'b' | b'p' | b'r' | b's' | b'o') || byte_at(t, i + 4) != Some(b'-') || !left_ok(t, i, is_alnum)
+    if !matches!(kind, b'a' | b'b' | b'p' | b'r' | b's' | b'o')
+        || byte_at(t, i + 4) != Some(b'-')
+        || !left_ok(t, i, is_alnum)
     {
         return None;
     }
@@ -967,12 +1116,16 @@ fn pem_private_key_at(t: &[u8], i: usize) -> Option<usize> {
 }
 
 fn url_password_after(t: &[u8], s: usize) -> Option<(usize, usize)> {
-    let user_end = run(t, s, |b| b.is_ascii_alphanumeric() || b"._~%!$&'*+,;=-".contains(&b));
+    let user_end = run(t, s, |b| {
+        b.is_ascii_alphanumeric() || b"._~%!$&'*+,;=-".contains(&b)
+    });
     if user_end == s || user_end - s > 128 || byte_at(t, user_end) != Some(b':') {
         return None;
     }
     let ps = user_end + 1;
-    let pe = run(t, ps, |b| b.is_ascii_graphic() && !b"@/?#[]\"<>\\".contains(&b));
+    let pe = run(t, ps, |b| {
+        b.is_ascii_graphic() && !b"@/?#[]\"<>\\".contains(&b)
+    });
     if pe == ps || pe - ps > 128 || byte_at(t, pe) != Some(b'@') {
         return None;
     }
@@ -1025,7 +1178,9 @@ fn assignment_value_after(t: &[u8], k: usize) -> Option<(usize, usize)> {
             }
             e
         }
-        None => run(t, s, |b| b.is_ascii_graphic() && !b"\"'`,;<>()[]{}\\".contains(&b)),
+        None => run(t, s, |b| {
+            b.is_ascii_graphic() && !b"\"'`,;<>()[]{}\\".contains(&b)
+        }),
     };
     let v = &t[s..e];
     if v.len() < 4 || v.len() > 256 || !looks_secret(v, quote.is_some()) {
@@ -1048,15 +1203,34 @@ fn looks_secret(v: &[u8], quoted: bool) -> bool {
     if matches!(v.first(), Some(b'<' | b'$' | b'{' | b'*' | b'[' | b'%')) {
         return false;
     }
-    if v.iter().all(|&b| matches!(b, b'*' | b'x' | b'X' | b'.' | b'#' | b'-' | b'_')) {
+    if v.iter()
+        .all(|&b| matches!(b, b'*' | b'x' | b'X' | b'.' | b'#' | b'-' | b'_'))
+    {
         return false;
     }
     let lower = v.to_ascii_lowercase();
     const PLACEHOLDERS: &[&[u8]] = &[
-        b"string", b"null", b"none", b"true", b"false", b"undefined", b"required", b"optional", b"redacted",
-        b"example", b"password", b"secret", b"changeme", b"your_password", b"your-api-key", b"your_api_key",
+        b"string",
+        b"null",
+        b"none",
+        b"true",
+        b"false",
+        b"undefined",
+        b"required",
+        b"optional",
+        b"redacted",
+        b"example",
+        b"password",
+        b"secret",
+        b"changeme",
+        b"your_password",
+        b"your-api-key",
+        b"your_api_key",
     ];
-    if PLACEHOLDERS.contains(&lower.as_slice()) || lower.starts_with(b"your") || lower.starts_with(b"process.env") {
+    if PLACEHOLDERS.contains(&lower.as_slice())
+        || lower.starts_with(b"your")
+        || lower.starts_with(b"process.env")
+    {
         return false;
     }
     if quoted {
@@ -1065,7 +1239,14 @@ fn looks_secret(v: &[u8], quoted: bool) -> bool {
     if v.iter().all(u8::is_ascii_digit) {
         return false;
     }
-    v.iter().any(|&b| b.is_ascii_digit() || !b.is_ascii_alphanumeric())
+    // `os.environ`, `self.password`, `config.api_key`: a code reference, not a value.
+    if v.iter()
+        .all(|&b| b.is_ascii_alphabetic() || b == b'_' || b == b'.')
+    {
+        return false;
+    }
+    v.iter()
+        .any(|&b| b.is_ascii_digit() || !b.is_ascii_alphanumeric())
 }
 
 #[cfg(test)]
@@ -1076,7 +1257,12 @@ mod tests {
         let d = Detectors::new(Vec::new());
         d.find(u64::MAX, text)
             .into_iter()
-            .map(|f| (BUILTIN_ENTITIES[f.entity as usize], text[f.start..f.end].to_string()))
+            .map(|f| {
+                (
+                    BUILTIN_ENTITIES[f.entity as usize],
+                    text[f.start..f.end].to_string(),
+                )
+            })
             .collect()
     }
 
@@ -1090,15 +1276,24 @@ mod tests {
 
     fn assert_none(entity: &str, text: &str) {
         let found = names(text);
-        assert!(!found.iter().any(|(e, _)| *e == entity), "unexpected {entity} in {text:?}: {found:?}");
+        assert!(
+            !found.iter().any(|(e, _)| *e == entity),
+            "unexpected {entity} in {text:?}: {found:?}"
+        );
     }
 
     #[test]
     fn email_true_cases() {
         for (text, v) in [
-            ("write to john.doe@example.com today", "john.doe@example.com"),
+            (
+                "write to john.doe@example.com today",
+                "john.doe@example.com",
+            ),
             ("a@xn--d1acufc.xn--p1ai", "a@xn--d1acufc.xn--p1ai"),
-            ("<first+tag@sub.example.co.uk>.", "first+tag@sub.example.co.uk"),
+            (
+                "<first+tag@sub.example.co.uk>.",
+                "first+tag@sub.example.co.uk",
+            ),
         ] {
             assert_finds("EMAIL", text, v);
         }
@@ -1106,7 +1301,14 @@ mod tests {
 
     #[test]
     fn email_false_cases() {
-        for text in ["info@presidio.", "icon@2x.png", "react@18.2.0", "git@github.com:org/repo.git", "@mention", "a@b"] {
+        for text in [
+            "info@presidio.",
+            "icon@2x.png",
+            "react@18.2.0",
+            "git@github.com:org/repo.git",
+            "@mention",
+            "a@b",
+        ] {
             assert_none("EMAIL", text);
         }
     }
@@ -1158,11 +1360,11 @@ mod tests {
     #[test]
     fn card_false_cases() {
         for text in [
-            "4012-8888-8888-1882",        // Luhn failure
-            "ts 1700000000003",           // 13 digits starting with 1
-            "id 94111111111111111",       // card inside a longer digit run
+            "4012-8888-8888-1882",  // Luhn failure
+            "ts 1700000000003",     // 13 digits starting with 1
+            "id 94111111111111111", // card inside a longer digit run
             "id 41111111111111110000",
-            "4111-1111 1111-1111",        // mixed separators
+            "4111-1111 1111-1111", // mixed separators
         ] {
             assert_none("CREDIT_CARD", text);
         }
@@ -1173,17 +1375,38 @@ mod tests {
         assert_finds("US_SSN", "ssn 078-05-1123.", "078-05-1123");
         assert_finds("US_SSN", "078 05 1123", "078 05 1123");
         assert_finds("US_SSN", "SSN: 078051123", "078051123");
-        for text in ["000-12-3456", "666-12-3456", "900-12-3456", "078-00-1123", "078-05-0000", "078051123", "1078-05-1123", "078-05.1123"] {
+        for text in [
+            "000-12-3456",
+            "666-12-3456",
+            "900-12-3456",
+            "078-00-1123",
+            "078-05-0000",
+            "078051123",
+            "1078-05-1123",
+            "078-05.1123",
+        ] {
             assert_none("US_SSN", text);
         }
     }
 
     #[test]
     fn iban_true_and_false_cases() {
-        assert_finds("IBAN", "pay DE89 3704 0044 0532 0130 00 now", "DE89 3704 0044 0532 0130 00");
+        assert_finds(
+            "IBAN",
+            "pay DE89 3704 0044 0532 0130 00 now",
+            "DE89 3704 0044 0532 0130 00",
+        );
         assert_finds("IBAN", "GB82WEST12345698765432", "GB82WEST12345698765432");
-        assert_finds("IBAN", "AL47-2121-1009-0000-0002-3569-8741", "AL47-2121-1009-0000-0002-3569-8741");
-        for text in ["DE89 3704 0044 0532 0130 01", "DE89370400440532013000X", "ZZ89370400440532013000"] {
+        assert_finds(
+            "IBAN",
+            "AL47-2121-1009-0000-0002-3569-8741",
+            "AL47-2121-1009-0000-0002-3569-8741",
+        );
+        for text in [
+            "DE89 3704 0044 0532 0130 01",
+            "DE89370400440532013000X",
+            "ZZ89370400440532013000",
+        ] {
             assert_none("IBAN", text);
         }
     }
@@ -1196,7 +1419,10 @@ mod tests {
             ("[2001:db8::1]:8080", "2001:db8::1"),
             ("fe80::1%eth0", "fe80::1%eth0"),
             ("::ffff:192.0.2.1", "::ffff:192.0.2.1"),
-            ("684D:1111:222:3333:4444:5555:6:77", "684D:1111:222:3333:4444:5555:6:77"),
+            (
+                "684D:1111:222:3333:4444:5555:6:77",
+                "684D:1111:222:3333:4444:5555:6:77",
+            ),
             ("loopback ::1", "::1"),
         ] {
             assert_finds("IP_ADDRESS", text, v);
@@ -1238,13 +1464,22 @@ mod tests {
         ];
         for (entity, text) in cases {
             let found = names(text);
-            assert!(found.iter().any(|(e, _)| *e == entity), "{entity} in {text}: {found:?}");
+            assert!(
+                found.iter().any(|(e, _)| *e == entity),
+                "{entity} in {text}: {found:?}"
+            );
         }
     }
 
     #[test]
     fn secret_token_lookalikes_are_left() {
-        for text in ["task-management-system-design", "sk-learn", "AKIAIOSFODNN7EXAMPLEX", "ghp_short", "eyJhbGciOi"] {
+        for text in [
+            "task-management-system-design",
+            "sk-learn",
+            "AKIAIOSFODNN7EXAMPLEX",
+            "ghp_short",
+            "eyJhbGciOi",
+        ] {
             let found = names(text);
             assert!(found.is_empty(), "{text}: {found:?}");
         }
@@ -1253,8 +1488,15 @@ mod tests {
     #[test]
     fn private_key_block_is_taken_whole() {
         let text = "k:\n-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA\n-----END RSA PRIVATE KEY-----\nafter";
-        assert_finds("PRIVATE_KEY", text, "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA\n-----END RSA PRIVATE KEY-----");
-        assert_none("PRIVATE_KEY", "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----");
+        assert_finds(
+            "PRIVATE_KEY",
+            text,
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nAAAA\n-----END RSA PRIVATE KEY-----",
+        );
+        assert_none(
+            "PRIVATE_KEY",
+            "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----",
+        );
     }
 
     #[test]
@@ -1263,9 +1505,15 @@ mod tests {
             ("password=hunter2", "hunter2"),
             ("DB_PASSWORD: \"correct horse\"", "correct horse"),
             ("{\"api_key\": \"abc123def456\"}", "abc123def456"),
-            ("aws_secret_access_key=\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            (
+                "aws_secret_access_key=\"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"",
+                "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            ),
             ("https://username:pa55word@example.com", "pa55word"),
-            ("Authorization: Bearer abcdef0123456789abcdef", "abcdef0123456789abcdef"),
+            (
+                "Authorization: Bearer abcdef0123456789abcdef",
+                "abcdef0123456789abcdef",
+            ),
         ] {
             assert_finds("SECRET_ASSIGNMENT", text, v);
         }

@@ -78,7 +78,11 @@ impl<'a> Walker<'a> {
         self.t.get(self.pos).copied()
     }
 
-    fn value(&mut self, f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<String>, depth: usize) -> Result<(), JsonError> {
+    fn value(
+        &mut self,
+        f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<String>,
+        depth: usize,
+    ) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
             return Err(JsonError::TooDeep);
         }
@@ -227,7 +231,9 @@ impl<'a> Walker<'a> {
                                     let lo = self.hex4(i + 2)?;
                                     if (0xDC00..0xE000).contains(&lo) {
                                         i += 6;
-                                        char::from_u32(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
+                                        char::from_u32(
+                                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00),
+                                        )
                                     } else {
                                         None
                                     }
@@ -309,13 +315,18 @@ mod tests {
     #[test]
     fn untouched_parts_are_copied_byte_for_byte() {
         let doc = r#"{ "z": 1.50e3, "a" : [true, null, "x"] }"#;
-        assert_eq!(upper_all(doc), r#"{ "z": 1.50e3, "a" : [true, null, "X"] }"#);
+        assert_eq!(
+            upper_all(doc),
+            r#"{ "z": 1.50e3, "a" : [true, null, "X"] }"#
+        );
     }
 
     #[test]
     fn escapes_are_decoded_and_reencoded_minimally() {
         let doc = r#"{"s":"say \"hi\" \u0040 \\ \ud83d\ude00 \/"}"#;
-        let out = rewrite_strings(doc.as_bytes(), &mut |_, s| Some(format!("{s}!"))).unwrap().unwrap();
+        let out = rewrite_strings(doc.as_bytes(), &mut |_, s| Some(format!("{s}!")))
+            .unwrap()
+            .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["s"], "say \"hi\" @ \\ 😀 /!");
     }
@@ -343,14 +354,20 @@ mod tests {
     #[test]
     fn malformed_documents_are_refused() {
         for doc in ["{", r#"{"a" 1}"#, r#"["x"] x"#, "\"a\nb\"", r#""\q""#, ""] {
-            assert!(rewrite_strings(doc.as_bytes(), &mut |_, _| None).is_err(), "{doc:?}");
+            assert!(
+                rewrite_strings(doc.as_bytes(), &mut |_, _| None).is_err(),
+                "{doc:?}"
+            );
         }
     }
 
     #[test]
     fn deep_nesting_is_refused_not_overflowed() {
         let doc = "[".repeat(10_000);
-        assert_eq!(rewrite_strings(doc.as_bytes(), &mut |_, _| None), Err(JsonError::TooDeep));
+        assert_eq!(
+            rewrite_strings(doc.as_bytes(), &mut |_, _| None),
+            Err(JsonError::TooDeep)
+        );
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub use detectors::BUILTIN_ENTITIES;
 use detectors::{Detectors, Finding, MAX_ENTITIES};
 use operators::Operator;
 pub use settings::{
-    CompressedPolicy, CustomPatternSettings, EntitySettings, OperatorKind, ProfileSettings, RedactionSettings,
+    CompressedPolicy, CustomPatternSettings, EntitySettings, OperatorKind, ProfileSettings,
+    RedactionSettings,
 };
 
 /// Which entities a request's responses are redacted for (opaque; from [`Redactor::profile_for`]).
@@ -77,7 +78,9 @@ impl Counts {
 
     /// Total redactions.
     pub fn total(&self) -> u64 {
-        self.by_entity.values().fold(0u64, |a, b| a.saturating_add(*b))
+        self.by_entity
+            .values()
+            .fold(0u64, |a, b| a.saturating_add(*b))
     }
 
     /// True when nothing was redacted.
@@ -161,7 +164,11 @@ const MAX_PLACEHOLDER: usize = 64;
 impl Redactor {
     /// Validates and compiles the settings. `route_names` are the configured
     /// routes, so a profile naming an unknown route is a configuration error.
-    pub fn compile(s: RedactionSettings, route_names: &[&str], path: &str) -> Result<Self, ConfigError> {
+    pub fn compile(
+        s: RedactionSettings,
+        route_names: &[&str],
+        path: &str,
+    ) -> Result<Self, ConfigError> {
         let at = |field: &str| format!("{path}.{field}");
         if !(MIN_WINDOW..=MAX_WINDOW).contains(&s.window_bytes) {
             return Err(ConfigError::new(
@@ -176,7 +183,10 @@ impl Redactor {
             ));
         }
         if s.json_max_bytes == 0 {
-            return Err(ConfigError::new(at("json_max_bytes"), "must be greater than 0"));
+            return Err(ConfigError::new(
+                at("json_max_bytes"),
+                "must be greater than 0",
+            ));
         }
         let mut names: Vec<String> = BUILTIN_ENTITIES.iter().map(|n| n.to_string()).collect();
         let mut custom = Vec::with_capacity(s.custom.len());
@@ -184,22 +194,37 @@ impl Redactor {
             let field = |f: &str| format!("{path}.custom[{i}].{f}");
             let valid_name = !c.name.is_empty()
                 && c.name.len() <= 48
-                && c.name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+                && c.name
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
             if !valid_name {
-                return Err(ConfigError::new(field("name"), "must be 1..=48 of A-Z, 0-9 and _"));
+                return Err(ConfigError::new(
+                    field("name"),
+                    "must be 1..=48 of A-Z, 0-9 and _",
+                ));
             }
             if names.contains(&c.name) {
-                return Err(ConfigError::new(field("name"), format!("duplicate entity name `{}`", c.name)));
+                return Err(ConfigError::new(
+                    field("name"),
+                    format!("duplicate entity name `{}`", c.name),
+                ));
             }
             if names.len() >= MAX_ENTITIES {
-                return Err(ConfigError::new(field("name"), format!("at most {MAX_ENTITIES} entities in total")));
+                return Err(ConfigError::new(
+                    field("name"),
+                    format!("at most {MAX_ENTITIES} entities in total"),
+                ));
             }
             let re = Regex::new(&c.pattern)
                 .map_err(|e| ConfigError::new(field("pattern"), format!("invalid pattern: {e}")))?;
             if re.is_match("") {
-                return Err(ConfigError::new(field("pattern"), "must not match the empty string"));
+                return Err(ConfigError::new(
+                    field("pattern"),
+                    "must not match the empty string",
+                ));
             }
-            let id = u8::try_from(names.len()).map_err(|_| ConfigError::new(field("name"), "too many entities"))?;
+            let id = u8::try_from(names.len())
+                .map_err(|_| ConfigError::new(field("name"), "too many entities"))?;
             custom.push((id, re));
             names.push(c.name.clone());
         }
@@ -221,7 +246,9 @@ impl Redactor {
                 OperatorKind::Replace => {
                     let template = es.placeholder.as_deref().unwrap_or("[REDACTED:{entity}]");
                     let p = template.replace("{entity}", name);
-                    if p.is_empty() || p.len() > MAX_PLACEHOLDER || p.chars().any(|c| c == '"' || c == '\\' || c.is_control())
+                    if p.is_empty()
+                        || p.len() > MAX_PLACEHOLDER
+                        || p.chars().any(|c| c == '"' || c == '\\' || c.is_control())
                     {
                         return Err(ConfigError::new(
                             field("placeholder"),
@@ -234,7 +261,9 @@ impl Redactor {
                     if es.keep_last > 8 {
                         return Err(ConfigError::new(field("keep_last"), "must be at most 8"));
                     }
-                    Operator::Mask { keep_last: es.keep_last }
+                    Operator::Mask {
+                        keep_last: es.keep_last,
+                    }
                 }
                 OperatorKind::Hash => {
                     uses_hash = true;
@@ -345,7 +374,8 @@ impl Redactor {
     /// Redacts a whole text.
     pub fn redact_text(&self, profile: ProfileId, text: &str, counts: &mut Counts) -> String {
         let mut out = String::with_capacity(text.len());
-        self.inner.redact_into(profile.0, text, 0, text.len(), counts, &mut out);
+        self.inner
+            .redact_into(profile.0, text, 0, text.len(), counts, &mut out);
         out
     }
 
@@ -363,16 +393,22 @@ impl Redactor {
     /// numbers and layout are untouched); the output is valid JSON. Bodies
     /// over `json_max_bytes` are refused with [`RedactionError::TooLarge`]:
     /// stream them with [`StreamKind::Text`] instead.
-    pub fn redact_json(&self, profile: ProfileId, body: &[u8], counts: &mut Counts) -> Result<Vec<u8>, RedactionError> {
+    pub fn redact_json(
+        &self,
+        profile: ProfileId,
+        body: &[u8],
+        counts: &mut Counts,
+    ) -> Result<Vec<u8>, RedactionError> {
         if body.len() > self.inner.json_max {
             return Err(RedactionError::TooLarge);
         }
         let inner = &self.inner;
-        let out = json::rewrite_strings(body, &mut |_, s| inner.redact_string(profile.0, s, counts))
-            .map_err(|e| match e {
-                json::JsonError::Invalid => RedactionError::InvalidJson,
-                json::JsonError::TooDeep => RedactionError::TooDeep,
-            })?;
+        let out =
+            json::rewrite_strings(body, &mut |_, s| inner.redact_string(profile.0, s, counts))
+                .map_err(|e| match e {
+                    json::JsonError::Invalid => RedactionError::InvalidJson,
+                    json::JsonError::TooDeep => RedactionError::TooDeep,
+                })?;
         Ok(out.unwrap_or_else(|| body.to_vec()))
     }
 
@@ -383,7 +419,11 @@ impl Redactor {
             StreamKind::Text => StreamState::Text(stream::TextWindow::default()),
             StreamKind::Sse => StreamState::Sse(Box::default()),
         };
-        StreamRedactor { inner, profile, state }
+        StreamRedactor {
+            inner,
+            profile,
+            state,
+        }
     }
 
     /// Largest JSON body redacted as a document.
@@ -409,16 +449,34 @@ impl Redactor {
 
 impl Inner {
     fn entity_name(&self, id: u8) -> &str {
-        self.entities.get(usize::from(id)).map_or("UNKNOWN", |e| e.name.as_str())
+        self.entities
+            .get(usize::from(id))
+            .map_or("UNKNOWN", |e| e.name.as_str())
     }
 
     /// Writes `text[from..to]` to `out` with every finding inside it replaced.
-    fn redact_into(&self, mask: u64, text: &str, from: usize, to: usize, counts: &mut Counts, out: &mut String) {
+    fn redact_into(
+        &self,
+        mask: u64,
+        text: &str,
+        from: usize,
+        to: usize,
+        counts: &mut Counts,
+        out: &mut String,
+    ) {
         let findings = self.detectors.find(mask, text);
         self.apply(&findings, text, from, to, counts, out);
     }
 
-    fn apply(&self, findings: &[Finding], text: &str, from: usize, to: usize, counts: &mut Counts, out: &mut String) {
+    fn apply(
+        &self,
+        findings: &[Finding],
+        text: &str,
+        from: usize,
+        to: usize,
+        counts: &mut Counts,
+        out: &mut String,
+    ) {
         let mut last = from;
         for f in findings {
             if f.start < from || f.end > to {

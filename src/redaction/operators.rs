@@ -72,13 +72,24 @@ mod tests {
 
     #[test]
     fn replace_writes_the_placeholder() {
-        assert_eq!(run(&Operator::Replace("[REDACTED:EMAIL]".into()), "EMAIL", "a@b.co", b""), "[REDACTED:EMAIL]");
+        assert_eq!(
+            run(
+                &Operator::Replace("[REDACTED:EMAIL]".into()),
+                "EMAIL",
+                "a@b.co",
+                b""
+            ),
+            "[REDACTED:EMAIL]"
+        );
     }
 
     #[test]
     fn mask_keeps_the_last_n_characters() {
         let op = Operator::Mask { keep_last: 4 };
-        assert_eq!(run(&op, "CREDIT_CARD", "4111111111111111", b""), "************1111");
+        assert_eq!(
+            run(&op, "CREDIT_CARD", "4111111111111111", b""),
+            "************1111"
+        );
     }
 
     #[test]
@@ -89,14 +100,37 @@ mod tests {
 
     #[test]
     fn hash_is_stable_per_key_and_differs_across_keys() {
-        let a = run(&Operator::Hash, "EMAIL", "john@example.com", b"key-one-0123456789");
-        let b = run(&Operator::Hash, "EMAIL", "john@example.com", b"key-one-0123456789");
-        let c = run(&Operator::Hash, "EMAIL", "john@example.com", b"key-two-0123456789");
-        let d = run(&Operator::Hash, "EMAIL", "jane@example.com", b"key-one-0123456789");
+        let a = run(
+            &Operator::Hash,
+            "EMAIL",
+            "john@example.com",
+            b"key-one-0123456789",
+        );
+        let b = run(
+            &Operator::Hash,
+            "EMAIL",
+            "john@example.com",
+            b"key-one-0123456789",
+        );
+        let c = run(
+            &Operator::Hash,
+            "EMAIL",
+            "john@example.com",
+            b"key-two-0123456789",
+        );
+        let d = run(
+            &Operator::Hash,
+            "EMAIL",
+            "jane@example.com",
+            b"key-one-0123456789",
+        );
         assert_eq!(a, b);
         assert_ne!(a, c);
         assert_ne!(a, d);
-        assert!(a.starts_with("[EMAIL:") && a.ends_with(']') && a.len() == "[EMAIL:]".len() + 12, "{a}");
+        assert!(
+            a.starts_with("[EMAIL:") && a.ends_with(']') && a.len() == "[EMAIL:]".len() + 12,
+            "{a}"
+        );
         assert!(!a.contains("john"));
     }
 }

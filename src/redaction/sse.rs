@@ -31,10 +31,23 @@ const MAX_WINDOWS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Key {
-    Chat { choice: u64, field: String },
-    ChatTool { choice: u64, tool: u64 },
-    Resp { kind: String, output: u64, content: u64 },
-    Anth { index: u64, field: String },
+    Chat {
+        choice: u64,
+        field: String,
+    },
+    ChatTool {
+        choice: u64,
+        tool: u64,
+    },
+    Resp {
+        kind: String,
+        output: u64,
+        content: u64,
+    },
+    Anth {
+        index: u64,
+        field: String,
+    },
     Raw,
 }
 
@@ -135,11 +148,22 @@ fn window_push(
 impl SseState {
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.buf.len()
-            + self.entries.iter().map(|e| e.window.buffered_bytes()).sum::<usize>()
+            + self
+                .entries
+                .iter()
+                .map(|e| e.window.buffered_bytes())
+                .sum::<usize>()
             + self.fallback.as_ref().map_or(0, TextWindow::buffered_bytes)
     }
 
-    pub(crate) fn push(&mut self, r: &Inner, mask: u64, chunk: &[u8], counts: &mut Counts, out: &mut Vec<u8>) {
+    pub(crate) fn push(
+        &mut self,
+        r: &Inner,
+        mask: u64,
+        chunk: &[u8],
+        counts: &mut Counts,
+        out: &mut Vec<u8>,
+    ) {
         let cx = Ctx { r, mask };
         if let Some(fb) = &mut self.fallback {
             let mut s = String::new();
@@ -148,10 +172,11 @@ impl SseState {
             return;
         }
         self.buf.extend_from_slice(chunk);
-        loop {
-            let Some(rel) = self.buf.get(self.line_start..).and_then(|b| memchr::memchr2(b'\n', b'\r', b)) else {
-                break;
-            };
+        while let Some(rel) = self
+            .buf
+            .get(self.line_start..)
+            .and_then(|b| memchr::memchr2(b'\n', b'\r', b))
+        {
             let idx = self.line_start + rel;
             let term = if self.buf.get(idx) == Some(&b'\r') {
                 match self.buf.get(idx + 1) {
@@ -209,7 +234,13 @@ impl SseState {
         }
     }
 
-    fn process_event(&mut self, cx: &Ctx<'_>, event: &[u8], counts: &mut Counts, out: &mut Vec<u8>) {
+    fn process_event(
+        &mut self,
+        cx: &Ctx<'_>,
+        event: &[u8],
+        counts: &mut Counts,
+        out: &mut Vec<u8>,
+    ) {
         let lines = split_lines(event);
         let mut data = Vec::new();
         let mut n_data = 0;
@@ -241,7 +272,17 @@ impl SseState {
             Ok(v) => self.rewrite_json_event(cx, &v, &data, has_event_line, counts, &mut pre),
             Err(_) => {
                 let text = String::from_utf8_lossy(&data);
-                let released = window_push(&mut self.entries, cx, Key::Raw, None, None, false, &text, false, counts);
+                let released = window_push(
+                    &mut self.entries,
+                    cx,
+                    Key::Raw,
+                    None,
+                    None,
+                    false,
+                    &text,
+                    false,
+                    counts,
+                );
                 (released.as_bytes() != data.as_slice()).then(|| released.into_bytes())
             }
         };
@@ -331,16 +372,24 @@ impl SseState {
                     _ => return None, // roles, tool ids, function names: kept
                 };
                 touched.push(key.clone());
-                Some(window_push(entries, cx, key, None, None, false, s, fin, counts))
+                Some(window_push(
+                    entries, cx, key, None, None, false, s, fin, counts,
+                ))
             });
             // Choices that finished in this event: flush their other windows before it.
-            let finished: Vec<u64> = info.iter().filter(|(_, fin)| *fin).map(|(c, _)| *c).collect();
+            let finished: Vec<u64> = info
+                .iter()
+                .filter(|(_, fin)| *fin)
+                .map(|(c, _)| *c)
+                .collect();
             let keys: Vec<Key> = self
                 .entries
                 .iter()
                 .map(|e| e.key.clone())
                 .filter(|key| match key {
-                    Key::Chat { choice: c, .. } | Key::ChatTool { choice: c, .. } => finished.contains(c),
+                    Key::Chat { choice: c, .. } | Key::ChatTool { choice: c, .. } => {
+                        finished.contains(c)
+                    }
                     _ => false,
                 })
                 .filter(|key| !touched.contains(key))
@@ -349,7 +398,10 @@ impl SseState {
                 self.flush_one(cx, &key, counts, pre);
             }
             r
-        } else if ty.starts_with("response.") && ty.ends_with(".delta") && v.get("delta").is_some_and(Value::is_string) {
+        } else if ty.starts_with("response.")
+            && ty.ends_with(".delta")
+            && v.get("delta").is_some_and(Value::is_string)
+        {
             // OpenAI Responses delta event.
             let key = Key::Resp {
                 kind: ty.to_string(),
@@ -375,9 +427,15 @@ impl SseState {
         } else if ty == "content_block_delta" {
             // Anthropic delta.
             let index = u64_of(v.get("index"), 0);
-            let delta_type = v.pointer("/delta/type").and_then(Value::as_str).map(str::to_string);
+            let delta_type = v
+                .pointer("/delta/type")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             rewrite_strings(data, &mut |path, s| match path {
-                [Seg::Key(d), Seg::Key(f)] if d == "delta" && matches!(f.as_ref(), "text" | "partial_json" | "thinking") => {
+                [Seg::Key(d), Seg::Key(f)]
+                    if d == "delta"
+                        && matches!(f.as_ref(), "text" | "partial_json" | "thinking") =>
+                {
                     Some(window_push(
                         entries,
                         cx,
@@ -393,7 +451,9 @@ impl SseState {
                         counts,
                     ))
                 }
-                [Seg::Key(d), Seg::Key(f)] if d == "delta" && (f == "type" || f == "signature") => None,
+                [Seg::Key(d), Seg::Key(f)] if d == "delta" && (f == "type" || f == "signature") => {
+                    None
+                }
                 [Seg::Key(k)] if k == "type" => None,
                 _ => redact_whole(s, counts),
             })
@@ -410,9 +470,15 @@ impl SseState {
                 for key in keys {
                     self.flush_one(cx, &key, counts, pre);
                 }
-            } else if ty == "message_stop" || ty == "response.completed" || ty == "response.incomplete" {
+            } else if ty == "message_stop"
+                || ty == "response.completed"
+                || ty == "response.incomplete"
+            {
                 self.flush_all(cx, counts, pre);
-            } else if let Some(base) = ty.strip_suffix(".done").filter(|_| ty.starts_with("response.")) {
+            } else if let Some(base) = ty
+                .strip_suffix(".done")
+                .filter(|_| ty.starts_with("response."))
+            {
                 let key = Key::Resp {
                     kind: format!("{base}.delta"),
                     output: u64_of(v.get("output_index"), 0),
@@ -467,7 +533,11 @@ impl SseState {
                     json!({"tool_calls": [{"index": tool, "function": {"arguments": text}}]}),
                 ),
             ),
-            Key::Resp { kind, output, content } => {
+            Key::Resp {
+                kind,
+                output,
+                content,
+            } => {
                 let mut m = Map::new();
                 m.insert("type".into(), Value::String(kind.clone()));
                 if let Some(id) = e.item_id.take() {
@@ -479,7 +549,10 @@ impl SseState {
                 (e.event_line.then_some(kind.as_str()), Value::Object(m))
             }
             Key::Anth { index, field } => {
-                let dt = e.delta_type.clone().unwrap_or_else(|| "text_delta".to_string());
+                let dt = e
+                    .delta_type
+                    .clone()
+                    .unwrap_or_else(|| "text_delta".to_string());
                 (
                     e.event_line.then_some("content_block_delta"),
                     json!({"type": "content_block_delta", "index": index, "delta": {"type": dt, field.as_str(): text}}),
@@ -524,7 +597,11 @@ fn split_lines(ev: &[u8]) -> Vec<(usize, usize, usize)> {
             }
             Some(r) => {
                 let e = s + r;
-                let te = if ev.get(e) == Some(&b'\r') && ev.get(e + 1) == Some(&b'\n') { e + 2 } else { e + 1 };
+                let te = if ev.get(e) == Some(&b'\r') && ev.get(e + 1) == Some(&b'\n') {
+                    e + 2
+                } else {
+                    e + 1
+                };
                 v.push((s, e, te));
                 s = te;
             }

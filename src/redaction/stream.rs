@@ -69,7 +69,14 @@ impl TextWindow {
 
     /// Feeds raw bytes; an incomplete UTF-8 sequence at the end waits for
     /// the next chunk, invalid bytes become U+FFFD.
-    pub(crate) fn push_bytes(&mut self, r: &Inner, mask: u64, bytes: &[u8], counts: &mut Counts, out: &mut String) {
+    pub(crate) fn push_bytes(
+        &mut self,
+        r: &Inner,
+        mask: u64,
+        bytes: &[u8],
+        counts: &mut Counts,
+        out: &mut String,
+    ) {
         let mut buf;
         let data: &[u8] = if self.partial.is_empty() {
             bytes
@@ -106,7 +113,14 @@ impl TextWindow {
     }
 
     /// Feeds text.
-    pub(crate) fn push_str(&mut self, r: &Inner, mask: u64, s: &str, counts: &mut Counts, out: &mut String) {
+    pub(crate) fn push_str(
+        &mut self,
+        r: &Inner,
+        mask: u64,
+        s: &str,
+        counts: &mut Counts,
+        out: &mut String,
+    ) {
         let s = match self.apply_carry(s) {
             Some(rest) => rest,
             None => return,
@@ -152,7 +166,9 @@ impl TextWindow {
                 tail.push_str(s);
                 if let Some(k) = memmem::find(tail.as_bytes(), b"-----END ") {
                     let after = k + 9;
-                    if let Some(c) = memmem::find(tail.as_bytes().get(after..).unwrap_or(&[]), b"-----") {
+                    if let Some(c) =
+                        memmem::find(tail.as_bytes().get(after..).unwrap_or(&[]), b"-----")
+                    {
                         let rest = tail.get(after + c + 5..).unwrap_or("").to_string();
                         self.carry = Carry::None;
                         return Some(rest);
@@ -199,7 +215,9 @@ impl TextWindow {
                 // Still growing and too long to hold: redact what we have, suppress the rest.
                 cut = text.len();
                 carry = if f.entity == super::detectors::PRIVATE_KEY {
-                    Carry::Pem { tail: String::new() }
+                    Carry::Pem {
+                        tail: String::new(),
+                    }
                 } else {
                     Carry::Token
                 };

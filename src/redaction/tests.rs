@@ -30,28 +30,61 @@ fn compile_err(json: &str) -> ConfigError {
 fn defaults_redact_every_builtin_with_a_placeholder() {
     let r = default_redactor();
     assert_eq!(text(&r, "mail john@example.com"), "mail [REDACTED:EMAIL]");
-    assert_eq!(text(&r, "card 4111 1111 1111 1111"), "card [REDACTED:CREDIT_CARD]");
+    assert_eq!(
+        text(&r, "card 4111 1111 1111 1111"),
+        "card [REDACTED:CREDIT_CARD]"
+    );
 }
 
 #[test]
 fn unknown_settings_field_is_refused() {
     assert!(serde_json::from_str::<RedactionSettings>(r#"{"windw_bytes": 10}"#).is_err());
-    assert!(serde_json::from_str::<RedactionSettings>(r#"{"entities": {"EMAIL": {"operatr": "mask"}}}"#).is_err());
+    assert!(serde_json::from_str::<RedactionSettings>(
+        r#"{"entities": {"EMAIL": {"operatr": "mask"}}}"#
+    )
+    .is_err());
 }
 
 #[test]
 fn config_errors_name_the_field() {
     let cases = [
         (r#"{"window_bytes": 8}"#, "redaction.window_bytes"),
-        (r#"{"entities": {"EMAILS": {}}}"#, "redaction.entities.EMAILS"),
-        (r#"{"entities": {"EMAIL": {"operator": "hash"}}}"#, "redaction.hash_key"),
-        (r#"{"entities": {"EMAIL": {"placeholder": "\"x\""}}}"#, "redaction.entities.EMAIL.placeholder"),
-        (r#"{"custom": [{"name": "ticket", "pattern": "T-\\d+"}]}"#, "redaction.custom[0].name"),
-        (r#"{"custom": [{"name": "EMAIL", "pattern": "x"}]}"#, "redaction.custom[0].name"),
-        (r#"{"custom": [{"name": "T", "pattern": "("}]}"#, "redaction.custom[0].pattern"),
-        (r#"{"custom": [{"name": "T", "pattern": "a*"}]}"#, "redaction.custom[0].pattern"),
-        (r#"{"profiles": [{"routes": ["nope"]}]}"#, "redaction.profiles[0].routes[0]"),
-        (r#"{"profiles": [{"entities": ["NOPE"]}]}"#, "redaction.profiles[0].entities[0]"),
+        (
+            r#"{"entities": {"EMAILS": {}}}"#,
+            "redaction.entities.EMAILS",
+        ),
+        (
+            r#"{"entities": {"EMAIL": {"operator": "hash"}}}"#,
+            "redaction.hash_key",
+        ),
+        (
+            r#"{"entities": {"EMAIL": {"placeholder": "\"x\""}}}"#,
+            "redaction.entities.EMAIL.placeholder",
+        ),
+        (
+            r#"{"custom": [{"name": "ticket", "pattern": "T-\\d+"}]}"#,
+            "redaction.custom[0].name",
+        ),
+        (
+            r#"{"custom": [{"name": "EMAIL", "pattern": "x"}]}"#,
+            "redaction.custom[0].name",
+        ),
+        (
+            r#"{"custom": [{"name": "T", "pattern": "("}]}"#,
+            "redaction.custom[0].pattern",
+        ),
+        (
+            r#"{"custom": [{"name": "T", "pattern": "a*"}]}"#,
+            "redaction.custom[0].pattern",
+        ),
+        (
+            r#"{"profiles": [{"routes": ["nope"]}]}"#,
+            "redaction.profiles[0].routes[0]",
+        ),
+        (
+            r#"{"profiles": [{"entities": ["NOPE"]}]}"#,
+            "redaction.profiles[0].entities[0]",
+        ),
         (r#"{"json_max_bytes": 0}"#, "redaction.json_max_bytes"),
     ];
     for (json, path) in cases {
@@ -63,7 +96,10 @@ fn config_errors_name_the_field() {
 fn custom_pattern_is_redacted_under_its_name() {
     let r = redactor_from(r#"{"custom": [{"name": "TICKET", "pattern": "TKT-[0-9]{6}"}]}"#);
     let mut c = Counts::default();
-    assert_eq!(r.redact_text(all(&r), "see TKT-123456.", &mut c), "see [REDACTED:TICKET].");
+    assert_eq!(
+        r.redact_text(all(&r), "see TKT-123456.", &mut c),
+        "see [REDACTED:TICKET]."
+    );
     assert_eq!(c.get("TICKET"), 1);
 }
 
@@ -84,9 +120,15 @@ fn profiles_select_entities_per_route_and_role() {
     assert_eq!(r.profile_for("chat", &["admin".to_string()]), None);
     let p = r.profile_for("chat", &["user".to_string()]).unwrap();
     let mut c = Counts::default();
-    assert_eq!(r.redact_text(p, "a@b.co 10.1.2.3", &mut c), "[REDACTED:EMAIL] 10.1.2.3");
+    assert_eq!(
+        r.redact_text(p, "a@b.co 10.1.2.3", &mut c),
+        "[REDACTED:EMAIL] 10.1.2.3"
+    );
     let other = r.profile_for("embed", &[]).unwrap();
-    assert_eq!(r.redact_text(other, "a@b.co 10.1.2.3", &mut c), "[REDACTED:EMAIL] [REDACTED:IP_ADDRESS]");
+    assert_eq!(
+        r.redact_text(other, "a@b.co 10.1.2.3", &mut c),
+        "[REDACTED:EMAIL] [REDACTED:IP_ADDRESS]"
+    );
 }
 
 // ---- operators -------------------------------------------------------------------
@@ -105,7 +147,9 @@ fn mask_keeps_the_last_characters() {
 
 #[test]
 fn hash_is_stable_within_a_deployment() {
-    let r = redactor_from(r#"{"hash_key": "0123456789abcdef0123", "entities": {"EMAIL": {"operator": "hash"}}}"#);
+    let r = redactor_from(
+        r#"{"hash_key": "0123456789abcdef0123", "entities": {"EMAIL": {"operator": "hash"}}}"#,
+    );
     let a = text(&r, "john@example.com");
     let b = text(&r, "again john@example.com");
     assert!(a.starts_with("[EMAIL:") && !a.contains("john"), "{a}");
@@ -137,17 +181,27 @@ fn benign_numbers_survive() {
 fn json_redacts_inside_strings_and_stays_valid() {
     let r = default_redactor();
     let body = br#"{"choices":[{"message":{"role":"assistant","content":"mail john@example.com"}}],"usage":{"total_tokens":4111111111111111}}"#;
-    let out = r.redact_json(all(&r), body, &mut Counts::default()).unwrap();
+    let out = r
+        .redact_json(all(&r), body, &mut Counts::default())
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-    assert_eq!(v["choices"][0]["message"]["content"], "mail [REDACTED:EMAIL]");
-    assert_eq!(v["usage"]["total_tokens"], 4111111111111111u64, "numbers are not strings: untouched");
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "mail [REDACTED:EMAIL]"
+    );
+    assert_eq!(
+        v["usage"]["total_tokens"], 4111111111111111u64,
+        "numbers are not strings: untouched"
+    );
 }
 
 #[test]
 fn json_escaped_at_sign_is_still_found() {
     let r = default_redactor();
     let body = br#"{"content":"john\u0040example.com said \"hi\""}"#;
-    let out = r.redact_json(all(&r), body, &mut Counts::default()).unwrap();
+    let out = r
+        .redact_json(all(&r), body, &mut Counts::default())
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["content"], "[REDACTED:EMAIL] said \"hi\"");
 }
@@ -156,7 +210,9 @@ fn json_escaped_at_sign_is_still_found() {
 fn json_tool_call_arguments_are_redacted_as_nested_text() {
     let r = default_redactor();
     let body = br#"{"arguments":"{\"email\":\"a@b.co\",\"n\":1}"}"#;
-    let out = r.redact_json(all(&r), body, &mut Counts::default()).unwrap();
+    let out = r
+        .redact_json(all(&r), body, &mut Counts::default())
+        .unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
     let inner: serde_json::Value = serde_json::from_str(v["arguments"].as_str().unwrap()).unwrap();
     assert_eq!(inner["email"], "[REDACTED:EMAIL]");
@@ -166,16 +222,25 @@ fn json_tool_call_arguments_are_redacted_as_nested_text() {
 fn json_without_findings_is_returned_byte_for_byte() {
     let r = default_redactor();
     let body = b"{ \"a\" : \"plain \\u00e9\" ,\n \"b\": 1.0 }";
-    assert_eq!(r.redact_json(all(&r), body, &mut Counts::default()).unwrap(), body.to_vec());
+    assert_eq!(
+        r.redact_json(all(&r), body, &mut Counts::default())
+            .unwrap(),
+        body.to_vec()
+    );
 }
 
 #[test]
 fn json_errors_have_codes() {
     let r = redactor_from(r#"{"json_max_bytes": 10}"#);
     let p = all(&r);
-    assert_eq!(r.redact_json(p, b"{\"a\":", &mut Counts::default()), Err(RedactionError::InvalidJson));
     assert_eq!(
-        r.redact_json(p, br#"{"a":"0123456789"}"#, &mut Counts::default()).unwrap_err().code(),
+        r.redact_json(p, b"{\"a\":", &mut Counts::default()),
+        Err(RedactionError::InvalidJson)
+    );
+    assert_eq!(
+        r.redact_json(p, br#"{"a":"0123456789"}"#, &mut Counts::default())
+            .unwrap_err()
+            .code(),
         "redaction_body_too_large"
     );
 }
@@ -238,7 +303,10 @@ fn text_stream_with_small_window_and_long_text_equals_whole_text_redaction() {
     let r = redactor_from(r#"{"window_bytes": 64}"#);
     let mut whole = String::new();
     for i in 0..200 {
-        whole.push_str(&format!("line {i}: contact user{i}@example.com or 415-555-01{:02} now. ", i % 100));
+        whole.push_str(&format!(
+            "line {i}: contact user{i}@example.com or 415-555-01{:02} now. ",
+            i % 100
+        ));
     }
     let expected = text(&r, &whole);
     for size in [1usize, 3, 7, 50, 333] {
@@ -280,7 +348,11 @@ fn text_stream_memory_is_bounded_on_an_endless_stream() {
         max = max.max(s.buffered_bytes());
     }
     assert!(max <= 256 + 64 + 64, "held {max} bytes");
-    assert!(c.get("EMAIL") >= 20_000 - 10, "all but the held tail redacted: {}", c.get("EMAIL"));
+    assert!(
+        c.get("EMAIL") >= 20_000 - 10,
+        "all but the held tail redacted: {}",
+        c.get("EMAIL")
+    );
     let tail = s.finish(&mut c);
     assert_eq!(c.get("EMAIL"), 20_000);
     assert!(!String::from_utf8(tail).unwrap().contains("@x.io"));
@@ -294,14 +366,21 @@ fn endless_private_key_is_suppressed_with_bounded_memory() {
     let mut out = s.push(b"key:\n-----BEGIN RSA PRIVATE KEY-----\n", &mut c);
     let mut max = 0;
     for _ in 0..5_000 {
-        out.extend(s.push(b"MIIEowIBAAKCAQEAsecretsecretsecretsecretsecretsecretsecretsecret\n", &mut c));
+        out.extend(s.push(
+            b"MIIEowIBAAKCAQEAsecretsecretsecretsecretsecretsecretsecretsecret\n",
+            &mut c,
+        ));
         max = max.max(s.buffered_bytes());
     }
     out.extend(s.push(b"-----END RSA PRIVATE KEY-----\nafter", &mut c));
     out.extend(s.finish(&mut c));
     let out = String::from_utf8(out).unwrap();
     assert!(max <= 16 * 1024 + 512, "held {max}");
-    assert!(!out.contains("MIIE") && !out.contains("secret"), "{}", &out[..out.len().min(200)]);
+    assert!(
+        !out.contains("MIIE") && !out.contains("secret"),
+        "{}",
+        &out[..out.len().min(200)]
+    );
     assert!(out.starts_with("key:\n[REDACTED:PRIVATE_KEY]"), "{out}");
     assert!(out.ends_with("\nafter"), "{out}");
 }
@@ -378,7 +457,10 @@ fn sse_split_at_every_byte_gives_the_same_result() {
         chat_chunk("c1", "!")
     );
     let (reference, _) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
-    assert_eq!(chat_text(&reference).0, "call [REDACTED:PHONE] or mail [REDACTED:EMAIL]!");
+    assert_eq!(
+        chat_text(&reference).0,
+        "call [REDACTED:PHONE] or mail [REDACTED:EMAIL]!"
+    );
     let b = body.as_bytes();
     for i in 0..=b.len() {
         let (out, _) = stream_chunks(&r, StreamKind::Sse, &[&b[..i], &b[i..]]);
@@ -392,9 +474,15 @@ fn sse_framing_ids_and_event_names_are_kept() {
     let r = default_redactor();
     let body = "id: 7\r\nevent: message\r\ndata: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hi a@b.co\"},\"finish_reason\":\"stop\"}]}\r\n\r\ndata: [DONE]\r\n\r\n";
     let (out, _) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
-    assert!(out.starts_with("id: 7\r\nevent: message\r\ndata: {"), "{out}");
+    assert!(
+        out.starts_with("id: 7\r\nevent: message\r\ndata: {"),
+        "{out}"
+    );
     assert!(out.contains("\"role\":\"assistant\""));
-    assert!(out.contains("\"content\":\"hi [REDACTED:EMAIL]\""), "finish flushes into the event: {out}");
+    assert!(
+        out.contains("\"content\":\"hi [REDACTED:EMAIL]\""),
+        "finish flushes into the event: {out}"
+    );
     assert!(out.contains("\"finish_reason\":\"stop\""));
     assert!(out.ends_with("\r\n\r\ndata: [DONE]\r\n\r\n"));
 }
@@ -408,7 +496,10 @@ fn sse_held_text_is_flushed_before_done_in_a_synthetic_chunk() {
     let flushed = out[..done_at].rfind("data: {").unwrap();
     let v: serde_json::Value = serde_json::from_str(out[flushed + 6..done_at].trim()).unwrap();
     assert_eq!(v["id"], "c5");
-    assert_eq!(v["choices"][0]["delta"]["content"], "reach me at [REDACTED:EMAIL]");
+    assert_eq!(
+        v["choices"][0]["delta"]["content"],
+        "reach me at [REDACTED:EMAIL]"
+    );
 }
 
 #[test]
@@ -420,7 +511,13 @@ fn sse_each_choice_has_its_own_window() {
             serde_json::to_string(t).unwrap()
         )
     };
-    let body = format!("{}{}{}{}data: [DONE]\n\n", ev(0, "a@"), ev(1, "x@"), ev(0, "b.co"), ev(1, "y.org"));
+    let body = format!(
+        "{}{}{}{}data: [DONE]\n\n",
+        ev(0, "a@"),
+        ev(1, "x@"),
+        ev(0, "b.co"),
+        ev(1, "y.org")
+    );
     let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
     assert_eq!(c.get("EMAIL"), 2, "{out}");
     assert!(!out.contains("b.co") && !out.contains("y.org"));
@@ -435,14 +532,27 @@ fn sse_tool_call_arguments_are_windowed() {
             serde_json::to_string(args).unwrap()
         )
     };
-    let body = format!("{}{}{}data: [DONE]\n\n", ev("{\"to\":\"jo"), ev("hn@example"), ev(".com\"}"));
+    let body = format!(
+        "{}{}{}data: [DONE]\n\n",
+        ev("{\"to\":\"jo"),
+        ev("hn@example"),
+        ev(".com\"}")
+    );
     let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
     assert_eq!(c.get("EMAIL"), 1, "{out}");
     assert!(out.contains("\"name\":\"send\""));
     let mut args = String::new();
-    for line in out.lines().filter_map(|l| l.strip_prefix("data: ")).filter(|d| *d != "[DONE]") {
+    for line in out
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+    {
         let v: serde_json::Value = serde_json::from_str(line).unwrap();
-        args.push_str(v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"].as_str().unwrap_or(""));
+        args.push_str(
+            v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap_or(""),
+        );
     }
     assert_eq!(args, "{\"to\":\"[REDACTED:EMAIL]\"}");
 }
@@ -465,7 +575,10 @@ fn sse_anthropic_deltas_are_windowed_and_flushed_at_block_stop() {
     assert_eq!(c.get("ANTHROPIC_KEY"), 1, "{out}");
     assert!(!out.contains("klmnop"));
     let stop = out.find("event: content_block_stop").unwrap();
-    assert!(out[..stop].contains("[REDACTED:ANTHROPIC_KEY] ok"), "flushed before the stop: {out}");
+    assert!(
+        out[..stop].contains("[REDACTED:ANTHROPIC_KEY] ok"),
+        "flushed before the stop: {out}"
+    );
 }
 
 #[test]

@@ -23,7 +23,7 @@ pub(crate) fn luhn(s: &[u8]) -> bool {
         double = !double;
         n += 1;
     }
-    n > 0 && sum % 10 == 0
+    n > 0 && sum.is_multiple_of(10)
 }
 
 /// Whether a card number of `len` digits may start with `first`.
@@ -33,12 +33,12 @@ pub(crate) fn luhn(s: &[u8]) -> bool {
 /// starting with `1`) and long ids.
 pub(crate) fn card_length_fits_issuer(first: u8, len: usize) -> bool {
     match first {
-        b'1' => len == 15,                            // UATP
-        b'2' => len == 16,                            // Mastercard 2-series, Mir
-        b'3' => matches!(len, 14 | 15 | 16 | 19),     // Diners, Amex, JCB
-        b'4' => matches!(len, 13 | 16 | 19),          // Visa
-        b'5' => matches!(len, 16 | 19),               // Mastercard, Maestro
-        b'6' => matches!(len, 16 | 19),               // Discover, UnionPay, Maestro
+        b'1' => len == 15,                        // UATP
+        b'2' => len == 16,                        // Mastercard 2-series, Mir
+        b'3' => matches!(len, 14 | 15 | 16 | 19), // Diners, Amex, JCB
+        b'4' => matches!(len, 13 | 16 | 19),      // Visa
+        b'5' => matches!(len, 16 | 19),           // Mastercard, Maestro
+        b'6' => matches!(len, 16 | 19),           // Discover, UnionPay, Maestro
         _ => false,
     }
 }
@@ -58,8 +58,9 @@ pub(crate) fn ssn_valid(d: &[u8; 9]) -> bool {
     if d.iter().all(|&b| b == d[0]) {
         return false;
     }
-    // The Woolworth wallet card, the 1960s advertising number, and the textbook example.
-    !matches!(d, b"078051120" | b"219099999" | b"123456789")
+    // The Woolworth wallet card and the 1960s advertising number. (`123-45-6789`
+    // is redacted: in model output it usually stands for a real one.)
+    !matches!(d, b"078051120" | b"219099999")
 }
 
 /// IBAN length by country code (ISO 13616 registry).
@@ -172,7 +173,11 @@ pub(crate) fn iban_checksum_ok(iban: &[u8]) -> bool {
             b'A'..=b'Z' => u32::from(b - b'A') + 10,
             _ => return false,
         };
-        rem = if v >= 10 { (rem * 100 + v) % 97 } else { (rem * 10 + v) % 97 };
+        rem = if v >= 10 {
+            (rem * 100 + v) % 97
+        } else {
+            (rem * 10 + v) % 97
+        };
     }
     rem == 1
 }
@@ -183,7 +188,12 @@ mod tests {
 
     #[test]
     fn luhn_accepts_test_cards_and_rejects_one_digit_off() {
-        for ok in ["4111111111111111", "4012-8888-8888-1881", "371449635398431", "5555 5555 5555 4444"] {
+        for ok in [
+            "4111111111111111",
+            "4012-8888-8888-1881",
+            "371449635398431",
+            "5555 5555 5555 4444",
+        ] {
             assert!(luhn(ok.as_bytes()), "{ok}");
         }
         for bad in ["4111111111111112", "4012-8888-8888-1882", "36168002586008"] {
