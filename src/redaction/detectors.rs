@@ -152,26 +152,35 @@ impl Detectors {
         }
         let t = text.as_bytes();
         let on = |e: u8| mask & (1u64 << e) != 0;
-        let has_digit = t.iter().any(u8::is_ascii_digit);
         if on(EMAIL) && memchr::memchr(b'@', t).is_some() {
             find_emails(t, &mut out);
         }
-        if has_digit {
+        let numeric = on(PHONE) || on(CREDIT_CARD) || on(US_SSN) || on(IBAN) || on(IP_ADDRESS);
+        // Where digit runs start: the numeric detectors visit only these, not every byte.
+        let starts = if numeric {
+            digit_run_starts(t)
+        } else {
+            Vec::new()
+        };
+        if !starts.is_empty() {
             if on(PHONE) {
-                find_phones(t, &mut out);
+                find_phones(t, &starts, &mut out);
             }
             if on(CREDIT_CARD) {
-                find_cards(t, &mut out);
+                find_cards(t, &starts, &mut out);
             }
             if on(US_SSN) {
-                find_ssns(t, &mut out);
+                find_ssns(t, &starts, &mut out);
             }
             if on(IBAN) {
-                find_ibans(t, &mut out);
+                find_ibans(t, &starts, &mut out);
             }
             if on(IP_ADDRESS) {
-                find_ips(t, &mut out);
+                find_ipv4s(t, &starts, &mut out);
             }
+        }
+        if on(IP_ADDRESS) && memchr::memchr(b':', t).is_some() {
+            find_ipv6s(t, &mut out);
         }
         self.find_secrets(t, &on, &mut out);
         for (id, re) in &self.custom {
@@ -420,6 +429,20 @@ fn number_right_ok(t: &[u8], e: usize) -> bool {
     }
 }
 
+/// Offsets where a run of ASCII digits begins.
+fn digit_run_starts(t: &[u8]) -> Vec<usize> {
+    let mut v = Vec::new();
+    let mut prev_digit = false;
+    for (i, &b) in t.iter().enumerate() {
+        let d = b.is_ascii_digit();
+        if d && !prev_digit {
+            v.push(i);
+        }
+        prev_digit = d;
+    }
+    v
+}
+
 // ---- EMAIL ----------------------------------------------------------------
 
 fn is_local(b: u8) -> bool {
@@ -563,15 +586,21 @@ fn phone_groups(t: &[u8], i: usize, max_digits: usize) -> (usize, usize, Vec<usi
     (end, digits, groups)
 }
 
-fn find_phones(t: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < t.len() {
-        let b = t[i];
-        let start_ok = (b == b'+' && byte_at(t, i + 1).is_some_and(|c| c.is_ascii_digit()))
-            || ((b.is_ascii_digit() || b == b'(') && number_left_ok(t, i));
-        if !start_ok || (b == b'+' && byte_before(t, i).is_some_and(|c| c.is_ascii_alphanumeric()))
-        {
-            i += 1;
+fn find_phones(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
+    let mut done = 0;
+    for &d in starts {
+        if d < done {
+            continue;
+        }
+        // A phone may begin with `+` or `(` right before its first digit.
+        let plus_ok = d >= 2 && !byte_before(t, d - 1).is_some_and(|c| c.is_ascii_alphanumeric());
+        let i = match byte_before(t, d) {
+            Some(b'+') if d == 1 || plus_ok => d - 1,
+            Some(b'(') if number_left_ok(t, d - 1) => d - 1,
+            _ if number_left_ok(t, d) => d,
+            _ => continue,
+        };
+        if i < done {
             continue;
         }
         if let Some(end) = phone_at(t, i) {
@@ -580,13 +609,7 @@ fn find_phones(t: &[u8], out: &mut Vec<Finding>) {
                 end,
                 entity: PHONE,
             });
-            i = end;
-        } else {
-            i += 1;
-            // skip the rest of this digit run: later starts inside it fail the boundary anyway
-            while i < t.len() && t[i].is_ascii_digit() {
-                i += 1;
-            }
+            done = end;
         }
     }
 }
@@ -676,11 +699,10 @@ fn same_separators(t: &[u8], s: usize, e: usize) -> bool {
 
 // ---- CREDIT_CARD ----------------------------------------------------------
 
-fn find_cards(t: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < t.len() {
-        if !t[i].is_ascii_digit() || !number_left_ok(t, i) {
-            i += 1;
+fn find_cards(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
+    let mut done = 0;
+    for &i in starts {
+        if i < done || !number_left_ok(t, i) {
             continue;
         }
         let first_end = digit_run(t, i);
@@ -715,16 +737,13 @@ fn find_cards(t: &[u8], out: &mut Vec<Finding>) {
                 }
             }
         }
-        match best {
-            Some(end) if card_ok(&t[i..end], count_digits(&t[i..end])) => {
-                out.push(Finding {
-                    start: i,
-                    end,
-                    entity: CREDIT_CARD,
-                });
-                i = end;
-            }
-            _ => i = first_end,
+        if let Some(end) = best.filter(|&end| card_ok(&t[i..end], count_digits(&t[i..end]))) {
+            out.push(Finding {
+                start: i,
+                end,
+                entity: CREDIT_CARD,
+            });
+            done = end;
         }
     }
 }
@@ -748,11 +767,10 @@ fn card_ok(s: &[u8], digits: usize) -> bool {
 
 // ---- US_SSN ---------------------------------------------------------------
 
-fn find_ssns(t: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < t.len() {
-        if !t[i].is_ascii_digit() || !number_left_ok(t, i) {
-            i += 1;
+fn find_ssns(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
+    let mut done = 0;
+    for &i in starts {
+        if i < done || !number_left_ok(t, i) {
             continue;
         }
         let e1 = digit_run(t, i);
@@ -776,16 +794,13 @@ fn find_ssns(t: &[u8], out: &mut Vec<Finding>) {
             digits.copy_from_slice(&t[i..e1]);
             found = Some(e1);
         }
-        match found {
-            Some(end) if validate::ssn_valid(&digits) => {
-                out.push(Finding {
-                    start: i,
-                    end,
-                    entity: US_SSN,
-                });
-                i = end;
-            }
-            _ => i = e1.max(i + 1),
+        if let Some(end) = found.filter(|_| validate::ssn_valid(&digits)) {
+            out.push(Finding {
+                start: i,
+                end,
+                entity: US_SSN,
+            });
+            done = end;
         }
     }
 }
@@ -801,16 +816,20 @@ fn ssn_context_before(t: &[u8], i: usize) -> bool {
 
 // ---- IBAN -----------------------------------------------------------------
 
-fn find_ibans(t: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i + 4 <= t.len() {
+fn find_ibans(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
+    let mut done = 0;
+    for &d in starts {
+        // The two check digits follow the two-letter country code.
+        let Some(i) = d.checked_sub(2) else { continue };
+        if i < done || i + 4 > t.len() {
+            continue;
+        }
         let c = &t[i..i + 4];
         let shape = c[0].is_ascii_uppercase()
             && c[1].is_ascii_uppercase()
             && c[2].is_ascii_digit()
             && c[3].is_ascii_digit();
         if !shape || !left_ok(t, i, is_alnum) {
-            i += 1;
             continue;
         }
         if let Some(end) = iban_at(t, i) {
@@ -819,9 +838,7 @@ fn find_ibans(t: &[u8], out: &mut Vec<Finding>) {
                 end,
                 entity: IBAN,
             });
-            i = end;
-        } else {
-            i += 1;
+            done = end;
         }
     }
 }
@@ -855,47 +872,60 @@ fn iban_at(t: &[u8], i: usize) -> Option<usize> {
 
 // ---- IP_ADDRESS -----------------------------------------------------------
 
-fn find_ips(t: &[u8], out: &mut Vec<Finding>) {
-    let has_dot = memchr::memchr(b'.', t).is_some();
-    let has_colon = memchr::memchr(b':', t).is_some();
-    let mut i = 0;
-    while i < t.len() {
-        let b = t[i];
-        let boundary = byte_before(t, i)
-            .is_none_or(|p| !(p.is_ascii_alphanumeric() || p == b'_' || p == b'.'));
-        if !boundary {
-            i += 1;
+fn ip_left_ok(t: &[u8], i: usize) -> bool {
+    byte_before(t, i).is_none_or(|p| !(p.is_ascii_alphanumeric() || p == b'_' || p == b'.'))
+}
+
+fn find_ipv4s(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
+    if memchr::memchr(b'.', t).is_none() {
+        return;
+    }
+    let mut done = 0;
+    for &i in starts {
+        if i < done || !ip_left_ok(t, i) || preceded_by_version(t, i) {
             continue;
         }
-        if has_colon && (b.is_ascii_hexdigit() || b == b':') && byte_before(t, i) != Some(b':') {
-            if let Some(end) = ipv6_at(t, i) {
+        if let Some(e) = ipv4_at(t, i) {
+            let dotted_on = byte_at(t, e) == Some(b'.')
+                && byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit());
+            let word = byte_at(t, e).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
+            if !dotted_on && !word {
+                let end = cidr_suffix(t, e, 32);
                 out.push(Finding {
                     start: i,
                     end,
                     entity: IP_ADDRESS,
                 });
-                i = end;
-                continue;
+                done = end;
             }
         }
-        if has_dot && b.is_ascii_digit() && !preceded_by_version(t, i) {
-            if let Some(e) = ipv4_at(t, i) {
-                let dotted_on = byte_at(t, e) == Some(b'.')
-                    && byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit());
-                let word = byte_at(t, e).is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_');
-                if !dotted_on && !word {
-                    let end = cidr_suffix(t, e, 32);
-                    out.push(Finding {
-                        start: i,
-                        end,
-                        entity: IP_ADDRESS,
-                    });
-                    i = end;
-                    continue;
-                }
-            }
+    }
+}
+
+/// IPv6 candidates start where the run of hex digits and colons around a `:` begins.
+fn find_ipv6s(t: &[u8], out: &mut Vec<Finding>) {
+    let mut done = 0;
+    let mut tried = usize::MAX;
+    for colon in memchr::memchr_iter(b':', t) {
+        if colon < done {
+            continue;
         }
-        i += 1;
+        let mut s = colon;
+        while s > 0 && colon - s < 48 && (t[s - 1].is_ascii_hexdigit() || t[s - 1] == b':') {
+            s -= 1;
+        }
+        if s == tried || !ip_left_ok(t, s) {
+            continue;
+        }
+        tried = s;
+        if let Some(end) = ipv6_at(t, s) {
+            out.push(Finding {
+                start: s,
+                end,
+                entity: IP_ADDRESS,
+            });
+            done = end;
+        }
     }
 }
 

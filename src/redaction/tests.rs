@@ -632,3 +632,35 @@ fn sse_memory_is_bounded_on_an_endless_stream() {
     }
     assert!(s.buffered_bytes() <= 1024, "held {}", s.buffered_bytes());
 }
+
+#[test]
+fn arbitrary_input_never_panics() {
+    // A small deterministic generator over bytes that matter to the parsers.
+    let alphabet: &[u8] = b"0123456789 -.:/@+()[]{}\"\\,=_aAkKsSxXeEyYJ\n\r\xc3\xa9\xff%BEGIN PRIVATE KEY-----data: [DONE]";
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let r = redactor_from(r#"{"window_bytes": 64, "max_match_bytes": 128}"#);
+    let p = all(&r);
+    for _ in 0..300 {
+        let len = (next() % 400) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let text = String::from_utf8_lossy(&bytes);
+        let mut c = Counts::default();
+        let _ = r.redact_text(p, &text, &mut c);
+        let _ = r.redact_json(p, &bytes, &mut c);
+        for kind in [StreamKind::Text, StreamKind::Sse] {
+            let mut s = r.stream(p, kind);
+            for ch in bytes.chunks(1 + (next() % 17) as usize) {
+                let _ = s.push(ch, &mut c);
+            }
+            let _ = s.finish(&mut c);
+        }
+    }
+}
