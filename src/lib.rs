@@ -13,6 +13,7 @@ pub mod decision;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;
+pub mod redaction;
 pub mod route;
 
 #[cfg(target_arch = "wasm32")]

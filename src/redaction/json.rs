@@ -1,0 +1,379 @@
+//! Rewrites string values inside a JSON document without touching the rest.
+//!
+//! A small scanner walks the document once, decodes each string value
+//! (`\"`, `\\`, `\uXXXX` with surrogate pairs), hands it to a callback with
+//! its path, and splices the callback's replacement back in, re-encoded
+//! minimally. Everything else (key order, number spelling, whitespace) is
+//! copied byte for byte, which `serde_json::Value` would not do.
+
+use std::borrow::Cow;
+
+/// Deepest nesting accepted; deeper documents are refused rather than risk the stack.
+const MAX_DEPTH: usize = 128;
+
+/// Why a document could not be rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JsonError {
+    /// Not valid UTF-8 or not valid JSON.
+    Invalid,
+    /// Nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+/// One step of the path to a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Seg<'a> {
+    Key(Cow<'a, str>),
+    Index(usize),
+}
+
+/// Walks `doc`; for each string value (not object keys), `f(path, decoded)`
+/// may return a replacement. Returns `None` when nothing was replaced.
+pub(crate) fn rewrite_strings<'a>(
+    doc: &'a [u8],
+    f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<String>,
+) -> Result<Option<Vec<u8>>, JsonError> {
+    let text = std::str::from_utf8(doc).map_err(|_| JsonError::Invalid)?;
+    let mut w = Walker {
+        t: text.as_bytes(),
+        s: text,
+        pos: 0,
+        out: Vec::new(),
+        copied: 0,
+        changed: false,
+        path: Vec::new(),
+    };
+    w.ws();
+    w.value(f, 0)?;
+    w.ws();
+    if w.pos != w.t.len() {
+        return Err(JsonError::Invalid);
+    }
+    if !w.changed {
+        return Ok(None);
+    }
+    let rest = &doc[w.copied..];
+    w.out.extend_from_slice(rest);
+    Ok(Some(w.out))
+}
+
+struct Walker<'a> {
+    t: &'a [u8],
+    s: &'a str,
+    pos: usize,
+    out: Vec<u8>,
+    copied: usize,
+    changed: bool,
+    path: Vec<Seg<'a>>,
+}
+
+impl<'a> Walker<'a> {
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.t.get(self.pos) {
+            self.pos += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.t.get(self.pos).copied()
+    }
+
+    fn value(
+        &mut self,
+        f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<String>,
+        depth: usize,
+    ) -> Result<(), JsonError> {
+        if depth > MAX_DEPTH {
+            return Err(JsonError::TooDeep);
+        }
+        match self.peek().ok_or(JsonError::Invalid)? {
+            b'{' => {
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b'}') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                loop {
+                    self.ws();
+                    if self.peek() != Some(b'"') {
+                        return Err(JsonError::Invalid);
+                    }
+                    let (key, _, _) = self.string()?;
+                    self.ws();
+                    if self.peek() != Some(b':') {
+                        return Err(JsonError::Invalid);
+                    }
+                    self.pos += 1;
+                    self.ws();
+                    self.path.push(Seg::Key(key));
+                    self.value(f, depth + 1)?;
+                    self.path.pop();
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b'}') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(JsonError::Invalid),
+                    }
+                }
+            }
+            b'[' => {
+                self.pos += 1;
+                self.ws();
+                if self.peek() == Some(b']') {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                let mut i = 0;
+                loop {
+                    self.ws();
+                    self.path.push(Seg::Index(i));
+                    self.value(f, depth + 1)?;
+                    self.path.pop();
+                    i += 1;
+                    self.ws();
+                    match self.peek() {
+                        Some(b',') => self.pos += 1,
+                        Some(b']') => {
+                            self.pos += 1;
+                            return Ok(());
+                        }
+                        _ => return Err(JsonError::Invalid),
+                    }
+                }
+            }
+            b'"' => {
+                let (decoded, start, end) = self.string()?;
+                if let Some(new) = f(&self.path, &decoded) {
+                    if new != decoded {
+                        self.out.extend_from_slice(&self.t[self.copied..start]);
+                        encode_string(&new, &mut self.out);
+                        self.copied = end;
+                        self.changed = true;
+                    }
+                }
+                Ok(())
+            }
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => {
+                let start = self.pos;
+                while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.peek() {
+                    self.pos += 1;
+                }
+                if self.pos == start {
+                    return Err(JsonError::Invalid);
+                }
+                Ok(())
+            }
+            _ => Err(JsonError::Invalid),
+        }
+    }
+
+    fn literal(&mut self, lit: &[u8]) -> Result<(), JsonError> {
+        if self.t.get(self.pos..self.pos + lit.len()) == Some(lit) {
+            self.pos += lit.len();
+            Ok(())
+        } else {
+            Err(JsonError::Invalid)
+        }
+    }
+
+    /// Parses the string at `pos` (which is `"`); returns the decoded value
+    /// and the byte span including the quotes.
+    fn string(&mut self) -> Result<(Cow<'a, str>, usize, usize), JsonError> {
+        let start = self.pos;
+        let body = start + 1;
+        let mut i = body;
+        // fast path: no escapes
+        while let Some(&b) = self.t.get(i) {
+            match b {
+                b'"' => {
+                    self.pos = i + 1;
+                    let s = self.s.get(body..i).ok_or(JsonError::Invalid)?;
+                    return Ok((Cow::Borrowed(s), start, i + 1));
+                }
+                b'\\' => break,
+                0..=0x1f => return Err(JsonError::Invalid),
+                _ => i += 1,
+            }
+        }
+        let mut out = String::from(self.s.get(body..i).ok_or(JsonError::Invalid)?);
+        loop {
+            let b = *self.t.get(i).ok_or(JsonError::Invalid)?;
+            match b {
+                b'"' => {
+                    self.pos = i + 1;
+                    return Ok((Cow::Owned(out), start, i + 1));
+                }
+                b'\\' => {
+                    let e = *self.t.get(i + 1).ok_or(JsonError::Invalid)?;
+                    i += 2;
+                    match e {
+                        b'"' => out.push('"'),
+                        b'\\' => out.push('\\'),
+                        b'/' => out.push('/'),
+                        b'b' => out.push('\u{8}'),
+                        b'f' => out.push('\u{c}'),
+                        b'n' => out.push('\n'),
+                        b'r' => out.push('\r'),
+                        b't' => out.push('\t'),
+                        b'u' => {
+                            let hi = self.hex4(i)?;
+                            i += 4;
+                            let c = if (0xD800..0xDC00).contains(&hi) {
+                                // a high surrogate: combine with a following low one
+                                if self.t.get(i..i + 2) == Some(b"\\u") {
+                                    let lo = self.hex4(i + 2)?;
+                                    if (0xDC00..0xE000).contains(&lo) {
+                                        i += 6;
+                                        char::from_u32(
+                                            0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00),
+                                        )
+                                    } else {
+                                        None
+                                    }
+                                } else {
+                                    None
+                                }
+                            } else {
+                                char::from_u32(hi)
+                            };
+                            // A lone surrogate cannot be UTF-8; it becomes U+FFFD if the string is rewritten.
+                            out.push(c.unwrap_or('\u{FFFD}'));
+                        }
+                        _ => return Err(JsonError::Invalid),
+                    }
+                }
+                0..=0x1f => return Err(JsonError::Invalid),
+                _ => {
+                    // copy one UTF-8 char
+                    let rest = self.s.get(i..).ok_or(JsonError::Invalid)?;
+                    let c = rest.chars().next().ok_or(JsonError::Invalid)?;
+                    out.push(c);
+                    i += c.len_utf8();
+                }
+            }
+        }
+    }
+
+    fn hex4(&self, i: usize) -> Result<u32, JsonError> {
+        let h = self.t.get(i..i + 4).ok_or(JsonError::Invalid)?;
+        let mut v = 0u32;
+        for &b in h {
+            let d = char::from(b).to_digit(16).ok_or(JsonError::Invalid)?;
+            v = v * 16 + d;
+        }
+        Ok(v)
+    }
+}
+
+/// Writes `s` as a JSON string literal, escaping only what JSON requires.
+pub(crate) fn encode_string(s: &str, out: &mut Vec<u8>) {
+    out.push(b'"');
+    let b = s.as_bytes();
+    let mut last = 0;
+    for (i, &c) in b.iter().enumerate() {
+        let esc: Option<&[u8]> = match c {
+            b'"' => Some(b"\\\""),
+            b'\\' => Some(b"\\\\"),
+            b'\n' => Some(b"\\n"),
+            b'\r' => Some(b"\\r"),
+            b'\t' => Some(b"\\t"),
+            0..=0x1f => None,
+            _ => continue,
+        };
+        out.extend_from_slice(&b[last..i]);
+        match esc {
+            Some(e) => out.extend_from_slice(e),
+            None => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[usize::from(c >> 4)]);
+                out.push(HEX[usize::from(c & 0xf)]);
+            }
+        }
+        last = i + 1;
+    }
+    out.extend_from_slice(&b[last..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upper_all(doc: &str) -> String {
+        let out = rewrite_strings(doc.as_bytes(), &mut |_, s| Some(s.to_uppercase())).unwrap();
+        String::from_utf8(out.unwrap_or_else(|| doc.as_bytes().to_vec())).unwrap()
+    }
+
+    #[test]
+    fn untouched_parts_are_copied_byte_for_byte() {
+        let doc = r#"{ "z": 1.50e3, "a" : [true, null, "x"] }"#;
+        assert_eq!(
+            upper_all(doc),
+            r#"{ "z": 1.50e3, "a" : [true, null, "X"] }"#
+        );
+    }
+
+    #[test]
+    fn escapes_are_decoded_and_reencoded_minimally() {
+        let doc = r#"{"s":"say \"hi\" \u0040 \\ \ud83d\ude00 \/"}"#;
+        let out = rewrite_strings(doc.as_bytes(), &mut |_, s| Some(format!("{s}!")))
+            .unwrap()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["s"], "say \"hi\" @ \\ 😀 /!");
+    }
+
+    #[test]
+    fn paths_name_keys_and_indices() {
+        let doc = r#"{"choices":[{"delta":{"content":"hi"}}]}"#;
+        let mut seen = Vec::new();
+        rewrite_strings(doc.as_bytes(), &mut |p, _| {
+            seen.push(p.to_vec());
+            None
+        })
+        .unwrap();
+        assert_eq!(
+            seen,
+            vec![vec![
+                Seg::Key("choices".into()),
+                Seg::Index(0),
+                Seg::Key("delta".into()),
+                Seg::Key("content".into())
+            ]]
+        );
+    }
+
+    #[test]
+    fn malformed_documents_are_refused() {
+        for doc in ["{", r#"{"a" 1}"#, r#"["x"] x"#, "\"a\nb\"", r#""\q""#, ""] {
+            assert!(
+                rewrite_strings(doc.as_bytes(), &mut |_, _| None).is_err(),
+                "{doc:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_overflowed() {
+        let doc = "[".repeat(10_000);
+        assert_eq!(
+            rewrite_strings(doc.as_bytes(), &mut |_, _| None),
+            Err(JsonError::TooDeep)
+        );
+    }
+
+    #[test]
+    fn control_characters_are_escaped() {
+        let mut out = Vec::new();
+        encode_string("a\u{1}\"\n", &mut out);
+        assert_eq!(out, br#""a\u0001\"\n""#);
+    }
+}

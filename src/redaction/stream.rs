@@ -1,0 +1,237 @@
+//! The hold-back window over streamed text.
+//!
+//! Text arrives in pieces; a value may be split anywhere (`jo` | `hn@exam` |
+//! `ple.com`). The window keeps the not-yet-emitted tail and releases text
+//! once it can no longer be part of a match:
+//! - at most `window_bytes` are held; when more arrive, everything but the
+//!   last `window_bytes / 2` is scanned and released (halving keeps each byte
+//!   scanned only two or three times on streams of tiny deltas);
+//! - the cut never splits a match: a match straddling it moves the cut back
+//!   to its start, so it is held until it is complete;
+//! - a match still growing past `max_match_bytes` (an endless PEM block, a
+//!   runaway token) is redacted as far as it goes and its continuation is
+//!   suppressed, so memory stays bounded and nothing leaks;
+//! - the last 64 emitted bytes stay as left context, so boundaries and
+//!   `password=` keywords before the cut are still seen.
+
+use super::Counts;
+use super::Inner;
+use memchr::memmem;
+
+/// Emitted text kept as left context for the next scan.
+const CONTEXT_BYTES: usize = 64;
+/// Bytes of a suppressed PEM block kept while looking for its END line.
+const PEM_TAIL_BYTES: usize = 96;
+
+#[derive(Debug, Default)]
+enum Carry {
+    #[default]
+    None,
+    /// Drop token characters continuing a forced-out match.
+    Token,
+    /// Drop everything up to the end of a private-key block.
+    Pem { tail: String },
+}
+
+/// Per-stream (or per-choice) window state.
+#[derive(Debug, Default)]
+pub(crate) struct TextWindow {
+    pending: String,
+    ctx: String,
+    partial: Vec<u8>,
+    carry: Carry,
+    next_release: usize,
+}
+
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"-_.+/=".contains(&b)
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    if i >= s.len() {
+        return s.len();
+    }
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+impl TextWindow {
+    /// Bytes held.
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        let carry = match &self.carry {
+            Carry::Pem { tail } => tail.len(),
+            _ => 0,
+        };
+        self.pending.len() + self.ctx.len() + self.partial.len() + carry
+    }
+
+    /// Feeds raw bytes; an incomplete UTF-8 sequence at the end waits for
+    /// the next chunk, invalid bytes become U+FFFD.
+    pub(crate) fn push_bytes(
+        &mut self,
+        r: &Inner,
+        mask: u64,
+        bytes: &[u8],
+        counts: &mut Counts,
+        out: &mut String,
+    ) {
+        let mut buf;
+        let data: &[u8] = if self.partial.is_empty() {
+            bytes
+        } else {
+            buf = std::mem::take(&mut self.partial);
+            buf.extend_from_slice(bytes);
+            &buf
+        };
+        let mut rest = data;
+        let mut text = String::new();
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(s) => {
+                    text.push_str(s);
+                    break;
+                }
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    text.push_str(std::str::from_utf8(good).unwrap_or(""));
+                    match e.error_len() {
+                        Some(n) => {
+                            text.push('\u{FFFD}');
+                            rest = bad.get(n..).unwrap_or(&[]);
+                        }
+                        None => {
+                            self.partial = bad.to_vec();
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        self.push_str(r, mask, &text, counts, out);
+    }
+
+    /// Feeds text.
+    pub(crate) fn push_str(
+        &mut self,
+        r: &Inner,
+        mask: u64,
+        s: &str,
+        counts: &mut Counts,
+        out: &mut String,
+    ) {
+        let s = match self.apply_carry(s) {
+            Some(rest) => rest,
+            None => return,
+        };
+        self.pending.push_str(&s);
+        if self.next_release == 0 {
+            self.next_release = r.window;
+        }
+        if self.pending.len() > self.next_release {
+            self.release(r, mask, false, counts, out);
+        }
+    }
+
+    /// Flushes everything held.
+    pub(crate) fn finish(&mut self, r: &Inner, mask: u64, counts: &mut Counts, out: &mut String) {
+        if !self.partial.is_empty() {
+            let p = std::mem::take(&mut self.partial);
+            self.pending.push_str(&String::from_utf8_lossy(&p));
+        }
+        if let Carry::Pem { .. } = self.carry {
+            // The block never ended: nothing after its start may leave.
+            self.pending.clear();
+            self.carry = Carry::None;
+            return;
+        }
+        self.release(r, mask, true, counts, out);
+    }
+
+    /// Applies a suppression carried over from a forced-out match; returns
+    /// the text that survives, or `None` if all of it was suppressed.
+    fn apply_carry(&mut self, s: &str) -> Option<String> {
+        match &mut self.carry {
+            Carry::None => Some(s.to_string()),
+            Carry::Token => {
+                let skip = s.bytes().take_while(|&b| is_token_byte(b)).count();
+                if skip == s.len() {
+                    return None;
+                }
+                self.carry = Carry::None;
+                Some(s.get(skip..).unwrap_or("").to_string())
+            }
+            Carry::Pem { tail } => {
+                tail.push_str(s);
+                if let Some(k) = memmem::find(tail.as_bytes(), b"-----END ") {
+                    let after = k + 9;
+                    if let Some(c) =
+                        memmem::find(tail.as_bytes().get(after..).unwrap_or(&[]), b"-----")
+                    {
+                        let rest = tail.get(after + c + 5..).unwrap_or("").to_string();
+                        self.carry = Carry::None;
+                        return Some(rest);
+                    }
+                    if tail.len() - k > PEM_TAIL_BYTES * 2 {
+                        // An END line this long is malformed: keep suppressing from its start.
+                        let cut = floor_boundary(tail, k + 1);
+                        tail.drain(..cut);
+                    }
+                    return None;
+                }
+                if tail.len() > PEM_TAIL_BYTES {
+                    let cut = floor_boundary(tail, tail.len() - PEM_TAIL_BYTES);
+                    tail.drain(..cut);
+                }
+                None
+            }
+        }
+    }
+
+    fn release(&mut self, r: &Inner, mask: u64, last: bool, counts: &mut Counts, out: &mut String) {
+        let mut text = String::with_capacity(self.ctx.len() + self.pending.len());
+        text.push_str(&self.ctx);
+        text.push_str(&self.pending);
+        let base = self.ctx.len();
+        let findings: Vec<_> = r
+            .detectors
+            .find(mask, &text)
+            .into_iter()
+            .filter(|f| f.start >= base)
+            .collect();
+        let mut cut = if last {
+            text.len()
+        } else {
+            floor_boundary(&text, text.len().saturating_sub(r.window / 2)).max(base)
+        };
+        let mut carry = Carry::None;
+        if let Some(f) = findings.iter().find(|f| f.start < cut && f.end > cut) {
+            if text.len() - f.start <= r.max_match {
+                cut = f.start;
+            } else if f.end < text.len() {
+                cut = f.end;
+            } else {
+                // Still growing and too long to hold: redact what we have, suppress the rest.
+                cut = text.len();
+                carry = if f.entity == super::detectors::PRIVATE_KEY {
+                    Carry::Pem {
+                        tail: String::new(),
+                    }
+                } else {
+                    Carry::Token
+                };
+            }
+        }
+        r.apply(&findings, &text, base, cut, counts, out);
+        let ctx_from = floor_boundary(&text, cut.saturating_sub(CONTEXT_BYTES));
+        self.ctx = text.get(ctx_from..cut).unwrap_or("").to_string();
+        self.pending = text.get(cut..).unwrap_or("").to_string();
+        self.carry = carry;
+        // Scan again once another half window has arrived (or a full one, after a plain release).
+        self.next_release = self.pending.len().max(r.window / 2) + r.window / 2;
+        if last {
+            self.pending.clear();
+        }
+    }
+}

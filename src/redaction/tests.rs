@@ -1,0 +1,666 @@
+//! Behaviour of the compiled redactor: config, operators, JSON, streams, SSE.
+
+use super::*;
+
+fn redactor_from(json: &str) -> Redactor {
+    let s: RedactionSettings = serde_json::from_str(json).unwrap();
+    Redactor::compile(s, &["chat", "embed"], "redaction").unwrap()
+}
+
+fn default_redactor() -> Redactor {
+    redactor_from("{}")
+}
+
+fn all(r: &Redactor) -> ProfileId {
+    r.default_profile().unwrap()
+}
+
+fn text(r: &Redactor, s: &str) -> String {
+    r.redact_text(all(r), s, &mut Counts::default())
+}
+
+fn compile_err(json: &str) -> ConfigError {
+    let s: RedactionSettings = serde_json::from_str(json).unwrap();
+    Redactor::compile(s, &["chat"], "redaction").unwrap_err()
+}
+
+// ---- config ------------------------------------------------------------------
+
+#[test]
+fn defaults_redact_every_builtin_with_a_placeholder() {
+    let r = default_redactor();
+    assert_eq!(text(&r, "mail john@example.com"), "mail [REDACTED:EMAIL]");
+    assert_eq!(
+        text(&r, "card 4111 1111 1111 1111"),
+        "card [REDACTED:CREDIT_CARD]"
+    );
+}
+
+#[test]
+fn unknown_settings_field_is_refused() {
+    assert!(serde_json::from_str::<RedactionSettings>(r#"{"windw_bytes": 10}"#).is_err());
+    assert!(serde_json::from_str::<RedactionSettings>(
+        r#"{"entities": {"EMAIL": {"operatr": "mask"}}}"#
+    )
+    .is_err());
+}
+
+#[test]
+fn config_errors_name_the_field() {
+    let cases = [
+        (r#"{"window_bytes": 8}"#, "redaction.window_bytes"),
+        (
+            r#"{"entities": {"EMAILS": {}}}"#,
+            "redaction.entities.EMAILS",
+        ),
+        (
+            r#"{"entities": {"EMAIL": {"operator": "hash"}}}"#,
+            "redaction.hash_key",
+        ),
+        (
+            r#"{"entities": {"EMAIL": {"placeholder": "\"x\""}}}"#,
+            "redaction.entities.EMAIL.placeholder",
+        ),
+        (
+            r#"{"custom": [{"name": "ticket", "pattern": "T-\\d+"}]}"#,
+            "redaction.custom[0].name",
+        ),
+        (
+            r#"{"custom": [{"name": "EMAIL", "pattern": "x"}]}"#,
+            "redaction.custom[0].name",
+        ),
+        (
+            r#"{"custom": [{"name": "T", "pattern": "("}]}"#,
+            "redaction.custom[0].pattern",
+        ),
+        (
+            r#"{"custom": [{"name": "T", "pattern": "a*"}]}"#,
+            "redaction.custom[0].pattern",
+        ),
+        (
+            r#"{"profiles": [{"routes": ["nope"]}]}"#,
+            "redaction.profiles[0].routes[0]",
+        ),
+        (
+            r#"{"profiles": [{"entities": ["NOPE"]}]}"#,
+            "redaction.profiles[0].entities[0]",
+        ),
+        (r#"{"json_max_bytes": 0}"#, "redaction.json_max_bytes"),
+    ];
+    for (json, path) in cases {
+        assert_eq!(compile_err(json).path, path, "{json}");
+    }
+}
+
+#[test]
+fn custom_pattern_is_redacted_under_its_name() {
+    let r = redactor_from(r#"{"custom": [{"name": "TICKET", "pattern": "TKT-[0-9]{6}"}]}"#);
+    let mut c = Counts::default();
+    assert_eq!(
+        r.redact_text(all(&r), "see TKT-123456.", &mut c),
+        "see [REDACTED:TICKET]."
+    );
+    assert_eq!(c.get("TICKET"), 1);
+}
+
+#[test]
+fn disabled_entity_is_left_alone() {
+    let r = redactor_from(r#"{"entities": {"IP_ADDRESS": {"enabled": false}}}"#);
+    assert_eq!(text(&r, "host 10.1.2.3"), "host 10.1.2.3");
+}
+
+#[test]
+fn profiles_select_entities_per_route_and_role() {
+    let r = redactor_from(
+        r#"{"profiles": [
+            {"routes": ["chat"], "roles": ["admin"], "entities": []},
+            {"routes": ["chat"], "entities": ["EMAIL"]}
+        ]}"#,
+    );
+    assert_eq!(r.profile_for("chat", &["admin".to_string()]), None);
+    let p = r.profile_for("chat", &["user".to_string()]).unwrap();
+    let mut c = Counts::default();
+    assert_eq!(
+        r.redact_text(p, "a@b.co 10.1.2.3", &mut c),
+        "[REDACTED:EMAIL] 10.1.2.3"
+    );
+    let other = r.profile_for("embed", &[]).unwrap();
+    assert_eq!(
+        r.redact_text(other, "a@b.co 10.1.2.3", &mut c),
+        "[REDACTED:EMAIL] [REDACTED:IP_ADDRESS]"
+    );
+}
+
+// ---- operators -------------------------------------------------------------------
+
+#[test]
+fn replace_uses_a_configured_template() {
+    let r = redactor_from(r#"{"entities": {"EMAIL": {"placeholder": "<{entity}>"}}}"#);
+    assert_eq!(text(&r, "x a@b.co"), "x <EMAIL>");
+}
+
+#[test]
+fn mask_keeps_the_last_characters() {
+    let r = redactor_from(r#"{"entities": {"CREDIT_CARD": {"operator": "mask", "keep_last": 4}}}"#);
+    assert_eq!(text(&r, "4111111111111111"), "************1111");
+}
+
+#[test]
+fn hash_is_stable_within_a_deployment() {
+    let r = redactor_from(
+        r#"{"hash_key": "0123456789abcdef0123", "entities": {"EMAIL": {"operator": "hash"}}}"#,
+    );
+    let a = text(&r, "john@example.com");
+    let b = text(&r, "again john@example.com");
+    assert!(a.starts_with("[EMAIL:") && !a.contains("john"), "{a}");
+    assert_eq!(b, format!("again {a}"));
+}
+
+#[test]
+fn counts_name_entities_never_values() {
+    let r = default_redactor();
+    let mut c = Counts::default();
+    r.redact_text(all(&r), "a@b.co c@d.org 10.0.0.1", &mut c);
+    let v: Vec<(&str, u64)> = c.iter().collect();
+    assert_eq!(v, vec![("EMAIL", 2), ("IP_ADDRESS", 1)]);
+    assert_eq!(c.total(), 3);
+}
+
+#[test]
+fn benign_numbers_survive() {
+    let r = default_redactor();
+    let benign = "Order #4155550132 shipped 2024-01-15T10:30:00Z, v1.2.3, build 10.0.19041.1, \
+                  uuid 550e8400-e29b-41d4-a716-446655440000, total $1,234.56, ISBN 978-0-306-40615-7, \
+                  ts 1700000000000, invoice INV-2023-000123, ratio 16:9, port 8080, 3.14159";
+    assert_eq!(text(&r, benign), benign);
+}
+
+// ---- JSON --------------------------------------------------------------------------
+
+#[test]
+fn json_redacts_inside_strings_and_stays_valid() {
+    let r = default_redactor();
+    let body = br#"{"choices":[{"message":{"role":"assistant","content":"mail john@example.com"}}],"usage":{"total_tokens":4111111111111111}}"#;
+    let out = r
+        .redact_json(all(&r), body, &mut Counts::default())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "mail [REDACTED:EMAIL]"
+    );
+    assert_eq!(
+        v["usage"]["total_tokens"], 4111111111111111u64,
+        "numbers are not strings: untouched"
+    );
+}
+
+#[test]
+fn json_escaped_at_sign_is_still_found() {
+    let r = default_redactor();
+    let body = br#"{"content":"john\u0040example.com said \"hi\""}"#;
+    let out = r
+        .redact_json(all(&r), body, &mut Counts::default())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["content"], "[REDACTED:EMAIL] said \"hi\"");
+}
+
+#[test]
+fn json_tool_call_arguments_are_redacted_as_nested_text() {
+    let r = default_redactor();
+    let body = br#"{"arguments":"{\"email\":\"a@b.co\",\"n\":1}"}"#;
+    let out = r
+        .redact_json(all(&r), body, &mut Counts::default())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let inner: serde_json::Value = serde_json::from_str(v["arguments"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["email"], "[REDACTED:EMAIL]");
+}
+
+#[test]
+fn json_without_findings_is_returned_byte_for_byte() {
+    let r = default_redactor();
+    let body = b"{ \"a\" : \"plain \\u00e9\" ,\n \"b\": 1.0 }";
+    assert_eq!(
+        r.redact_json(all(&r), body, &mut Counts::default())
+            .unwrap(),
+        body.to_vec()
+    );
+}
+
+#[test]
+fn json_errors_have_codes() {
+    let r = redactor_from(r#"{"json_max_bytes": 10}"#);
+    let p = all(&r);
+    assert_eq!(
+        r.redact_json(p, b"{\"a\":", &mut Counts::default()),
+        Err(RedactionError::InvalidJson)
+    );
+    assert_eq!(
+        r.redact_json(p, br#"{"a":"0123456789"}"#, &mut Counts::default())
+            .unwrap_err()
+            .code(),
+        "redaction_body_too_large"
+    );
+}
+
+// ---- text streams --------------------------------------------------------------------
+
+fn stream_chunks(r: &Redactor, kind: StreamKind, chunks: &[&[u8]]) -> (String, Counts) {
+    let mut s = r.stream(all(r), kind);
+    let mut c = Counts::default();
+    let mut out = Vec::new();
+    for ch in chunks {
+        out.extend(s.push(ch, &mut c));
+    }
+    out.extend(s.finish(&mut c));
+    (String::from_utf8(out).unwrap(), c)
+}
+
+const SECRETS: &[(&str, &str)] = &[
+    ("john.doe@example.com", "EMAIL"),
+    ("4111 1111 1111 1111", "CREDIT_CARD"),
+    ("078-05-1123", "US_SSN"),
+    ("DE89 3704 0044 0532 0130 00", "IBAN"),
+    ("sk-proj-abcDEF1234567890abcdefGHIJ", "OPENAI_KEY"),
+    ("2001:db8::8a2e:370:7334", "IP_ADDRESS"),
+];
+
+#[test]
+fn text_stream_catches_a_secret_split_at_every_point_into_two_chunks() {
+    let r = default_redactor();
+    for (secret, entity) in SECRETS {
+        let whole = format!("before {secret} after");
+        let want = format!("before [REDACTED:{entity}] after");
+        for i in 0..=whole.len() {
+            let (a, b) = whole.as_bytes().split_at(i);
+            let (out, c) = stream_chunks(&r, StreamKind::Text, &[a, b]);
+            assert_eq!(out, want, "split at {i}");
+            assert_eq!(c.get(entity), 1);
+        }
+    }
+}
+
+#[test]
+fn text_stream_catches_a_secret_split_at_every_pair_of_points_into_three_chunks() {
+    let r = default_redactor();
+    for (secret, entity) in SECRETS {
+        let whole = format!("x {secret} y");
+        let want = format!("x [REDACTED:{entity}] y");
+        let b = whole.as_bytes();
+        for i in 0..=b.len() {
+            for j in i..=b.len() {
+                let (out, _) = stream_chunks(&r, StreamKind::Text, &[&b[..i], &b[i..j], &b[j..]]);
+                assert_eq!(out, want, "split at {i},{j}");
+            }
+        }
+    }
+}
+
+#[test]
+fn text_stream_with_small_window_and_long_text_equals_whole_text_redaction() {
+    let r = redactor_from(r#"{"window_bytes": 64}"#);
+    let mut whole = String::new();
+    for i in 0..200 {
+        whole.push_str(&format!(
+            "line {i}: contact user{i}@example.com or 415-555-01{:02} now. ",
+            i % 100
+        ));
+    }
+    let expected = text(&r, &whole);
+    for size in [1usize, 3, 7, 50, 333] {
+        let chunks: Vec<&[u8]> = whole.as_bytes().chunks(size).collect();
+        let (out, c) = stream_chunks(&r, StreamKind::Text, &chunks);
+        assert_eq!(out, expected, "chunk size {size}");
+        assert_eq!(c.get("EMAIL"), 200);
+    }
+}
+
+#[test]
+fn text_stream_keeps_multibyte_characters_split_across_chunks() {
+    let r = default_redactor();
+    let whole = "héllo 😀 wörld a@b.co ✓".repeat(20);
+    let chunks: Vec<&[u8]> = whole.as_bytes().chunks(1).collect();
+    let (out, _) = stream_chunks(&r, StreamKind::Text, &chunks);
+    assert_eq!(out, "héllo 😀 wörld [REDACTED:EMAIL] ✓".repeat(20));
+}
+
+#[test]
+fn text_stream_releases_text_before_the_end() {
+    let r = default_redactor();
+    let mut s = r.stream(all(&r), StreamKind::Text);
+    let mut c = Counts::default();
+    let out = s.push("word ".repeat(200).as_bytes(), &mut c);
+    assert!(out.len() >= 1000 - 256, "released {}", out.len());
+    assert!(s.buffered_bytes() <= 256 + 64);
+}
+
+#[test]
+fn text_stream_memory_is_bounded_on_an_endless_stream() {
+    let r = default_redactor();
+    let mut s = r.stream(all(&r), StreamKind::Text);
+    let mut c = Counts::default();
+    let mut max = 0;
+    for i in 0..20_000u32 {
+        let chunk = format!("chunk {i} mail a{i}@x.io tok AKIA{:016} ", i);
+        let _ = s.push(chunk.as_bytes(), &mut c);
+        max = max.max(s.buffered_bytes());
+    }
+    assert!(max <= 256 + 64 + 64, "held {max} bytes");
+    assert!(
+        c.get("EMAIL") >= 20_000 - 10,
+        "all but the held tail redacted: {}",
+        c.get("EMAIL")
+    );
+    let tail = s.finish(&mut c);
+    assert_eq!(c.get("EMAIL"), 20_000);
+    assert!(!String::from_utf8(tail).unwrap().contains("@x.io"));
+}
+
+#[test]
+fn endless_private_key_is_suppressed_with_bounded_memory() {
+    let r = default_redactor();
+    let mut s = r.stream(all(&r), StreamKind::Text);
+    let mut c = Counts::default();
+    let mut out = s.push(b"key:\n-----BEGIN RSA PRIVATE KEY-----\n", &mut c);
+    let mut max = 0;
+    for _ in 0..5_000 {
+        out.extend(s.push(
+            b"MIIEowIBAAKCAQEAsecretsecretsecretsecretsecretsecretsecretsecret\n",
+            &mut c,
+        ));
+        max = max.max(s.buffered_bytes());
+    }
+    out.extend(s.push(b"-----END RSA PRIVATE KEY-----\nafter", &mut c));
+    out.extend(s.finish(&mut c));
+    let out = String::from_utf8(out).unwrap();
+    assert!(max <= 16 * 1024 + 512, "held {max}");
+    assert!(
+        !out.contains("MIIE") && !out.contains("secret"),
+        "{}",
+        &out[..out.len().min(200)]
+    );
+    assert!(out.starts_with("key:\n[REDACTED:PRIVATE_KEY]"), "{out}");
+    assert!(out.ends_with("\nafter"), "{out}");
+}
+
+#[test]
+fn private_key_block_streamed_in_small_chunks_is_redacted_whole() {
+    let r = default_redactor();
+    let block = format!(
+        "-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC".repeat(40)
+    );
+    let whole = format!("here: {block} done");
+    let chunks: Vec<&[u8]> = whole.as_bytes().chunks(5).collect();
+    let (out, _) = stream_chunks(&r, StreamKind::Text, &chunks);
+    assert_eq!(out, "here: [REDACTED:PRIVATE_KEY] done");
+}
+
+// ---- SSE ---------------------------------------------------------------------------------
+
+fn chat_chunk(id: &str, content: &str) -> String {
+    format!(
+        "data: {{\"id\":\"{id}\",\"object\":\"chat.completion.chunk\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":{}}},\"finish_reason\":null}}]}}\n\n",
+        serde_json::to_string(content).unwrap()
+    )
+}
+
+/// Concatenated delta content of every chat chunk in an SSE body, and whether it ended with [DONE].
+fn chat_text(sse: &str) -> (String, bool) {
+    let mut s = String::new();
+    let mut done = false;
+    for ev in sse.split("\n\n") {
+        for line in ev.lines() {
+            if let Some(d) = line.strip_prefix("data: ") {
+                if d == "[DONE]" {
+                    done = true;
+                    continue;
+                }
+                let v: serde_json::Value = serde_json::from_str(d).unwrap();
+                if let Some(c) = v["choices"][0]["delta"]["content"].as_str() {
+                    s.push_str(c);
+                }
+            }
+        }
+    }
+    (s, done)
+}
+
+#[test]
+fn sse_value_split_across_deltas_is_caught() {
+    let r = default_redactor();
+    let body = format!(
+        "{}{}{}{}{}data: [DONE]\n\n",
+        chat_chunk("c1", "mail "),
+        chat_chunk("c1", "jo"),
+        chat_chunk("c1", "hn@exam"),
+        chat_chunk("c1", "ple.com"),
+        chat_chunk("c1", " thanks"),
+    );
+    let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    let (content, done) = chat_text(&out);
+    assert_eq!(content, "mail [REDACTED:EMAIL] thanks");
+    assert!(done && out.ends_with("data: [DONE]\n\n"), "{out}");
+    assert_eq!(c.get("EMAIL"), 1);
+    assert!(!out.contains("john") && !out.contains("hn@exam"));
+}
+
+#[test]
+fn sse_split_at_every_byte_gives_the_same_result() {
+    let r = default_redactor();
+    let body = format!(
+        "{}{}: keep-alive\n\n{}data: [DONE]\n\n",
+        chat_chunk("c1", "call 415-555-"),
+        chat_chunk("c1", "0132 or mail a@b.co"),
+        chat_chunk("c1", "!")
+    );
+    let (reference, _) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert_eq!(
+        chat_text(&reference).0,
+        "call [REDACTED:PHONE] or mail [REDACTED:EMAIL]!"
+    );
+    let b = body.as_bytes();
+    for i in 0..=b.len() {
+        let (out, _) = stream_chunks(&r, StreamKind::Sse, &[&b[..i], &b[i..]]);
+        assert_eq!(chat_text(&out).0, chat_text(&reference).0, "split at {i}");
+        assert!(out.contains(": keep-alive\n\n") && out.ends_with("data: [DONE]\n\n"));
+    }
+}
+
+#[test]
+fn sse_framing_ids_and_event_names_are_kept() {
+    let r = default_redactor();
+    let body = "id: 7\r\nevent: message\r\ndata: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"hi a@b.co\"},\"finish_reason\":\"stop\"}]}\r\n\r\ndata: [DONE]\r\n\r\n";
+    let (out, _) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert!(
+        out.starts_with("id: 7\r\nevent: message\r\ndata: {"),
+        "{out}"
+    );
+    assert!(out.contains("\"role\":\"assistant\""));
+    assert!(
+        out.contains("\"content\":\"hi [REDACTED:EMAIL]\""),
+        "finish flushes into the event: {out}"
+    );
+    assert!(out.contains("\"finish_reason\":\"stop\""));
+    assert!(out.ends_with("\r\n\r\ndata: [DONE]\r\n\r\n"));
+}
+
+#[test]
+fn sse_held_text_is_flushed_before_done_in_a_synthetic_chunk() {
+    let r = default_redactor();
+    let body = format!("{}data: [DONE]\n\n", chat_chunk("c5", "reach me at a@b.co"));
+    let (out, _) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    let done_at = out.find("data: [DONE]").unwrap();
+    let flushed = out[..done_at].rfind("data: {").unwrap();
+    let v: serde_json::Value = serde_json::from_str(out[flushed + 6..done_at].trim()).unwrap();
+    assert_eq!(v["id"], "c5");
+    assert_eq!(
+        v["choices"][0]["delta"]["content"],
+        "reach me at [REDACTED:EMAIL]"
+    );
+}
+
+#[test]
+fn sse_each_choice_has_its_own_window() {
+    let r = default_redactor();
+    let ev = |i: u32, t: &str| {
+        format!(
+            "data: {{\"choices\":[{{\"index\":{i},\"delta\":{{\"content\":{}}}}}]}}\n\n",
+            serde_json::to_string(t).unwrap()
+        )
+    };
+    let body = format!(
+        "{}{}{}{}data: [DONE]\n\n",
+        ev(0, "a@"),
+        ev(1, "x@"),
+        ev(0, "b.co"),
+        ev(1, "y.org")
+    );
+    let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert_eq!(c.get("EMAIL"), 2, "{out}");
+    assert!(!out.contains("b.co") && !out.contains("y.org"));
+}
+
+#[test]
+fn sse_tool_call_arguments_are_windowed() {
+    let r = default_redactor();
+    let ev = |args: &str| {
+        format!(
+            "data: {{\"choices\":[{{\"index\":0,\"delta\":{{\"tool_calls\":[{{\"index\":0,\"function\":{{\"name\":\"send\",\"arguments\":{}}}}}]}}}}]}}\n\n",
+            serde_json::to_string(args).unwrap()
+        )
+    };
+    let body = format!(
+        "{}{}{}data: [DONE]\n\n",
+        ev("{\"to\":\"jo"),
+        ev("hn@example"),
+        ev(".com\"}")
+    );
+    let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert_eq!(c.get("EMAIL"), 1, "{out}");
+    assert!(out.contains("\"name\":\"send\""));
+    let mut args = String::new();
+    for line in out
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+    {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        args.push_str(
+            v["choices"][0]["delta"]["tool_calls"][0]["function"]["arguments"]
+                .as_str()
+                .unwrap_or(""),
+        );
+    }
+    assert_eq!(args, "{\"to\":\"[REDACTED:EMAIL]\"}");
+}
+
+#[test]
+fn sse_anthropic_deltas_are_windowed_and_flushed_at_block_stop() {
+    let r = default_redactor();
+    let d = |t: &str| {
+        format!(
+            "event: content_block_delta\ndata: {{\"type\":\"content_block_delta\",\"index\":0,\"delta\":{{\"type\":\"text_delta\",\"text\":{}}}}}\n\n",
+            serde_json::to_string(t).unwrap()
+        )
+    };
+    let body = format!(
+        "{}{}event: content_block_stop\ndata: {{\"type\":\"content_block_stop\",\"index\":0}}\n\nevent: message_stop\ndata: {{\"type\":\"message_stop\"}}\n\n",
+        d("key sk-ant-api03-abcdefghij"),
+        d("klmnopqrstuvwxyz0123 ok"),
+    );
+    let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert_eq!(c.get("ANTHROPIC_KEY"), 1, "{out}");
+    assert!(!out.contains("klmnop"));
+    let stop = out.find("event: content_block_stop").unwrap();
+    assert!(
+        out[..stop].contains("[REDACTED:ANTHROPIC_KEY] ok"),
+        "flushed before the stop: {out}"
+    );
+}
+
+#[test]
+fn sse_responses_api_deltas_are_windowed_and_done_text_redacted() {
+    let r = default_redactor();
+    let d = |t: &str| {
+        format!(
+            "event: response.output_text.delta\ndata: {{\"type\":\"response.output_text.delta\",\"item_id\":\"m1\",\"output_index\":0,\"content_index\":0,\"delta\":{}}}\n\n",
+            serde_json::to_string(t).unwrap()
+        )
+    };
+    let body = format!(
+        "{}{}event: response.output_text.done\ndata: {{\"type\":\"response.output_text.done\",\"item_id\":\"m1\",\"output_index\":0,\"content_index\":0,\"text\":\"ip 10.20.30.40\"}}\n\n",
+        d("ip 10.20."),
+        d("30.40"),
+    );
+    let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert!(!out.contains("10.20"), "{out}");
+    assert_eq!(c.get("IP_ADDRESS"), 2);
+    let done = out.find("event: response.output_text.done").unwrap();
+    assert!(out[..done].contains("event: response.output_text.delta\ndata: {"));
+}
+
+#[test]
+fn sse_non_json_data_goes_through_a_window() {
+    let r = default_redactor();
+    let body = "data: mail jo\n\ndata: hn@example.com\n\n";
+    let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert_eq!(c.get("EMAIL"), 1, "{out}");
+    assert!(!out.contains("example.com"));
+}
+
+#[test]
+fn sse_memory_is_bounded_on_an_endless_stream() {
+    let r = default_redactor();
+    let mut s = r.stream(all(&r), StreamKind::Sse);
+    let mut c = Counts::default();
+    let mut max = 0;
+    for i in 0..20_000u32 {
+        let ev = chat_chunk("c", &format!("tok{i} a{i}@x.io "));
+        let _ = s.push(ev.as_bytes(), &mut c);
+        max = max.max(s.buffered_bytes());
+    }
+    assert!(max <= 1024, "held {max}");
+    // an event that never ends falls back to plain text, still bounded
+    let mut s = r.stream(all(&r), StreamKind::Sse);
+    let _ = s.push(b"data: ", &mut c);
+    for _ in 0..5_000 {
+        let _ = s.push(&[b'x'; 1000], &mut c);
+        max = max.max(s.buffered_bytes());
+    }
+    assert!(s.buffered_bytes() <= 1024, "held {}", s.buffered_bytes());
+}
+
+#[test]
+fn arbitrary_input_never_panics() {
+    // A small deterministic generator over bytes that matter to the parsers.
+    let alphabet: &[u8] = b"0123456789 -.:/@+()[]{}\"\\,=_aAkKsSxXeEyYJ\n\r\xc3\xa9\xff%BEGIN PRIVATE KEY-----data: [DONE]";
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let r = redactor_from(r#"{"window_bytes": 64, "max_match_bytes": 128}"#);
+    let p = all(&r);
+    for _ in 0..300 {
+        let len = (next() % 400) as usize;
+        let bytes: Vec<u8> = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        let text = String::from_utf8_lossy(&bytes);
+        let mut c = Counts::default();
+        let _ = r.redact_text(p, &text, &mut c);
+        let _ = r.redact_json(p, &bytes, &mut c);
+        for kind in [StreamKind::Text, StreamKind::Sse] {
+            let mut s = r.stream(p, kind);
+            for ch in bytes.chunks(1 + (next() % 17) as usize) {
+                let _ = s.push(ch, &mut c);
+            }
+            let _ = s.finish(&mut c);
+        }
+    }
+}
