@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod decision;
+pub mod header_codec;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;

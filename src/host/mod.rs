@@ -5,6 +5,7 @@
 //! directly and maps unexpected statuses to errors: the SDK's trait helpers
 //! `unwrap()`, and a panic would kill the VM for every stream on the worker.
 
+pub mod abi;
 pub mod http;
 pub mod metrics;
 pub mod root;
