@@ -2,7 +2,7 @@
 
 use std::rc::Rc;
 
-use proxy_wasm::hostcalls;
+use super::abi as hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
 use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use proxy_wasm::hostcalls;
+use super::abi as hostcalls;
 use proxy_wasm::types::{LogLevel, MetricType};
 
 use super::log;

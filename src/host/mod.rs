@@ -13,7 +13,7 @@ pub mod store;
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use proxy_wasm::hostcalls;
+use self::abi as hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType};
 
 use crate::decision::Denial;

@@ -1,6 +1,6 @@
 //! [`SharedStore`] over proxy-wasm shared data (one map per `vm_id`, seen by every worker).
 
-use proxy_wasm::hostcalls;
+use super::abi as hostcalls;
 use proxy_wasm::types::Status;
 
 use crate::rate_limit::{SharedStore, StoreError};
