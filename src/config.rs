@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::audit::{AuditSettings, Auditor};
 use crate::auth::{Auth, AuthSettings};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
+use crate::redaction::{RedactionSettings, Redactor};
 use crate::route::{RouteSettings, Routes, UnmatchedAction};
 
 /// A configuration error, naming the offending field.
@@ -57,6 +58,8 @@ pub struct Settings {
     pub unmatched: UnmatchedAction,
     /// Request limits and LLM-token budgets.
     pub rate_limit: RateLimitSettings,
+    /// PII and secret redaction in responses.
+    pub redaction: RedactionSettings,
     /// The per-request audit line.
     pub audit: AuditSettings,
 }
@@ -70,9 +73,14 @@ pub struct Config {
     pub routes: Routes,
     /// Request limits and LLM-token budgets.
     pub rate_limit: RateLimiter,
+    /// Response redaction.
+    pub redaction: Redactor,
     /// Audit line writer.
     pub audit: Auditor,
 }
+
+/// Largest request body read when only a token budget needs it.
+pub const DEFAULT_REQUEST_BODY_MAX_BYTES: usize = 1 << 20;
 
 impl Config {
     /// Parses and validates the plugin configuration.
@@ -87,13 +95,20 @@ impl Config {
         let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?;
         let route_names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
         let rate_limit = RateLimiter::compile(settings.rate_limit, &route_names, "rate_limit")?;
+        let redaction = Redactor::compile(settings.redaction, &route_names, "redaction")?;
         let audit = Auditor::compile(settings.audit, "audit")?;
         Ok(Self {
             auth,
             routes,
             rate_limit,
+            redaction,
             audit,
         })
+    }
+
+    /// Largest request body the filter reads (413 above it).
+    pub fn request_body_max_bytes(&self) -> usize {
+        DEFAULT_REQUEST_BODY_MAX_BYTES
     }
 }
 

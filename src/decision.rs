@@ -123,6 +123,31 @@ impl Denial {
         )
     }
 
+    /// The request body is larger than the filter will read.
+    pub fn request_too_large(max_bytes: usize) -> Self {
+        Self::new(
+            413,
+            "request_too_large",
+            "invalid_request_error",
+            format!("the request body is larger than {max_bytes} bytes"),
+        )
+    }
+
+    /// The request body is compressed and cannot be inspected.
+    pub fn unsupported_encoding(encoding: &str) -> Self {
+        let encoding: String = encoding
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .take(32)
+            .collect();
+        Self::new(
+            415,
+            "unsupported_content_encoding",
+            "invalid_request_error",
+            format!("the request body has content-encoding `{encoding}`; send it uncompressed"),
+        )
+    }
+
     /// An internal failure with fail-closed semantics.
     pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(503, code, "api_error", message)

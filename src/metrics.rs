@@ -73,6 +73,14 @@ pub fn rate_limit_monitored(policy: &str) -> String {
     format!("tollgate.rate_limit.monitored.{policy}")
 }
 
+/// LLM tokens per request (histogram), from the response's `usage`.
+pub const LLM_TOKENS: &str = "tollgate.llm.tokens";
+
+/// `tollgate.redaction.<entity>` (entity lowercased).
+pub fn redacted(entity: &str) -> String {
+    format!("tollgate.redaction.{}", entity.to_ascii_lowercase())
+}
+
 /// `tollgate.internal.error.<kind>`.
 pub fn internal_error(kind: &str) -> String {
     format!("tollgate.internal.error.{kind}")

@@ -82,6 +82,7 @@ impl Worker {
             path,
             headers: &all,
             peer_address: Some("203.0.113.9:5555"),
+            end_of_stream: true,
         };
         let mut env = Env {
             auth: &mut self.auth,

@@ -5,6 +5,9 @@
 //! calls in here, and applies the result. Nothing in this module calls the
 //! host, so whole streams can be driven from native tests.
 
+pub mod request;
+pub mod response;
+
 use serde_json::{json, Map, Value};
 
 use crate::audit::AuditRecord;
@@ -12,7 +15,10 @@ use crate::auth::{AuthError, AuthState, Identity, Verdict};
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics::{self, Metrics};
-use crate::rate_limit::{self, FailMode, Outcome, RequestFacts, SharedStore};
+use crate::rate_limit::{
+    self, Estimate, FailMode, Outcome, RequestFacts, Reservation, SharedStore,
+};
+use crate::redaction::Counts;
 use crate::route::{AuthRequirement, Matched};
 
 /// What the host knows about a request when its headers arrive.
@@ -26,6 +32,8 @@ pub struct RequestHead<'a> {
     pub headers: &'a [(String, String)],
     /// The connection's source address, `ip:port`.
     pub peer_address: Option<&'a str>,
+    /// True when the request has no body.
+    pub end_of_stream: bool,
 }
 
 /// The per-worker services a phase may use, and the time.
@@ -120,6 +128,49 @@ pub struct StreamState {
     pub denied: Option<&'static str>,
     /// Audit sections added by the stages after authentication.
     pub audit: Map<String, Value>,
+    /// Set while the request body must be read.
+    pub body: Option<request::BodyPlan>,
+    /// Request headers, kept only while the body is awaited (the budget keys on them).
+    pub request_headers: Vec<(String, String)>,
+    /// The connection's source address, kept with the headers.
+    pub peer_address: Option<String>,
+    /// LLM tokens reserved for this request, settled in [`on_log`].
+    pub reservations: Vec<Reservation>,
+    /// The estimate that was reserved.
+    pub estimate: Option<Estimate>,
+    /// How the response is handled.
+    pub response: Option<response::ResponseState>,
+    /// Redactions made, by entity.
+    pub redactions: Counts,
+}
+
+impl StreamState {
+    /// An audit section (object) by name, created when missing.
+    pub fn audit_section(&mut self, name: &str) -> &mut Map<String, Value> {
+        let entry = self
+            .audit
+            .entry(name.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if !entry.is_object() {
+            *entry = Value::Object(Map::new());
+        }
+        match entry {
+            Value::Object(map) => map,
+            // Unreachable: replaced by an object just above.
+            _ => unreachable_map(),
+        }
+    }
+
+    /// Records a one-word note under `section.note`.
+    pub fn audit_note(&mut self, section: &str, note: &str) {
+        self.audit_section(section)
+            .insert("note".into(), json!(note));
+    }
+}
+
+fn unreachable_map() -> &'static mut Map<String, Value> {
+    // A leaked empty map is never reached in practice; it keeps this total without a panic.
+    Box::leak(Box::new(Map::new()))
 }
 
 /// Runs route matching, authentication, authorization and request limits on
@@ -157,7 +208,9 @@ pub fn on_request_headers(
         }
     }
     let step = match step {
-        HeadersStep::Continue(edits) => match limit_requests(config, env, head, stream) {
+        HeadersStep::Continue(edits) => match limit_requests(config, env, head, stream)
+            .or_else(|| request::plan(config, head, stream))
+        {
             Some(denial) => HeadersStep::Deny(denial),
             None => HeadersStep::Continue(edits),
         },
@@ -248,9 +301,10 @@ fn deny_auth(stream: &mut StreamState, err: &AuthError) -> HeadersStep {
 }
 
 /// The facts the rate limiter keys on, for an authenticated stream.
-fn facts<'a>(
+fn facts_from<'a>(
     stream: &'a StreamState,
-    head: &RequestHead<'a>,
+    headers: &'a [(String, String)],
+    peer_address: Option<&'a str>,
     no_roles: &'a [String],
 ) -> RequestFacts<'a> {
     let identity = stream.identity.as_ref();
@@ -259,8 +313,8 @@ fn facts<'a>(
         claims: identity.map(|i| &i.claims),
         roles: identity.map_or(no_roles, |i| i.roles.as_slice()),
         route: stream.route.as_deref().unwrap_or(""),
-        peer_ip: head.peer_address,
-        headers: head.headers,
+        peer_ip: peer_address,
+        headers,
     }
 }
 
@@ -273,7 +327,7 @@ fn limit_requests(
 ) -> Option<Denial> {
     let limiter = &config.rate_limit;
     let no_roles: Vec<String> = Vec::new();
-    let facts = facts(stream, head, &no_roles);
+    let facts = facts_from(stream, head.headers, head.peer_address, &no_roles);
     let client_ip =
         rate_limit::client_ip(&facts, limiter.client_ip_settings()).map(|ip| ip.to_string());
     if limiter.is_empty() {
@@ -326,6 +380,56 @@ pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case(name))
         .map(|(_, v)| v.as_str())
+}
+
+/// The end of a stream: settles LLM-token reservations with the real usage
+/// (or an estimate of the streamed text), counts redactions and token use,
+/// and returns the audit line (`None` when sampled out).
+pub fn on_log(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+    status: Option<u16>,
+) -> Option<String> {
+    let usage = response::usage(stream);
+    if let Some(u) = usage {
+        env.metrics.record(metrics::LLM_TOKENS, u.total);
+        stream.audit.insert(
+            "usage".into(),
+            json!({ "prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": u.total }),
+        );
+    }
+    if !stream.reservations.is_empty() {
+        let actual = match usage {
+            Some(u) => u.total,
+            None => stream
+                .estimate
+                .map_or(0, |e| e.prompt)
+                .saturating_add(response::streamed_tokens(stream)),
+        };
+        let settled = config
+            .rate_limit
+            .settle(env.store, &stream.reservations, actual, env.now_ms);
+        let section = stream.audit_section("token_budget");
+        section.insert("charged".into(), json!(actual));
+        section.insert("from_usage".into(), json!(usage.is_some()));
+        if let Err(kind) = settled {
+            env.metrics.count(&metrics::internal_error(kind), 1);
+            section.insert("settle_failed".into(), json!(kind));
+        }
+        stream.reservations.clear();
+    }
+    if !stream.redactions.is_empty() {
+        let mut counts = Map::new();
+        for (entity, n) in stream.redactions.iter() {
+            env.metrics.count(&metrics::redacted(entity), n);
+            counts.insert(entity.to_string(), json!(n));
+        }
+        stream
+            .audit
+            .insert("redactions".into(), Value::Object(counts));
+    }
+    audit_line(config, stream, status)
 }
 
 /// The audit line for a finished stream, or `None` when sampled out.

@@ -1,0 +1,393 @@
+//! Response phases: redaction by content type, LLM usage metering and the
+//! optional stream cap.
+//!
+//! - JSON (`application/json`) is held whole and redacted inside string
+//!   values, so the document stays valid. A body that outgrows
+//!   `json_max_bytes` while held is released through the text window instead.
+//! - SSE (`text/event-stream`) and other text stream through a bounded
+//!   hold-back window: each chunk is replaced by what can be released now.
+//! - Usage is read from the upstream's own bytes (before redaction): the
+//!   JSON `usage` object, or SSE `data:` events, which also give the streamed
+//!   text length when a stream carries no usage.
+
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::decision::Denial;
+use crate::rate_limit::{self, StreamMeter, Usage, UsageTracker};
+use crate::redaction::{CompressedPolicy, Counts, ProfileId, StreamKind, StreamRedactor};
+
+use super::{header, HeaderEdits, StreamState};
+
+/// Longest SSE line kept while looking for usage; longer lines are skipped.
+const MAX_SSE_LINE: usize = 1 << 20;
+/// Most bytes of an unredacted JSON body copied to read its usage.
+const MAX_USAGE_COPY: usize = 8 << 20;
+
+/// How a response body is framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// `application/json` (and `+json`).
+    Json,
+    /// `text/event-stream`.
+    Sse,
+    /// Any other `text/*`.
+    Text,
+    /// Anything else: passed through untouched.
+    Other,
+}
+
+impl BodyKind {
+    /// The kind for a `content-type` value.
+    pub fn of(content_type: Option<&str>) -> Self {
+        let ct = content_type.unwrap_or("").trim().to_ascii_lowercase();
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        if mime == "application/json" || mime.ends_with("+json") {
+            BodyKind::Json
+        } else if mime == "text/event-stream" {
+            BodyKind::Sse
+        } else if mime.starts_with("text/") || mime.is_empty() {
+            BodyKind::Text
+        } else {
+            BodyKind::Other
+        }
+    }
+}
+
+/// What the host does with one response body chunk.
+#[derive(Debug, PartialEq, Eq)]
+pub enum BodyStep {
+    /// Forward the chunk unchanged.
+    Pass,
+    /// Keep buffering (the host pauses; Envoy holds the body).
+    Hold,
+    /// Replace everything the host currently holds with these bytes, then continue.
+    Replace(Vec<u8>),
+}
+
+/// Per-stream response state.
+#[derive(Debug)]
+pub struct ResponseState {
+    kind: BodyKind,
+    profile: Option<ProfileId>,
+    /// The text / SSE window; also used for JSON that outgrew the buffer.
+    window: Option<StreamRedactor>,
+    /// JSON is being held whole for redaction.
+    holding_json: bool,
+    /// The response was refused (compressed and unreadable): the body is replaced by `refusal`.
+    refusal: Option<Denial>,
+    meter: Option<Meter>,
+    capped: bool,
+}
+
+/// Reads usage (and streamed text) from the upstream's bytes.
+#[derive(Debug, Default)]
+struct Meter {
+    tracker: UsageTracker,
+    /// Partial SSE line carried to the next chunk.
+    carry: Vec<u8>,
+    /// Copy of a JSON body that is not being held for redaction.
+    copy: Vec<u8>,
+    /// Characters of streamed text seen in SSE deltas.
+    streamed_chars: usize,
+    cap: Option<StreamMeter>,
+}
+
+impl Meter {
+    fn observe_sse(&mut self, chunk: &[u8]) {
+        let mut start = 0;
+        let mut lines: Vec<Vec<u8>> = Vec::new();
+        for (i, b) in chunk.iter().enumerate() {
+            if *b == b'\n' {
+                let part = chunk.get(start..i).unwrap_or(&[]);
+                if self.carry.is_empty() {
+                    lines.push(part.to_vec());
+                } else {
+                    let mut line = std::mem::take(&mut self.carry);
+                    line.extend_from_slice(part);
+                    lines.push(line);
+                }
+                start = i + 1;
+            }
+        }
+        let rest = chunk.get(start..).unwrap_or(&[]);
+        if self.carry.len().saturating_add(rest.len()) <= MAX_SSE_LINE {
+            self.carry.extend_from_slice(rest);
+        } else {
+            self.carry.clear();
+        }
+        for line in lines {
+            self.observe_line(&line);
+        }
+    }
+
+    fn observe_line(&mut self, line: &[u8]) {
+        let Some(data) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let data = data.trim_ascii();
+        if data.is_empty() || data == b"[DONE]" {
+            return;
+        }
+        let Ok(event) = serde_json::from_slice::<Value>(data) else {
+            return;
+        };
+        self.tracker.observe(&event);
+        self.streamed_chars = self
+            .streamed_chars
+            .saturating_add(rate_limit::delta_text_len(&event));
+        if let Some(cap) = self.cap.as_mut() {
+            cap.observe_event(&event);
+        }
+    }
+
+    fn observe_json(&mut self, body: &[u8]) {
+        if let Ok(v) = serde_json::from_slice::<Value>(body) {
+            self.tracker.observe(&v);
+        }
+    }
+
+    fn exceeded(&self) -> bool {
+        self.cap.as_ref().is_some_and(StreamMeter::exceeded)
+    }
+}
+
+/// Decides how the response will be handled, from its headers.
+///
+/// Returns the edits to apply to the response headers.
+pub fn on_response_headers(
+    config: &Config,
+    stream: &mut StreamState,
+    headers: &[(String, String)],
+) -> HeaderEdits {
+    let mut edits = HeaderEdits {
+        remove: Vec::new(),
+        set: stream.response_headers.clone(),
+    };
+    let kind = BodyKind::of(header(headers, "content-type"));
+    let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
+    let profile = match (&stream.route, kind) {
+        (_, BodyKind::Other) | (None, _) => None,
+        (Some(route), _) => config.redaction.profile_for(route, roles),
+    };
+    let metering = !stream.reservations.is_empty() && kind != BodyKind::Other;
+    let mut state = ResponseState {
+        kind,
+        profile,
+        window: None,
+        holding_json: false,
+        refusal: None,
+        meter: None,
+        capped: false,
+    };
+    if metering {
+        let mut meter = Meter::default();
+        if config.rate_limit.caps_streams() && kind == BodyKind::Sse {
+            let allowance = stream.estimate.map_or(0, |e| e.output);
+            meter.cap = Some(StreamMeter::new(allowance));
+            edits.remove.push("content-length".into());
+        }
+        state.meter = Some(meter);
+    }
+    if let Some(profile) = profile {
+        let encoding = header(headers, "content-encoding").unwrap_or("").trim();
+        let compressed = !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity");
+        if compressed {
+            match config.redaction.compressed() {
+                CompressedPolicy::Pass => {
+                    state.profile = None;
+                    stream.audit_note("redaction", "skipped_compressed");
+                }
+                CompressedPolicy::Refuse => {
+                    let denial = Denial::new(
+                        502,
+                        "upstream_encoding_unsupported",
+                        "api_error",
+                        format!("the upstream answered with content-encoding `{encoding}`, which the filter cannot redact"),
+                    );
+                    edits.set.push((":status".into(), "502".into()));
+                    edits
+                        .set
+                        .push(("content-type".into(), "application/json".into()));
+                    edits.remove.push("content-encoding".into());
+                    edits.remove.push("content-length".into());
+                    stream.denied = Some(denial.code);
+                    state.refusal = Some(denial);
+                    state.meter = None;
+                }
+            }
+        } else {
+            // The body may change length.
+            edits.remove.push("content-length".into());
+            match kind {
+                BodyKind::Json => state.holding_json = true,
+                BodyKind::Sse => {
+                    state.window = Some(config.redaction.stream(profile, StreamKind::Sse))
+                }
+                BodyKind::Text => {
+                    state.window = Some(config.redaction.stream(profile, StreamKind::Text))
+                }
+                BodyKind::Other => {}
+            }
+        }
+    }
+    edits.remove.dedup();
+    stream.response = Some(state);
+    edits
+}
+
+/// Handles one response body callback.
+///
+/// `held` is everything the host holds for this stream now: the whole body
+/// so far while JSON is held (after `Hold`), otherwise just the new chunk.
+pub fn on_response_body(
+    config: &Config,
+    stream: &mut StreamState,
+    held: &[u8],
+    end_of_stream: bool,
+) -> BodyStep {
+    let Some(state) = stream.response.as_mut() else {
+        return BodyStep::Pass;
+    };
+    if let Some(denial) = &state.refusal {
+        return if end_of_stream {
+            BodyStep::Replace(denial.body())
+        } else {
+            BodyStep::Replace(Vec::new())
+        };
+    }
+    if state.capped {
+        return BodyStep::Replace(Vec::new());
+    }
+    let counts = &mut stream.redactions;
+    if state.holding_json {
+        if !end_of_stream && held.len() <= config.redaction.json_max_bytes() {
+            return BodyStep::Hold;
+        }
+        state.holding_json = false;
+        if let Some(meter) = state.meter.as_mut() {
+            meter.observe_json(held);
+        }
+        let Some(profile) = state.profile else {
+            return BodyStep::Pass;
+        };
+        if end_of_stream {
+            if let Ok(out) = config.redaction.redact_json(profile, held, counts) {
+                return BodyStep::Replace(out);
+            }
+        }
+        // Too large to hold, or not JSON after all: release through the text window.
+        let mut window = config.redaction.stream(profile, StreamKind::Text);
+        let mut out = window.push(held, counts);
+        if end_of_stream {
+            out.extend(window.finish(counts));
+        }
+        state.window = Some(window);
+        return BodyStep::Replace(out);
+    }
+
+    if let Some(meter) = state.meter.as_mut() {
+        match state.kind {
+            BodyKind::Sse => meter.observe_sse(held),
+            BodyKind::Json | BodyKind::Text => {
+                if meter.copy.len().saturating_add(held.len()) <= MAX_USAGE_COPY {
+                    meter.copy.extend_from_slice(held);
+                }
+                if end_of_stream {
+                    let copy = std::mem::take(&mut meter.copy);
+                    meter.observe_json(&copy);
+                }
+            }
+            BodyKind::Other => {}
+        }
+    }
+    let exceeded = state.meter.as_ref().is_some_and(Meter::exceeded);
+
+    let step = match state.window.as_mut() {
+        Some(window) => {
+            let mut out = window.push(held, counts);
+            if end_of_stream || exceeded {
+                out.extend(window.finish(counts));
+            }
+            BodyStep::Replace(out)
+        }
+        None if exceeded => BodyStep::Replace(held.to_vec()),
+        None => BodyStep::Pass,
+    };
+    if exceeded {
+        state.capped = true;
+        stream.denied = Some(rate_limit::RateLimitError::TokenBudgetExceeded.code());
+        let BodyStep::Replace(mut out) = step else {
+            return step;
+        };
+        out.extend(rate_limit::budget_exceeded_sse());
+        return BodyStep::Replace(out);
+    }
+    step
+}
+
+/// The usage seen in the response, if any.
+pub fn usage(stream: &StreamState) -> Option<Usage> {
+    stream
+        .response
+        .as_ref()
+        .and_then(|r| r.meter.as_ref())
+        .and_then(|m| m.tracker.usage())
+}
+
+/// Estimated output tokens from streamed text, for streams without usage.
+pub fn streamed_tokens(stream: &StreamState) -> u64 {
+    stream
+        .response
+        .as_ref()
+        .and_then(|r| r.meter.as_ref())
+        .map_or(0, |m| rate_limit::estimate_prompt_tokens(m.streamed_chars))
+}
+
+/// Whether redaction touched the response (for the audit line).
+pub fn counts(stream: &StreamState) -> &Counts {
+    &stream.redactions
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_map_to_body_kinds() {
+        assert_eq!(
+            BodyKind::of(Some("application/json; charset=utf-8")),
+            BodyKind::Json
+        );
+        assert_eq!(
+            BodyKind::of(Some("application/problem+json")),
+            BodyKind::Json
+        );
+        assert_eq!(BodyKind::of(Some("text/event-stream")), BodyKind::Sse);
+        assert_eq!(BodyKind::of(Some("text/plain")), BodyKind::Text);
+        assert_eq!(BodyKind::of(None), BodyKind::Text);
+        assert_eq!(BodyKind::of(Some("image/png")), BodyKind::Other);
+    }
+
+    #[test]
+    fn sse_usage_is_read_across_chunk_boundaries() {
+        let mut m = Meter::default();
+        let body = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello world\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\ndata: [DONE]\n\n";
+        for piece in body.chunks(5) {
+            m.observe_sse(piece);
+        }
+        let u = m.tracker.usage().unwrap();
+        assert_eq!((u.prompt, u.completion, u.total), (7, 3, 10));
+        assert_eq!(m.streamed_chars, 11);
+    }
+
+    #[test]
+    fn overlong_sse_lines_are_dropped_not_buffered() {
+        let mut m = Meter::default();
+        m.observe_sse(b"data: ");
+        m.observe_sse(&vec![b'x'; MAX_SSE_LINE + 1]);
+        assert!(m.carry.len() <= MAX_SSE_LINE);
+        m.observe_sse(b"\n\n");
+        assert!(m.tracker.usage().is_none());
+    }
+}
