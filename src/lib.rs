@@ -11,6 +11,7 @@ pub mod config;
 pub mod decision;
 pub mod pipeline;
 pub mod route;
+pub mod screening;
 
 #[cfg(target_arch = "wasm32")]
 mod host;
