@@ -116,6 +116,8 @@ pub struct Screener {
     rules: Vec<RuleMeta>,
     plain: ViewMatcher,
     leet: ViewMatcher,
+    tool_plain: ViewMatcher,
+    tool_leet: ViewMatcher,
     markers: Option<(AhoCorasick, usize)>,
     system_header: Option<(Regex, usize)>,
     header_starters: Vec<String>,
@@ -147,7 +149,7 @@ fn category_action(c: &CategorySettings, cat: Category) -> Action {
     }
 }
 
-const SYSTEM_HEADER_RE: &str = r"(?im)^[ \t>#*\[(<|=-]*(?:system|developer|sys|admin|administrator)(?:[ \t]+(?:message|prompt|note|notice|instructions?|override|update|alert|command|directive|msg))?[ \t]*[\]>)*|=]*[ \t]*:(.*)$";
+const SYSTEM_HEADER_RE: &str = r"(?im)(?:^|[\[(<{])[ \t>#*\[(<|=-]*(?:system|developer|sys|admin|administrator)(?:[ \t]+(?:message|prompt|note|notice|instructions?|override|update|alert|command|directive|msg))?[ \t]*[\]>)*|=]*[ \t]*:(.*)$";
 
 impl Screener {
     /// Validates and compiles the settings. `route_names` are the configured
@@ -284,10 +286,12 @@ impl Screener {
             metas.len() - 1
         };
         let built_in_action = |id: &str, cat: Category| -> Action {
-            s.rule_actions
-                .get(id)
-                .copied()
-                .unwrap_or_else(|| category_action(&s.categories, cat))
+            s.rule_actions.get(id).copied().unwrap_or_else(|| {
+                match category_action(&s.categories, cat) {
+                    Action::Block if rules::MONITOR_BY_DEFAULT.contains(&id) => Action::Monitor,
+                    a => a,
+                }
+            })
         };
 
         let mut templates: Vec<(usize, &rules::Template)> = Vec::new();
@@ -295,6 +299,13 @@ impl Screener {
             let action = built_in_action(t.id, t.category);
             if action != Action::Off {
                 templates.push((rule_index(t.id, t.category, action, false, &mut metas), t));
+            }
+        }
+        let mut tool_templates: Vec<(usize, &rules::Template)> = Vec::new();
+        for t in rules::TOOL_TEMPLATES {
+            let action = built_in_action(t.id, t.category);
+            if action != Action::Off {
+                tool_templates.push((rule_index(t.id, t.category, action, false, &mut metas), t));
             }
         }
         let mut phrases: Vec<(usize, String)> = Vec::new();
@@ -398,6 +409,8 @@ impl Screener {
 
         let plain = ViewMatcher::new(&templates, &phrases, false);
         let leet = ViewMatcher::new(&templates, &phrases, true);
+        let tool_plain = ViewMatcher::new(&tool_templates, &[], false);
+        let tool_leet = ViewMatcher::new(&tool_templates, &[], true);
         let markers = match markers_rule {
             Some(r) => Some((
                 AhoCorasick::new(rules::CHAT_TEMPLATE_MARKERS).map_err(|e| {
@@ -435,6 +448,8 @@ impl Screener {
             rules: metas,
             plain,
             leet,
+            tool_plain,
+            tool_leet,
             markers,
             system_header,
             header_starters,
@@ -532,7 +547,7 @@ impl Screener {
             if self.history == History::Last && seg.unit.is_some_and(|u| u < ex.new_turn_start) {
                 continue;
             }
-            for rule in self.hits(&seg.text, &mut budget) {
+            for rule in self.hits(&seg.text, seg.role == Role::Tool, &mut budget) {
                 let Some(meta) = self.rules.get(rule) else {
                     continue;
                 };
@@ -563,21 +578,21 @@ impl Screener {
     }
 
     /// Deny-rule hits in one text, after allow rules had their say.
-    fn hits(&self, text: &str, budget: &mut Budget) -> Vec<usize> {
-        let mut found = self.scan(text, Some(budget));
+    fn hits(&self, text: &str, tool: bool, budget: &mut Budget) -> Vec<usize> {
+        let mut found = self.scan(text, tool, Some(budget));
         let allowed = found
             .iter()
             .any(|&r| self.rules.get(r).is_some_and(|m| m.allow));
         found.retain(|&r| {
             self.rules
                 .get(r)
-                .is_some_and(|m| !m.allow && !(allowed && m.overridable))
+                .is_some_and(|m| !(m.allow || (allowed && m.overridable)))
         });
         found
     }
 
     /// Every rule (deny and allow) matching `text`; decodes runs when given a budget.
-    fn scan(&self, text: &str, budget: Option<&mut Budget>) -> Vec<usize> {
+    fn scan(&self, text: &str, tool: bool, budget: Option<&mut Budget>) -> Vec<usize> {
         let mut found = Vec::new();
         let folded = normalize::fold(text);
         if let Some(r) = self.tags_rule {
@@ -592,9 +607,15 @@ impl Screener {
         }
         let tokens = normalize::tokenize(&folded.text, false);
         self.plain.scan(&tokens, &mut found);
+        if tool {
+            self.tool_plain.scan(&tokens, &mut found);
+        }
         if normalize::has_leet(&folded.text) {
-            self.leet
-                .scan(&normalize::tokenize(&folded.text, true), &mut found);
+            let leet = normalize::tokenize(&folded.text, true);
+            self.leet.scan(&leet, &mut found);
+            if tool {
+                self.tool_leet.scan(&leet, &mut found);
+            }
         }
         if let Some((ac, r)) = &self.markers {
             if ac.is_match(&normalize::squash(&folded.text)) {
@@ -631,7 +652,7 @@ impl Screener {
                         Encoding::Url => self.encoded_rules[2],
                     };
                     let Some(rule) = rule else { continue };
-                    let inner = self.scan(&decoded, None);
+                    let inner = self.scan(&decoded, tool, None);
                     if inner
                         .iter()
                         .any(|&r| self.rules.get(r).is_some_and(|m| !m.allow))

@@ -355,6 +355,11 @@ impl Tokens {
         self.spans.len()
     }
 
+    /// True when there are no words.
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
     /// Word `i`, or `""` past the end.
     pub fn word(&self, i: usize) -> &str {
         self.spans

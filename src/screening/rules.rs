@@ -251,16 +251,30 @@ const OVERRIDE: &[&str] = &[
     "ditch",
     "dismiss",
     "disobey",
-    "skip",
-    "drop",
-    "cancel",
-    "erase",
-    "delete",
-    "clear",
-    "reset",
-    "void",
     "circumvent",
     "evade",
+];
+
+/// Words after a quoted attack phrase in a discussion *about* attacks.
+const META: &[&str] = &[
+    "attack",
+    "attacks",
+    "injection",
+    "injections",
+    "style",
+    "type",
+    "phrase",
+    "trick",
+    "tricks",
+    "exploit",
+    "exploits",
+    "jailbreak",
+    "jailbreaks",
+    "example",
+    "examples",
+    "payload",
+    "payloads",
+    "prompt injection",
 ];
 
 const DET: &[&str] = &[
@@ -930,14 +944,14 @@ pub const TEMPLATES: &[Template] = &[
         category: IO,
         slots: &[W(OVERRIDE), Opt(DET), W(PRIOR), Gap(2), W(GUIDANCE)],
         not_before: NEG,
-        not_after: &[],
+        not_after: META,
     },
     Template {
         id: "io.ignore_previous",
         category: IO,
         slots: &[W(OVERRIDE), Opt(DET), W(GUIDANCE_CORE), W(AFTERWARD)],
         not_before: NEG,
-        not_after: &[],
+        not_after: META,
     },
     Template {
         id: "io.ignore_previous",
@@ -973,6 +987,21 @@ pub const TEMPLATES: &[Template] = &[
         ],
         not_before: NEG,
         not_after: SCOPED,
+    },
+    Template {
+        // "your rules" are the model's own, whatever scope follows.
+        id: "io.ignore_rules",
+        category: IO,
+        slots: &[
+            W(OVERRIDE),
+            W(&["your", "all your", "all of your", "any of your"]),
+            Opt(RULE_ADJ),
+            Opt(&["and"]),
+            Opt(RULE_ADJ),
+            W(RESTRICTIVE),
+        ],
+        not_before: NEG,
+        not_after: &[],
     },
     Template {
         id: "io.forget_everything",
@@ -1268,6 +1297,17 @@ pub const TEMPLATES: &[Template] = &[
             "keyword",
             "annotation",
             "in css",
+            "feature",
+            "features",
+            "setting",
+            "settings",
+            "option",
+            "options",
+            "permission",
+            "permissions",
+            "flag",
+            "mechanism",
+            "capability",
             "file",
         ],
     },
@@ -1326,7 +1366,7 @@ pub const TEMPLATES: &[Template] = &[
         category: SPE,
         slots: &[
             W(REVEAL_ALL),
-            Gap(5),
+            Gap(6),
             W(YOUR),
             Opt(SP_ADJ),
             Opt(SP_ADJ),
@@ -1658,6 +1698,158 @@ pub const TEMPLATES: &[Template] = &[
         ],
         not_before: &[],
         not_after: &[],
+    },
+    Template {
+        id: "spe.reveal_system_prompt",
+        category: SPE,
+        slots: &[
+            W(&[
+                "need to",
+                "want to",
+                "have to",
+                "must",
+                "let me",
+                "i d like to",
+                "i would like to",
+                "can i",
+                "could i",
+                "may i",
+                "allow me to",
+                "give me access to",
+                "i demand to",
+            ]),
+            W(&[
+                "see", "view", "read", "access", "know", "get", "obtain", "inspect", "check",
+            ]),
+            W(&["the", "your"]),
+            Opt(SP_ADJ),
+            W(SP_STRONG),
+        ],
+        not_before: NEG,
+        not_after: &[
+            "in",
+            "on",
+            "of",
+            "for my",
+            "for a",
+            "for an",
+            "i",
+            "that i",
+            "below",
+            "template",
+            "example",
+            "examples",
+            "docs",
+            "documentation",
+        ],
+    },
+    Template {
+        id: "spe.repeat_given_text",
+        category: SPE,
+        slots: &[
+            W(&[
+                "repeat",
+                "print",
+                "output",
+                "reveal",
+                "recite",
+                "echo",
+                "dump",
+                "return",
+                "show",
+                "display",
+                "write out",
+                "type out",
+                "reproduce",
+                "copy",
+            ]),
+            Opt(&["me", "back"]),
+            W(&[
+                "everything",
+                "all",
+                "all the text",
+                "all text",
+                "the text",
+                "every word",
+                "all the words",
+            ]),
+            Opt(&["that", "that is", "that was", "written", "you see"]),
+            W(&[
+                "above this line",
+                "before this line",
+                "above this message",
+                "before this message",
+                "before my first message",
+                "above my message",
+                "prior to this message",
+                "before my message",
+                "before the first user message",
+                "at the top of this conversation",
+            ]),
+        ],
+        not_before: NEG,
+        not_after: &[],
+    },
+    Template {
+        id: "jb.safety_off",
+        category: JB,
+        slots: &[
+            W(&[
+                "safe mode",
+                "safety mode",
+                "safety filter*",
+                "safety protocol*",
+                "content filter*",
+                "guardrails",
+                "safety",
+                "censorship",
+                "ethics mode",
+                "ethical guidelines",
+            ]),
+            Opt(&["is", "are", "has been", "have been"]),
+            Opt(&["now"]),
+            W(&[
+                "off",
+                "disabled",
+                "deactivated",
+                "offline",
+                "turned off",
+                "switched off",
+                "removed",
+            ]),
+        ],
+        not_before: &[
+            "turn",
+            "turning",
+            "switch",
+            "switching",
+            "get",
+            "getting",
+            "boot",
+            "booting",
+            "exit",
+            "exiting",
+            "why is",
+            "why are",
+            "my",
+            "phone",
+            "windows",
+            "the phone",
+            "how to",
+            "if",
+            "when",
+            "whether",
+            "was",
+        ],
+        not_after: &[
+            "on my",
+            "in windows",
+            "on windows",
+            "on android",
+            "on iphone",
+            "on the phone",
+            "in the bios",
+        ],
     },
     // -- role_impersonation
     Template {
@@ -2111,6 +2303,116 @@ pub const TEMPLATES: &[Template] = &[
     },
 ];
 
+const DIRECTIVE: &[&str] = &[
+    "add",
+    "include",
+    "insert",
+    "integrate",
+    "incorporate",
+    "append",
+    "embed",
+    "mention",
+    "modify",
+    "enhance",
+    "augment",
+    "encode",
+    "translate",
+    "render",
+    "provide",
+    "write",
+    "express",
+    "use",
+    "replace",
+    "encrypt",
+    "apply",
+    "reverse",
+    "shift",
+    "substitute",
+    "introduce",
+    "end",
+    "begin",
+    "start",
+    "conclude",
+    "format",
+    "present",
+    "deliver",
+    "respond",
+    "reply",
+    "answer",
+    "state",
+    "promote",
+    "recommend",
+    "suggest",
+    "advertise",
+    "insist",
+];
+
+const RESPONSE_NOUN: &[&str] = &[
+    "response",
+    "responses",
+    "reply",
+    "replies",
+    "answer",
+    "answers",
+    "output",
+    "outputs",
+    "message",
+    "messages",
+];
+
+/// Templates applied to tool results only: text fetched from documents,
+/// web pages and APIs that addresses the model's own response is an
+/// indirect injection there, while the same words from the user are an
+/// ordinary request.
+pub const TOOL_TEMPLATES: &[Template] = &[
+    Template {
+        id: "io.tool_response_directive",
+        category: IO,
+        slots: &[
+            W(DIRECTIVE),
+            Gap(6),
+            W(&[
+                "your",
+                "the assistant s",
+                "the ai s",
+                "the model s",
+                "the chatbot s",
+            ]),
+            W(RESPONSE_NOUN),
+        ],
+        not_before: &["we", "i", "thanks for", "thank you for"],
+        not_after: &["s"],
+    },
+    Template {
+        id: "io.tool_response_directive",
+        category: IO,
+        slots: &[
+            W(&[
+                "in your",
+                "to your",
+                "into your",
+                "within your",
+                "throughout your",
+                "at the end of your",
+                "at the start of your",
+                "in the assistant s",
+            ]),
+            W(RESPONSE_NOUN),
+            Gap(2),
+            W(DIRECTIVE),
+        ],
+        not_before: &[],
+        not_after: &[],
+    },
+];
+
+/// Rules that default to `monitor` even when their category blocks: useful
+/// signals whose measured false-positive rate is too high to block on
+/// (`io.tool_response_directive` flags 3 of 20 benign tool outputs in our
+/// fixtures: support e-mails and exam pages also say "include ... in your
+/// reply"). `rule_actions` can raise them to `block`.
+pub const MONITOR_BY_DEFAULT: &[&str] = &["io.tool_response_directive"];
+
 /// Literal phrases of well-known jailbreak prompts.
 pub const PHRASES: &[Phrases] = &[Phrases {
     id: "jb.known_jailbreak",
@@ -2141,8 +2443,11 @@ pub const PHRASES: &[Phrases] = &[Phrases {
 
 /// Every built-in rule id with its category, for validating `rule_actions` and `allow_overrides`.
 pub fn built_in_ids() -> Vec<(&'static str, Category)> {
-    let mut ids: Vec<(&'static str, Category)> =
-        TEMPLATES.iter().map(|t| (t.id, t.category)).collect();
+    let mut ids: Vec<(&'static str, Category)> = TEMPLATES
+        .iter()
+        .chain(TOOL_TEMPLATES)
+        .map(|t| (t.id, t.category))
+        .collect();
     ids.extend(PHRASES.iter().map(|p| (p.id, p.category)));
     ids.extend([
         (CHAT_TEMPLATE_ID, RI),
@@ -2164,7 +2469,7 @@ mod tests {
 
     #[test]
     fn every_template_starts_with_a_required_slot() {
-        for t in TEMPLATES {
+        for t in TEMPLATES.iter().chain(TOOL_TEMPLATES) {
             assert!(matches!(t.slots.first(), Some(Slot::W(_))), "{}", t.id);
         }
     }
