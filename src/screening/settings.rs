@@ -1,0 +1,260 @@
+//! What the operator writes under `screening` in the plugin configuration.
+//!
+//! Every struct denies unknown fields and takes its defaults from
+//! `impl Default`, so `"screening": {}` means: enabled, the built-in pack in
+//! block mode, user and tool content of the whole history, default limits.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// What happens when a rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// Refuse the request with 403 `prompt_blocked` (the default).
+    #[default]
+    Block,
+    /// Admit the request, count it, log the rule id and tell the upstream in a header.
+    Monitor,
+    /// The rule (or category) is not evaluated.
+    Off,
+}
+
+impl Action {
+    /// Lowercase name, as written in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Block => "block",
+            Action::Monitor => "monitor",
+            Action::Off => "off",
+        }
+    }
+}
+
+/// Whether block actions are carried out, or only reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Rules act as configured (the default).
+    #[default]
+    Enforce,
+    /// Every `block` is downgraded to `monitor`: a dry run for a new rule pack.
+    Monitor,
+}
+
+/// The role a piece of text has in the conversation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Operator instructions: chat `system`, Anthropic `system`, Responses `instructions`.
+    System,
+    /// OpenAI `developer` messages.
+    Developer,
+    /// End-user content (also legacy `prompt` and embeddings `input`).
+    User,
+    /// Earlier model turns, including tool-call arguments.
+    Assistant,
+    /// Tool results: chat `tool` / `function` messages, Anthropic `tool_result`,
+    /// Responses `function_call_output`. The usual carrier of indirect injection.
+    Tool,
+}
+
+impl Role {
+    /// Lowercase name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::System => "system",
+            Role::Developer => "developer",
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+        }
+    }
+}
+
+/// How much of the conversation is screened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum History {
+    /// Every message (the default): clients can rewrite history freely.
+    #[default]
+    All,
+    /// Only the new turn: the messages after the last assistant message.
+    Last,
+}
+
+/// Action per built-in category.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CategorySettings {
+    /// "Ignore previous instructions" and its paraphrases.
+    pub instruction_override: Action,
+    /// Attempts to make the model reveal its system prompt.
+    pub system_prompt_extraction: Action,
+    /// Fake chat-template tokens and fake system / developer headers.
+    pub role_impersonation: Action,
+    /// Known jailbreak personas and "no restrictions" role-play set-ups.
+    pub jailbreak_persona: Action,
+    /// Hidden text: Unicode tag characters, invisible runs, encoded instructions.
+    pub smuggling: Action,
+}
+
+impl Default for CategorySettings {
+    fn default() -> Self {
+        Self {
+            instruction_override: Action::Block,
+            system_prompt_extraction: Action::Block,
+            role_impersonation: Action::Block,
+            jailbreak_persona: Action::Block,
+            smuggling: Action::Block,
+        }
+    }
+}
+
+/// What an operator rule is matched against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchOn {
+    /// The normalised text: folded, lowercase, punctuation runs as single spaces
+    /// (the default; defeats most obfuscation).
+    #[default]
+    Normalized,
+    /// The text exactly as sent.
+    Raw,
+}
+
+/// An operator deny rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DenyRuleSettings {
+    /// Stable id reported in the 403 message and the monitor header: `[a-z0-9._-]`, unique.
+    pub id: String,
+    /// A regex-lite pattern. Set this or `phrases`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Literal phrases, matched on word boundaries of the normalised text.
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    /// What the pattern is matched against (`pattern` only; phrases are always normalised).
+    #[serde(default)]
+    pub match_on: MatchOn,
+    /// `block` (default) or `monitor`.
+    #[serde(default)]
+    pub action: Action,
+}
+
+/// An operator allow rule: where it matches, the hits named in `allow_overrides` are dropped.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRuleSettings {
+    /// Stable id: `[a-z0-9._-]`, unique.
+    pub id: String,
+    /// A regex-lite pattern. Set this or `phrases`.
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// Literal phrases, matched on word boundaries of the normalised text.
+    #[serde(default)]
+    pub phrases: Vec<String>,
+    /// What the pattern is matched against.
+    #[serde(default)]
+    pub match_on: MatchOn,
+}
+
+/// Bounds on decoding base64 / hex / URL-encoded runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DecodeSettings {
+    /// Decode runs at all (screening the decoded text needs `smuggling` not `off`).
+    pub enabled: bool,
+    /// Shortest base64 run tried, in characters.
+    pub min_base64_chars: usize,
+    /// Shortest hex run tried, in hex digits.
+    pub min_hex_chars: usize,
+    /// Most runs tried per request.
+    pub max_runs: usize,
+    /// Most decoded bytes screened per request.
+    pub max_decoded_bytes: usize,
+}
+
+impl Default for DecodeSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_base64_chars: 24,
+            min_hex_chars: 32,
+            max_runs: 32,
+            max_decoded_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// The `screening` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScreeningSettings {
+    /// Screen request bodies at all.
+    pub enabled: bool,
+    /// `enforce` (default) or `monitor` (every block becomes monitor).
+    pub mode: Mode,
+    /// Largest request body read, in bytes (larger: 413 from the host).
+    pub max_body_bytes: usize,
+    /// Most messages (chat / Anthropic) or input items (Responses).
+    pub max_messages: usize,
+    /// Most characters in one message, item or prompt string.
+    pub max_message_chars: usize,
+    /// Most characters in all text of a request.
+    pub max_total_chars: usize,
+    /// Largest accepted `max_tokens` / `max_completion_tokens` / `max_output_tokens`.
+    pub max_tokens_cap: Option<u64>,
+    /// Accepted models: exact names, or prefixes ending in `*`. Empty: any model.
+    pub allowed_models: Vec<String>,
+    /// Accept token-id arrays as `prompt` / `input` (they cannot be screened).
+    pub allow_token_input: bool,
+    /// Roles whose text is screened.
+    pub roles: Vec<Role>,
+    /// All of the history, or only the new turn.
+    pub history: History,
+    /// Action per built-in category.
+    pub categories: CategorySettings,
+    /// Action per built-in rule id, overriding its category's.
+    pub rule_actions: BTreeMap<String, Action>,
+    /// Operator deny rules.
+    pub deny: Vec<DenyRuleSettings>,
+    /// Operator allow rules.
+    pub allow: Vec<AllowRuleSettings>,
+    /// Categories or rule ids an allow match may override. Nothing else is overridable.
+    pub allow_overrides: Vec<String>,
+    /// Route names that are not screened.
+    pub exempt_routes: Vec<String>,
+    /// Caller roles (from the token) that are not screened.
+    pub exempt_roles: Vec<String>,
+    /// Decoding of base64 / hex / URL-encoded runs.
+    pub decode: DecodeSettings,
+}
+
+impl Default for ScreeningSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            mode: Mode::Enforce,
+            max_body_bytes: 1024 * 1024,
+            max_messages: 256,
+            max_message_chars: 100_000,
+            max_total_chars: 400_000,
+            max_tokens_cap: None,
+            allowed_models: Vec::new(),
+            allow_token_input: false,
+            roles: vec![Role::User, Role::Tool],
+            history: History::All,
+            categories: CategorySettings::default(),
+            rule_actions: BTreeMap::new(),
+            deny: Vec::new(),
+            allow: Vec::new(),
+            allow_overrides: Vec::new(),
+            exempt_routes: Vec::new(),
+            exempt_roles: Vec::new(),
+            decode: DecodeSettings::default(),
+        }
+    }
+}
