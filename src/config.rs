@@ -14,6 +14,7 @@ use crate::auth::{Auth, AuthSettings};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::redaction::{RedactionSettings, Redactor};
 use crate::route::{RouteSettings, Routes, UnmatchedAction};
+use crate::screening::{Screener, ScreeningSettings};
 
 /// A configuration error, naming the offending field.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct Settings {
     pub unmatched: UnmatchedAction,
     /// Request limits and LLM-token budgets.
     pub rate_limit: RateLimitSettings,
+    /// Prompt validation and screening. Absent: request bodies are not screened.
+    pub screening: Option<ScreeningSettings>,
     /// PII and secret redaction in responses.
     pub redaction: RedactionSettings,
     /// The per-request audit line.
@@ -73,13 +76,16 @@ pub struct Config {
     pub routes: Routes,
     /// Request limits and LLM-token budgets.
     pub rate_limit: RateLimiter,
+    /// Prompt screening.
+    pub screening: Screener,
     /// Response redaction.
     pub redaction: Redactor,
     /// Audit line writer.
     pub audit: Auditor,
 }
 
-/// Largest request body read when only a token budget needs it.
+/// Largest request body read when screening is off (a token budget or
+/// request redaction needs it).
 pub const DEFAULT_REQUEST_BODY_MAX_BYTES: usize = 1 << 20;
 
 impl Config {
@@ -95,20 +101,31 @@ impl Config {
         let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?;
         let route_names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
         let rate_limit = RateLimiter::compile(settings.rate_limit, &route_names, "rate_limit")?;
+        let screening_settings = settings.screening.unwrap_or(ScreeningSettings {
+            enabled: false,
+            ..ScreeningSettings::default()
+        });
+        let screening = Screener::compile(screening_settings, &route_names, "screening")?;
         let redaction = Redactor::compile(settings.redaction, &route_names, "redaction")?;
         let audit = Auditor::compile(settings.audit, "audit")?;
         Ok(Self {
             auth,
             routes,
             rate_limit,
+            screening,
             redaction,
             audit,
         })
     }
 
-    /// Largest request body the filter reads (413 above it).
+    /// Largest request body the filter reads (413 above it): screening's
+    /// `max_body_bytes` when screening is on.
     pub fn request_body_max_bytes(&self) -> usize {
-        DEFAULT_REQUEST_BODY_MAX_BYTES
+        if self.screening.enabled() {
+            self.screening.max_body_bytes()
+        } else {
+            DEFAULT_REQUEST_BODY_MAX_BYTES
+        }
     }
 }
 

@@ -123,6 +123,21 @@ impl Denial {
         )
     }
 
+    /// The prompt matched a blocking screening rule. Names the rule, never the text.
+    pub fn prompt_blocked(rule_id: &str, category: &str) -> Self {
+        Self::new(
+            403,
+            "prompt_blocked",
+            "invalid_request_error",
+            format!("the prompt was blocked by rule `{rule_id}` ({category})"),
+        )
+    }
+
+    /// The request body failed validation (400).
+    pub fn invalid_request(code: &'static str, message: String) -> Self {
+        Self::new(400, code, "invalid_request_error", message)
+    }
+
     /// The request body is larger than the filter will read.
     pub fn request_too_large(max_bytes: usize) -> Self {
         Self::new(

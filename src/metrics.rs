@@ -81,6 +81,24 @@ pub fn redacted(entity: &str) -> String {
     format!("tollgate.redaction.{}", entity.to_ascii_lowercase())
 }
 
+/// Characters of prompt text screened per request (histogram).
+pub const PROMPT_CHARS: &str = "tollgate.screening.prompt_chars";
+
+/// `tollgate.screening.blocked.<category>`.
+pub fn screening_blocked(category: &str) -> String {
+    format!("tollgate.screening.blocked.{category}")
+}
+
+/// `tollgate.screening.flagged.<category>`: a monitor-mode match, admitted.
+pub fn screening_flagged(category: &str) -> String {
+    format!("tollgate.screening.flagged.{category}")
+}
+
+/// `tollgate.screening.invalid.<code>`: a body refused by validation.
+pub fn screening_invalid(code: &str) -> String {
+    format!("tollgate.screening.invalid.{code}")
+}
+
 /// `tollgate.internal.error.<kind>`.
 pub fn internal_error(kind: &str) -> String {
     format!("tollgate.internal.error.{kind}")

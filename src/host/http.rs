@@ -13,8 +13,11 @@ use super::{
     send_denial, set_header,
 };
 use crate::audit::AuditLevel;
+use crate::config::Config;
 use crate::decision::Denial;
-use crate::pipeline::{self, Env, HeadersStep, RequestHead, StreamState};
+use crate::pipeline::request::{self, BodyProgress, RequestBodyStep};
+use crate::pipeline::response::{self, BodyStep};
+use crate::pipeline::{self, Env, HeaderEdits, HeadersStep, RequestHead, StreamState};
 
 /// Most calls a worker makes to join a JWKS fetch already in flight.
 const MAX_JOINED_FETCHES: u32 = 16;
@@ -39,6 +42,8 @@ pub struct Http {
     stream: StreamState,
     /// An on-demand JWKS call this stream waits for.
     pending_keys: Option<PendingKeys>,
+    /// The request had no body (headers ended the stream).
+    headers_only: bool,
 }
 
 impl Http {
@@ -48,7 +53,30 @@ impl Http {
             shared,
             stream: StreamState::default(),
             pending_keys: None,
+            headers_only: false,
         }
+    }
+
+    /// Runs `f` with the per-worker services borrowed; `None` if they are
+    /// busy (never expected: callbacks do not nest).
+    fn with_env<R>(
+        &mut self,
+        f: impl FnOnce(&Config, &mut Env<'_>, &mut StreamState) -> R,
+    ) -> Option<R> {
+        let shared = Rc::clone(&self.shared);
+        let (Ok(mut auth), Ok(mut metrics)) = (
+            shared.auth.try_borrow_mut(),
+            shared.metrics.try_borrow_mut(),
+        ) else {
+            return None;
+        };
+        let mut env = Env {
+            auth: &mut auth,
+            store: &HostStore,
+            metrics: &mut *metrics,
+            now_ms: now_ms(),
+        };
+        Some(f(&shared.config, &mut env, &mut self.stream))
     }
 
     fn add_filter_time(&mut self, started_ns: u64) {
@@ -71,35 +99,24 @@ impl Http {
             path: find(":path").unwrap_or("/"),
             headers: &request,
             peer_address: peer.as_deref(),
+            end_of_stream: self.headers_only,
         };
-        let step = {
-            let (Ok(mut auth_state), Ok(mut metrics)) = (
-                self.shared.auth.try_borrow_mut(),
-                self.shared.metrics.try_borrow_mut(),
-            ) else {
-                send_denial(&Denial::internal(
-                    "internal_error",
-                    "per-worker state is busy",
-                ));
-                return Action::Pause;
-            };
-            let mut env = Env {
-                auth: &mut auth_state,
-                store: &HostStore,
-                metrics: &mut *metrics,
-                now_ms: now_ms(),
-            };
-            pipeline::on_request_headers(&self.shared.config, &mut env, &head, &mut self.stream)
+        let step = self.with_env(|config, env, stream| {
+            pipeline::on_request_headers(config, env, &head, stream)
+        });
+        let Some(step) = step else {
+            send_denial(&busy());
+            return Action::Pause;
         };
         match step {
             HeadersStep::Continue(edits) => {
-                for name in &edits.remove {
-                    set_header(MapType::HttpRequestHeaders, name, None);
+                apply(MapType::HttpRequestHeaders, &edits);
+                if self.stream.body.is_some() {
+                    // Hold the headers too: screening may still add one.
+                    Action::Pause
+                } else {
+                    Action::Continue
                 }
-                for (name, value) in &edits.set {
-                    set_header(MapType::HttpRequestHeaders, name, Some(value));
-                }
-                Action::Continue
             }
             HeadersStep::Deny(denial) => {
                 send_denial(&denial);
@@ -221,20 +238,84 @@ impl Context for Http {
 }
 
 impl HttpContext for Http {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
         let started = now_ns();
+        self.headers_only = end_of_stream;
         let action = self.request_headers();
+        self.add_filter_time(started);
+        action
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let started = now_ns();
+        let action = match request::progress(&self.stream, body_size, end_of_stream) {
+            BodyProgress::Pass => Action::Continue,
+            BodyProgress::Wait => Action::Pause,
+            BodyProgress::Deny(denial) => {
+                self.stream.denied = Some(denial.code);
+                send_denial(&denial);
+                Action::Pause
+            }
+            BodyProgress::Complete => {
+                // Read once, at end of stream: Envoy has buffered all of it.
+                let body = buffer(BufferType::HttpRequestBody, body_size).unwrap_or_default();
+                let step = self.with_env(|config, env, stream| {
+                    request::on_request_body(config, env, stream, &body)
+                });
+                match step {
+                    Some(RequestBodyStep::Continue(edits, new_body)) => {
+                        apply(MapType::HttpRequestHeaders, &edits);
+                        if let Some(new_body) = new_body {
+                            replace_body(BufferType::HttpRequestBody, body_size, &new_body);
+                        }
+                        Action::Continue
+                    }
+                    Some(RequestBodyStep::Deny(denial)) => {
+                        send_denial(&denial);
+                        Action::Pause
+                    }
+                    None => {
+                        send_denial(&busy());
+                        Action::Pause
+                    }
+                }
+            }
+        };
         self.add_filter_time(started);
         action
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
         let started = now_ns();
-        for (name, value) in &self.stream.response_headers {
-            set_header(MapType::HttpResponseHeaders, name, Some(value));
-        }
+        let response_headers = headers(MapType::HttpResponseHeaders);
+        let edits =
+            response::on_response_headers(&self.shared.config, &mut self.stream, &response_headers);
+        apply(MapType::HttpResponseHeaders, &edits);
         self.add_filter_time(started);
         Action::Continue
+    }
+
+    fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if !response::wants_body(&self.stream) {
+            return Action::Continue;
+        }
+        let started = now_ns();
+        let held = buffer(BufferType::HttpResponseBody, body_size).unwrap_or_default();
+        let action = match response::on_response_body(
+            &self.shared.config,
+            &mut self.stream,
+            &held,
+            end_of_stream,
+        ) {
+            BodyStep::Pass => Action::Continue,
+            BodyStep::Hold => Action::Pause,
+            BodyStep::Replace(bytes) => {
+                replace_body(BufferType::HttpResponseBody, body_size, &bytes);
+                Action::Continue
+            }
+        };
+        self.add_filter_time(started);
+        action
     }
 
     fn on_log(&mut self) {
@@ -242,7 +323,10 @@ impl HttpContext for Http {
             .ok()
             .flatten()
             .and_then(|s| s.parse().ok());
-        if let Some(line) = pipeline::audit_line(&self.shared.config, &self.stream, status) {
+        let line = self
+            .with_env(|config, env, stream| pipeline::on_log(config, env, stream, status))
+            .flatten();
+        if let Some(line) = line {
             let level = match self.shared.config.audit.level() {
                 AuditLevel::Debug => LogLevel::Debug,
                 AuditLevel::Info => LogLevel::Info,
@@ -250,5 +334,30 @@ impl HttpContext for Http {
             };
             log(level, &line);
         }
+    }
+}
+
+/// The refusal when per-worker state is unexpectedly borrowed (fail closed).
+fn busy() -> Denial {
+    Denial::internal("internal_error", "per-worker state is busy")
+}
+
+/// Applies header edits to a header map: removals first, then sets.
+fn apply(map: MapType, edits: &HeaderEdits) {
+    for name in &edits.remove {
+        set_header(map, name, None);
+    }
+    for (name, value) in &edits.set {
+        set_header(map, name, Some(value));
+    }
+}
+
+/// Replaces the `size` bytes the host holds for a body with `bytes`.
+fn replace_body(kind: BufferType, size: usize, bytes: &[u8]) {
+    if let Err(status) = hostcalls::set_buffer(kind, 0, size, bytes) {
+        log(
+            LogLevel::Error,
+            &format!("tollgate: cannot replace body: {status:?}"),
+        );
     }
 }

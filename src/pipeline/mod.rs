@@ -216,10 +216,32 @@ pub fn on_request_headers(
         },
         other => other,
     };
-    if let HeadersStep::Deny(denial) = &step {
-        stream.denied = Some(denial.code);
+    let mut step = step;
+    match &mut step {
+        HeadersStep::Deny(denial) => stream.denied = Some(denial.code),
+        HeadersStep::Continue(edits) => {
+            if stream.body.is_some_and(|plan| plan.redact.is_some()) {
+                // The prompt may be rewritten.
+                edits.remove.push("content-length".to_string());
+            }
+            if redacts_responses(config, stream) {
+                // Compressed answers cannot be redacted: ask for plain ones.
+                edits
+                    .set
+                    .push(("accept-encoding".to_string(), "identity".to_string()));
+            }
+        }
+        HeadersStep::FetchKeys { .. } => {}
     }
     step
+}
+
+fn redacts_responses(config: &Config, stream: &StreamState) -> bool {
+    let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
+    stream
+        .route
+        .as_deref()
+        .is_some_and(|route| config.redaction.profile_for(route, roles).is_some())
 }
 
 fn authenticate(

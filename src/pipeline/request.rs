@@ -1,5 +1,6 @@
 //! The request body: read once at end of stream, sized and encoding-checked
-//! up front, then used to reserve the LLM-token budget.
+//! up front, then validated and screened, optionally redacted, and used to
+//! reserve the LLM-token budget.
 
 use serde_json::{json, Value};
 
@@ -7,6 +8,8 @@ use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics;
 use crate::rate_limit::{Estimate, FailMode, Outcome};
+use crate::redaction::ProfileId;
+use crate::screening::{self, ScreenOutcome, ValidationError};
 
 use super::{facts_from, header, Env, HeaderEdits, RequestHead, StreamState};
 
@@ -15,6 +18,12 @@ use super::{facts_from, header, Env, HeaderEdits, RequestHead, StreamState};
 pub struct BodyPlan {
     /// Larger bodies are refused with 413.
     pub max_bytes: usize,
+    /// Validate and screen the prompt.
+    pub screen: bool,
+    /// Reserve from LLM-token budgets.
+    pub budget: bool,
+    /// Redact the prompt before the upstream sees it.
+    pub redact: Option<ProfileId>,
 }
 
 /// How a body callback proceeds.
@@ -33,8 +42,8 @@ pub enum BodyProgress {
 /// What the host does once the whole body was read.
 #[derive(Debug)]
 pub enum RequestBodyStep {
-    /// Forward, with these header edits.
-    Continue(HeaderEdits),
+    /// Forward, with these header edits and, when the prompt was redacted, this body.
+    Continue(HeaderEdits, Option<Vec<u8>>),
     /// Answer locally.
     Deny(Denial),
 }
@@ -42,8 +51,23 @@ pub enum RequestBodyStep {
 /// Decides, with the headers, whether the body must be read, and refuses
 /// what can be refused before buffering: a declared size over the limit
 /// (413) or a content encoding the filter cannot read (415).
+///
+/// When the body will be read, the host pauses the headers too, so headers
+/// added after screening still reach the upstream.
 pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -> Option<Denial> {
-    if head.end_of_stream || !config.rate_limit.has_token_budgets() {
+    if head.end_of_stream {
+        return None;
+    }
+    let route = stream.route.as_deref().unwrap_or("");
+    let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
+    let screen = config.screening.applies(route, roles);
+    let budget = config.rate_limit.has_token_budgets();
+    let redact = if config.redaction.redact_requests() {
+        config.redaction.profile_for(route, roles)
+    } else {
+        None
+    };
+    if !screen && !budget && redact.is_none() {
         return None;
     }
     let max_bytes = config.request_body_max_bytes();
@@ -60,7 +84,12 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
     if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
         return Some(Denial::unsupported_encoding(encoding));
     }
-    stream.body = Some(BodyPlan { max_bytes });
+    stream.body = Some(BodyPlan {
+        max_bytes,
+        screen,
+        budget,
+        redact,
+    });
     stream.request_headers = head.headers.to_vec();
     stream.peer_address = head.peer_address.map(str::to_string);
     None
@@ -81,30 +110,108 @@ pub fn progress(stream: &StreamState, body_size: usize, end_of_stream: bool) -> 
     }
 }
 
-/// Reads the whole request body: estimates its LLM-token cost and reserves
-/// it from every applicable budget.
+/// Reads the whole request body: validates and screens the prompt, reserves
+/// its estimated LLM-token cost from every applicable budget, and redacts it
+/// when configured.
 pub fn on_request_body(
     config: &Config,
     env: &mut Env<'_>,
     stream: &mut StreamState,
     body: &[u8],
 ) -> RequestBodyStep {
-    stream.body = None;
-    let edits = HeaderEdits::default();
-    let parsed: Option<Value> = serde_json::from_slice(body).ok();
-    let estimate = match &parsed {
-        Some(v) => config.rate_limit.estimate_request(v),
-        // Not JSON: charge its length as prompt, plus the default output.
-        None => config
-            .rate_limit
-            .estimate_request(&json!({ "prompt": String::from_utf8_lossy(body) })),
+    let Some(plan) = stream.body.take() else {
+        return RequestBodyStep::Continue(HeaderEdits::default(), None);
     };
-    if let Some(denial) = reserve(config, env, stream, estimate) {
-        stream.denied = Some(denial.code);
-        return RequestBodyStep::Deny(denial);
+    let mut edits = HeaderEdits::default();
+    if plan.screen {
+        if let Err(denial) = screen(config, env, stream, body, &mut edits) {
+            stream.denied = Some(denial.code);
+            return RequestBodyStep::Deny(denial);
+        }
     }
-    RequestBodyStep::Continue(edits)
+    if plan.budget {
+        let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        let estimate = match &parsed {
+            Some(v) => config.rate_limit.estimate_request(v),
+            // Not JSON: charge its length as prompt, plus the default output.
+            None => config
+                .rate_limit
+                .estimate_request(&json!({ "prompt": String::from_utf8_lossy(body) })),
+        };
+        if let Some(denial) = reserve(config, env, stream, estimate) {
+            stream.denied = Some(denial.code);
+            return RequestBodyStep::Deny(denial);
+        }
+    }
+    let redacted = plan.redact.and_then(|profile| {
+        let before = stream.redactions.total();
+        match config
+            .redaction
+            .redact_json(profile, body, &mut stream.redactions)
+        {
+            Ok(out) if stream.redactions.total() > before => Some(out),
+            _ => None,
+        }
+    });
+    RequestBodyStep::Continue(edits, redacted)
 }
+
+/// Validates and screens the prompt; `Err` is the refusal.
+fn screen(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+    body: &[u8],
+    edits: &mut HeaderEdits,
+) -> Result<(), Denial> {
+    match config.screening.screen(&stream.path, body) {
+        ScreenOutcome::Pass {
+            flagged,
+            prompt_chars,
+            ..
+        } => {
+            env.metrics
+                .record(metrics::PROMPT_CHARS, prompt_chars as u64);
+            if !flagged.is_empty() {
+                for hit in &flagged {
+                    env.metrics
+                        .count(&metrics::screening_flagged(hit.category), 1);
+                }
+                let ids: Vec<&str> = flagged.iter().map(|h| h.rule_id.as_str()).collect();
+                let section = stream.audit_section("screening");
+                section.insert("action".into(), json!("monitor"));
+                section.insert("rules".into(), json!(ids));
+                edits.set.push((
+                    SCREENING_HEADER.to_string(),
+                    screening::monitor_header_value(&flagged),
+                ));
+            }
+            Ok(())
+        }
+        ScreenOutcome::Block { hit } => {
+            env.metrics
+                .count(&metrics::screening_blocked(hit.category), 1);
+            let section = stream.audit_section("screening");
+            section.insert("action".into(), json!("block"));
+            section.insert("rules".into(), json!([hit.rule_id]));
+            Err(Denial::prompt_blocked(&hit.rule_id, hit.category))
+        }
+        ScreenOutcome::Invalid(err) => {
+            env.metrics
+                .count(&metrics::screening_invalid(err.code()), 1);
+            stream
+                .audit_section("screening")
+                .insert("invalid".into(), json!(err.code()));
+            Err(match err {
+                ValidationError::BodyTooLarge { max } => Denial::request_too_large(max),
+                other => Denial::invalid_request(other.code(), other.to_string()),
+            })
+        }
+    }
+}
+
+/// Request header telling the upstream which monitor-mode rules matched.
+pub const SCREENING_HEADER: &str = "x-tollgate-screening";
 
 fn reserve(
     config: &Config,

@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::rate_limit::{self, StreamMeter, Usage, UsageTracker};
-use crate::redaction::{CompressedPolicy, Counts, ProfileId, StreamKind, StreamRedactor};
+use crate::redaction::{CompressedPolicy, ProfileId, StreamKind, StreamRedactor};
 
 use super::{header, HeaderEdits, StreamState};
 
@@ -326,6 +326,14 @@ pub fn on_response_body(
     step
 }
 
+/// True when the response body must be seen (redaction, metering or a refusal).
+pub fn wants_body(stream: &StreamState) -> bool {
+    stream
+        .response
+        .as_ref()
+        .is_some_and(|r| r.profile.is_some() || r.meter.is_some() || r.refusal.is_some())
+}
+
 /// The usage seen in the response, if any.
 pub fn usage(stream: &StreamState) -> Option<Usage> {
     stream
@@ -342,11 +350,6 @@ pub fn streamed_tokens(stream: &StreamState) -> u64 {
         .as_ref()
         .and_then(|r| r.meter.as_ref())
         .map_or(0, |m| rate_limit::estimate_prompt_tokens(m.streamed_chars))
-}
-
-/// Whether redaction touched the response (for the audit line).
-pub fn counts(stream: &StreamState) -> &Counts {
-    &stream.redactions
 }
 
 #[cfg(test)]

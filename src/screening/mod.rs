@@ -470,6 +470,11 @@ impl Screener {
             && !roles.iter().any(|r| self.exempt_roles.contains(r))
     }
 
+    /// True when screening is switched on.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
     /// Largest body the host should buffer (larger: 413).
     pub fn max_body_bytes(&self) -> usize {
         self.max_body_bytes
