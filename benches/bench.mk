@@ -12,7 +12,7 @@
 
 BENCH_CARGO_TARGET := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 BENCH_EMPTY_WASM := $(BENCH_CARGO_TARGET)/bench-empty-filter/wasm32-wasip1/release/empty_filter.wasm
-BENCH_TOKEN_BIN := $(BENCH_CARGO_TARGET)/release/tollgate-token
+BENCH_TOKEN_BIN := $(BENCH_CARGO_TARGET)/debug/tollgate-token
 BENCH_WASM := $(or $(WASM),target/wasm32-wasip1/release/tollgate.wasm)
 BENCH_SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCH_PYTHON := $(or $(PYTHON),python3)
@@ -39,6 +39,7 @@ bench-empty-filter: wasm
 	  --manifest-path benches/empty-filter/Cargo.toml \
 	  --target-dir $(BENCH_CARGO_TARGET)/bench-empty-filter
 
-# Mints the tokens; the harness falls back to openssl when it is absent or a stub.
+# Mints the tokens (dev profile, like the e2e tests: shares their build); the
+# harness falls back to openssl when it is absent or prints no token.
 bench-token-bin:
-	cargo build --quiet --release --bin tollgate-token
+	cargo build --quiet --bin tollgate-token
