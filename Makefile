@@ -126,6 +126,9 @@ e2e: wasm token-bin $(ENVOY)
 
 test: lint unit validate e2e
 
+# Benchmarks (issue 7): `make bench`, `make bench BENCH_QUICK=1`.
+include benches/bench.mk
+
 clean:
 	cargo clean
 	rm -rf $(VENV) tests/.run .pytest_cache tests/e2e/.pytest_cache
