@@ -65,6 +65,11 @@ pub struct Settings {
     pub redaction: RedactionSettings,
     /// The per-request audit line.
     pub audit: AuditSettings,
+    /// Hold the request headers while the body is read, so headers decided
+    /// from the body (the screening monitor header) reach the upstream. Needs
+    /// Envoy >= 1.35 with `allow_on_headers_stop_iteration: true` on the Wasm
+    /// plugin config; elsewhere a paused request would never get its body.
+    pub hold_request_headers: bool,
 }
 
 /// The validated, compiled configuration shared by every stream.
@@ -82,6 +87,8 @@ pub struct Config {
     pub redaction: Redactor,
     /// Audit line writer.
     pub audit: Auditor,
+    /// See [`Settings::hold_request_headers`].
+    pub hold_request_headers: bool,
 }
 
 /// Largest request body read when screening is off (a token budget or
@@ -115,6 +122,7 @@ impl Config {
             screening,
             redaction,
             audit,
+            hold_request_headers: settings.hold_request_headers,
         })
     }
 

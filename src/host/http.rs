@@ -111,8 +111,9 @@ impl Http {
         match step {
             HeadersStep::Continue(edits) => {
                 apply(MapType::HttpRequestHeaders, &edits);
-                if self.stream.body.is_some() {
-                    // Hold the headers too: screening may still add one.
+                if self.stream.body.is_some() && self.shared.config.hold_request_headers {
+                    // Hold the headers too, so screening can still add one (the
+                    // host lets the body through: allow_on_headers_stop_iteration).
                     Action::Pause
                 } else {
                     Action::Continue

@@ -43,6 +43,8 @@ pub enum BodyProgress {
 #[derive(Debug)]
 pub enum RequestBodyStep {
     /// Forward, with these header edits and, when the prompt was redacted, this body.
+    /// The header edits reach the upstream only when the headers were held
+    /// (`hold_request_headers`); otherwise they have already gone out.
     Continue(HeaderEdits, Option<Vec<u8>>),
     /// Answer locally.
     Deny(Denial),
@@ -52,7 +54,7 @@ pub enum RequestBodyStep {
 /// what can be refused before buffering: a declared size over the limit
 /// (413) or a content encoding the filter cannot read (415).
 ///
-/// When the body will be read, the host pauses the headers too, so headers
+/// With `hold_request_headers` the host pauses the headers too, so headers
 /// added after screening still reach the upstream.
 pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -> Option<Denial> {
     if head.end_of_stream {
