@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::audit::{AuditSettings, Auditor};
 use crate::auth::{Auth, AuthSettings};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
-use crate::redaction::{RedactionSettings, Redactor};
+use crate::redaction::{ProfileSettings, RedactionSettings, Redactor};
 use crate::route::{RouteSettings, Routes, UnmatchedAction};
 use crate::screening::{Screener, ScreeningSettings};
 
@@ -61,8 +61,8 @@ pub struct Settings {
     pub rate_limit: RateLimitSettings,
     /// Prompt validation and screening. Absent: request bodies are not screened.
     pub screening: Option<ScreeningSettings>,
-    /// PII and secret redaction in responses.
-    pub redaction: RedactionSettings,
+    /// PII and secret redaction in responses. Absent: nothing is redacted.
+    pub redaction: Option<RedactionSettings>,
     /// The per-request audit line.
     pub audit: AuditSettings,
     /// Hold the request headers while the body is read, so headers decided
@@ -113,7 +113,16 @@ impl Config {
             ..ScreeningSettings::default()
         });
         let screening = Screener::compile(screening_settings, &route_names, "screening")?;
-        let redaction = Redactor::compile(settings.redaction, &route_names, "redaction")?;
+        // Absent section: one catch-all profile with no entities, so no route redacts.
+        let redaction_settings = settings.redaction.unwrap_or_else(|| RedactionSettings {
+            profiles: vec![ProfileSettings {
+                routes: Vec::new(),
+                roles: Vec::new(),
+                entities: Some(Vec::new()),
+            }],
+            ..RedactionSettings::default()
+        });
+        let redaction = Redactor::compile(redaction_settings, &route_names, "redaction")?;
         let audit = Auditor::compile(settings.audit, "audit")?;
         Ok(Self {
             auth,

@@ -220,7 +220,10 @@ pub fn on_response_headers(
             // The body may change length.
             edits.remove.push("content-length".into());
             match kind {
-                BodyKind::Json => state.holding_json = true,
+                BodyKind::Json if config.redaction.hold_json() => state.holding_json = true,
+                BodyKind::Json => {
+                    state.window = Some(config.redaction.stream(profile, StreamKind::Text))
+                }
                 BodyKind::Sse => {
                     state.window = Some(config.redaction.stream(profile, StreamKind::Sse))
                 }

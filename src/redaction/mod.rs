@@ -149,6 +149,7 @@ pub(crate) struct Inner {
     json_max: usize,
     compressed: CompressedPolicy,
     redact_requests: bool,
+    hold_json: bool,
 }
 
 /// The compiled redactor: immutable, cheap to clone, shared by every stream.
@@ -335,6 +336,7 @@ impl Redactor {
                 json_max: s.json_max_bytes,
                 compressed: s.compressed,
                 redact_requests: s.redact_requests,
+                hold_json: s.hold_json,
             }),
         })
     }
@@ -444,6 +446,11 @@ impl Redactor {
     /// Whether request prompts are redacted too.
     pub fn redact_requests(&self) -> bool {
         self.inner.redact_requests
+    }
+
+    /// Whether JSON bodies are held whole (else streamed as text).
+    pub fn hold_json(&self) -> bool {
+        self.inner.hold_json
     }
 }
 

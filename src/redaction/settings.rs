@@ -38,6 +38,10 @@ pub struct RedactionSettings {
     pub compressed: CompressedPolicy,
     /// Also redact request prompts before the upstream sees them.
     pub redact_requests: bool,
+    /// Hold JSON bodies whole and redact inside string values (the default).
+    /// Off: JSON streams through the text window like any text, for hosts that
+    /// cannot pause a response body (Kong); escaped PII (`\u0040`) may pass then.
+    pub hold_json: bool,
 }
 
 impl Default for RedactionSettings {
@@ -52,6 +56,7 @@ impl Default for RedactionSettings {
             json_max_bytes: DEFAULT_JSON_MAX_BYTES,
             compressed: CompressedPolicy::Refuse,
             redact_requests: false,
+            hold_json: true,
         }
     }
 }
