@@ -141,6 +141,11 @@ impl Auditor {
         })
     }
 
+    /// True when lines are written with a client IP in them.
+    pub fn logs_client_ip(&self) -> bool {
+        self.settings.enabled && self.settings.client_ip != IpMode::Omit
+    }
+
     /// The configured level.
     pub fn level(&self) -> AuditLevel {
         self.settings.level

@@ -93,7 +93,11 @@ impl Http {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        let peer = property(&["source", "address"]);
+        let peer = if self.shared.config.needs_peer_address() {
+            property(&["source", "address"])
+        } else {
+            None
+        };
         let head = RequestHead {
             method: find(":method").unwrap_or(""),
             path: find(":path").unwrap_or("/"),
@@ -287,6 +291,9 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        if !response::needs_headers(&self.shared.config, &self.stream) {
+            return Action::Continue;
+        }
         let started = now_ns();
         let response_headers = headers(MapType::HttpResponseHeaders);
         let edits =

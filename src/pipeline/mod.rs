@@ -237,11 +237,7 @@ pub fn on_request_headers(
 }
 
 fn redacts_responses(config: &Config, stream: &StreamState) -> bool {
-    let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
-    stream
-        .route
-        .as_deref()
-        .is_some_and(|route| config.redaction.profile_for(route, roles).is_some())
+    response::redaction_profile(config, stream).is_some()
 }
 
 fn authenticate(
@@ -260,9 +256,16 @@ fn authenticate(
     stream.route = Some(route.name.clone());
 
     // Claim headers are ours alone: drop whatever the client sent under those
-    // names on every request, authenticated or not.
+    // names on every request, authenticated or not. Only names actually sent
+    // are removed, so a clean request costs no host call here.
     let mut edits = HeaderEdits {
-        remove: config.auth.forwarded_header_names().to_vec(),
+        remove: config
+            .auth
+            .forwarded_header_names()
+            .iter()
+            .filter(|name| header(head.headers, name).is_some())
+            .cloned()
+            .collect(),
         set: Vec::new(),
     };
 

@@ -152,6 +152,22 @@ impl Meter {
     }
 }
 
+/// True when the response headers matter: quota headers to add, a budget to
+/// meter, or redaction on this route. Otherwise the host skips reading them.
+pub fn needs_headers(config: &Config, stream: &StreamState) -> bool {
+    if !stream.response_headers.is_empty() || !stream.reservations.is_empty() {
+        return true;
+    }
+    redaction_profile(config, stream).is_some()
+}
+
+/// The redaction profile for the stream's route and caller, if any.
+pub fn redaction_profile(config: &Config, stream: &StreamState) -> Option<ProfileId> {
+    let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
+    let route = stream.route.as_deref()?;
+    config.redaction.profile_for(route, roles)
+}
+
 /// Decides how the response will be handled, from its headers.
 ///
 /// Returns the edits to apply to the response headers.
@@ -165,10 +181,9 @@ pub fn on_response_headers(
         set: stream.response_headers.clone(),
     };
     let kind = BodyKind::of(header(headers, "content-type"));
-    let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
-    let profile = match (&stream.route, kind) {
-        (_, BodyKind::Other) | (None, _) => None,
-        (Some(route), _) => config.redaction.profile_for(route, roles),
+    let profile = match kind {
+        BodyKind::Other => None,
+        _ => redaction_profile(config, stream),
     };
     let metering = !stream.reservations.is_empty() && kind != BodyKind::Other;
     let mut state = ResponseState {
