@@ -23,7 +23,11 @@ WASM := target/wasm32-wasip1/release/tollgate.wasm
 # `cargo test`, and signing speed does not matter (RS256 takes ~0.1 s).
 TOKEN_BIN := $(TARGET_DIR)/debug/tollgate-token
 
-ENVOY_CONFIGS := $(shell find envoy -name '*.yaml' -o -name '*.yml' | sort)
+# Envoy bootstrap configs: `make validate` runs `envoy --mode validate` on each.
+# Name every Envoy config here. The other YAML under envoy/ is not an Envoy
+# bootstrap (docker-compose.yaml, istio/, kong/) and is not listed; `validate`
+# fails if a file there has a top-level `static_resources:` but is missing here.
+ENVOY_CONFIGS := envoy/envoy.yaml
 
 # Demo token parameters.
 SUB ?= alice
@@ -105,6 +109,10 @@ run: wasm $(ENVOY)
 # `--mode validate` loads the Wasm VM and runs the plugin's on_configure, so the
 # .wasm must exist, and an invalid plugin configuration fails validation.
 validate: wasm $(ENVOY)
+	@unlisted=$$(grep -rlx --include='*.yaml' --include='*.yml' 'static_resources:' envoy \
+	  | grep -vxF -f <(printf '%s\n' $(ENVOY_CONFIGS)) || true); \
+	if [ -n "$$unlisted" ]; then \
+	  echo "error: Envoy configs missing from ENVOY_CONFIGS in the Makefile:" $$unlisted >&2; exit 1; fi
 	@for f in $(ENVOY_CONFIGS); do \
 	  if out=$$($(ENVOY) --mode validate -c $$f -l error 2>&1); then echo "validate: $$f OK"; \
 	  else echo "$$out" >&2; echo "validate: $$f FAILED" >&2; exit 1; fi; \
