@@ -9,21 +9,20 @@ use super::log;
 use crate::metrics::Metrics;
 
 /// Metric ids by name, defined on first use (one table per worker VM).
+/// A name the host refused to define is remembered as `None`, so a host
+/// without metrics (older Kong) costs one warning, not one per request.
 #[derive(Default)]
 pub struct HostMetrics {
-    ids: HashMap<String, u32>,
+    ids: HashMap<String, Option<u32>>,
 }
 
 impl HostMetrics {
     fn id(&mut self, kind: MetricType, name: &str) -> Option<u32> {
         if let Some(id) = self.ids.get(name) {
-            return Some(*id);
+            return *id;
         }
-        match hostcalls::define_metric(kind, name) {
-            Ok(id) => {
-                self.ids.insert(name.to_string(), id);
-                Some(id)
-            }
+        let id = match hostcalls::define_metric(kind, name) {
+            Ok(id) => Some(id),
             Err(status) => {
                 log(
                     LogLevel::Warn,
@@ -31,7 +30,9 @@ impl HostMetrics {
                 );
                 None
             }
-        }
+        };
+        self.ids.insert(name.to_string(), id);
+        id
     }
 }
 

@@ -284,7 +284,12 @@ pub fn on_response_body(
         }
         state.holding_json = false;
         if let Some(meter) = state.meter.as_mut() {
-            meter.observe_json(held);
+            if end_of_stream {
+                meter.observe_json(held);
+            } else if held.len() <= MAX_USAGE_COPY {
+                // The rest streams: keep what was held so usage is read at the end.
+                meter.copy = held.to_vec();
+            }
         }
         let Some(profile) = state.profile else {
             return BodyStep::Pass;
