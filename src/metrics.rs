@@ -55,8 +55,21 @@ pub const AUTH_ALLOWED: &str = "tollgate.auth.allowed";
 pub const JWKS_FETCH_OK: &str = "tollgate.jwks.fetch_ok";
 /// JWKS fetch failed.
 pub const JWKS_FETCH_FAILED: &str = "tollgate.jwks.fetch_failed";
-/// Filter time spent on the request headers, microseconds.
-pub const TIME_REQUEST_HEADERS_US: &str = "tollgate.time.request_headers_us";
+/// Filter time per phase, microseconds (histograms), indexed by `pipeline::Phase`.
+const PHASE_TIME_US: [&str; 4] = [
+    "tollgate.time.request_headers_us",
+    "tollgate.time.request_body_us",
+    "tollgate.time.response_headers_us",
+    "tollgate.time.response_body_us",
+];
+
+/// The histogram for a phase index (`pipeline::Phase as usize`).
+pub fn phase_time_us(phase: usize) -> &'static str {
+    PHASE_TIME_US
+        .get(phase)
+        .copied()
+        .unwrap_or("tollgate.time.other_us")
+}
 
 /// `tollgate.auth.denied.<code>`.
 pub fn auth_denied(code: &str) -> String {

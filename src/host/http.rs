@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::decision::Denial;
 use crate::pipeline::request::{self, BodyProgress, RequestBodyStep};
 use crate::pipeline::response::{self, BodyStep};
-use crate::pipeline::{self, Env, HeaderEdits, HeadersStep, RequestHead, StreamState};
+use crate::pipeline::{self, Env, HeaderEdits, HeadersStep, Phase, RequestHead, StreamState};
 
 /// Most calls a worker makes to join a JWKS fetch already in flight.
 const MAX_JOINED_FETCHES: u32 = 16;
@@ -79,9 +79,9 @@ impl Http {
         Some(f(&shared.config, &mut env, &mut self.stream))
     }
 
-    fn add_filter_time(&mut self, started_ns: u64) {
+    fn add_filter_time(&mut self, started_ns: u64, phase: Phase) {
         let spent = now_ns().saturating_sub(started_ns);
-        self.stream.filter_ns = self.stream.filter_ns.saturating_add(spent);
+        self.stream.add_time(phase, spent);
     }
 
     /// Runs the headers phase; returns whether the stream may continue now.
@@ -230,7 +230,7 @@ impl Context for Http {
                 .finish_jwks_fetch(&mut state, provider, status, &body);
         }
         let action = self.request_headers();
-        self.add_filter_time(started);
+        self.add_filter_time(started, Phase::RequestHeaders);
         if let Action::Continue = action {
             if let Err(status) = hostcalls::resume_http_request() {
                 log(
@@ -247,7 +247,7 @@ impl HttpContext for Http {
         let started = now_ns();
         self.headers_only = end_of_stream;
         let action = self.request_headers();
-        self.add_filter_time(started);
+        self.add_filter_time(started, Phase::RequestHeaders);
         action
     }
 
@@ -286,7 +286,7 @@ impl HttpContext for Http {
                 }
             }
         };
-        self.add_filter_time(started);
+        self.add_filter_time(started, Phase::RequestBody);
         action
     }
 
@@ -299,7 +299,7 @@ impl HttpContext for Http {
         let edits =
             response::on_response_headers(&self.shared.config, &mut self.stream, &response_headers);
         apply(MapType::HttpResponseHeaders, &edits);
-        self.add_filter_time(started);
+        self.add_filter_time(started, Phase::ResponseHeaders);
         Action::Continue
     }
 
@@ -322,7 +322,7 @@ impl HttpContext for Http {
                 Action::Continue
             }
         };
-        self.add_filter_time(started);
+        self.add_filter_time(started, Phase::ResponseBody);
         action
     }
 

@@ -112,8 +112,8 @@ pub struct StreamState {
     /// Client IP as the rate limiter sees it (peer, or `X-Forwarded-For` when trusted;
     /// IPv6 grouped by the configured prefix).
     pub client_ip: Option<String>,
-    /// Nanoseconds spent inside the filter's callbacks so far.
-    pub filter_ns: u64,
+    /// Nanoseconds spent inside the filter's callbacks, by [`Phase`].
+    pub phase_ns: [u64; 4],
     /// Name of the matched route.
     pub route: Option<String>,
     /// The verified caller.
@@ -144,7 +144,32 @@ pub struct StreamState {
     pub redactions: Counts,
 }
 
+/// A phase of the stream, for the filter-time histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Request headers (routing, auth, limits; also a JWKS refetch).
+    RequestHeaders = 0,
+    /// Request body (screening, budget reservation).
+    RequestBody = 1,
+    /// Response headers.
+    ResponseHeaders = 2,
+    /// Response body (redaction, usage).
+    ResponseBody = 3,
+}
+
 impl StreamState {
+    /// Adds time spent in a phase.
+    pub fn add_time(&mut self, phase: Phase, ns: u64) {
+        if let Some(t) = self.phase_ns.get_mut(phase as usize) {
+            *t = t.saturating_add(ns);
+        }
+    }
+
+    /// Total time spent in the filter, nanoseconds.
+    pub fn filter_ns(&self) -> u64 {
+        self.phase_ns.iter().fold(0u64, |a, b| a.saturating_add(*b))
+    }
+
     /// An audit section (object) by name, created when missing.
     pub fn audit_section(&mut self, name: &str) -> &mut Map<String, Value> {
         let entry = self
@@ -454,6 +479,11 @@ pub fn on_log(
             .audit
             .insert("redactions".into(), Value::Object(counts));
     }
+    for (phase, ns) in stream.phase_ns.iter().enumerate() {
+        if *ns > 0 {
+            env.metrics.record(metrics::phase_time_us(phase), ns / 1000);
+        }
+    }
     audit_line(config, stream, status)
 }
 
@@ -469,7 +499,7 @@ pub fn audit_line(config: &Config, stream: &StreamState, status: Option<u16>) ->
         client_ip: stream.client_ip.as_deref(),
         auth: stream.auth.as_str(),
         sections: stream.audit.clone(),
-        filter_us: stream.filter_ns / 1000,
+        filter_us: stream.filter_ns() / 1000,
         denied: stream.denied.is_some(),
     };
     config.audit.line(&record)
