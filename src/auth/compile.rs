@@ -370,7 +370,16 @@ fn remote(r: &RemoteJwksSettings, at: &str) -> Result<RemoteJwks, ConfigError> {
             "must not be empty",
         ));
     }
+    if let Some(scheme) = &r.scheme {
+        if scheme != "http" && scheme != "https" {
+            return Err(ConfigError::new(
+                format!("{at}.scheme"),
+                "must be `http` or `https`",
+            ));
+        }
+    }
     Ok(RemoteJwks {
+        scheme: r.scheme.clone(),
         cluster: r.cluster.clone(),
         path: r.path.clone(),
         authority,

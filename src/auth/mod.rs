@@ -61,6 +61,8 @@ pub struct RemoteJwks {
     pub refresh_interval_s: u64,
     /// Minimum time between on-demand fetches.
     pub min_refetch_interval_s: u64,
+    /// `:scheme` header to send, if configured.
+    pub scheme: Option<String>,
 }
 
 /// A compiled provider.

@@ -163,6 +163,10 @@ pub struct RemoteJwksSettings {
     /// with made-up key ids cannot turn the filter into a JWKS-server flooder.
     #[serde(default = "default_min_refetch_interval_s")]
     pub min_refetch_interval_s: u64,
+    /// `:scheme` sent with the fetch (`http` or `https`). Envoy takes TLS from
+    /// the cluster and needs none; Kong uses it to choose TLS.
+    #[serde(default)]
+    pub scheme: Option<String>,
 }
 
 fn default_jwks_path() -> String {

@@ -249,6 +249,7 @@ fn remote_jwks_defaults() {
             timeout_ms: 2000,
             refresh_interval_s: 300,
             min_refetch_interval_s: 10,
+            scheme: None,
         }
     );
 }

@@ -9,7 +9,7 @@ use proxy_wasm::types::{Action, BufferType, LogLevel, MapType};
 use super::root::Shared;
 use super::store::HostStore;
 use super::{
-    buffer, call_response_status, dispatch_get, headers, log, now_ms, now_ns, property,
+    buffer, call_response_status, dispatch_jwks, headers, log, now_ms, now_ns, property,
     send_denial, set_header,
 };
 use crate::audit::AuditLevel;
@@ -157,12 +157,7 @@ impl Http {
         };
         self.stream.fetched_keys = true;
         let dispatched = match (source, mode) {
-            (Some(source), Some(_)) => dispatch_get(
-                &source.cluster,
-                &source.authority,
-                &source.path,
-                source.timeout_ms,
-            ),
+            (Some(source), Some(_)) => dispatch_jwks(source),
             _ => Err("refetch not allowed now".to_string()),
         };
         match (dispatched, mode) {

@@ -16,6 +16,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use self::abi as hostcalls;
 use proxy_wasm::types::{BufferType, LogLevel, MapType};
 
+use crate::auth::RemoteJwks;
 use crate::decision::Denial;
 
 /// Writes a log line; a failing log call has nowhere to be reported, so it is ignored.
@@ -98,25 +99,23 @@ pub fn send_denial(denial: &Denial) {
     }
 }
 
-/// Dispatches a GET through an Envoy cluster; returns the call token.
-pub fn dispatch_get(
-    cluster: &str,
-    authority: &str,
-    path: &str,
-    timeout_ms: u64,
-) -> Result<u32, String> {
-    let headers = vec![
+/// Dispatches a GET for a JWKS through an Envoy cluster; returns the call token.
+pub fn dispatch_jwks(source: &RemoteJwks) -> Result<u32, String> {
+    let mut headers = vec![
         (":method", "GET"),
-        (":path", path),
-        (":authority", authority),
+        (":path", source.path.as_str()),
+        (":authority", source.authority.as_str()),
         ("accept", "application/json"),
     ];
+    if let Some(scheme) = &source.scheme {
+        headers.push((":scheme", scheme.as_str()));
+    }
     hostcalls::dispatch_http_call(
-        cluster,
+        &source.cluster,
         headers,
         None,
         vec![],
-        Duration::from_millis(timeout_ms),
+        Duration::from_millis(source.timeout_ms),
     )
     .map_err(|status| format!("{status:?}"))
 }

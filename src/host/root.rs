@@ -11,7 +11,7 @@ use proxy_wasm::types::{BufferType, ContextType, LogLevel};
 
 use super::http::Http;
 use super::metrics::HostMetrics;
-use super::{buffer, call_response_status, dispatch_get, log, now_ms};
+use super::{buffer, call_response_status, dispatch_jwks, log, now_ms};
 use crate::auth::AuthState;
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
@@ -100,12 +100,7 @@ impl Root {
             if !state.begin_fetch(provider, now, false) {
                 continue;
             }
-            match dispatch_get(
-                &source.cluster,
-                &source.authority,
-                &source.path,
-                source.timeout_ms,
-            ) {
+            match dispatch_jwks(source) {
                 Ok(token) => {
                     self.calls.insert(token, provider);
                 }
