@@ -109,6 +109,9 @@ def test_concurrent_burst_admits_exactly_the_capacity_across_workers(limits):
                for line in limits.log_text().splitlines() if tag in line and harness.AUDIT_MARK in line}
     assert len(threads) == 2, f"the burst was served by threads {threads}, expected both workers"
     assert limits.stat("wasmcustom.tollgate.rate_limit.limited.burst") - before == 20
+    prometheus = limits.prometheus()
+    assert re.search(r"^tollgate_rate_limit_limited_burst(\{\})? [1-9][0-9]*$", prometheus, re.M), \
+        "tollgate_rate_limit_limited_burst missing from /stats/prometheus"
 
 
 def test_remaining_quota_counts_down_then_refusal_carries_the_headers(limits):
