@@ -24,8 +24,9 @@ def chat(stack, token, text, request_id, stream=False, headers=None):
 
 def deltas(before: dict, after: dict, prefix: str = "wasmcustom.tollgate.") -> dict:
     names = {n for n in (*before, *after) if n.startswith(prefix)}
+    # JWKS refreshes run on a timer, not on these requests.
     return {n[len(prefix):]: after.get(n, 0) - before.get(n, 0) for n in names
-            if after.get(n, 0) != before.get(n, 0)}
+            if after.get(n, 0) != before.get(n, 0) and not n.startswith(prefix + "jwks.")}
 
 
 # ---------------------------------------------------------------------------

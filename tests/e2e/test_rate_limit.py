@@ -24,7 +24,7 @@ HOUR = {"tokens": 1, "per_s": 3600}  # as good as no refill during a test
 
 POLICIES = [
     {"name": "burst", "key": ["subject", {"header": "x-rl-burst"}], "capacity": 10, "refill": HOUR},
-    {"name": "small", "key": ["subject", {"header": "x-rl-small"}], "capacity": 3, "refill": {"tokens": 1, "per_s": 1}},
+    {"name": "small", "key": ["subject", {"header": "x-rl-small"}], "capacity": 3, "refill": {"tokens": 1, "per_s": 2}},
     {"name": "by_ip", "key": ["ip", {"header": "x-rl-ip"}], "capacity": 5, "refill": HOUR},
     {"name": "watch", "key": ["subject", {"header": "x-rl-watch"}], "capacity": 2, "refill": HOUR, "monitor": True},
     {"name": "budget", "kind": "llm_tokens", "key": ["subject", {"header": "x-rl-budget"}],
@@ -135,8 +135,8 @@ def test_bucket_refills_after_waiting(limits):
     assert statuses(limits.chat(token, headers=headers) for _ in range(4)) == [200, 200, 200, 429]
     refused = limits.chat(token, headers=headers)
     assert_rate_limited(refused, "small")
-    assert refused.header("retry-after") == "1", refused
-    time.sleep(1.2)  # refill: 1 token per second
+    assert refused.header("retry-after") == "2", refused
+    time.sleep(2.1)  # refill: 1 token per 2 seconds
     assert statuses(limits.chat(token, headers=headers) for _ in range(2)) == [200, 429]
 
 
@@ -217,10 +217,13 @@ def budget_chat(stack, token, tag, stream=False, max_tokens=10, text=PROMPT, rep
     body = {"model": "m", "max_tokens": max_tokens, "messages": [{"role": "user", "content": text}]}
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
-    r = stack.request("POST", "/v1/chat/completions", token, {"x-rl-budget": tag, "x-test-id": tag, "x-mock-repeat": str(repeat)}, body)
+    request_id = f"{tag}-{marker()[:8]}"
+    r = stack.request("POST", "/v1/chat/completions", token,
+                      {"x-rl-budget": tag, "x-test-id": tag, "x-mock-repeat": str(repeat), "x-request-id": request_id},
+                      body)
     # Settlement happens when the stream ends in Envoy, which may be just after
-    # the client has the whole answer: give it a moment.
-    time.sleep(0.3)
+    # the client has the whole answer; the audit line is written after it.
+    stack.audit_for(request_id)
     return r
 
 
@@ -260,3 +263,48 @@ def test_token_budget_reservation_too_large_is_refused_up_front(limits):
     r = budget_chat(limits, token, tag, max_tokens=400, text="hi", repeat=1)
     assert_rate_limited(r, "budget")
     assert limits.mock.find_requests(tag) == []
+
+
+def test_token_budget_settles_a_stream_without_usage_from_its_text(limits):
+    # No stream_options.include_usage: no usage chunk, so the filter estimates
+    # the streamed text (360 characters, about 90 tokens) and still refuses the fourth.
+    _, token = user(limits)
+    tag = marker()
+    got = []
+    for _ in range(5):
+        body = {"model": "m", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
+        request_id = f"{tag}-{marker()[:8]}"
+        r = limits.request("POST", "/v1/chat/completions", token,
+                           {"x-rl-budget": tag, "x-mock-repeat": "10", "x-request-id": request_id}, body)
+        got.append(r.status)
+        if r.status == 200:
+            assert "usage" not in r.text()
+            record = limits.audit_for(request_id)
+            assert record["token_budget"]["from_usage"] is False
+            assert record["token_budget"]["charged"] >= 90, record
+    assert got == [200, 200, 200, 429, 429]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "FILTER BUG: a JSON answer larger than redaction.json_max_bytes (8 MiB) in which something is redacted "
+    "(streamed as text) is settled without its `usage` and without an output estimate: audit token_budget "
+    "{charged: 12, from_usage: false} for 2.4M real tokens, so the budget is bypassed. Without a redaction, "
+    "or under 8 MiB, usage is read correctly"))
+def test_token_budget_settles_a_redacted_json_answer_larger_than_json_max_bytes(limits):
+    _, token = user(limits)
+    tag = marker()
+    request_id = f"{tag}-big"
+    unit = "contact john.doe@example.com about order 88231; "  # 48 characters
+    body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": unit}]}
+    r = limits.request("POST", "/v1/chat/completions", token,
+                       {"x-rl-budget": tag, "x-mock-repeat": "200000", "x-request-id": request_id}, body, timeout=60)
+    assert_upstream_answered(r)
+    assert len(r.body) > 8 * 1024 * 1024
+    doc = r.json()  # redacted as text, still valid
+    assert "@example.com" not in doc["choices"][0]["message"]["content"]
+    assert doc["usage"]["completion_tokens"] == 2_400_000
+    record = limits.audit_for(request_id)
+    assert record["redactions"] == {"EMAIL": 200_000}
+    assert record["token_budget"]["from_usage"] is True, record["token_budget"]
+    assert record["token_budget"]["charged"] == doc["usage"]["total_tokens"], record["token_budget"]
+    assert_rate_limited(budget_chat(limits, token, tag), "budget")

@@ -189,6 +189,26 @@ def test_malformed_json_is_400_invalid_json(stack, body):
     assert stack.mock.find_requests(tag) == []
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "FILTER BUG (minor): a POST with an empty body (content-length: 0) on a JSON route is forwarded unscreened; "
+    "the upstream, not the filter, answers 400 (no body callback reaches the screening stage)"))
+def test_empty_body_on_a_json_route_is_400(stack):
+    tag = marker()
+    r = stack.request("POST", "/v1/chat/completions", stack.mint(alg="HS256"),
+                      {"content-type": "application/json", "x-test-id": tag}, b"")
+    assert_denied(r, 400, "invalid_json")
+    assert stack.mock.find_requests(tag) == []
+
+
+def test_non_json_content_on_a_json_route_is_400(stack):
+    r = stack.request("POST", "/v1/chat/completions", stack.mint(alg="HS256"),
+                      {"content-type": "text/plain"}, "just some words")
+    assert_denied(r, 400, "invalid_json")
+    r = stack.request("POST", "/v1/chat/completions", stack.mint(alg="HS256"),
+                      {"content-type": "application/json"}, "[1, 2]")
+    assert_denied(r, 400, "invalid_body")
+
+
 def test_max_tokens_above_the_cap_is_400(stack):
     body = {"model": "m", "max_tokens": 40000, "messages": [{"role": "user", "content": "hi"}]}
     r = stack.request("POST", "/v1/chat/completions", stack.mint(alg="HS256"), body=body)
