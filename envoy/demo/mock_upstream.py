@@ -16,6 +16,12 @@ Request headers a test may send (they pass through Envoy to here):
     x-mock-status: N       answer with status N and an OpenAI-style error body
     x-mock-chunk-chars: N  characters per streamed delta (default 4)
     x-mock-delay-ms: N     pause between streamed events (default 0)
+    x-mock-repeat: N       the answer is the echoed text repeated N times (default 1;
+                           at most 16 MiB of answer), for large responses
+    x-mock-content-encoding: gzip
+                           gzip the whole response body (JSON or SSE) and say so in
+                           `content-encoding`, as an upstream that ignored
+                           `accept-encoding: identity` would
 
 Test hooks (never routed by the demo policy, so only reachable directly):
     POST   /__admin/jwks      body replaces the served JWKS in memory
@@ -26,6 +32,7 @@ Test hooks (never routed by the demo policy, so only reachable directly):
 """
 import argparse
 import collections
+import gzip
 import hashlib
 import json
 import math
@@ -34,6 +41,7 @@ import sys
 import threading
 import time
 import uuid
+import zlib
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -43,6 +51,7 @@ MODEL = "tollgate-mock-1"
 MODELS = ["tollgate-mock-1", "tollgate-mock-embed-1"]
 EMBEDDING_DIMS = 8
 MAX_BODY = 16 * 1024 * 1024
+MAX_ANSWER = 16 * 1024 * 1024
 REQUEST_LOG_SIZE = 500
 
 
@@ -173,8 +182,13 @@ class Handler(BaseHTTPRequestHandler):
                 raise BadRequest("body too large")
 
     def send(self, status: int, body: bytes, content_type: str = "application/json", headers=()) -> None:
+        encoding = self.content_encoding()
+        if encoding:
+            body = gzip.compress(body)
         self.send_response(status)
         self.send_header("content-type", content_type)
+        if encoding:
+            self.send_header("content-encoding", encoding)
         self.send_header("content-length", str(len(body)))
         self.send_header("x-mock-upstream", "1")
         for name, value in headers:
@@ -190,16 +204,26 @@ class Handler(BaseHTTPRequestHandler):
         kind = "invalid_request_error" if status < 500 else "api_error"
         self.send_json(status, {"error": {"message": message, "type": kind, "code": code}})
 
+    def content_encoding(self) -> str:
+        """`gzip` when the test asked for a compressed answer, else ""."""
+        return "gzip" if self.headers.get("x-mock-content-encoding", "").strip().lower() == "gzip" else ""
+
     def start_stream(self) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.send_header("x-mock-upstream", "1")
+        self.gzip_stream = None
+        if self.content_encoding():
+            self.send_header("content-encoding", "gzip")
+            self.gzip_stream = zlib.compressobj(6, zlib.DEFLATED, 31)  # 31: gzip framing
         self.end_headers()
         self.wfile.flush()
 
     def write_chunk(self, data: bytes) -> None:
+        if getattr(self, "gzip_stream", None) is not None:
+            data = self.gzip_stream.compress(data) + self.gzip_stream.flush(zlib.Z_SYNC_FLUSH)
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
         delay = self.int_header("x-mock-delay-ms", 0)
@@ -211,6 +235,10 @@ class Handler(BaseHTTPRequestHandler):
         self.write_chunk(prefix + b"data: " + json.dumps(value, separators=(",", ":")).encode("utf-8") + b"\n\n")
 
     def end_stream(self) -> None:
+        if getattr(self, "gzip_stream", None) is not None:
+            tail = self.gzip_stream.flush()
+            self.gzip_stream = None
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -219,6 +247,13 @@ class Handler(BaseHTTPRequestHandler):
             return int(self.headers.get(name, default))
         except ValueError:
             return default
+
+    def repeated(self, text: str) -> str:
+        """The answer, repeated as `x-mock-repeat` asks (bounded by MAX_ANSWER)."""
+        times = max(1, self.int_header("x-mock-repeat", 1))
+        if text and len(text) * times > MAX_ANSWER:
+            times = max(1, MAX_ANSWER // len(text))
+        return text * times
 
     def json_body(self, body: bytes) -> dict:
         try:
@@ -337,7 +372,7 @@ class Handler(BaseHTTPRequestHandler):
     def chat(self, body, _query):
         req = self.json_body(body)
         messages = req.get("messages")
-        answer = last_user_text(messages)
+        answer = self.repeated(last_user_text(messages))
         prompt_tokens = tokens(all_text(messages))
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens(answer),
                  "total_tokens": prompt_tokens + tokens(answer)}
@@ -413,7 +448,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def responses_api(self, body, _query):
         req = self.json_body(body)
-        text = responses_input_text(req.get("input"))
+        text = self.repeated(responses_input_text(req.get("input")))
         ident, msg_id, model = new_id("resp_"), new_id("msg_"), req.get("model", MODEL)
         usage = {"input_tokens": tokens(text), "output_tokens": tokens(text), "total_tokens": 2 * tokens(text)}
 
@@ -444,7 +479,7 @@ class Handler(BaseHTTPRequestHandler):
     def messages(self, body, _query):
         req = self.json_body(body)
         messages = req.get("messages")
-        answer = last_user_text(messages)
+        answer = self.repeated(last_user_text(messages))
         system = text_of(req.get("system", ""))
         input_tokens = tokens(system + all_text(messages))
         ident, model = new_id("msg_"), req.get("model", "claude-mock-1")

@@ -4,7 +4,9 @@ import uuid
 
 import harness
 
-ERROR_TYPES = {401: "authentication_error", 403: "permission_error", 404: "invalid_request_error"}
+ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+               404: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
+               429: "rate_limit_error", 502: "api_error", 503: "api_error"}
 CHALLENGE = re.compile(r'Bearer error="invalid_token", error_description="[^"\\]+"')
 
 
@@ -30,14 +32,18 @@ def assert_no_token(resp: harness.Response, token) -> None:
             assert part not in value, f"token echoed in response header {name}"
 
 
-def assert_denied(resp: harness.Response, status: int, code: str, token: str | None = None) -> dict:
-    """A refusal made by the filter: status, JSON error body with the code, no upstream."""
+def assert_denied(resp: harness.Response, status: int, code: str, token: str | None = None,
+                  error_type: str | None = None) -> dict:
+    """A refusal made by the filter: status, JSON error body with the code, no upstream.
+
+    `error_type` defaults to the usual type for the status (ERROR_TYPES).
+    """
     assert resp.status == status, resp
     assert resp.header("x-mock-upstream") is None, f"the upstream answered, not the filter: {resp!r}"
     assert (resp.header("content-type") or "").startswith("application/json"), resp
     error = resp.json()["error"]
     assert error["code"] == code, resp
-    assert error["type"] == ERROR_TYPES[status], resp
+    assert error["type"] == (error_type or ERROR_TYPES[status]), resp
     assert isinstance(error["message"], str) and error["message"], resp
     assert_no_token(resp, token)
     return error

@@ -24,6 +24,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import threading
@@ -123,6 +124,49 @@ def wait_until(predicate, timeout: float, interval: float = 0.1, what: str = "co
             last_error = err
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+def raw_request(base_url: str, method: str, path: str, headers=None, body_parts=(), chunked: bool = True,
+                pause_s: float = 0.0, timeout=HTTP_TIMEOUT_S) -> Response:
+    """One request written by hand on a socket, for bodies http.client will not send.
+
+    `body_parts` are written one by one (as HTTP/1.1 chunks when `chunked`, else
+    raw after the given headers), with `pause_s` between them so Envoy sees
+    them arrive separately. A server that answers early and stops reading (413)
+    is fine: write errors stop the sending and the response is read anyway.
+    """
+    url = urllib.parse.urlsplit(base_url)
+    sock = socket.create_connection((url.hostname, url.port), timeout=timeout)
+    try:
+        head = [f"{method} {path} HTTP/1.1", f"host: {url.hostname}:{url.port}", "connection: close"]
+        head += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if chunked:
+            head.append("transfer-encoding: chunked")
+        sent_all = True
+        try:
+            sock.sendall(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+            for part in body_parts:
+                if isinstance(part, str):
+                    part = part.encode("utf-8")
+                if pause_s:
+                    time.sleep(pause_s)
+                sock.sendall(b"%x\r\n%s\r\n" % (len(part), part) if chunked else part)
+            if chunked:
+                sock.sendall(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            sent_all = False
+        resp = http.client.HTTPResponse(sock, method=method)
+        try:
+            resp.begin()
+        except (ConnectionResetError, http.client.RemoteDisconnected) as err:
+            raise HarnessError(f"no response (body sent whole: {sent_all}): {err!r}") from err
+        try:
+            data = resp.read()
+        except (ConnectionResetError, http.client.IncompleteRead) as err:
+            data = getattr(err, "partial", b"") or b""
+        return Response(resp.status, [(k.lower(), v) for k, v in resp.getheaders()], data)
+    finally:
+        sock.close()
 
 
 # ---------------------------------------------------------------------------
@@ -512,6 +556,43 @@ class Stack:
             body["stream"] = True
         return self.request("POST", "/v1/chat/completions", token, headers, body)
 
+    def raw_request(self, method: str, path: str, token: str | None = None, headers=None, body_parts=(),
+                    chunked: bool = True, pause_s: float = 0.0) -> Response:
+        headers = dict(headers or {})
+        if token is not None:
+            headers["authorization"] = f"Bearer {token}"
+        return raw_request(self.url, method, path, headers, body_parts, chunked, pause_s)
+
+    def stats(self) -> dict:
+        """Envoy's counters and gauges from the admin `/stats`, as {name: int}."""
+        out = {}
+        for line in http_request(self.admin, "GET", "/stats", timeout=5).text().splitlines():
+            name, sep, value = line.partition(": ")
+            if sep and value.strip().lstrip("-").isdigit():
+                out[name.strip()] = int(value)
+        return out
+
+    def stat(self, name: str) -> int:
+        """One counter (0 when Envoy has not created it yet)."""
+        return self.stats().get(name, 0)
+
+    def prometheus(self) -> str:
+        return http_request(self.admin, "GET", "/stats/prometheus", timeout=5).text()
+
+    def audit_records(self) -> list:
+        """Every audit line (`"type":"tollgate.audit"`) in the Envoy log, parsed."""
+        return audit_records(self.log_text())
+
+    def audit_for(self, request_id: str, timeout: float = 5.0) -> dict:
+        """The audit record of one request (waits: it is written when the stream ends)."""
+        def find():
+            hits = [r for r in self.audit_records() if r.get("request_id") == request_id]
+            return hits or None
+        hits = wait_until(find, timeout=timeout, what=f"the audit line of request {request_id}")
+        if len(hits) != 1:
+            raise AssertionError(f"expected one audit line for {request_id}, found {len(hits)}: {hits}")
+        return hits[0]
+
     def stop(self) -> None:
         self.envoy.stop()
         self.mock.stop()
@@ -546,3 +627,20 @@ def parse_sse(body: bytes) -> list:
         except ValueError:
             events.append(payload)
     return events
+
+
+AUDIT_MARK = '"type":"tollgate.audit"'
+
+
+def audit_records(log: str) -> list:
+    """Parses the JSON audit lines out of an Envoy log.
+
+    Envoy prefixes each line (`[time][thread][info][wasm] [...] wasm log tollgate
+    tollgate tollgate: {...}`); the record is the JSON object from the first `{`.
+    """
+    records = []
+    for line in log.splitlines():
+        if AUDIT_MARK not in line:
+            continue
+        records.append(json.loads(line[line.index("{"):]))
+    return records

@@ -234,3 +234,25 @@ def test_envoy_yaml_hmac_secret_is_the_demo_key():
     cfg = harness.plugin_config(harness.demo_yaml())
     secret = cfg["auth"]["providers"][0]["hmac"][0]["secret_base64"]
     assert harness.base64.b64decode(secret) == harness.hs256_secret()
+
+
+def test_repeat_makes_a_large_answer_with_matching_usage(mock):
+    r = mock.request("POST", "/v1/chat/completions", headers={"x-mock-repeat": "1000"}, body=chat_body("abcd"))
+    doc = r.json()
+    assert doc["choices"][0]["message"]["content"] == "abcd" * 1000
+    assert doc["usage"]["completion_tokens"] == 1000
+
+
+def test_gzip_encoding_compresses_json_and_streams(mock):
+    import gzip
+    headers = {"x-mock-content-encoding": "gzip"}
+    r = mock.request("POST", "/v1/chat/completions", headers=headers, body=chat_body("squeeze me"))
+    assert r.header("content-encoding") == "gzip"
+    assert json.loads(gzip.decompress(r.body))["choices"][0]["message"]["content"] == "squeeze me"
+    r = mock.request("POST", "/v1/chat/completions", headers=headers, body=chat_body("squeeze me", stream=True))
+    assert r.header("content-encoding") == "gzip"
+    events = harness.parse_sse(gzip.decompress(r.body))
+    assert events[-1] == "[DONE]"
+    # The same connection's next answer is plain again.
+    r = mock.request("POST", "/v1/chat/completions", body=chat_body("plain"))
+    assert r.header("content-encoding") is None and r.json()["choices"][0]["message"]["content"] == "plain"
