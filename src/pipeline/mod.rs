@@ -245,6 +245,12 @@ pub fn on_request_headers(
     match &mut step {
         HeadersStep::Deny(denial) => stream.denied = Some(denial.code),
         HeadersStep::Continue(edits) => {
+            if config.screening.enabled()
+                && header(head.headers, request::SCREENING_HEADER).is_some()
+            {
+                // Only the filter may say a prompt was flagged.
+                edits.remove.push(request::SCREENING_HEADER.to_string());
+            }
             if stream.body.is_some_and(|plan| plan.redact.is_some()) {
                 // The prompt may be rewritten.
                 edits.remove.push("content-length".to_string());
@@ -450,12 +456,13 @@ pub fn on_log(
         );
     }
     if !stream.reservations.is_empty() {
-        let actual = match usage {
-            Some(u) => u.total,
-            None => stream
-                .estimate
-                .map_or(0, |e| e.prompt)
-                .saturating_add(response::streamed_tokens(stream)),
+        // Real usage; else for a stream its prompt plus the streamed text;
+        // else nothing is known, so the whole reservation stays charged.
+        let estimate = stream.estimate.unwrap_or_default();
+        let actual = match (usage, response::streamed_tokens(stream)) {
+            (Some(u), _) => u.total,
+            (None, Some(streamed)) => estimate.prompt.saturating_add(streamed),
+            (None, None) => estimate.total(),
         };
         let settled = config
             .rate_limit

@@ -9,7 +9,7 @@ use crate::decision::Denial;
 use crate::metrics;
 use crate::rate_limit::{Estimate, FailMode, Outcome};
 use crate::redaction::ProfileId;
-use crate::screening::{self, ScreenOutcome, ValidationError};
+use crate::screening::{self, Api, ScreenOutcome, ValidationError};
 
 use super::{facts_from, header, Env, HeaderEdits, RequestHead, StreamState};
 
@@ -57,12 +57,21 @@ pub enum RequestBodyStep {
 /// With `hold_request_headers` the host pauses the headers too, so headers
 /// added after screening still reach the upstream.
 pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -> Option<Denial> {
-    if head.end_of_stream {
-        return None;
-    }
     let route = stream.route.as_deref().unwrap_or("");
     let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
     let screen = config.screening.applies(route, roles);
+    if head.end_of_stream {
+        // A POST to a model API (chat, completions, responses, embeddings,
+        // messages) must carry the JSON the model would read.
+        let model_api = Api::from_path(head.path) != Api::Unknown;
+        if screen && model_api && head.method.eq_ignore_ascii_case("POST") {
+            return Some(Denial::invalid_request(
+                "invalid_json",
+                "the request body is empty; this route expects a JSON body".to_string(),
+            ));
+        }
+        return None;
+    }
     let budget = config.rate_limit.has_token_budgets();
     let redact = if config.redaction.redact_requests() {
         config.redaction.profile_for(route, roles)

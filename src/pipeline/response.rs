@@ -21,8 +21,11 @@ use super::{header, HeaderEdits, StreamState};
 
 /// Longest SSE line kept while looking for usage; longer lines are skipped.
 const MAX_SSE_LINE: usize = 1 << 20;
-/// Most bytes of an unredacted JSON body copied to read its usage.
+/// Most bytes of a JSON body copied whole to read its usage.
 const MAX_USAGE_COPY: usize = 8 << 20;
+/// Past that, only this tail is kept: `usage` closes OpenAI, Responses and
+/// Anthropic answers.
+const USAGE_TAIL: usize = 64 << 10;
 
 /// How a response body is framed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +91,8 @@ struct Meter {
     carry: Vec<u8>,
     /// Copy of a JSON body that is not being held for redaction.
     copy: Vec<u8>,
+    /// `copy` holds only the body's tail.
+    truncated: bool,
     /// Characters of streamed text seen in SSE deltas.
     streamed_chars: usize,
     cap: Option<StreamMeter>,
@@ -144,6 +149,39 @@ impl Meter {
     fn observe_json(&mut self, body: &[u8]) {
         if let Ok(v) = serde_json::from_slice::<Value>(body) {
             self.tracker.observe(&v);
+        }
+    }
+
+    /// Copies JSON body bytes: whole up to `MAX_USAGE_COPY`, then a tail.
+    fn keep(&mut self, bytes: &[u8]) {
+        self.copy.extend_from_slice(bytes);
+        if self.truncated || self.copy.len() > MAX_USAGE_COPY {
+            self.truncated = true;
+            let excess = self.copy.len().saturating_sub(USAGE_TAIL);
+            self.copy.drain(..excess);
+        }
+    }
+
+    /// Reads usage from what was kept, at the end of a JSON body.
+    fn finish_json(&mut self) {
+        let copy = std::mem::take(&mut self.copy);
+        if !self.truncated {
+            self.observe_json(&copy);
+            return;
+        }
+        // Only a tail: parse the object after its last `"usage":`.
+        let key = b"\"usage\"";
+        let Some(at) = copy.windows(key.len()).rposition(|w| w == key) else {
+            return;
+        };
+        let rest = copy.get(at + key.len()..).unwrap_or(&[]);
+        let rest = rest.trim_ascii_start();
+        let Some(rest) = rest.strip_prefix(b":") else {
+            return;
+        };
+        let mut values = serde_json::Deserializer::from_slice(rest).into_iter::<Value>();
+        if let Some(Ok(usage)) = values.next() {
+            self.tracker.observe(&serde_json::json!({ "usage": usage }));
         }
     }
 
@@ -286,9 +324,9 @@ pub fn on_response_body(
         if let Some(meter) = state.meter.as_mut() {
             if end_of_stream {
                 meter.observe_json(held);
-            } else if held.len() <= MAX_USAGE_COPY {
+            } else {
                 // The rest streams: keep what was held so usage is read at the end.
-                meter.copy = held.to_vec();
+                meter.keep(held);
             }
         }
         let Some(profile) = state.profile else {
@@ -313,12 +351,9 @@ pub fn on_response_body(
         match state.kind {
             BodyKind::Sse => meter.observe_sse(held),
             BodyKind::Json | BodyKind::Text => {
-                if meter.copy.len().saturating_add(held.len()) <= MAX_USAGE_COPY {
-                    meter.copy.extend_from_slice(held);
-                }
+                meter.keep(held);
                 if end_of_stream {
-                    let copy = std::mem::take(&mut meter.copy);
-                    meter.observe_json(&copy);
+                    meter.finish_json();
                 }
             }
             BodyKind::Other => {}
@@ -366,13 +401,13 @@ pub fn usage(stream: &StreamState) -> Option<Usage> {
         .and_then(|m| m.tracker.usage())
 }
 
-/// Estimated output tokens from streamed text, for streams without usage.
-pub fn streamed_tokens(stream: &StreamState) -> u64 {
-    stream
-        .response
-        .as_ref()
-        .and_then(|r| r.meter.as_ref())
-        .map_or(0, |m| rate_limit::estimate_prompt_tokens(m.streamed_chars))
+/// Estimated output tokens from streamed text, for an SSE answer without
+/// usage; `None` for other answers (nothing to estimate from).
+pub fn streamed_tokens(stream: &StreamState) -> Option<u64> {
+    let response = stream.response.as_ref()?;
+    let meter = response.meter.as_ref()?;
+    (response.kind == BodyKind::Sse)
+        .then(|| rate_limit::estimate_prompt_tokens(meter.streamed_chars))
 }
 
 #[cfg(test)]
@@ -405,6 +440,20 @@ mod tests {
         let u = m.tracker.usage().unwrap();
         assert_eq!((u.prompt, u.completion, u.total), (7, 3, 10));
         assert_eq!(m.streamed_chars, 11);
+    }
+
+    #[test]
+    fn usage_is_read_from_the_tail_of_a_body_too_large_to_copy() {
+        let mut m = Meter::default();
+        m.keep(b"{\"choices\":[{\"message\":{\"content\":\"");
+        let filler = vec![b'x'; 1 << 20];
+        for _ in 0..9 {
+            m.keep(&filler);
+        }
+        m.keep(b"\"}}],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2400000,\"total_tokens\":2400003}}");
+        assert!(m.truncated && m.copy.len() <= USAGE_TAIL);
+        m.finish_json();
+        assert_eq!(m.tracker.usage().map(|u| u.total), Some(2_400_003));
     }
 
     #[test]

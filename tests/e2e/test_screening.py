@@ -189,9 +189,6 @@ def test_malformed_json_is_400_invalid_json(stack, body):
     assert stack.mock.find_requests(tag) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FILTER BUG (minor): a POST with an empty body (content-length: 0) on a JSON route is forwarded unscreened; "
-    "the upstream, not the filter, answers 400 (no body callback reaches the screening stage)"))
 def test_empty_body_on_a_json_route_is_400(stack):
     tag = marker()
     r = stack.request("POST", "/v1/chat/completions", stack.mint(alg="HS256"),
@@ -290,9 +287,6 @@ def test_monitor_mode_leaves_benign_requests_unflagged(monitor):
     assert "x-tollgate-screening" not in monitor.mock.find_requests(tag)[0]["headers"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "FILTER BUG: a client-sent x-tollgate-screening header reaches the upstream on a request the filter did not "
-    "flag, so the upstream cannot trust the header (forward_claims headers are stripped; this one is not)"))
 def test_client_cannot_forge_the_screening_header(monitor):
     tag = marker()
     r = send(monitor, "chat", BENIGN[0], tag, headers={"x-tollgate-screening": "flagged; rules=forged"})
