@@ -226,6 +226,41 @@ def _ok_script(_up, conn, _req) -> bool:
     return True
 
 
+def echo_script(up, conn, req) -> bool:
+    """A fast echo model: chat completions answer the last user message (JSON or SSE,
+    one `sendall` each, so no Nagle/delayed-ACK stalls); anything else is `ok`."""
+    if req.method != "POST" or not req.path.startswith("/v1/chat/completions"):
+        return _ok_script(up, conn, req)
+    try:
+        doc = json.loads(req.body)
+        text = next((m.get("content") for m in reversed(doc.get("messages", []))
+                     if isinstance(m, dict) and m.get("role") == "user"), "")
+        text = text if isinstance(text, str) else ""
+    except (ValueError, AttributeError):
+        text, doc = "", {}
+    usage = {"prompt_tokens": len(text) // 4 + 1, "completion_tokens": len(text) // 4 + 1,
+             "total_tokens": 2 * (len(text) // 4 + 1)}
+    if not doc.get("stream"):
+        body = json.dumps({"id": "chatcmpl-echo", "object": "chat.completion", "created": 1, "model": "m",
+                           "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                                        "finish_reason": "stop"}], "usage": usage}).encode()
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                     b"x-scripted-upstream: 1\r\n\r\n%s" % (len(body), body))
+        return True
+    out = [b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n"
+           b"x-scripted-upstream: 1\r\n\r\n"]
+    events = [b"data: " + chat_chunk(text[i:i + 8]) + b"\n\n" for i in range(0, len(text), 8)]
+    events.append(b"data: " + chat_chunk("", "stop") + b"\n\n")
+    events.append(b"data: " + json.dumps({"id": "chatcmpl-echo", "object": "chat.completion.chunk",
+                                          "choices": [], "usage": usage}).encode() + b"\n\n")
+    events.append(b"data: [DONE]\n\n")
+    for e in events:
+        out.append(b"%x\r\n%s\r\n" % (len(e), e))
+    out.append(b"0\r\n\r\n")
+    conn.sendall(b"".join(out))
+    return True
+
+
 def chunks_script(content_type: str, chunks: list, gap_s: float = 0.02):
     """A script sending `chunks` (bytes), each as its own HTTP chunk, `gap_s` apart."""
     def run(_up, conn, _req) -> bool:
