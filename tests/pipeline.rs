@@ -386,7 +386,9 @@ fn a_declared_oversize_body_is_refused_before_buffering() {
         &[("authorization", &auth), ("content-length", "99999999")],
     );
     // `request` sends end_of_stream: true: a chat POST without a body is refused outright.
-    let HeadersStep::Deny(d) = step else { panic!("expected 400") };
+    let HeadersStep::Deny(d) = step else {
+        panic!("expected 400")
+    };
     assert_eq!((d.status, d.code), (400, "invalid_json"));
     let all: Vec<(String, String)> = vec![
         ("authorization".into(), auth.clone()),

@@ -649,6 +649,29 @@ fn duplicate_claims_are_malformed() {
 }
 
 #[test]
+fn duplicate_custom_claims_are_malformed() {
+    // `roles` twice: the filter and the upstream could read different roles.
+    let a = hmac_auth(json!({}));
+    let dup = format!(
+        "{{\"roles\":[\"user\"],{},\"roles\":[\"admin\"]}}",
+        &payload(json!({}))[1..payload(json!({})).len() - 1]
+    );
+    let token = hs256_raw(r#"{"alg":"HS256"}"#, &dup, HMAC_SECRET);
+    assert_eq!(code(&verify(&a, &token)), "jwt_malformed");
+}
+
+#[test]
+fn duplicate_header_members_are_malformed() {
+    let a = hmac_auth(json!({}));
+    let token = hs256_raw(
+        r#"{"alg":"HS256","kid":"a","kid":"b"}"#,
+        &payload(json!({})),
+        HMAC_SECRET,
+    );
+    assert_eq!(code(&verify(&a, &token)), "jwt_malformed");
+}
+
+#[test]
 fn identity_carries_subject_roles_and_expiry() {
     let kp = es256();
     let a = auth(json!({ "providers": [es_provider(&kp, json!({}))] }));

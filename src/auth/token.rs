@@ -113,13 +113,45 @@ fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
             .is_some_and(|tail| tail.eq_ignore_ascii_case(suffix))
 }
 
+/// A base64url JSON object whose member names are unique. `serde_json::Value`
+/// keeps the last of duplicate names, so `{"roles":["user"],"roles":["admin"]}`
+/// would read as admin here and maybe as user upstream: refuse instead.
 fn decode_object(part: &str) -> Option<Map<String, Value>> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(part)
         .ok()?;
-    match serde_json::from_slice::<Value>(&bytes).ok()? {
-        Value::Object(map) => Some(map),
-        _ => None,
+    serde_json::from_slice::<UniqueObject>(&bytes)
+        .ok()
+        .map(|o| o.0)
+}
+
+/// A JSON object that refuses duplicate member names (at its top level).
+struct UniqueObject(Map<String, Value>);
+
+impl<'de> serde::Deserialize<'de> for UniqueObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = UniqueObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<UniqueObject, A::Error> {
+                let mut map = Map::new();
+                while let Some(name) = a.next_key::<String>()? {
+                    let value: Value = a.next_value()?;
+                    if map.contains_key(&name) {
+                        return Err(serde::de::Error::custom("duplicate member name"));
+                    }
+                    map.insert(name, value);
+                }
+                Ok(UniqueObject(map))
+            }
+        }
+        d.deserialize_map(Members)
     }
 }
 
