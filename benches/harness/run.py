@@ -1204,8 +1204,8 @@ def report(bench: Bench, arms: list[Arm], args) -> str:
         tok = (
             f"{a.token_alg} token{'s (many)' if a.many_tokens else ''}" if a.token_alg else "no token")
         L.append(f"- `{a.name}` ({a.group}): {w.describe}; {tok}{extra}")
-    L.append("\nMicro-benchmarks of the pure core (`cargo bench`) are not wired yet: they wait "
-             "for the pure modules on main (see benches/README.md).")
+    L.append("\nMicro-benchmarks of the pure core (native, no Envoy): `cargo bench --bench core` "
+             "(see benches/README.md).")
     return "\n".join(L) + "\n"
 
 
