@@ -149,7 +149,15 @@ fn category_action(c: &CategorySettings, cat: Category) -> Action {
     }
 }
 
+/// Every line [`SYSTEM_HEADER_RE`] can match contains one of these, in any case.
+const SYSTEM_HEADER_WORDS: &[&str] = &["sys", "developer", "admin"];
 const SYSTEM_HEADER_RE: &str = r"(?im)(?:^|[\[(<{])[ \t>#*\[(<|=-]*(?:system|developer|sys|admin|administrator)(?:[ \t]+(?:message|prompt|note|notice|instructions?|override|update|alert|command|directive|msg))?[ \t]*[\]>)*|=]*[ \t]*:(.*)$";
+
+fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+}
 
 impl Screener {
     /// Validates and compiles the settings. `route_names` are the configured
@@ -628,13 +636,25 @@ impl Screener {
             }
         }
         if let Some((re, r)) = &self.system_header {
-            let starts_instruction = re.captures_iter(&folded.text).any(|c| {
-                let rest = c.get(1).map_or("", |m| m.as_str());
-                let words = normalize::tokenize(rest, false).text;
-                self.header_starters
-                    .iter()
-                    .any(|s| words.starts_with(s.as_str()))
-            });
+            // The regex is line-anchored: run it only on lines that could match
+            // (a colon and one of its keywords), not over the whole text.
+            let starts_instruction = folded
+                .text
+                .lines()
+                .filter(|line| {
+                    line.contains(':')
+                        && SYSTEM_HEADER_WORDS
+                            .iter()
+                            .any(|w| contains_ignore_ascii_case(line, w))
+                })
+                .flat_map(|line| re.captures_iter(line))
+                .any(|c| {
+                    let rest = c.get(1).map_or("", |m| m.as_str());
+                    let words = normalize::tokenize(rest, false).text;
+                    self.header_starters
+                        .iter()
+                        .any(|s| words.starts_with(s.as_str()))
+                });
             if starts_instruction {
                 push_unique(&mut found, *r);
             }
