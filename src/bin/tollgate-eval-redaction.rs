@@ -318,17 +318,15 @@ fn star_runs(s: &str) -> u64 {
     n
 }
 
-const SECRET_ENTITIES: &[&str] = &[
-    "AWS_ACCESS_KEY",
-    "OPENAI_KEY",
-    "ANTHROPIC_KEY",
-    "GITHUB_TOKEN",
-    "SLACK_TOKEN",
-    "GOOGLE_API_KEY",
-    "JWT",
-    "PRIVATE_KEY",
-    "SECRET_ASSIGNMENT",
-];
+/// The credential entities: every built-in after the six PII ones
+/// (`BUILTIN_ENTITIES` lists PII first, from `EMAIL` to `IP_ADDRESS`).
+fn secret_entities() -> &'static [&'static str] {
+    let first_secret = BUILTIN_ENTITIES
+        .iter()
+        .position(|e| *e == "AWS_ACCESS_KEY")
+        .unwrap_or(BUILTIN_ENTITIES.len());
+    BUILTIN_ENTITIES.get(first_secret..).unwrap_or(&[])
+}
 
 fn print_table(title: &str, t: &Table) -> Score {
     println!("\n## {title}\n");
@@ -457,7 +455,7 @@ fn main() {
             let got = ev
                 .spans(input)
                 .iter()
-                .filter(|p| SECRET_ENTITIES.contains(&p.2.as_str()))
+                .filter(|p| secret_entities().contains(&p.2.as_str()))
                 .count() as u64;
             let s = entry(&mut guard, "SECRETS (pooled)");
             s.tp += want.min(got);

@@ -195,6 +195,24 @@ pub const SYSTEM_HEADER_STARTERS: &[&str] = &[
 
 // ---- word classes -------------------------------------------------------
 
+/// Verbs that ask for text back verbatim (system-prompt extraction rules).
+const REPEAT_VERBS: &[&str] = &[
+    "repeat",
+    "print",
+    "output",
+    "reveal",
+    "recite",
+    "echo",
+    "dump",
+    "return",
+    "show",
+    "display",
+    "write out",
+    "type out",
+    "reproduce",
+    "copy",
+];
+
 const NEG: &[&str] = &[
     "not",
     "never",
@@ -1598,22 +1616,7 @@ pub const TEMPLATES: &[Template] = &[
         id: "spe.repeat_given_text",
         category: SPE,
         slots: &[
-            W(&[
-                "repeat",
-                "print",
-                "output",
-                "reveal",
-                "recite",
-                "echo",
-                "dump",
-                "return",
-                "show",
-                "display",
-                "write out",
-                "type out",
-                "reproduce",
-                "copy",
-            ]),
+            W(REPEAT_VERBS),
             Opt(&["me", "back"]),
             Opt(&[
                 "the",
@@ -1747,22 +1750,7 @@ pub const TEMPLATES: &[Template] = &[
         id: "spe.repeat_given_text",
         category: SPE,
         slots: &[
-            W(&[
-                "repeat",
-                "print",
-                "output",
-                "reveal",
-                "recite",
-                "echo",
-                "dump",
-                "return",
-                "show",
-                "display",
-                "write out",
-                "type out",
-                "reproduce",
-                "copy",
-            ]),
+            W(REPEAT_VERBS),
             Opt(&["me", "back"]),
             W(&[
                 "everything",
