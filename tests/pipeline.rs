@@ -583,3 +583,71 @@ fn hold_json_off_streams_json_through_the_text_window() {
     let v: Value = serde_json::from_slice(&out).unwrap();
     assert_eq!(v["content"], "mail [REDACTED:EMAIL] now");
 }
+
+#[test]
+fn a_capped_stream_ends_with_an_sse_error_once_it_passes_its_reservation() {
+    let config = config(
+        r#", "rate_limit": {"cap_streams": true, "policies": [{"name": "tokens", "kind": "llm_tokens",
+              "key": ["subject"], "capacity": 10000, "refill": {"tokens": 1, "per_s": 3600}}]}"#,
+    );
+    let store = MemoryStore::new();
+    let mut w = Worker::new(&config);
+    let body = serde_json::json!({"model": "m", "max_tokens": 5, "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let (mut stream, step) = chat(&config, &mut w, &store, &body);
+    assert!(matches!(step, RequestBodyStep::Continue(..)), "{step:?}");
+    let headers = vec![("content-type".to_string(), "text/event-stream".to_string())];
+    let edits = resp::on_response_headers(&config, &mut stream, &headers);
+    assert!(edits.remove.contains(&"content-length".to_string()));
+    let mut client = Vec::new();
+    let mut cut_at = None;
+    for i in 0..50 {
+        let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": "word "}}]});
+        let chunk = format!("data: {ev}\n\n");
+        match resp::on_response_body(&config, &mut stream, chunk.as_bytes(), false) {
+            BodyStep::Replace(out) => {
+                if String::from_utf8_lossy(&out).contains("token_budget_exceeded")
+                    && cut_at.is_none()
+                {
+                    cut_at = Some(i);
+                }
+                client.extend(out);
+            }
+            BodyStep::Pass => {
+                assert!(cut_at.is_none(), "nothing may pass after the cut");
+                client.extend(chunk.as_bytes());
+            }
+            BodyStep::Hold => panic!("SSE must stream"),
+        }
+    }
+    let cut_at = cut_at.expect("the stream was cut");
+    // 5 tokens of output allowed, "word " is ~2 tokens: cut within a few events.
+    assert!(cut_at < 10, "cut at event {cut_at}");
+    let text = String::from_utf8(client).unwrap();
+    assert!(text.trim_end().ends_with("data: [DONE]"), "{text}");
+    assert_eq!(text.matches("token_budget_exceeded").count(), 1);
+    assert_eq!(stream.denied, Some("token_budget_exceeded"));
+}
+
+#[test]
+fn prompts_are_redacted_before_the_upstream_when_configured() {
+    let config = config(r#", "screening": {}, "redaction": {"redact_requests": true}"#);
+    let store = MemoryStore::new();
+    let mut w = Worker::new(&config);
+    let (stream, step) = chat(
+        &config,
+        &mut w,
+        &store,
+        &chat_body("my card is 4111 1111 1111 1111"),
+    );
+    let RequestBodyStep::Continue(_, Some(body)) = step else {
+        panic!("expected a rewritten body, got {step:?}")
+    };
+    let v: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        v["messages"][0]["content"],
+        "my card is [REDACTED:CREDIT_CARD]"
+    );
+    assert_eq!(stream.redactions.get("CREDIT_CARD"), 1);
+}
