@@ -117,6 +117,38 @@ fn every_target_takes_empty_and_one_byte_inputs() {
     }
 }
 
+/// Found by `stream_redactor` (3 min run): a token-like run longer than
+/// `max_match_bytes` whose whole fails the OpenAI-key check (more than three
+/// dashes) is still redacted and suppressed when streamed, because the window
+/// had to decide on a prefix that passed. Whole-text redaction leaves it. The
+/// stream errs on the side of redacting; the target asserts equality only
+/// when no run can be forced out (fuzz/README.md).
+#[test]
+fn a_long_run_forced_out_by_the_window_is_redacted_even_if_the_whole_run_is_not_a_key() {
+    let config = tollgate::config::Config::from_json(
+        br#"{"redaction": {"window_bytes": 64, "max_match_bytes": 128}}"#,
+    )
+    .unwrap();
+    let r = &config.redaction;
+    let profile = r.default_profile().unwrap();
+    let text = format!(
+        "sk-{}{}aaaa1aaaaa--aaaaa---a",
+        "a".repeat(65),
+        "v".repeat(66)
+    );
+    let mut counts = tollgate::redaction::Counts::default();
+    assert_eq!(r.redact_text(profile, &text, &mut counts), text);
+    let mut s = r.stream(profile, tollgate::redaction::StreamKind::Text);
+    let (a, b) = text.as_bytes().split_at(50);
+    let (b, c) = b.split_at(100);
+    let mut out = Vec::new();
+    for chunk in [a, b, c] {
+        out.extend(s.push(chunk, &mut counts));
+    }
+    out.extend(s.finish(&mut counts));
+    assert_eq!(String::from_utf8(out).unwrap(), "[REDACTED:OPENAI_KEY]");
+}
+
 /// Writes the seed corpora. The seeds are hand-made inputs plus tokens
 /// signed here with the test keys of `common.rs`; rerun after changing a
 /// target's input format:
