@@ -613,7 +613,7 @@ mod seeds {
             chat("mail a@b.co")
         );
         let usage_seeds: Vec<(&str, Vec<u8>)> = vec![
-            ("sse_usage", sr(0 | (8 << 2), &[10, 11], &usage_sse)),
+            ("sse_usage", sr(8 << 2, &[10, 11], &usage_sse)),
             ("sse_capped", sr(1, &[40], &chat(&"word ".repeat(80)))),
             (
                 "sse_anthropic",

@@ -23,9 +23,12 @@ use tollgate::screening::normalize;
 use tollgate::screening::shapes::{self, Api};
 use tollgate::screening::ScreenOutcome;
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target by name: the fuzz binary of that name and the corpus
 /// directory `fuzz/corpus/<name>/` use it.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("jwt", jwt),
     ("jwt_structured", jwt_structured),
     ("jwks", jwks),
@@ -642,6 +645,6 @@ pub fn bucket(data: &[u8]) {
 }
 
 /// The body of target `name`, if there is one.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Target> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
