@@ -12,6 +12,9 @@
 
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= jwt jwt_structured jwks config screening normalize stream_redactor sse_usage bucket
+# Instrumented builds get their own directory: sharing the native one would
+# rebuild everything whenever `cargo test` and `make fuzz` alternate.
+FUZZ_TARGET_DIR ?= $(if $(CARGO_TARGET_DIR),$(CARGO_TARGET_DIR)/fuzz,fuzz/target)
 # Extra libFuzzer flags, e.g. FUZZ_FLAGS="-max_len=8192".
 FUZZ_FLAGS ?=
 
@@ -25,7 +28,7 @@ fuzz: fuzz-tool
 	@for t in $(FUZZ_TARGETS); do \
 	  mkdir -p fuzz/work/$$t; \
 	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
-	  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz -a $$t fuzz/work/$$t fuzz/corpus/$$t -- \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run --fuzz-dir fuzz --target-dir $(FUZZ_TARGET_DIR) -a $$t fuzz/work/$$t fuzz/corpus/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_FLAGS) 2>&1 \
 	    | tee fuzz/work/$$t.log | grep -E '^(#[0-9]+.*DONE|stat::number_of_executed_units|==[0-9]+== ERROR|SUMMARY)' || true; \
 	  if grep -qE '^(==[0-9]+== ERROR|SUMMARY: libFuzzer)|panicked at|Fuzz target exited' fuzz/work/$$t.log; then \
