@@ -137,6 +137,9 @@ test: lint unit validate e2e
 # Benchmarks (issue 7): `make bench`, `make bench BENCH_QUICK=1`.
 include benches/bench.mk
 
+# Fuzzing (issue 8): `make fuzz` (FUZZ_SECONDS per target, default 60).
+include fuzz/fuzz.mk
+
 clean:
 	cargo clean
 	rm -rf $(VENV) tests/.run .pytest_cache tests/e2e/.pytest_cache
