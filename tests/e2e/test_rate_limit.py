@@ -269,7 +269,9 @@ def test_token_budget_settles_a_stream_without_usage_from_its_text(limits):
 def test_token_budget_settles_a_redacted_json_answer_larger_than_json_max_bytes(limits):
     _, token = user(limits)
     tag = marker()
-    request_id = f"{tag}-big"
+    # Not 36 characters: Envoy rewrites one character of a UUID-shaped x-request-id
+    # (its trace-decision marker), and the audit lookup needs the id unchanged.
+    request_id = f"{tag}-big-json"
     unit = "contact john.doe@example.com about order 88231; "  # 48 characters
     body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": unit}]}
     r = limits.request("POST", "/v1/chat/completions", token,

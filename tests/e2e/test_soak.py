@@ -278,7 +278,8 @@ def test_soak_mixed_traffic_then_100k_client_ips(soak):
     admitted = results["limited"][200]
     assert admitted <= TINY["capacity"] + int(elapsed / TINY["per_s"]) + 1, results["limited"]
     assert results["limited"][429] > 0, results["limited"]
-    assert set(swept) == {200}, swept
+    # A fast mixed phase may already have reached DISTINCT_IPS, leaving the sweep nothing to do.
+    assert set(swept) <= {200}, swept
     assert ips.n >= DISTINCT_IPS
     # No VM was created again, reloaded or failed.
     assert vm_end["wasm.envoy.wasm.runtime.v8.created"] == vm_start["wasm.envoy.wasm.runtime.v8.created"], vm_end
