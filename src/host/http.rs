@@ -44,6 +44,9 @@ pub struct Http {
     pending_keys: Option<PendingKeys>,
     /// The request had no body (headers ended the stream).
     headers_only: bool,
+    /// The last body callback (cumulative size, end of stream) that arrived
+    /// while a JWKS fetch was pending.
+    body_while_fetching: Option<(usize, bool)>,
 }
 
 impl Http {
@@ -54,7 +57,54 @@ impl Http {
             stream: StreamState::default(),
             pending_keys: None,
             headers_only: false,
+            body_while_fetching: None,
         }
+    }
+
+    /// Answers locally and remembers it, so no later callback continues the stream.
+    fn deny(&mut self, denial: &Denial) {
+        self.stream.denied = Some(denial.code);
+        send_denial(denial);
+    }
+
+    /// The request-body phase proper: size checks, then the whole body once.
+    fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        let started = now_ns();
+        let action = match request::progress(&self.stream, body_size, end_of_stream) {
+            BodyProgress::Pass => Action::Continue,
+            BodyProgress::Wait => Action::Pause,
+            BodyProgress::Deny(denial) => {
+                self.stream.denied = Some(denial.code);
+                send_denial(&denial);
+                Action::Pause
+            }
+            BodyProgress::Complete => {
+                // Read once, at end of stream: Envoy has buffered all of it.
+                let body = buffer(BufferType::HttpRequestBody, body_size).unwrap_or_default();
+                let step = self.with_env(|config, env, stream| {
+                    request::on_request_body(config, env, stream, &body)
+                });
+                match step {
+                    Some(RequestBodyStep::Continue(edits, new_body)) => {
+                        apply(MapType::HttpRequestHeaders, &edits);
+                        if let Some(new_body) = new_body {
+                            replace_body(BufferType::HttpRequestBody, body_size, &new_body);
+                        }
+                        Action::Continue
+                    }
+                    Some(RequestBodyStep::Deny(denial)) => {
+                        send_denial(&denial);
+                        Action::Pause
+                    }
+                    None => {
+                        self.deny(&busy());
+                        Action::Pause
+                    }
+                }
+            }
+        };
+        self.add_filter_time(started, Phase::RequestBody);
+        action
     }
 
     /// Runs `f` with the per-worker services borrowed; `None` if they are
@@ -109,7 +159,7 @@ impl Http {
             pipeline::on_request_headers(config, env, &head, stream)
         });
         let Some(step) = step else {
-            send_denial(&busy());
+            self.deny(&busy());
             return Action::Pause;
         };
         match step {
@@ -226,7 +276,17 @@ impl Context for Http {
         }
         let action = self.request_headers();
         self.add_filter_time(started, Phase::RequestHeaders);
-        if let Action::Continue = action {
+        if self.stream.denied.is_some() {
+            return;
+        }
+        let resume = match (self.body_while_fetching.take(), action) {
+            // The whole body arrived during the fetch: run its phase now.
+            (Some((size, true)), _) => self.request_body(size, true) == Action::Continue,
+            // More body is coming: its callbacks carry the stream on.
+            (Some((_, false)), _) => false,
+            (None, action) => action == Action::Continue,
+        };
+        if resume {
             if let Err(status) = hostcalls::resume_http_request() {
                 log(
                     LogLevel::Error,
@@ -247,42 +307,17 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let started = now_ns();
-        let action = match request::progress(&self.stream, body_size, end_of_stream) {
-            BodyProgress::Pass => Action::Continue,
-            BodyProgress::Wait => Action::Pause,
-            BodyProgress::Deny(denial) => {
-                self.stream.denied = Some(denial.code);
-                send_denial(&denial);
-                Action::Pause
-            }
-            BodyProgress::Complete => {
-                // Read once, at end of stream: Envoy has buffered all of it.
-                let body = buffer(BufferType::HttpRequestBody, body_size).unwrap_or_default();
-                let step = self.with_env(|config, env, stream| {
-                    request::on_request_body(config, env, stream, &body)
-                });
-                match step {
-                    Some(RequestBodyStep::Continue(edits, new_body)) => {
-                        apply(MapType::HttpRequestHeaders, &edits);
-                        if let Some(new_body) = new_body {
-                            replace_body(BufferType::HttpRequestBody, body_size, &new_body);
-                        }
-                        Action::Continue
-                    }
-                    Some(RequestBodyStep::Deny(denial)) => {
-                        send_denial(&denial);
-                        Action::Pause
-                    }
-                    None => {
-                        send_denial(&busy());
-                        Action::Pause
-                    }
-                }
-            }
-        };
-        self.add_filter_time(started, Phase::RequestBody);
-        action
+        if self.pending_keys.is_some() {
+            // Authentication waits for a JWKS fetch. Where the host lets a paused
+            // request's body through (allow_on_headers_stop_iteration), it must
+            // stay held: continuing here would forward an unverified request.
+            self.body_while_fetching = Some((body_size, end_of_stream));
+            return Action::Pause;
+        }
+        if self.stream.denied.is_some() {
+            return Action::Pause;
+        }
+        self.request_body(body_size, end_of_stream)
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {

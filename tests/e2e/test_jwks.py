@@ -31,6 +31,27 @@ def test_first_request_after_start_is_verified_with_the_remote_keys(new_stack):
     assert_upstream_answered(s.chat(s.mint(alg="RS256")))
 
 
+def test_a_post_waiting_for_a_jwks_refetch_is_never_forwarded_unverified(new_stack):
+    # Regression: with allow_on_headers_stop_iteration (the demo), Envoy hands the
+    # filter the body of a request whose headers wait for a JWKS fetch; continuing
+    # that body used to forward the request with authentication still pending.
+    cfg = harness.plugin_config(harness.demo_yaml())
+    cfg["auth"]["providers"][0]["remote_jwks"]["min_refetch_interval_s"] = 1
+    s = new_stack(plugin=cfg)
+    harness.wait_until(lambda: s.mock.stats()["jwks_fetches"] >= 2, timeout=10, what="both workers' first fetch")
+    for _ in range(6):
+        # Past the refetch interval: the unknown kid triggers a real fetch each time.
+        time.sleep(1.1)
+        tag = uuid.uuid4().hex
+        token = s.mint(**ROTATED)
+        r = s.request("POST", "/v1/chat/completions", token, {"x-test-id": tag},
+                      {"model": "m", "messages": [{"role": "user", "content": "hello"}]})
+        assert_invalid_token(r, "jwt_unknown_kid", token)
+        assert s.mock.find_requests(tag) == [], "an unverified request reached the upstream"
+    assert not [rec for rec in s.audit_records() if rec["auth"] == "pending"]
+    assert s.mock.stats()["jwks_fetches"] >= 4, "the refetches this test is about did not happen"
+
+
 def test_rotated_key_is_picked_up_without_a_restart(new_stack):
     s = new_stack()
     token = s.mint(**ROTATED)
