@@ -325,7 +325,18 @@ impl HttpContext for Http {
             return Action::Continue;
         }
         let started = now_ns();
-        let response_headers = headers(MapType::HttpResponseHeaders);
+        // Only the two headers the response phase reads, and only when the body
+        // will be looked at: quota headers alone need nothing read.
+        let mut response_headers = Vec::new();
+        if response::inspects_body(&self.shared.config, &self.stream) {
+            for name in ["content-type", "content-encoding"] {
+                if let Ok(Some(value)) =
+                    hostcalls::get_map_value(MapType::HttpResponseHeaders, name)
+                {
+                    response_headers.push((name.to_string(), value));
+                }
+            }
+        }
         let edits =
             response::on_response_headers(&self.shared.config, &mut self.stream, &response_headers);
         apply(MapType::HttpResponseHeaders, &edits);

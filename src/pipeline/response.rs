@@ -193,10 +193,13 @@ impl Meter {
 /// True when the response headers matter: quota headers to add, a budget to
 /// meter, or redaction on this route. Otherwise the host skips reading them.
 pub fn needs_headers(config: &Config, stream: &StreamState) -> bool {
-    if !stream.response_headers.is_empty() || !stream.reservations.is_empty() {
-        return true;
-    }
-    redaction_profile(config, stream).is_some()
+    !stream.response_headers.is_empty() || inspects_body(config, stream)
+}
+
+/// True when the response body will be redacted or metered, so its
+/// `content-type` and `content-encoding` matter.
+pub fn inspects_body(config: &Config, stream: &StreamState) -> bool {
+    !stream.reservations.is_empty() || redaction_profile(config, stream).is_some()
 }
 
 /// The redaction profile for the stream's route and caller, if any.
