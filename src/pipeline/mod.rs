@@ -8,6 +8,8 @@
 pub mod request;
 pub mod response;
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Map, Value};
 
 use crate::audit::AuditRecord;
@@ -126,8 +128,8 @@ pub struct StreamState {
     pub response_headers: Vec<(String, String)>,
     /// The stream's code when the filter refused it (any stage).
     pub denied: Option<&'static str>,
-    /// Audit sections added by the stages after authentication.
-    pub audit: Map<String, Value>,
+    /// Audit sections (each a JSON object) added by the stages after authentication.
+    pub audit: BTreeMap<String, Map<String, Value>>,
     /// Set while the request body must be read.
     pub body: Option<request::BodyPlan>,
     /// Request headers, kept only while the body is awaited (the budget keys on them).
@@ -170,20 +172,9 @@ impl StreamState {
         self.phase_ns.iter().fold(0u64, |a, b| a.saturating_add(*b))
     }
 
-    /// An audit section (object) by name, created when missing.
+    /// An audit section by name, created when missing.
     pub fn audit_section(&mut self, name: &str) -> &mut Map<String, Value> {
-        let entry = self
-            .audit
-            .entry(name.to_string())
-            .or_insert_with(|| Value::Object(Map::new()));
-        if !entry.is_object() {
-            *entry = Value::Object(Map::new());
-        }
-        match entry {
-            Value::Object(map) => map,
-            // Unreachable: replaced by an object just above.
-            _ => unreachable_map(),
-        }
+        self.audit.entry(name.to_string()).or_default()
     }
 
     /// Records a one-word note under `section.note`.
@@ -191,11 +182,6 @@ impl StreamState {
         self.audit_section(section)
             .insert("note".into(), json!(note));
     }
-}
-
-fn unreachable_map() -> &'static mut Map<String, Value> {
-    // A leaked empty map is never reached in practice; it keeps this total without a panic.
-    Box::leak(Box::new(Map::new()))
 }
 
 /// Runs route matching, authentication, authorization and request limits on
@@ -399,8 +385,8 @@ fn limit_requests(
             }
             if !monitored.is_empty() {
                 stream
-                    .audit
-                    .insert("rate_limit".into(), json!({ "monitored": monitored }));
+                    .audit_section("rate_limit")
+                    .insert("monitored".into(), json!(monitored));
             }
             stream.response_headers.extend(headers);
             None
@@ -411,17 +397,16 @@ fn limit_requests(
             headers,
         } => {
             env.metrics.count(&metrics::rate_limited(&policy), 1);
-            stream.audit.insert(
-                "rate_limit".into(),
-                json!({ "limited_by": policy, "retry_after_s": retry_after_s }),
-            );
+            let section = stream.audit_section("rate_limit");
+            section.insert("limited_by".into(), json!(policy));
+            section.insert("retry_after_s".into(), json!(retry_after_s));
             Some(Denial::rate_limited(&policy, retry_after_s, headers))
         }
         Outcome::Failed { kind } => {
             env.metrics.count(&metrics::internal_error(kind), 1);
             stream
-                .audit
-                .insert("rate_limit".into(), json!({ "failed": kind }));
+                .audit_section("rate_limit")
+                .insert("failed".into(), json!(kind));
             match limiter.fail_mode() {
                 FailMode::Closed => Some(Denial::rate_limit_unavailable()),
                 FailMode::Open => None,
@@ -450,10 +435,10 @@ pub fn on_log(
     let usage = response::usage(stream);
     if let Some(u) = usage {
         env.metrics.record(metrics::LLM_TOKENS, u.total);
-        stream.audit.insert(
-            "usage".into(),
-            json!({ "prompt_tokens": u.prompt, "completion_tokens": u.completion, "total_tokens": u.total }),
-        );
+        let section = stream.audit_section("usage");
+        section.insert("prompt_tokens".into(), json!(u.prompt));
+        section.insert("completion_tokens".into(), json!(u.completion));
+        section.insert("total_tokens".into(), json!(u.total));
     }
     if !stream.reservations.is_empty() {
         // Real usage; else for a stream its prompt plus the streamed text;
@@ -482,9 +467,7 @@ pub fn on_log(
             env.metrics.count(&metrics::redacted(entity), n);
             counts.insert(entity.to_string(), json!(n));
         }
-        stream
-            .audit
-            .insert("redactions".into(), Value::Object(counts));
+        stream.audit.insert("redactions".into(), counts);
     }
     for (phase, ns) in stream.phase_ns.iter().enumerate() {
         if *ns > 0 {
@@ -505,7 +488,11 @@ pub fn audit_line(config: &Config, stream: &StreamState, status: Option<u16>) ->
         subject: stream.identity.as_ref().and_then(|i| i.subject.as_deref()),
         client_ip: stream.client_ip.as_deref(),
         auth: stream.auth.as_str(),
-        sections: stream.audit.clone(),
+        sections: stream
+            .audit
+            .iter()
+            .map(|(name, section)| (name.clone(), Value::Object(section.clone())))
+            .collect(),
         filter_us: stream.filter_ns() / 1000,
         denied: stream.denied.is_some(),
     };
