@@ -63,6 +63,16 @@ impl Worker {
         }
     }
 
+    /// The services a phase runs with, at `now_ms`.
+    fn env<'a>(&'a mut self, store: &'a MemoryStore, now_ms: u64) -> Env<'a> {
+        Env {
+            auth: &mut self.auth,
+            store,
+            metrics: &mut self.metrics,
+            now_ms,
+        }
+    }
+
     fn request(
         &mut self,
         config: &Config,
@@ -84,12 +94,7 @@ impl Worker {
             peer_address: Some("203.0.113.9:5555"),
             end_of_stream: true,
         };
-        let mut env = Env {
-            auth: &mut self.auth,
-            store,
-            metrics: &mut self.metrics,
-            now_ms: NOW_S * 1000 + 5_000,
-        };
+        let mut env = self.env(store, NOW_S * 1000 + 5_000);
         let mut stream = StreamState::default();
         let step = pipeline::on_request_headers(config, &mut env, &head, &mut stream);
         (step, stream)
@@ -322,12 +327,7 @@ fn chat(
         peer_address: Some("198.51.100.7:1234"),
         end_of_stream: false,
     };
-    let mut env = Env {
-        auth: &mut w.auth,
-        store,
-        metrics: &mut w.metrics,
-        now_ms: NOW_S * 1000 + 5_000,
-    };
+    let mut env = w.env(store, NOW_S * 1000 + 5_000);
     let mut stream = StreamState::default();
     let step = pipeline::on_request_headers(config, &mut env, &head, &mut stream);
     assert!(matches!(step, HeadersStep::Continue(_)), "{step:?}");
@@ -402,12 +402,7 @@ fn a_declared_oversize_body_is_refused_before_buffering() {
         end_of_stream: false,
     };
     let store = MemoryStore::new();
-    let mut env = Env {
-        auth: &mut w.auth,
-        store: &store,
-        metrics: &mut w.metrics,
-        now_ms: NOW_S * 1000,
-    };
+    let mut env = w.env(&store, NOW_S * 1000);
     let mut stream = StreamState::default();
     let HeadersStep::Deny(d) = pipeline::on_request_headers(&config, &mut env, &head, &mut stream)
     else {
@@ -454,12 +449,7 @@ fn json_answers_are_redacted_and_the_budget_settles_from_real_usage() {
         "mail [REDACTED:EMAIL] now"
     );
 
-    let mut env = Env {
-        auth: &mut w.auth,
-        store: &store,
-        metrics: &mut w.metrics,
-        now_ms: NOW_S * 1000 + 6_000,
-    };
+    let mut env = w.env(&store, NOW_S * 1000 + 6_000);
     let line = pipeline::on_log(&config, &mut env, &mut stream, Some(200)).unwrap();
     let audit: Value = serde_json::from_str(&line).unwrap();
     assert_eq!(audit["usage"]["total_tokens"], 12);
