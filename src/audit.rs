@@ -108,7 +108,8 @@ pub struct AuditRecord<'a> {
     /// Auth outcome: `verified`, `anonymous`, `not_required` or a denial code.
     pub auth: &'a str,
     /// Decision sections added by the other stages (`rate_limit`, `screening`, `redaction`, `usage`).
-    pub sections: Map<String, Value>,
+    /// Borrowed from the stream: the line is the only place they are copied.
+    pub sections: Vec<(&'a str, &'a Map<String, Value>)>,
     /// Time spent inside the filter, microseconds.
     pub filter_us: u64,
     /// True when the filter refused the request.
@@ -194,8 +195,8 @@ impl Auditor {
             }
         }
         out.insert("auth".into(), json!(record.auth));
-        for (k, v) in &record.sections {
-            out.insert(k.clone(), v.clone());
+        for (name, section) in &record.sections {
+            out.insert((*name).to_string(), Value::Object((*section).clone()));
         }
         out.insert("filter_us".into(), json!(record.filter_us));
         serde_json::to_string(&Value::Object(out)).ok()

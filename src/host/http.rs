@@ -321,14 +321,14 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        if !response::needs_headers(&self.shared.config, &self.stream) {
+        if !response::needs_headers(&self.stream) {
             return Action::Continue;
         }
         let started = now_ns();
         // Only the two headers the response phase reads, and only when the body
         // will be looked at: quota headers alone need nothing read.
         let mut response_headers = Vec::new();
-        if response::inspects_body(&self.shared.config, &self.stream) {
+        if response::inspects_body(&self.stream) {
             for name in ["content-type", "content-encoding"] {
                 if let Ok(Some(value)) =
                     hostcalls::get_map_value(MapType::HttpResponseHeaders, name)

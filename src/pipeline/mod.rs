@@ -20,7 +20,7 @@ use crate::metrics::{self, Metrics};
 use crate::rate_limit::{
     self, Estimate, FailMode, Outcome, RequestFacts, Reservation, SharedStore,
 };
-use crate::redaction::Counts;
+use crate::redaction::{Counts, ProfileId};
 use crate::route::{AuthRequirement, Matched};
 
 /// What the host knows about a request when its headers arrive.
@@ -144,6 +144,9 @@ pub struct StreamState {
     pub response: Option<response::ResponseState>,
     /// Redactions made, by entity.
     pub redactions: Counts,
+    /// The redaction profile for this route and caller, decided once the
+    /// request is authenticated; `None`: nothing is redacted.
+    pub redaction_profile: Option<ProfileId>,
 }
 
 /// A phase of the stream, for the filter-time histograms.
@@ -219,12 +222,16 @@ pub fn on_request_headers(
         }
     }
     let step = match step {
-        HeadersStep::Continue(edits) => match limit_requests(config, env, head, stream)
-            .or_else(|| request::plan(config, head, stream))
-        {
-            Some(denial) => HeadersStep::Deny(denial),
-            None => HeadersStep::Continue(edits),
-        },
+        HeadersStep::Continue(edits) => {
+            // Route and caller are final here: pick the redaction profile once.
+            stream.redaction_profile = response::redaction_profile(config, stream);
+            match limit_requests(config, env, head, stream)
+                .or_else(|| request::plan(config, head, stream))
+            {
+                Some(denial) => HeadersStep::Deny(denial),
+                None => HeadersStep::Continue(edits),
+            }
+        }
         other => other,
     };
     let mut step = step;
@@ -241,7 +248,7 @@ pub fn on_request_headers(
                 // The prompt may be rewritten.
                 edits.remove.push("content-length".to_string());
             }
-            if redacts_responses(config, stream) {
+            if stream.redaction_profile.is_some() {
                 // Compressed answers cannot be redacted: ask for plain ones.
                 edits
                     .set
@@ -251,10 +258,6 @@ pub fn on_request_headers(
         HeadersStep::FetchKeys { .. } => {}
     }
     step
-}
-
-fn redacts_responses(config: &Config, stream: &StreamState) -> bool {
-    response::redaction_profile(config, stream).is_some()
 }
 
 fn authenticate(
@@ -491,7 +494,7 @@ pub fn audit_line(config: &Config, stream: &StreamState, status: Option<u16>) ->
         sections: stream
             .audit
             .iter()
-            .map(|(name, section)| (name.clone(), Value::Object(section.clone())))
+            .map(|(name, section)| (name.as_str(), section))
             .collect(),
         filter_us: stream.filter_ns() / 1000,
         denied: stream.denied.is_some(),

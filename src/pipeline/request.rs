@@ -73,11 +73,9 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
         return None;
     }
     let budget = config.rate_limit.has_token_budgets();
-    let redact = if config.redaction.redact_requests() {
-        config.redaction.profile_for(route, roles)
-    } else {
-        None
-    };
+    let redact = stream
+        .redaction_profile
+        .filter(|_| config.redaction.redact_requests());
     if !screen && !budget && redact.is_none() {
         return None;
     }

@@ -192,17 +192,18 @@ impl Meter {
 
 /// True when the response headers matter: quota headers to add, a budget to
 /// meter, or redaction on this route. Otherwise the host skips reading them.
-pub fn needs_headers(config: &Config, stream: &StreamState) -> bool {
-    !stream.response_headers.is_empty() || inspects_body(config, stream)
+pub fn needs_headers(stream: &StreamState) -> bool {
+    !stream.response_headers.is_empty() || inspects_body(stream)
 }
 
 /// True when the response body will be redacted or metered, so its
 /// `content-type` and `content-encoding` matter.
-pub fn inspects_body(config: &Config, stream: &StreamState) -> bool {
-    !stream.reservations.is_empty() || redaction_profile(config, stream).is_some()
+pub fn inspects_body(stream: &StreamState) -> bool {
+    !stream.reservations.is_empty() || stream.redaction_profile.is_some()
 }
 
-/// The redaction profile for the stream's route and caller, if any.
+/// The redaction profile for the stream's route and caller, if any (the
+/// headers phase stores it in [`StreamState::redaction_profile`]).
 pub fn redaction_profile(config: &Config, stream: &StreamState) -> Option<ProfileId> {
     let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
     let route = stream.route.as_deref()?;
@@ -224,7 +225,7 @@ pub fn on_response_headers(
     let kind = BodyKind::of(header(headers, "content-type"));
     let profile = match kind {
         BodyKind::Other => None,
-        _ => redaction_profile(config, stream),
+        _ => stream.redaction_profile,
     };
     let metering = !stream.reservations.is_empty() && kind != BodyKind::Other;
     let mut state = ResponseState {
