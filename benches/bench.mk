@@ -42,4 +42,4 @@ bench-empty-filter: wasm
 # Mints the tokens (dev profile, like the e2e tests: shares their build); the
 # harness falls back to openssl when it is absent or prints no token.
 bench-token-bin:
-	cargo build --quiet --bin tollgate-token
+	cargo build --quiet -p tollgate-tools --bin tollgate-token

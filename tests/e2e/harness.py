@@ -481,7 +481,7 @@ class Minter:
             raise HarnessError(f"TOLLGATE_TOKEN_BIN={self.binary} does not exist")
         if shutil.which("cargo") is None:
             raise HarnessError(f"no {self.binary} and no cargo to build it")
-        subprocess.run(["cargo", "build", "--quiet", "--bin", "tollgate-token"], cwd=REPO, check=True)
+        subprocess.run(["cargo", "build", "--quiet", "-p", "tollgate-tools", "--bin", "tollgate-token"], cwd=REPO, check=True)
 
     def mint(self, alg: str = "ES256", sub: str = "alice", roles: str | None = "user", ttl: int = 3600,
              key: Path | None = None, kid: str | None = None, iss: str = ISSUER, aud: str = AUDIENCE,
