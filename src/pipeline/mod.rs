@@ -274,15 +274,24 @@ fn authenticate(
         }
     };
     stream.route = Some(route.name.clone());
+    if let Err(reason) = config.routes.check_path(route, head.path) {
+        stream.auth = AuthOutcome::Denied("invalid_path");
+        return HeadersStep::Deny(Denial::invalid_request(
+            "invalid_path",
+            format!("{reason}; send the normalised path"),
+        ));
+    }
 
     // Claim headers are ours alone: drop whatever the client sent under those
-    // names on every request, authenticated or not. Only names actually sent
-    // are removed, so a clean request costs no host call here.
+    // names on every request, authenticated or not; so are method-override
+    // and URL-rewrite headers. Only names actually sent are removed, so a
+    // clean request costs no host call here.
     let mut edits = HeaderEdits {
         remove: config
             .auth
             .forwarded_header_names()
             .iter()
+            .chain(config.routes.strip_headers())
             .filter(|name| header(head.headers, name).is_some())
             .cloned()
             .collect(),
