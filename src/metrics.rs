@@ -86,6 +86,9 @@ pub fn rate_limit_monitored(policy: &str) -> String {
     format!("tollgate.rate_limit.monitored.{policy}")
 }
 
+/// A verified token without `sub` refused on a per-subject route.
+pub const RATE_LIMIT_MISSING_SUBJECT: &str = "tollgate.rate_limit.missing_subject";
+
 /// LLM tokens per request (histogram), from the response's `usage`.
 pub const LLM_TOKENS: &str = "tollgate.llm.tokens";
 

@@ -388,6 +388,14 @@ fn limit_requests(
         stream.client_ip = client_ip;
         return None;
     }
+    if let Err(err) = limiter.check_subject(&facts) {
+        stream.client_ip = client_ip;
+        env.metrics.count(metrics::RATE_LIMIT_MISSING_SUBJECT, 1);
+        stream
+            .audit_section("rate_limit")
+            .insert("missing_subject".into(), json!(true));
+        return Some(Denial::unauthorized(err.code(), &err.to_string()));
+    }
     let outcome = limiter.check_requests(env.store, &facts, env.now_ms);
     stream.client_ip = client_ip;
     match outcome {

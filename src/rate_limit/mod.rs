@@ -48,7 +48,8 @@ pub use budget::{
 pub use headers::QuotaView;
 pub use key::{client_ip, ClientIpSettings, KeyPart, KeyPartSettings, RequestFacts};
 pub use settings::{
-    FailMode, PolicyKind, PolicySettings, RateLimitSettings, RefillSettings, TierSettings,
+    FailMode, MissingSubject, PolicyKind, PolicySettings, RateLimitSettings, RefillSettings,
+    TierSettings,
 };
 pub use store::{MemoryStore, SharedStore, StoreError};
 
@@ -108,6 +109,8 @@ pub enum RateLimitError {
     Unavailable,
     /// A stream passed its token reservation (final SSE error event).
     TokenBudgetExceeded,
+    /// A verified token without `sub` on a per-subject route (401).
+    MissingSubject,
 }
 
 impl RateLimitError {
@@ -117,6 +120,7 @@ impl RateLimitError {
             Self::Limited => "rate_limited",
             Self::Unavailable => "rate_limit_unavailable",
             Self::TokenBudgetExceeded => budget::BUDGET_EXCEEDED_CODE,
+            Self::MissingSubject => "jwt_missing_claim",
         }
     }
 
@@ -125,6 +129,7 @@ impl RateLimitError {
         match self {
             Self::Limited | Self::TokenBudgetExceeded => 429,
             Self::Unavailable => 503,
+            Self::MissingSubject => 401,
         }
     }
 }
@@ -136,6 +141,9 @@ impl fmt::Display for RateLimitError {
             Self::Unavailable => "rate limiting is temporarily unavailable",
             Self::TokenBudgetExceeded => {
                 "the response passed the token budget reserved for this request"
+            }
+            Self::MissingSubject => {
+                "the token has no `sub` claim, which this route's limits are counted by"
             }
         })
     }
@@ -234,6 +242,8 @@ pub struct RateLimiter {
     client_ip: ClientIpSettings,
     default_max_tokens: u64,
     cap_streams: bool,
+    missing_subject: MissingSubject,
+    subject_fallback_claim: Option<String>,
 }
 
 impl Default for RateLimiter {
@@ -246,6 +256,8 @@ impl Default for RateLimiter {
             client_ip: ClientIpSettings::default(),
             default_max_tokens: 256,
             cap_streams: false,
+            missing_subject: MissingSubject::Deny,
+            subject_fallback_claim: None,
         }
     }
 }
@@ -345,6 +357,14 @@ impl RateLimiter {
                 "must be greater than 0",
             ));
         }
+        let subject_fallback_claim = match &settings.subject_fallback_claim {
+            Some(c) => Some(check_name(
+                c,
+                "claim",
+                format!("{path}.subject_fallback_claim"),
+            )?),
+            None => None,
+        };
         let mut policies: Vec<Policy> = Vec::with_capacity(settings.policies.len());
         for (i, p) in settings.policies.into_iter().enumerate() {
             let at = |field: &str| format!("{path}.policies[{i}].{field}");
@@ -443,7 +463,43 @@ impl RateLimiter {
             client_ip: settings.client_ip,
             default_max_tokens: settings.default_max_tokens,
             cap_streams: settings.cap_streams,
+            missing_subject: settings.missing_subject,
+            subject_fallback_claim,
         })
+    }
+
+    /// The subject a request's `subject` key parts use: the verified `sub`,
+    /// else the configured fallback claim (prefixed so it never shares a
+    /// bucket with a real subject of the same text).
+    fn subject_of(&self, facts: &RequestFacts) -> Option<String> {
+        if let Some(sub) = facts.subject.filter(|s| !s.is_empty()) {
+            return Some(sub.to_string());
+        }
+        let claim = self.subject_fallback_claim.as_deref()?;
+        let value = facts.claim_text(claim).filter(|v| !v.is_empty())?;
+        Some(format!("\u{0}{claim}\u{0}{value}"))
+    }
+
+    /// Refuses a verified token that has no subject (nor fallback claim) on
+    /// a route where a policy keys on the subject, unless `missing_subject`
+    /// is `skip`. Anonymous requests (no token) are not concerned: per-subject
+    /// policies never counted them; an `ip` policy does.
+    pub fn check_subject(&self, facts: &RequestFacts) -> Result<(), RateLimitError> {
+        if self.missing_subject == MissingSubject::Skip
+            || facts.claims.is_none()
+            || self.subject_of(facts).is_some()
+        {
+            return Ok(());
+        }
+        let keyed_on_subject = self.policies.iter().any(|p| {
+            (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
+                && p.key.contains(&KeyPart::Subject)
+        });
+        if keyed_on_subject {
+            Err(RateLimitError::MissingSubject)
+        } else {
+            Ok(())
+        }
     }
 
     /// True when no policy is configured.
@@ -614,6 +670,11 @@ impl RateLimiter {
             taken: Vec::new(),
             views: Vec::new(),
             monitored: Vec::new(),
+        };
+        let subject = self.subject_of(facts);
+        let facts = &RequestFacts {
+            subject: subject.as_deref(),
+            ..*facts
         };
         for (index, p) in self.policies.iter().enumerate() {
             if !self.applies(p, kind, facts) {

@@ -46,6 +46,19 @@ pub enum FailMode {
     Open,
 }
 
+/// What a per-subject policy does with a verified token that has no `sub`
+/// (and no `subject_fallback_claim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingSubject {
+    /// Refuse with 401 `jwt_missing_claim` (the default): an uncountable
+    /// caller is not let through a limit meant to count it.
+    #[default]
+    Deny,
+    /// The policy does not apply (the caller is unlimited by it).
+    Skip,
+}
+
 /// Refill: `tokens` every `per_s` seconds or `per_ms` milliseconds (exactly
 /// one of the two). Fractional rates are written with a longer period:
 /// one token every 3 s is `{"tokens": 1, "per_s": 3}`.
@@ -136,6 +149,11 @@ pub struct RateLimitSettings {
     pub default_max_tokens: u64,
     /// End a stream whose output passes its reservation.
     pub cap_streams: bool,
+    /// A verified token without `sub` on a route with a per-subject policy.
+    pub missing_subject: MissingSubject,
+    /// Claim that stands in for a missing `sub` in `subject` key parts
+    /// (e.g. `client_id`, `azp`), kept apart from real subjects.
+    pub subject_fallback_claim: Option<String>,
 }
 
 impl Default for RateLimitSettings {
@@ -148,6 +166,8 @@ impl Default for RateLimitSettings {
             client_ip: ClientIpSettings::default(),
             default_max_tokens: 256,
             cap_streams: false,
+            missing_subject: MissingSubject::Deny,
+            subject_fallback_claim: None,
         }
     }
 }

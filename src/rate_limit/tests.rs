@@ -782,3 +782,73 @@ fn a_refund_that_loses_a_race_is_retried_and_loses_nobody_s_token() {
         "5 - our 2 admitted - the other worker's 1"
     );
 }
+
+// ---- tokens without a subject (issue 11, F13) ----
+
+fn no_sub() -> Req {
+    Req {
+        sub: None,
+        ..Req::user("-")
+    }
+}
+
+#[test]
+fn a_token_without_sub_is_refused_on_a_per_subject_route_by_default() {
+    let l = limiter(per_user(10, 1, 1));
+    assert_eq!(
+        l.check_subject(&no_sub().facts()),
+        Err(RateLimitError::MissingSubject)
+    );
+    assert_eq!(RateLimitError::MissingSubject.code(), "jwt_missing_claim");
+    assert_eq!(RateLimitError::MissingSubject.status(), 401);
+    assert_eq!(l.check_subject(&Req::user("a").facts()), Ok(()));
+}
+
+#[test]
+fn anonymous_requests_and_routes_without_subject_policies_are_not_concerned() {
+    let l = limiter(json!({"policies":[
+        {"name":"u","key":["subject"],"routes":["chat"],"capacity":1,"refill":{"tokens":1,"per_s":1}},
+        {"name":"ip","key":["ip"],"capacity":1,"refill":{"tokens":1,"per_s":1}}]}));
+    let mut models = no_sub();
+    models.route = "models".into();
+    assert_eq!(l.check_subject(&models.facts()), Ok(()));
+    let anon = no_sub();
+    let facts = RequestFacts {
+        claims: None,
+        ..anon.facts()
+    };
+    assert_eq!(l.check_subject(&facts), Ok(()));
+}
+
+#[test]
+fn missing_subject_skip_keeps_the_old_fail_open_behaviour() {
+    let mut cfg = per_user(1, 1, 3600);
+    cfg["missing_subject"] = json!("skip");
+    let l = limiter(cfg);
+    let s = MemoryStore::new();
+    assert_eq!(l.check_subject(&no_sub().facts()), Ok(()));
+    assert_eq!(count_admitted(&l, &s, &no_sub(), 5, 0), 5);
+}
+
+#[test]
+fn a_fallback_claim_counts_subjectless_tokens_apart_from_real_subjects() {
+    let mut cfg = per_user(2, 1, 3600);
+    cfg["subject_fallback_claim"] = json!("client_id");
+    let l = limiter(cfg);
+    let s = MemoryStore::new();
+    let mut svc = no_sub();
+    svc.claims.insert("client_id".into(), json!("batch-job"));
+    assert_eq!(l.check_subject(&svc.facts()), Ok(()));
+    assert_eq!(
+        count_admitted(&l, &s, &svc, 5, 0),
+        2,
+        "counted by client_id"
+    );
+    // A user whose sub is the same text has a bucket of its own.
+    assert_eq!(count_admitted(&l, &s, &Req::user("batch-job"), 5, 0), 2);
+    // Without the claim either, the token is refused.
+    assert_eq!(
+        l.check_subject(&no_sub().facts()),
+        Err(RateLimitError::MissingSubject)
+    );
+}
