@@ -18,6 +18,8 @@ Request headers a test may send (they pass through Envoy to here):
     x-mock-delay-ms: N     pause between streamed events (default 0)
     x-mock-repeat: N       the answer is the echoed text repeated N times (default 1;
                            at most 16 MiB of answer), for large responses
+    x-mock-ignore-max-tokens: 1  answer past max_tokens / max_completion_tokens /
+                           max_output_tokens (otherwise honoured, 4 characters a token)
     x-mock-content-encoding: gzip
                            gzip the whole response body (JSON or SSE) and say so in
                            `content-encoding`, as an upstream that ignored
@@ -255,6 +257,18 @@ class Handler(BaseHTTPRequestHandler):
             times = max(1, MAX_ANSWER // len(text))
         return text * times
 
+    @staticmethod
+    def within_limit(answer: str, req: dict) -> str:
+        """The answer cut to the request's output limit, as a real model stops at it
+        (`max_completion_tokens`, `max_tokens`, `max_output_tokens`; 4 characters a token)."""
+        if answer and req.get("__ignore_limit"):
+            return answer
+        for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+            limit = req.get(name)
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
+                return answer[:limit * 4]
+        return answer
+
     def json_body(self, body: bytes) -> dict:
         try:
             value = json.loads(body)
@@ -262,6 +276,9 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest("request body is not valid JSON")
         if not isinstance(value, dict):
             raise BadRequest("request body must be a JSON object")
+        if self.headers.get("x-mock-ignore-max-tokens"):
+            # An upstream that overruns the limit it was given (budget tests).
+            value["__ignore_limit"] = True
         return value
 
     # ---- dispatch -------------------------------------------------------------
@@ -372,7 +389,7 @@ class Handler(BaseHTTPRequestHandler):
     def chat(self, body, _query):
         req = self.json_body(body)
         messages = req.get("messages")
-        answer = self.repeated(last_user_text(messages))
+        answer = self.within_limit(self.repeated(last_user_text(messages)), req)
         prompt_tokens = tokens(all_text(messages))
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens(answer),
                  "total_tokens": prompt_tokens + tokens(answer)}
@@ -479,7 +496,7 @@ class Handler(BaseHTTPRequestHandler):
     def messages(self, body, _query):
         req = self.json_body(body)
         messages = req.get("messages")
-        answer = self.repeated(last_user_text(messages))
+        answer = self.within_limit(self.repeated(last_user_text(messages)), req)
         system = text_of(req.get("system", ""))
         input_tokens = tokens(system + all_text(messages))
         ident, model = new_id("msg_"), req.get("model", "claude-mock-1")

@@ -297,6 +297,12 @@ fn authenticate(
             .collect(),
         set: Vec::new(),
     };
+    if config.rate_limit.may_cap_requests(&route.name)
+        && header(head.headers, "content-length").is_some()
+    {
+        // The budget may write an output limit into the body.
+        edits.remove.push("content-length".to_string());
+    }
 
     if route.auth == AuthRequirement::None {
         stream.auth = AuthOutcome::NotRequired;

@@ -138,6 +138,7 @@ pub fn on_request_body(
             return RequestBodyStep::Deny(denial);
         }
     }
+    let mut capped = None;
     if plan.budget {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let estimate = match &parsed {
@@ -151,7 +152,9 @@ pub fn on_request_body(
             stream.denied = Some(denial.code);
             return RequestBodyStep::Deny(denial);
         }
+        capped = parsed.and_then(|v| config.rate_limit.cap_request(&stream.path, body, &v));
     }
+    let body = capped.as_deref().unwrap_or(body);
     let redacted = plan.redact.and_then(|profile| {
         let before = stream.redactions.total();
         match config
@@ -162,7 +165,7 @@ pub fn on_request_body(
             _ => None,
         }
     });
-    RequestBodyStep::Continue(edits, redacted)
+    RequestBodyStep::Continue(edits, redacted.or(capped))
 }
 
 /// Validates and screens the prompt; `Err` is the refusal.

@@ -31,6 +31,7 @@ pub mod bucket;
 pub mod budget;
 pub mod headers;
 pub mod key;
+pub mod models;
 pub mod settings;
 pub mod store;
 pub mod table;
@@ -47,6 +48,7 @@ pub use budget::{
 };
 pub use headers::QuotaView;
 pub use key::{client_ip, ClientIpSettings, KeyPart, KeyPartSettings, RequestFacts};
+pub use models::{MissingMaxTokens, ModelSettings, Models, Price, PriceSettings};
 pub use settings::{
     FailMode, MissingSubject, PolicyKind, PolicySettings, RateLimitSettings, RefillSettings,
     TierSettings,
@@ -244,6 +246,8 @@ pub struct RateLimiter {
     cap_streams: bool,
     missing_subject: MissingSubject,
     subject_fallback_claim: Option<String>,
+    models: Models,
+    missing_max_tokens: MissingMaxTokens,
 }
 
 impl Default for RateLimiter {
@@ -258,6 +262,8 @@ impl Default for RateLimiter {
             cap_streams: false,
             missing_subject: MissingSubject::Deny,
             subject_fallback_claim: None,
+            models: Models::default(),
+            missing_max_tokens: MissingMaxTokens::Reserve,
         }
     }
 }
@@ -365,6 +371,7 @@ impl RateLimiter {
             )?),
             None => None,
         };
+        let models = Models::compile(&settings.models, &format!("{path}.models"))?;
         let mut policies: Vec<Policy> = Vec::with_capacity(settings.policies.len());
         for (i, p) in settings.policies.into_iter().enumerate() {
             let at = |field: &str| format!("{path}.policies[{i}].{field}");
@@ -465,6 +472,8 @@ impl RateLimiter {
             cap_streams: settings.cap_streams,
             missing_subject: settings.missing_subject,
             subject_fallback_claim,
+            models,
+            missing_max_tokens: settings.missing_max_tokens,
         })
     }
 
@@ -534,9 +543,40 @@ impl RateLimiter {
         self.policies.iter().map(|p| p.name.as_str())
     }
 
-    /// Estimates a request body with the configured `default_max_tokens`.
+    /// Estimates a request body. A request without an output limit is
+    /// charged its model's `max_output_tokens` (`models`), else
+    /// `default_max_tokens`.
     pub fn estimate_request(&self, body: &serde_json::Value) -> Estimate {
-        estimate_request_parts(body, self.default_max_tokens)
+        estimate_request_parts(body, self.output_allowance(body))
+    }
+
+    /// Output tokens reserved for a request that names no limit.
+    fn output_allowance(&self, body: &serde_json::Value) -> u64 {
+        let model = body.get("model").and_then(serde_json::Value::as_str);
+        self.models
+            .max_output_tokens(model)
+            .unwrap_or(self.default_max_tokens)
+    }
+
+    /// With `missing_max_tokens: inject`, the request body with the
+    /// reserved output limit written in when it names none (see
+    /// [`models::inject_limit`]); `None` leaves the body as it is.
+    pub fn cap_request(&self, path: &str, raw: &[u8], body: &serde_json::Value) -> Option<Vec<u8>> {
+        if self.missing_max_tokens != MissingMaxTokens::Inject {
+            return None;
+        }
+        let field = models::limit_field(path)?;
+        models::inject_limit(raw, body, field, self.output_allowance(body))
+    }
+
+    /// True when a request on `route` may have its body rewritten by
+    /// [`Self::cap_request`], so its `content-length` must go.
+    pub fn may_cap_requests(&self, route: &str) -> bool {
+        self.missing_max_tokens == MissingMaxTokens::Inject
+            && self.policies.iter().any(|p| {
+                p.kind == PolicyKind::LlmTokens
+                    && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
+            })
     }
 
     /// Upper bound, in bytes, of the keys and values this limiter can ever

@@ -19,6 +19,7 @@
 use serde::Deserialize;
 
 use super::key::{ClientIpSettings, KeyPartSettings};
+use super::models::{MissingMaxTokens, ModelSettings};
 
 /// Default number of slots per policy.
 pub const DEFAULT_SLOTS: u32 = 65_536;
@@ -132,7 +133,7 @@ fn default_slots() -> u32 {
 }
 
 /// The `rate_limit` section.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
     /// Policies; all that apply must admit a request.
@@ -154,6 +155,11 @@ pub struct RateLimitSettings {
     /// Claim that stands in for a missing `sub` in `subject` key parts
     /// (e.g. `client_id`, `azp`), kept apart from real subjects.
     pub subject_fallback_claim: Option<String>,
+    /// Per-model output maximum (and prices), first match wins.
+    pub models: Vec<ModelSettings>,
+    /// A request without an output limit: reserve the model maximum, or
+    /// also inject it into the request.
+    pub missing_max_tokens: MissingMaxTokens,
 }
 
 impl Default for RateLimitSettings {
@@ -168,6 +174,8 @@ impl Default for RateLimitSettings {
             cap_streams: false,
             missing_subject: MissingSubject::Deny,
             subject_fallback_claim: None,
+            models: Vec::new(),
+            missing_max_tokens: MissingMaxTokens::Reserve,
         }
     }
 }
