@@ -320,6 +320,13 @@ class Handler(BaseHTTPRequestHandler):
                 "header_list": [[k.lower(), v] for k, v in self.headers.items()],
                 "body_bytes": len(body),
             })
+        key = getattr(self, "api_key", None)
+        if key and not path.startswith("/__admin/") and path != "/.well-known/jwks.json" \
+                and self.headers.get("authorization", "") != f"Bearer {key}":
+            # Like a real model API: its own key, never the user's JWT.
+            self.send_json(401, {"error": {"message": "incorrect api key provided", "type": "invalid_request_error",
+                                           "code": "invalid_api_key"}})
+            return
         forced = self.int_header("x-mock-status", 0)
         if forced and not path.startswith("/__admin/"):
             self.send_error_json(forced, f"mock error {forced} as requested", "mock_forced_status")
@@ -571,11 +578,14 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=10001, help="0 picks a free port")
     ap.add_argument("--jwks", default=DEFAULT_JWKS, help="JWKS file served at /.well-known/jwks.json")
     ap.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    ap.add_argument("--api-key", default=os.environ.get("TOLLGATE_MOCK_API_KEY"),
+                    help="require `authorization: Bearer KEY` on the model API (default: $TOLLGATE_MOCK_API_KEY)")
     args = ap.parse_args(argv)
     if not os.path.isfile(args.jwks):
         ap.error(f"--jwks: no such file: {args.jwks}")
     Handler.state = State(args.jwks)
     Handler.quiet = args.quiet
+    Handler.api_key = args.api_key
     server = Server((args.host, args.port), Handler)
     print(f"LISTENING {server.server_address[1]}", flush=True)
     try:

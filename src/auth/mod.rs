@@ -14,6 +14,7 @@
 
 mod cache;
 mod compile;
+mod ecdsa;
 mod error;
 mod extract;
 mod jwks;
@@ -30,12 +31,13 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+pub use ecdsa::HighS;
 pub use error::AuthError;
 pub use extract::TokenSource;
 pub use keys::Alg;
 pub use settings::{
     AuthSettings, CacheSettings, ForwardClaimSettings, HmacKeySettings, PemKeySettings,
-    ProviderSettings, RemoteJwksSettings, TokenSourceSettings,
+    ProviderSettings, RemoteJwksSettings, TokenSourceSettings, UpstreamCredentialSettings,
 };
 pub use state::AuthState;
 
@@ -102,6 +104,9 @@ pub struct Auth {
     role_claims: Vec<String>,
     cache_max_entries: usize,
     forwarded: Vec<String>,
+    forward_token: bool,
+    upstream_credential: Option<(String, String)>,
+    high_s: HighS,
 }
 
 impl Default for Auth {
@@ -115,6 +120,9 @@ impl Default for Auth {
             role_claims: Vec::new(),
             cache_max_entries: 0,
             forwarded: Vec::new(),
+            forward_token: false,
+            upstream_credential: None,
+            high_s: HighS::Normalize,
         })
     }
 }
@@ -165,6 +173,9 @@ impl Auth {
             role_claims: settings.role_claims,
             cache_max_entries: settings.cache.max_entries,
             forwarded: compiled.forwarded,
+            forward_token: settings.forward_token && !settings.strip_authorization,
+            upstream_credential: compiled.upstream_credential,
+            high_s: settings.ecdsa_high_s,
         })
     }
 
@@ -223,6 +234,9 @@ impl Auth {
             Ok(u) => u,
             Err(e) => return Verdict::Denied(e),
         };
+        if unverified.high_s && self.high_s == HighS::Reject {
+            return Verdict::Denied(AuthError::MalleableSignature);
+        }
         let Some(iss) = unverified.issuer.as_deref() else {
             return Verdict::Denied(AuthError::UnknownIssuer);
         };
@@ -426,6 +440,38 @@ impl Auth {
     /// Whether to remove `authorization` before forwarding.
     pub fn strip_authorization(&self) -> bool {
         self.strip_authorization
+    }
+
+    /// Headers that carry the client's token and are removed from an
+    /// authenticated request before it is forwarded (empty with
+    /// `forward_token: true`).
+    pub fn token_headers_to_strip(&self) -> impl Iterator<Item = &str> {
+        self.sources
+            .iter()
+            .filter(|_| !self.forward_token)
+            .filter_map(|s| match s {
+                TokenSource::Header { name, .. } => Some(name.as_str()),
+                TokenSource::Query(_) => None,
+            })
+    }
+
+    /// The upstream's own credential: (lowercase header, value).
+    pub fn upstream_credential(&self) -> Option<(&str, &str)> {
+        self.upstream_credential
+            .as_ref()
+            .map(|(h, v)| (h.as_str(), v.as_str()))
+    }
+
+    /// With `forward_token: true` and `ecdsa_high_s: normalize`, the
+    /// low-S twin of a high-S ECDSA token, so the upstream only ever sees
+    /// the canonical encoding; `None` when there is nothing to change.
+    pub fn canonical_token(&self, token: &str) -> Option<String> {
+        if !self.forward_token || self.high_s != HighS::Normalize {
+            return None;
+        }
+        let header_b64 = token.split('.').next()?;
+        let alg = token::header_alg(header_b64)?;
+        ecdsa::canonical_token(token, alg)
     }
 
     /// Remote JWKS sources: (provider index, settings) for the host to fetch.

@@ -1068,3 +1068,114 @@ fn hmac_secrets_accept_standard_and_url_safe_base64() {
         assert_eq!(code(&verify(&a, &token)), "verified");
     }
 }
+
+// ---- ECDSA malleability (issue 11, "also seen") ----
+
+/// The token and its twin `(r, n - s)`: (low-S, high-S).
+fn es256_encodings(kp: &ES256KeyPair) -> (String, String) {
+    let token = kp.sign(claims(json!({}))).unwrap();
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .unwrap();
+    let other = format!("{input}.{}", b64(&ecdsa::twin(Alg::Es256, &sig).unwrap()));
+    if ecdsa::low_s_twin(Alg::Es256, &sig).is_some() {
+        (other, token)
+    } else {
+        (token, other)
+    }
+}
+
+#[test]
+fn both_ecdsa_encodings_verify_and_normalize_forwards_the_low_s_one() {
+    let kp = es256();
+    let (low, high) = es256_encodings(&kp);
+    let a = auth(
+        json!({"providers": [es_provider(&kp, json!({}))], "forward_token": true, "cache": {"max_entries": 0}}),
+    );
+    let mut state = AuthState::new(&a);
+    assert!(matches!(
+        a.verify(&low, &[], NOW_MS, &mut state),
+        Verdict::Verified(_)
+    ));
+    assert!(matches!(
+        a.verify(&high, &[], NOW_MS, &mut state),
+        Verdict::Verified(_)
+    ));
+    assert_eq!(a.canonical_token(&high).as_deref(), Some(low.as_str()));
+    assert_eq!(a.canonical_token(&low), None);
+}
+
+#[test]
+fn reject_mode_refuses_high_s_before_any_key_is_used() {
+    let kp = es256();
+    let (low, high) = es256_encodings(&kp);
+    let a = auth(
+        json!({"providers": [es_provider(&kp, json!({}))], "ecdsa_high_s": "reject", "cache": {"max_entries": 0}}),
+    );
+    let mut state = AuthState::new(&a);
+    assert!(matches!(
+        a.verify(&low, &[], NOW_MS, &mut state),
+        Verdict::Verified(_)
+    ));
+    assert_eq!(
+        a.verify(&high, &[], NOW_MS, &mut state),
+        Verdict::Denied(AuthError::MalleableSignature)
+    );
+    assert_eq!(
+        AuthError::MalleableSignature.code(),
+        "jwt_malleable_signature"
+    );
+}
+
+// ---- the client's token and the upstream's credential ----
+
+#[test]
+fn the_token_header_is_stripped_unless_forward_token() {
+    let a = hmac_auth(json!({}));
+    assert_eq!(
+        a.token_headers_to_strip().collect::<Vec<_>>(),
+        ["authorization"]
+    );
+    let settings: AuthSettings = serde_json::from_value(json!({"forward_token": true})).unwrap();
+    let a = Auth::compile(settings, "auth").unwrap();
+    assert_eq!(a.token_headers_to_strip().count(), 0);
+}
+
+#[test]
+fn upstream_credentials_come_inline_or_from_the_environment() {
+    let settings: AuthSettings = serde_json::from_value(json!({"upstream_credential":
+        {"header": "Authorization", "prefix": "Bearer ", "value": "sk-1"}}))
+    .unwrap();
+    let a = Auth::compile(settings, "auth").unwrap();
+    assert_eq!(
+        a.upstream_credential(),
+        Some(("authorization", "Bearer sk-1"))
+    );
+    std::env::set_var("TOLLGATE_TEST_UPSTREAM_KEY", "sk-env");
+    let settings: AuthSettings = serde_json::from_value(json!({"upstream_credential":
+        {"header": "x-api-key", "value_env": "TOLLGATE_TEST_UPSTREAM_KEY"}}))
+    .unwrap();
+    let a = Auth::compile(settings, "auth").unwrap();
+    assert_eq!(a.upstream_credential(), Some(("x-api-key", "sk-env")));
+    for (bad, path) in [
+        (
+            json!({"header": "x", "value": "a", "value_env": "B"}),
+            "auth.upstream_credential",
+        ),
+        (
+            json!({"header": "x", "value_env": "TOLLGATE_TEST_NOT_SET_ANYWHERE"}),
+            "auth.upstream_credential.value_env",
+        ),
+        (
+            json!({"header": ":authority", "value": "a"}),
+            "auth.upstream_credential.header",
+        ),
+        (
+            json!({"header": "x", "value": "a\nb"}),
+            "auth.upstream_credential",
+        ),
+    ] {
+        assert_eq!(compile_err(json!({"upstream_credential": bad})).path, path);
+    }
+}

@@ -297,6 +297,10 @@ fn authenticate(
             .collect(),
         set: Vec::new(),
     };
+    if let Some((name, value)) = config.auth.upstream_credential() {
+        // The upstream's own key; whatever the client sent under that name goes.
+        edits.set.push((name.to_string(), value.to_string()));
+    }
     if config.rate_limit.may_cap_requests(&route.name)
         && header(head.headers, "content-length").is_some()
     {
@@ -340,9 +344,22 @@ fn authenticate(
 
     let authorized = route.roles.satisfied_by(&identity.roles);
     if authorized {
-        edits.set = config.auth.forward_headers(&identity);
-        if config.auth.strip_authorization() {
-            edits.remove.push("authorization".to_string());
+        edits.set.extend(config.auth.forward_headers(&identity));
+        // The client's token is for the filter, not the model API.
+        for name in config.auth.token_headers_to_strip() {
+            if header(head.headers, name).is_some() && !edits.set.iter().any(|(set, _)| set == name)
+            {
+                edits.remove.push(name.to_string());
+            }
+        }
+        if let Some(canonical) = config.auth.canonical_token(&token) {
+            if header(head.headers, "authorization").is_some_and(|v| v.ends_with(token.as_str()))
+                && !edits.set.iter().any(|(set, _)| set == "authorization")
+            {
+                edits
+                    .set
+                    .push(("authorization".to_string(), format!("Bearer {canonical}")));
+            }
         }
     }
     // Kept on refusal too: the audit line names (a hash of) who was refused.
