@@ -51,6 +51,9 @@ pub const CONFIG_LOADED: &str = "tollgate.config.loaded";
 pub const CONFIG_REJECTED: &str = "tollgate.config.rejected";
 /// Requests admitted by authentication (verified, anonymous or no auth needed).
 pub const AUTH_ALLOWED: &str = "tollgate.auth.allowed";
+/// Tokens refused by a check that needs no key (size, format, algorithm
+/// policy, issuer, audience, dates, claims): no signature was verified.
+pub const AUTH_PRE_SIGNATURE_REFUSED: &str = "tollgate.auth.pre_signature_refused";
 /// JWKS fetch succeeded.
 pub const JWKS_FETCH_OK: &str = "tollgate.jwks.fetch_ok";
 /// JWKS fetch failed.

@@ -27,6 +27,9 @@ pub enum AuthError {
     InvalidSignature,
     /// A high-S ECDSA signature while `ecdsa_high_s` is `reject`.
     MalleableSignature,
+    /// The per-IP pre-authentication limit refused to check a signature
+    /// (the pipeline answers 429 from the limiter's outcome).
+    PreAuthThrottled,
     /// `exp` (plus skew) is in the past.
     Expired,
     /// `nbf` or `iat` (minus skew) is in the future.
@@ -62,6 +65,7 @@ impl AuthError {
             AuthError::UnknownKid => "jwt_unknown_kid",
             AuthError::InvalidSignature => "jwt_invalid_signature",
             AuthError::MalleableSignature => "jwt_malleable_signature",
+            AuthError::PreAuthThrottled => "rate_limited",
             AuthError::Expired => "jwt_expired",
             AuthError::NotYetValid => "jwt_not_yet_valid",
             AuthError::MissingExp => "jwt_missing_exp",
@@ -92,6 +96,10 @@ impl fmt::Display for AuthError {
             AuthError::UnknownIssuer => write!(f, "the token's issuer is not accepted here"),
             AuthError::UnknownKid => write!(f, "the token's key id is not known for its issuer"),
             AuthError::InvalidSignature => write!(f, "the token's signature is invalid"),
+            AuthError::PreAuthThrottled => write!(
+                f,
+                "too many token verifications from this address; retry later"
+            ),
             AuthError::MalleableSignature => write!(
                 f,
                 "the token's ecdsa signature is not in canonical low-s form"

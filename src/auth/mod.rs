@@ -84,6 +84,24 @@ struct Provider {
     forward: Vec<(String, String)>,
 }
 
+/// The token's `aud` (a string or an array of strings) names one of the
+/// provider's audiences. jwt-simple checks it again after the signature.
+fn audience_ok(provider: &Provider, claims: &Map<String, Value>) -> Result<(), AuthError> {
+    let ok = match claims.get("aud") {
+        Some(Value::String(a)) => provider.audiences.contains(a),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|a| provider.audiences.contains(a)),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::WrongAudience)
+    }
+}
+
 /// The result of looking up keys for a token.
 enum Lookup<'a> {
     /// Keys bound to the token's algorithm, to try in order.
@@ -216,6 +234,22 @@ impl Auth {
         now_ms: u64,
         state: &mut AuthState,
     ) -> Verdict {
+        self.verify_gated(token, providers, now_ms, state, &mut || true)
+    }
+
+    /// [`Self::verify`], asking `gate` right before the first signature
+    /// verification (after the cache and every check that needs no key);
+    /// `false` refuses with [`AuthError::PreAuthThrottled`]. A per-IP pre-authentication
+    /// limit goes there, so only requests that would cost a signature
+    /// check spend from it.
+    pub fn verify_gated(
+        &self,
+        token: &str,
+        providers: &[usize],
+        now_ms: u64,
+        state: &mut AuthState,
+        gate: &mut dyn FnMut() -> bool,
+    ) -> Verdict {
         if token.len() > self.max_token_bytes {
             return Verdict::Denied(AuthError::TooLarge);
         }
@@ -248,6 +282,14 @@ impl Auth {
         else {
             return Verdict::Denied(AuthError::UnknownIssuer);
         };
+        // Everything that needs no key, before any key is touched: a token
+        // that fails these costs microseconds, whatever its signature.
+        if let Err(e) = self
+            .policy(provider, &unverified, now_ms)
+            .and_then(|()| audience_ok(provider, &unverified.claims))
+        {
+            return Verdict::Denied(e);
+        }
 
         let candidates = match self.candidates(idx, provider, &unverified, state) {
             Lookup::Keys(c) => c,
@@ -256,6 +298,9 @@ impl Auth {
                 return self.missing_key(idx, provider, state, now_ms, fallback)
             }
         };
+        if !gate() {
+            return Verdict::Denied(AuthError::PreAuthThrottled);
+        }
         let options = Key::options(
             &provider.issuer,
             &provider.audiences,
@@ -274,11 +319,9 @@ impl Auth {
                 Err(VerifyFailure::Refused(e)) => return Verdict::Denied(e),
             }
         }
+        state.signature_checks = state.signature_checks.wrapping_add(1);
         if !verified {
             return Verdict::Denied(AuthError::InvalidSignature);
-        }
-        if let Err(e) = self.policy(provider, &unverified, now_ms) {
-            return Verdict::Denied(e);
         }
 
         let skew_ms = provider.skew_s.saturating_mul(1000);
@@ -390,8 +433,9 @@ impl Auth {
             }
             _ => {}
         }
-        if let Some(nbf) = u.nbf {
-            if nbf.saturating_mul(1000) > now_ms.saturating_add(skew_ms) {
+        // nbf, and an iat in the future (jwt-simple's clock-drift check).
+        for t in [u.nbf, u.iat].into_iter().flatten() {
+            if t.saturating_mul(1000) > now_ms.saturating_add(skew_ms) {
                 return Err(AuthError::NotYetValid);
             }
         }

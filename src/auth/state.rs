@@ -43,6 +43,9 @@ struct Remote {
 pub struct AuthState {
     remote: Vec<Remote>,
     pub(super) cache: TokenCache,
+    /// Tokens that reached signature verification (wrapping): a verdict
+    /// reached without it moving was decided by checks that need no key.
+    pub signature_checks: u64,
 }
 
 impl AuthState {
@@ -63,6 +66,7 @@ impl AuthState {
                 })
                 .collect(),
             cache: TokenCache::new(auth.cache_max_entries),
+            signature_checks: 0,
         }
     }
 

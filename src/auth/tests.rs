@@ -1179,3 +1179,86 @@ fn upstream_credentials_come_inline_or_from_the_environment() {
         assert_eq!(compile_err(json!({"upstream_credential": bad})).path, path);
     }
 }
+
+// ---- cheap refusals before the signature (issue 16, item 4) ----
+
+/// An HS256 token over `extra` claims with a signature that does not verify.
+fn forged(extra: Value) -> String {
+    hs256_raw(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &payload(extra),
+        b"not-the-secret-not-the-secret-xx",
+    )
+}
+
+#[test]
+fn claims_that_need_no_key_are_checked_before_the_signature() {
+    let a = hmac_auth(json!({"max_lifetime_s": 7200, "required_claims": ["tenant"]}));
+    let cases = [
+        (json!({"exp": NOW_S - 3600}), "jwt_expired"),
+        (json!({"nbf": NOW_S + 3600}), "jwt_not_yet_valid"),
+        (json!({"iat": NOW_S + 3600}), "jwt_not_yet_valid"),
+        (json!({"aud": "someone-else"}), "jwt_wrong_audience"),
+        (json!({"aud": ["x", "y"]}), "jwt_wrong_audience"),
+        (json!({"exp": NOW_S + 86_400}), "jwt_lifetime_too_long"),
+        (json!({"tenant": null}), "jwt_missing_claim"),
+    ];
+    for (extra, want) in cases {
+        let mut state = AuthState::new(&a);
+        let mut tenant = extra.clone();
+        if tenant.get("tenant").is_none() {
+            tenant["tenant"] = json!("acme");
+        }
+        let v = a.verify(&forged(tenant), &[], NOW_MS, &mut state);
+        assert_eq!(code(&v), want, "{extra}");
+        assert_eq!(
+            state.signature_checks, 0,
+            "{extra}: no signature was checked"
+        );
+    }
+    // A well-formed forgery reaches the signature, and only then fails.
+    let mut state = AuthState::new(&a);
+    let v = a.verify(&forged(json!({"tenant": "acme"})), &[], NOW_MS, &mut state);
+    assert_eq!(code(&v), "jwt_invalid_signature");
+    assert_eq!(state.signature_checks, 1);
+}
+
+#[test]
+fn the_gate_is_asked_only_before_a_signature_check() {
+    let a = auth(
+        json!({"providers": [provider(json!({"hmac": [{"alg": "HS256", "secret_base64": b64(HMAC_SECRET)}]}))]}),
+    );
+    let mut state = AuthState::new(&a);
+    let asked = std::cell::Cell::new(0);
+    let mut closed = || {
+        asked.set(asked.get() + 1);
+        false
+    };
+    // Expired: refused before the gate.
+    let v = a.verify_gated(
+        &forged(json!({"exp": NOW_S - 3600})),
+        &[],
+        NOW_MS,
+        &mut state,
+        &mut closed,
+    );
+    assert_eq!(code(&v), "jwt_expired");
+    assert_eq!(asked.get(), 0);
+    // Would cost a signature check: the gate says no.
+    let v = a.verify_gated(&forged(json!({})), &[], NOW_MS, &mut state, &mut closed);
+    assert_eq!(v, Verdict::Denied(AuthError::PreAuthThrottled));
+    assert_eq!(asked.get(), 1);
+    // A valid token verified once is served from the cache without the gate.
+    let good = hs256_raw(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &payload(json!({})),
+        HMAC_SECRET,
+    );
+    assert!(matches!(
+        a.verify(&good, &[], NOW_MS, &mut state),
+        Verdict::Verified(_)
+    ));
+    let v = a.verify_gated(&good, &[], NOW_MS, &mut state, &mut closed);
+    assert!(matches!(v, Verdict::Verified(_)));
+    assert_eq!(asked.get(), 1);
+}

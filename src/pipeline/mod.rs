@@ -323,12 +323,50 @@ fn authenticate(
         Err(err) => return deny_auth(stream, &err),
     };
 
-    let identity = match config
-        .auth
-        .verify(&token, &route.providers, env.now_ms, env.auth)
-    {
+    // The per-IP pre-authentication limit, asked only when a signature
+    // would be checked.
+    let mut throttled = None;
+    let checks_before = env.auth.signature_checks;
+    let verdict = {
+        let no_roles: Vec<String> = Vec::new();
+        let facts = facts_from(stream, head.headers, head.peer_address, &no_roles);
+        let (store, now_ms) = (env.store, env.now_ms);
+        let mut gate = || {
+            throttled = config.rate_limit.check_pre_auth(store, &facts, now_ms);
+            throttled.is_none()
+        };
+        config
+            .auth
+            .verify_gated(&token, &route.providers, now_ms, env.auth, &mut gate)
+    };
+    let identity = match verdict {
         Verdict::Verified(identity) => identity,
-        Verdict::Denied(err) => return deny_auth(stream, &err),
+        Verdict::Denied(AuthError::PreAuthThrottled) => {
+            let denial = match throttled {
+                Some(Outcome::Limited {
+                    policy,
+                    retry_after_s,
+                    headers,
+                }) => {
+                    env.metrics.count(&metrics::rate_limited(&policy), 1);
+                    Denial::rate_limited(&policy, retry_after_s, headers)
+                }
+                Some(Outcome::Failed { kind }) => {
+                    env.metrics.count(&metrics::internal_error(kind), 1);
+                    Denial::rate_limit_unavailable()
+                }
+                _ => Denial::rate_limit_unavailable(),
+            };
+            stream.auth = AuthOutcome::Denied(denial.code);
+            return HeadersStep::Deny(denial);
+        }
+        Verdict::Denied(err) => {
+            if env.auth.signature_checks == checks_before {
+                // Refused by checks that need no key: no signature was verified.
+                env.metrics.count(metrics::AUTH_PRE_SIGNATURE_REFUSED, 1);
+            }
+            return deny_auth(stream, &err);
+        }
         Verdict::NeedKeys { provider } => {
             if stream.fetched_keys {
                 // Keys were just refreshed for this request and the kid is still unknown.

@@ -50,8 +50,8 @@ pub use headers::QuotaView;
 pub use key::{client_ip, ClientIpSettings, KeyPart, KeyPartSettings, RequestFacts};
 pub use models::{MissingMaxTokens, ModelSettings, Models, Price, PriceSettings};
 pub use settings::{
-    FailMode, MissingSubject, PolicyKind, PolicySettings, RateLimitSettings, RefillSettings,
-    TierSettings,
+    FailMode, MissingSubject, PolicyKind, PolicySettings, PreAuthSettings, RateLimitSettings,
+    RefillSettings, TierSettings,
 };
 pub use store::{MemoryStore, SharedStore, StoreError};
 
@@ -248,6 +248,7 @@ pub struct RateLimiter {
     subject_fallback_claim: Option<String>,
     models: Models,
     missing_max_tokens: MissingMaxTokens,
+    pre_auth: Option<Box<RateLimiter>>,
 }
 
 impl Default for RateLimiter {
@@ -264,6 +265,7 @@ impl Default for RateLimiter {
             subject_fallback_claim: None,
             models: Models::default(),
             missing_max_tokens: MissingMaxTokens::Reserve,
+            pre_auth: None,
         }
     }
 }
@@ -372,6 +374,35 @@ impl RateLimiter {
             None => None,
         };
         let models = Models::compile(&settings.models, &format!("{path}.models"))?;
+        let pre_auth = match &settings.pre_auth {
+            None => None,
+            Some(p) => {
+                let at = format!("{path}.pre_auth");
+                let inner = RateLimitSettings {
+                    policies: vec![PolicySettings {
+                        name: "pre_auth".to_string(),
+                        key: vec![KeyPartSettings::Ip],
+                        capacity: p.capacity,
+                        refill: p.refill.clone(),
+                        routes: Vec::new(),
+                        tiers: Vec::new(),
+                        monitor: false,
+                        kind: PolicyKind::Requests,
+                        slots: p.slots,
+                    }],
+                    fail_mode: p.fail_mode,
+                    emit_headers: false,
+                    cas_retries: settings.cas_retries,
+                    client_ip: settings.client_ip.clone(),
+                    ..RateLimitSettings::default()
+                };
+                let limiter = RateLimiter::compile(inner, route_names, &at).map_err(|e| {
+                    // Name the operator's fields, not the synthetic policy's.
+                    ConfigError::new(e.path.replace(".policies[0]", ""), e.message)
+                })?;
+                Some(Box::new(limiter))
+            }
+        };
         let mut policies: Vec<Policy> = Vec::with_capacity(settings.policies.len());
         for (i, p) in settings.policies.into_iter().enumerate() {
             let at = |field: &str| format!("{path}.policies[{i}].{field}");
@@ -474,7 +505,26 @@ impl RateLimiter {
             subject_fallback_claim,
             models,
             missing_max_tokens: settings.missing_max_tokens,
+            pre_auth,
         })
+    }
+
+    /// Takes one signature check from the client address's pre-auth
+    /// bucket. `None`: go ahead (no limit configured, the address is
+    /// unknown, or shared data failed with `fail_mode: open`); otherwise
+    /// the refusal (`Limited`, or `Failed` with `fail_mode: closed`).
+    pub fn check_pre_auth(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        now_ms: u64,
+    ) -> Option<Outcome> {
+        let limiter = self.pre_auth.as_ref()?;
+        match limiter.check_requests(store, facts, now_ms) {
+            Outcome::Admitted { .. } => None,
+            Outcome::Failed { .. } if limiter.fail_mode == FailMode::Open => None,
+            refusal => Some(refusal),
+        }
     }
 
     /// The subject a request's `subject` key parts use: the verified `sub`,

@@ -160,6 +160,33 @@ pub struct RateLimitSettings {
     /// A request without an output limit: reserve the model maximum, or
     /// also inject it into the request.
     pub missing_max_tokens: MissingMaxTokens,
+    /// A per-IP limit on signature verifications, before authentication.
+    pub pre_auth: Option<PreAuthSettings>,
+}
+
+/// The per-IP pre-authentication limit: every request that would cost a
+/// signature verification (a token not in the verified-token cache that
+/// passed every check needing no key) takes one token from its client
+/// address's bucket. A flood of fresh tokens with bad signatures from one
+/// address is then bounded to the refill rate.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PreAuthSettings {
+    /// Bucket size (burst) of signature checks per address.
+    pub capacity: u64,
+    /// Refill rate.
+    pub refill: RefillSettings,
+    /// When shared data fails: `open` (the default: authentication still
+    /// runs) or `closed` (503).
+    #[serde(default = "default_pre_auth_fail_mode")]
+    pub fail_mode: FailMode,
+    /// Hashed slots in shared data.
+    #[serde(default = "default_slots")]
+    pub slots: u32,
+}
+
+fn default_pre_auth_fail_mode() -> FailMode {
+    FailMode::Open
 }
 
 impl Default for RateLimitSettings {
@@ -176,6 +203,7 @@ impl Default for RateLimitSettings {
             subject_fallback_claim: None,
             models: Vec::new(),
             missing_max_tokens: MissingMaxTokens::Reserve,
+            pre_auth: None,
         }
     }
 }

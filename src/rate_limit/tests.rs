@@ -967,3 +967,38 @@ fn a_concurrent_burst_is_charged_within_the_budget() {
         .is_err());
     assert!(l.reserve_tokens(&s, &a.facts(), 1, 32 * 86_400_000).is_ok());
 }
+
+// ---- the per-IP pre-authentication limit (issue 16, item 4) ----
+
+#[test]
+fn pre_auth_limits_signature_checks_per_address_with_its_own_fail_mode() {
+    let l = limiter(json!({"pre_auth": {"capacity": 2, "refill": {"tokens": 1, "per_s": 60}}}));
+    assert!(l.is_empty(), "not a request policy");
+    let s = MemoryStore::new();
+    let a = Req::anonymous("10.0.0.9:1");
+    let b = Req::anonymous("10.0.0.10:1");
+    assert_eq!(l.check_pre_auth(&s, &a.facts(), 0), None);
+    assert_eq!(l.check_pre_auth(&s, &a.facts(), 0), None);
+    assert!(matches!(
+        l.check_pre_auth(&s, &a.facts(), 0),
+        Some(Outcome::Limited { ref policy, .. }) if policy == "pre_auth"
+    ));
+    assert_eq!(l.check_pre_auth(&s, &b.facts(), 0), None, "another address");
+    assert_eq!(l.check_pre_auth(&s, &a.facts(), 60_000), None, "refilled");
+    // Shared data failing: open by default, closed when asked.
+    let failing = MemoryStore::new();
+    failing.fail_everything(true);
+    assert_eq!(l.check_pre_auth(&failing, &a.facts(), 0), None);
+    let closed = limiter(
+        json!({"pre_auth": {"capacity": 2, "refill": {"tokens": 1, "per_s": 60}, "fail_mode": "closed"}}),
+    );
+    assert!(matches!(
+        closed.check_pre_auth(&failing, &a.facts(), 0),
+        Some(Outcome::Failed { .. })
+    ));
+    assert_eq!(
+        compile_err(json!({"pre_auth": {"capacity": 0, "refill": {"tokens": 1, "per_s": 60}}}))
+            .path,
+        "rate_limit.pre_auth.capacity"
+    );
+}

@@ -3,11 +3,12 @@
 Uses the shared demo stack unless a test needs another plugin configuration.
 """
 import os
+import time
 
 import pytest
 
 import harness
-from checks import assert_invalid_token, assert_upstream_answered, marker, token_parts
+from checks import assert_denied, assert_invalid_token, assert_upstream_answered, marker, token_parts
 
 
 # ---- F13: a token without `sub` is not unlimited ----
@@ -104,3 +105,37 @@ def test_reject_mode_refuses_the_high_s_encoding(new_stack):
     low, high = encodings(s.mint(alg="ES256", sub=f"ecdsa-{marker()[:8]}"))
     assert_upstream_answered(s.request("GET", "/v1/models", low))
     assert_invalid_token(s.request("GET", "/v1/models", high), "jwt_malleable_signature", high)
+
+
+# ---- cheap refusals and the per-IP pre-authentication limit (issue 16, item 4) ----
+
+def forged(**overrides) -> str:
+    """A well-formed HS256 token signed with the wrong secret (a fresh one each call)."""
+    return harness.hs256_token(harness.claims(jti=marker(), **overrides), secret=b"x" * 32)
+
+
+def test_a_bad_token_failing_a_keyless_check_is_refused_before_its_signature(stack):
+    before = stack.stat("wasmcustom.tollgate.auth.pre_signature_refused")
+    now = int(time.time())
+    for token, code in [(forged(exp=now - 3600), "jwt_expired"), (forged(aud="elsewhere"), "jwt_wrong_audience"),
+                        (forged(iat=now + 3600), "jwt_not_yet_valid")]:
+        assert_invalid_token(stack.request("GET", "/v1/models", token), code, token)
+    assert stack.stat("wasmcustom.tollgate.auth.pre_signature_refused") - before == 3
+
+
+def test_a_flood_of_bad_signatures_from_one_address_is_bounded(new_stack):
+    cfg = harness.plugin_config(harness.demo_yaml())
+    cfg["rate_limit"]["pre_auth"] = {"capacity": 3, "refill": {"tokens": 1, "per_s": 3600}}
+    s = new_stack(plugin=cfg)
+    got = []
+    for _ in range(6):
+        token = forged()
+        r = s.request("GET", "/v1/models", token)
+        got.append(r.json()["error"]["code"])
+    assert got == ["jwt_invalid_signature"] * 3 + ["rate_limited"] * 3, got
+    r = s.request("GET", "/v1/models", forged())
+    assert_denied(r, 429, "rate_limited")
+    assert "`pre_auth`" in r.json()["error"]["message"] and r.header("retry-after"), r
+    # Keyless refusals cost no signature check and are not limited.
+    expired = forged(exp=int(time.time()) - 3600)
+    assert_invalid_token(s.request("GET", "/v1/models", expired), "jwt_expired", expired)
