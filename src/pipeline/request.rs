@@ -168,7 +168,9 @@ pub fn on_request_body(
         if let Some(denial) = reserve(config, env, stream, estimate) {
             return RequestBodyStep::Deny(denial);
         }
-        capped = parsed.and_then(|v| config.rate_limit.cap_request(&stream.path, body, &v));
+        capped = parsed
+            .ok()
+            .and_then(|v| config.rate_limit.cap_request(&stream.path, body, &v));
     }
     let body = capped.as_deref().unwrap_or(body);
     let redacted = plan.redact.and_then(|profile| {
