@@ -255,7 +255,7 @@ fn reserve(
         let facts = facts_from(stream, &headers, stream.peer_address.as_deref(), &no_roles);
         config
             .rate_limit
-            .reserve_tokens(env.store, &facts, estimate.total(), env.now_ms)
+            .reserve(env.store, &facts, estimate, env.now_ms)
     };
     match outcome {
         Ok(reserved) => {

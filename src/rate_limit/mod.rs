@@ -194,6 +194,7 @@ struct Policy {
     monitor: bool,
     kind: PolicyKind,
     table: Table,
+    currency: Option<String>,
 }
 
 impl Policy {
@@ -213,7 +214,8 @@ impl Policy {
             window_s: rate.window_s(),
             remaining,
             reset_s,
-            tokens: self.kind == PolicyKind::LlmTokens,
+            tokens: self.kind != PolicyKind::Requests,
+            currency: self.currency.clone(),
         }
     }
 }
@@ -389,6 +391,7 @@ impl RateLimiter {
                         monitor: false,
                         kind: PolicyKind::Requests,
                         slots: p.slots,
+                        currency: None,
                     }],
                     fail_mode: p.fail_mode,
                     emit_headers: false,
@@ -482,7 +485,34 @@ impl RateLimiter {
                     format!("must be between 1 and {MAX_SLOTS}"),
                 ));
             }
+            let currency = match (p.kind, &p.currency) {
+                (PolicyKind::Cost, Some(c))
+                    if (2..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphabetic()) =>
+                {
+                    if !models.has_prices() {
+                        return Err(ConfigError::new(
+                            at("kind"),
+                            "a `cost` policy needs prices in rate_limit.models",
+                        ));
+                    }
+                    Some(c.to_ascii_uppercase())
+                }
+                (PolicyKind::Cost, _) => {
+                    return Err(ConfigError::new(
+                        at("currency"),
+                        "a `cost` policy needs a currency code (2 to 8 letters, e.g. USD)",
+                    ))
+                }
+                (_, Some(_)) => {
+                    return Err(ConfigError::new(
+                        at("currency"),
+                        "only a `cost` policy has a currency",
+                    ))
+                }
+                (_, None) => None,
+            };
             policies.push(Policy {
+                currency,
                 table: Table::new(name, p.slots),
                 name: name.to_string(),
                 key,
@@ -570,14 +600,14 @@ impl RateLimiter {
     pub fn has_token_budgets(&self) -> bool {
         self.policies
             .iter()
-            .any(|p| p.kind == PolicyKind::LlmTokens)
+            .any(|p| matches!(p.kind, PolicyKind::LlmTokens | PolicyKind::Cost))
     }
 
     /// True when an LLM-token policy covers `route`: only then must a
     /// budget read that route's request body.
     pub fn budgets_route(&self, route: &str) -> bool {
         self.policies.iter().any(|p| {
-            p.kind == PolicyKind::LlmTokens
+            matches!(p.kind, PolicyKind::LlmTokens | PolicyKind::Cost)
                 && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
         })
     }
@@ -606,7 +636,13 @@ impl RateLimiter {
     /// charged its model's `max_output_tokens` (`models`), else
     /// `default_max_tokens`.
     pub fn estimate_request(&self, body: &serde_json::Value) -> Estimate {
-        estimate_request_parts(body, self.output_allowance(body))
+        let model = body.get("model").and_then(serde_json::Value::as_str);
+        Estimate {
+            // A model without a price is charged the highest configured
+            // one: an unlisted model name is never free.
+            price: self.models.price(model).or_else(|| self.models.max_price()),
+            ..estimate_request_parts(body, self.output_allowance(body))
+        }
     }
 
     /// Output tokens reserved for a request that names no limit.
@@ -631,11 +667,7 @@ impl RateLimiter {
     /// True when a request on `route` may have its body rewritten by
     /// [`Self::cap_request`], so its `content-length` must go.
     pub fn may_cap_requests(&self, route: &str) -> bool {
-        self.missing_max_tokens == MissingMaxTokens::Inject
-            && self.policies.iter().any(|p| {
-                p.kind == PolicyKind::LlmTokens
-                    && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
-            })
+        self.missing_max_tokens == MissingMaxTokens::Inject && self.budgets_route(route)
     }
 
     /// Upper bound, in bytes, of the keys and values this limiter can ever
@@ -663,7 +695,7 @@ impl RateLimiter {
         facts: &RequestFacts,
         now_ms: u64,
     ) -> Outcome {
-        match self.take_all(store, facts, PolicyKind::Requests, 1, now_ms) {
+        match self.take_all(store, facts, PolicyKind::Requests, &|_| 1, now_ms) {
             Ok(t) => Outcome::Admitted {
                 headers: self.admitted_headers(&t.views),
                 monitored: t.monitored,
@@ -683,7 +715,35 @@ impl RateLimiter {
         estimate: u64,
         now_ms: u64,
     ) -> Result<Reserved, Outcome> {
-        let t = self.take_all(store, facts, PolicyKind::LlmTokens, estimate, now_ms)?;
+        self.reserve(
+            store,
+            facts,
+            Estimate {
+                prompt: estimate,
+                ..Estimate::default()
+            },
+            now_ms,
+        )
+    }
+
+    /// Reserves a request's estimate from every applicable budget: its
+    /// tokens from LLM-token policies, its price (at the estimate's model
+    /// price, in micro-units) from money policies. `Err` is a `Limited` or
+    /// `Failed` outcome and nothing stays reserved.
+    pub fn reserve(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        estimate: Estimate,
+        now_ms: u64,
+    ) -> Result<Reserved, Outcome> {
+        let price = estimate.price.unwrap_or_default();
+        let cost = price.cost_micros(estimate.prompt, 0, estimate.output);
+        let amount_of = |p: &Policy| match p.kind {
+            PolicyKind::Cost => cost,
+            _ => estimate.total(),
+        };
+        let t = self.take_all(store, facts, PolicyKind::LlmTokens, &amount_of, now_ms)?;
         Ok(Reserved {
             reservations: t
                 .taken
@@ -694,11 +754,21 @@ impl RateLimiter {
                     slot: k.at.slot,
                     owner: k.at.owner,
                     amount: k.amount,
+                    price: estimate.price,
+                    prompt_estimate: estimate.prompt,
                 })
                 .collect(),
             headers: self.admitted_headers(&t.views),
             monitored: t.monitored,
         })
+    }
+
+    /// The cost, in micro-units, of a request's real usage at the price it
+    /// was reserved at (`None` when nothing was priced). For the audit
+    /// record and metrics.
+    pub fn cost_micros(&self, reservations: &[Reservation], usage: &Usage) -> Option<u64> {
+        let price = reservations.iter().find_map(|r| r.price)?;
+        Some(price.cost_micros(usage.prompt, usage.cached_prompt, usage.completion))
     }
 
     /// Settles reservations with the real total: refunds the unused part, or
@@ -714,11 +784,58 @@ impl RateLimiter {
         actual_total: u64,
         now_ms: u64,
     ) -> Result<(), &'static str> {
+        // Without the split, the prompt is taken as estimated and the rest
+        // as output (output tokens cost more: never cheaper than the truth
+        // when the prompt estimate is exact).
+        self.settle_with(store, reservations, now_ms, &|r: &Reservation| {
+            let prompt = r.prompt_estimate.min(actual_total);
+            (
+                actual_total,
+                Usage {
+                    prompt,
+                    completion: actual_total - prompt,
+                    total: actual_total,
+                    cached_prompt: 0,
+                },
+            )
+        })
+    }
+
+    /// [`Self::settle`] with the real usage split (prompt, cached prompt,
+    /// completion), so money budgets are charged exactly.
+    pub fn settle_usage(
+        &self,
+        store: &dyn SharedStore,
+        reservations: &[Reservation],
+        usage: &Usage,
+        now_ms: u64,
+    ) -> Result<(), &'static str> {
+        self.settle_with(store, reservations, now_ms, &|_: &Reservation| {
+            (usage.total, *usage)
+        })
+    }
+
+    fn settle_with(
+        &self,
+        store: &dyn SharedStore,
+        reservations: &[Reservation],
+        now_ms: u64,
+        actual: &dyn Fn(&Reservation) -> (u64, Usage),
+    ) -> Result<(), &'static str> {
         let mut first_err = None;
         for r in reservations {
             let Some(policy) = self.policies.get(r.policy) else {
                 first_err.get_or_insert("unknown_policy");
                 continue;
+            };
+            let (tokens, usage) = actual(r);
+            let actual_total = match policy.kind {
+                PolicyKind::Cost => r.price.unwrap_or_default().cost_micros(
+                    usage.prompt,
+                    usage.cached_prompt,
+                    usage.completion,
+                ),
+                _ => tokens,
             };
             if actual_total == r.amount {
                 continue;
@@ -753,16 +870,19 @@ impl RateLimiter {
     }
 
     fn applies(&self, p: &Policy, kind: PolicyKind, facts: &RequestFacts) -> bool {
-        p.kind == kind && (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
+        let kind_ok =
+            p.kind == kind || (kind == PolicyKind::LlmTokens && p.kind == PolicyKind::Cost);
+        kind_ok && (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
     }
 
-    /// Takes `amount` from every applicable policy of `kind`, all or nothing.
+    /// Takes `amount_of(policy)` from every applicable policy of `kind`
+    /// (`LlmTokens` also takes money budgets), all or nothing.
     fn take_all(
         &self,
         store: &dyn SharedStore,
         facts: &RequestFacts,
         kind: PolicyKind,
-        amount: u64,
+        amount_of: &dyn Fn(&Policy) -> u64,
         now_ms: u64,
     ) -> Result<TakeAll, Outcome> {
         let mut t = TakeAll {
@@ -782,6 +902,7 @@ impl RateLimiter {
             let Some(fp) = key::fingerprint(&p.key, facts, &self.client_ip) else {
                 continue;
             };
+            let amount = amount_of(p);
             let tier = p.tier_for(facts);
             let rate = *p.rate_for(tier);
             // A monitor-mode refusal still writes the (refilled, unchanged)

@@ -66,7 +66,7 @@ pub struct ModelSettings {
 }
 
 /// A compiled price: nano-units of the currency (10^-9) per token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, Deserialize)]
 pub struct Price {
     /// Per input token.
     pub input_nanos: u64,
@@ -189,6 +189,15 @@ impl Models {
     /// The price of `model` (first matching entry that sets one).
     pub fn price(&self, model: Option<&str>) -> Option<Price> {
         self.find(model).find_map(|e| e.price)
+    }
+
+    /// The highest price configured (by output, then input), for models
+    /// the table does not price.
+    pub fn max_price(&self) -> Option<Price> {
+        self.entries
+            .iter()
+            .filter_map(|e| e.price)
+            .max_by_key(|p| (p.output_nanos, p.input_nanos))
     }
 
     /// True when some entry has a price.

@@ -33,6 +33,10 @@ pub enum PolicyKind {
     Requests,
     /// LLM tokens: reserved from an estimate, settled from real usage.
     LlmTokens,
+    /// Money: the tokens' price (`rate_limit.models[].price`) in
+    /// micro-units of the policy's `currency`, reserved and settled like
+    /// LLM tokens.
+    Cost,
 }
 
 /// What happens when shared data misbehaves (CAS retries exhausted,
@@ -126,6 +130,10 @@ pub struct PolicySettings {
     /// Hashed slots in shared data (bounds memory; see `RateLimiter::shared_data_bound_bytes`).
     #[serde(default = "default_slots")]
     pub slots: u32,
+    /// The currency of a `cost` policy (e.g. `USD`); `capacity` and
+    /// `refill.tokens` are then in micro-units of it (1 USD = 1000000).
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 fn default_slots() -> u32 {

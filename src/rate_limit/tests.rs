@@ -722,6 +722,8 @@ fn settling_an_unknown_policy_reports_it() {
         slot: 0,
         owner: 1,
         amount: 1,
+        price: None,
+        prompt_estimate: 0,
     };
     assert_eq!(
         l.settle(&MemoryStore::new(), &[bogus], 5, 0),
@@ -737,7 +739,8 @@ fn estimate_uses_the_configured_default_max_tokens() {
         e,
         Estimate {
             prompt: 2,
-            output: 1000
+            output: 1000,
+            ..Default::default()
         }
     );
 }
@@ -1001,4 +1004,87 @@ fn pre_auth_limits_signature_checks_per_address_with_its_own_fail_mode() {
             .path,
         "rate_limit.pre_auth.capacity"
     );
+}
+
+// ---- money budgets (issue 18, item 4) ----
+
+fn money(capacity_micros: u64) -> RateLimiter {
+    limiter(json!({
+        "policies":[{"name":"spend","kind":"cost","currency":"usd","key":["subject"],
+            "capacity":capacity_micros,"refill":{"tokens":capacity_micros,"per_s":86400}}],
+        "models":[
+            {"model":"cheap","price":{"input_per_million":1.0,"output_per_million":2.0}},
+            {"model":"dear","price":{"input_per_million":10.0,"output_per_million":40.0,"cached_input_per_million":5.0}}]}))
+}
+
+#[test]
+fn a_money_budget_reserves_the_estimated_price_and_settles_the_real_one() {
+    let l = money(1_000_000); // 1 USD a day
+    let s = MemoryStore::new();
+    let a = Req::user("spender");
+    let body = json!({"model":"dear","max_tokens":1000,"messages":[{"role":"user","content":"x".repeat(4000)}]});
+    let e = l.estimate_request(&body);
+    // 1000 prompt tokens at 10/M + 1000 output at 40/M = 0.05 USD.
+    let r = l.reserve(&s, &a.facts(), e, 0).unwrap();
+    assert_eq!(r.reservations[0].amount, 50_000);
+    let policy = r
+        .headers
+        .iter()
+        .find(|(n, _)| n == "ratelimit-policy")
+        .unwrap();
+    assert!(policy.1.contains("qu=\"usd-micros\""), "{policy:?}");
+    let state = r.headers.iter().find(|(n, _)| n == "ratelimit").unwrap();
+    assert!(state.1.contains("r=950000"), "{state:?}");
+    // Real usage: 1000 in (400 cached), 200 out: 6000 + 2000 + 8000 micro-units.
+    let usage = Usage {
+        prompt: 1000,
+        completion: 200,
+        total: 1200,
+        cached_prompt: 400,
+    };
+    assert_eq!(l.cost_micros(&r.reservations, &usage), Some(16_000));
+    l.settle_usage(&s, &r.reservations, &usage, 0).unwrap();
+    let next = l.reserve(&s, &a.facts(), e, 0).unwrap();
+    let state = next.headers.iter().find(|(n, _)| n == "ratelimit").unwrap();
+    assert!(
+        state.1.contains("r=934000"),
+        "1,000,000 - 16,000 - 50,000: {state:?}"
+    );
+}
+
+#[test]
+fn a_spender_crossing_the_money_budget_is_refused_and_unpriced_models_are_not_free() {
+    let l = money(100_000); // 0.10 USD
+    let s = MemoryStore::new();
+    let a = Req::user("spender");
+    let cheap = l.estimate_request(&json!({"model":"cheap","max_tokens":10000,"messages":[]}));
+    assert_eq!(cheap.price.unwrap().output_nanos, 2000);
+    // 10,000 output tokens at 2/M: 20,000 micro-units each; 5 fit, the 6th not.
+    let admitted = (0..6)
+        .filter(|_| l.reserve(&s, &a.facts(), cheap, 0).is_ok())
+        .count();
+    assert_eq!(admitted, 5);
+    let unknown = l.estimate_request(&json!({"model":"brand-new","messages":[]}));
+    assert_eq!(
+        unknown.price.unwrap().output_nanos,
+        40_000,
+        "charged the highest price"
+    );
+}
+
+#[test]
+fn cost_policies_need_a_currency_and_prices() {
+    let no_currency = compile_err(
+        json!({"policies":[{"name":"c","kind":"cost","key":["subject"],"capacity":1,"refill":{"tokens":1,"per_s":1}}],
+        "models":[{"model":"m","price":{"input_per_million":1,"output_per_million":1}}]}),
+    );
+    assert_eq!(no_currency.path, "rate_limit.policies[0].currency");
+    let no_prices = compile_err(
+        json!({"policies":[{"name":"c","kind":"cost","currency":"EUR","key":["subject"],"capacity":1,"refill":{"tokens":1,"per_s":1}}]}),
+    );
+    assert_eq!(no_prices.path, "rate_limit.policies[0].kind");
+    let stray = compile_err(
+        json!({"policies":[{"name":"c","currency":"EUR","key":["subject"],"capacity":1,"refill":{"tokens":1,"per_s":1}}]}),
+    );
+    assert_eq!(stray.path, "rate_limit.policies[0].currency");
 }
