@@ -140,6 +140,9 @@ include benches/bench.mk
 # Fuzzing (issue 8): `make fuzz` (FUZZ_SECONDS per target, default 60).
 include fuzz/fuzz.mk
 
+# Demo TLS certificate (issue 18): `make demo-tls`.
+include tools/tls.mk
+
 clean:
 	cargo clean
 	rm -rf $(VENV) tests/.run .pytest_cache tests/e2e/.pytest_cache

@@ -345,6 +345,10 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.stream.genai.model.is_some() {
+            // Response timing for the GenAI metrics (time to first token).
+            self.stream.genai.on_output(now_ms(), body_size);
+        }
         if !response::wants_body(&self.stream) {
             return Action::Continue;
         }

@@ -15,7 +15,7 @@ use serde_json::{json, Map, Value};
 use crate::audit::AuditRecord;
 use crate::auth::{AuthError, AuthState, Identity, Verdict};
 use crate::config::Config;
-use crate::decision::Denial;
+use crate::decision::{Denial, ErrorShape};
 use crate::metrics::{self, Metrics};
 use crate::rate_limit::{
     self, Estimate, FailMode, Outcome, RequestFacts, Reservation, SharedStore,
@@ -147,6 +147,10 @@ pub struct StreamState {
     /// The redaction profile for this route and caller, decided once the
     /// request is authenticated; `None`: nothing is redacted.
     pub redaction_profile: Option<ProfileId>,
+    /// The error shape of this stream's refusals (the route's, else by path).
+    pub error_shape: ErrorShape,
+    /// Model and timings for the GenAI metrics.
+    pub genai: metrics::GenAiTiming,
 }
 
 /// A phase of the stream, for the filter-time histograms.
@@ -202,6 +206,8 @@ pub fn on_request_headers(
         stream.method = head.method.to_string();
         stream.path = head.path.to_string();
         stream.request_id = header(head.headers, "x-request-id").map(str::to_string);
+        stream.error_shape = ErrorShape::for_path(head.path);
+        stream.genai.started_ms = env.now_ms;
         let facts = RequestFacts {
             subject: None,
             claims: None,
@@ -236,7 +242,10 @@ pub fn on_request_headers(
     };
     let mut step = step;
     match &mut step {
-        HeadersStep::Deny(denial) => stream.denied = Some(denial.code),
+        HeadersStep::Deny(denial) => {
+            denial.shape = stream.error_shape;
+            stream.denied = Some(denial.code);
+        }
         HeadersStep::Continue(edits) => {
             if config.screening.enabled()
                 && header(head.headers, request::SCREENING_HEADER).is_some()
@@ -274,6 +283,9 @@ fn authenticate(
         }
     };
     stream.route = Some(route.name.clone());
+    if let Some(shape) = route.error_format {
+        stream.error_shape = shape;
+    }
 
     // Claim headers are ours alone: drop whatever the client sent under those
     // names on every request, authenticated or not. Only names actually sent
@@ -472,9 +484,19 @@ pub fn on_log(
         }
         stream.audit.insert("redactions".into(), counts);
     }
+    if let Some(code) = stream.denied {
+        env.metrics
+            .count(&metrics::denied(stream.route.as_deref(), code), 1);
+    }
+    let streamed = response::streamed_tokens(stream).is_some();
+    let io = usage.map(|u| (u.prompt, u.completion));
+    for (name, value) in stream.genai.samples(env.now_ms, io, streamed) {
+        env.metrics.record(&name, value);
+    }
     for (phase, ns) in stream.phase_ns.iter().enumerate() {
         if *ns > 0 {
-            env.metrics.record(metrics::phase_time_us(phase), ns / 1000);
+            env.metrics
+                .record(&metrics::phase_time_us(phase), ns / 1000);
         }
     }
     audit_line(config, stream, status)

@@ -110,7 +110,9 @@ pub fn progress(stream: &StreamState, body_size: usize, end_of_stream: bool) -> 
         return BodyProgress::Pass;
     };
     if body_size > plan.max_bytes {
-        return BodyProgress::Deny(Denial::request_too_large(plan.max_bytes));
+        return BodyProgress::Deny(
+            Denial::request_too_large(plan.max_bytes).shaped(stream.error_shape),
+        );
     }
     if end_of_stream {
         BodyProgress::Complete
@@ -135,11 +137,17 @@ pub fn on_request_body(
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
             stream.denied = Some(denial.code);
-            return RequestBodyStep::Deny(denial);
+            return RequestBodyStep::Deny(denial.shaped(stream.error_shape));
         }
     }
     if plan.budget {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
+        // The request's model labels the GenAI metrics (listed, else `other`).
+        stream.genai.model = parsed
+            .as_ref()
+            .and_then(|v| v.get("model"))
+            .and_then(Value::as_str)
+            .map(|m| config.metrics.model_label(Some(m)).to_string());
         let estimate = match &parsed {
             Some(v) => config.rate_limit.estimate_request(v),
             // Not JSON: charge its length as prompt, plus the default output.
@@ -149,7 +157,7 @@ pub fn on_request_body(
         };
         if let Some(denial) = reserve(config, env, stream, estimate) {
             stream.denied = Some(denial.code);
-            return RequestBodyStep::Deny(denial);
+            return RequestBodyStep::Deny(denial.shaped(stream.error_shape));
         }
     }
     let redacted = plan.redact.and_then(|profile| {
