@@ -9,8 +9,8 @@
 use serde::Deserialize;
 
 use crate::auth::Auth;
-use crate::config::ConfigError;
 use crate::decision::ErrorShape;
+use crate::error::ConfigError;
 use crate::tls::RequireTls;
 
 /// Whether a route needs a token.

@@ -7,6 +7,7 @@
 
 pub mod request;
 pub mod response;
+pub mod stream;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,8 @@ use crate::rate_limit::{
 use crate::redaction::{Counts, ProfileId};
 use crate::route::{AuthRequirement, Matched};
 
+pub use stream::{Call, Forward, Phase, Step};
+
 /// What the host knows about a request when its headers arrive.
 #[derive(Debug, Clone, Copy)]
 pub struct RequestHead<'a> {
@@ -36,6 +39,10 @@ pub struct RequestHead<'a> {
     pub peer_address: Option<&'a str>,
     /// True when the request has no body.
     pub end_of_stream: bool,
+    /// The downstream connection's TLS version (`TLSv1.3`; Envoy's
+    /// `connection.tls_version`), `None` on plaintext. The host reads it only
+    /// when some route sets `require_tls` ([`crate::route::Routes::requires_tls`]).
+    pub tls_version: Option<&'a str>,
 }
 
 /// The per-worker services a phase may use, and the time.
@@ -105,6 +112,12 @@ impl AuthOutcome {
 /// What one stream has learnt so far; owned by the host's stream context.
 #[derive(Debug, Default)]
 pub struct StreamState {
+    /// Where the stream is in its life; only [`stream`] moves it.
+    pub(crate) phase: Phase,
+    /// Request body bytes the host has buffered so far.
+    pub(crate) body_bytes: usize,
+    /// Lines for the host's log (a failed JWKS fetch); drained by the shell.
+    pub warnings: Vec<String>,
     /// `:method` of the request.
     pub method: String,
     /// `:path` of the request (the audit line drops its query).
@@ -114,7 +127,7 @@ pub struct StreamState {
     /// Client IP as the rate limiter sees it (peer, or `X-Forwarded-For` when trusted;
     /// IPv6 grouped by the configured prefix).
     pub client_ip: Option<String>,
-    /// Nanoseconds spent inside the filter's callbacks, by [`Phase`].
+    /// Nanoseconds spent inside the filter's callbacks, by [`Stage`].
     pub phase_ns: [u64; 4],
     /// Name of the matched route.
     pub route: Option<String>,
@@ -153,9 +166,9 @@ pub struct StreamState {
     pub genai: metrics::GenAiTiming,
 }
 
-/// A phase of the stream, for the filter-time histograms.
+/// A stage of the stream, for the filter-time histograms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub enum Stage {
     /// Request headers (routing, auth, limits; also a JWKS refetch).
     RequestHeaders = 0,
     /// Request body (screening, budget reservation).
@@ -167,8 +180,18 @@ pub enum Phase {
 }
 
 impl StreamState {
-    /// Adds time spent in a phase.
-    pub fn add_time(&mut self, phase: Phase, ns: u64) {
+    /// Where the stream is in its life.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// Request body bytes the host has buffered so far.
+    pub fn body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
+    /// Adds time spent in a stage.
+    pub fn add_time(&mut self, phase: Stage, ns: u64) {
         if let Some(t) = self.phase_ns.get_mut(phase as usize) {
             *t = t.saturating_add(ns);
         }
@@ -194,9 +217,10 @@ impl StreamState {
 /// Runs route matching, authentication, authorization and request limits on
 /// the request headers.
 ///
-/// Idempotent until it returns a final step: after a JWKS fetch the host
-/// calls it again with the same head. Final outcomes are counted.
-pub fn on_request_headers(
+/// Idempotent until it returns a final step: after a JWKS fetch the state
+/// machine ([`stream`]) calls it again with the same head. Final outcomes
+/// are counted.
+pub(crate) fn on_request_headers(
     config: &Config,
     env: &mut Env<'_>,
     head: &RequestHead<'_>,
@@ -242,10 +266,7 @@ pub fn on_request_headers(
     };
     let mut step = step;
     match &mut step {
-        HeadersStep::Deny(denial) => {
-            denial.shape = stream.error_shape;
-            stream.denied = Some(denial.code);
-        }
+        HeadersStep::Deny(_) => {}
         HeadersStep::Continue(edits) => {
             if config.screening.enabled()
                 && header(head.headers, request::SCREENING_HEADER).is_some()
@@ -285,6 +306,15 @@ fn authenticate(
     stream.route = Some(route.name.clone());
     if let Some(shape) = route.error_format {
         stream.error_shape = shape;
+    }
+    if let Some(require) = route.require_tls {
+        if let Err(denial) = require.check(head.tls_version) {
+            env.metrics.count(&metrics::tls_refused(&route.name), 1);
+            let section = stream.audit_section("tls");
+            section.insert("required".into(), json!(require.min_version.as_str()));
+            section.insert("got".into(), json!(head.tls_version.unwrap_or("plaintext")));
+            return HeadersStep::Deny(denial);
+        }
     }
 
     // Claim headers are ours alone: drop whatever the client sent under those
@@ -403,7 +433,7 @@ fn limit_requests(
                     .audit_section("rate_limit")
                     .insert("monitored".into(), json!(monitored));
             }
-            stream.response_headers.extend(headers);
+            merge_quota_headers(&mut stream.response_headers, headers);
             None
         }
         Outcome::Limited {
@@ -426,6 +456,22 @@ fn limit_requests(
                 FailMode::Closed => Some(Denial::rate_limit_unavailable()),
                 FailMode::Open => None,
             }
+        }
+    }
+}
+
+/// Adds quota headers for the answer. `RateLimit-Policy` and `RateLimit`
+/// are Structured Field lists: a second set of policies (the token budget
+/// after the request policies) joins the list instead of replacing it.
+pub(crate) fn merge_quota_headers(into: &mut Vec<(String, String)>, new: Vec<(String, String)>) {
+    for (name, value) in new {
+        match into.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            Some((_, existing)) if !value.is_empty() => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            Some(_) => {}
+            None => into.push((name, value)),
         }
     }
 }

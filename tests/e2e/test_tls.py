@@ -142,13 +142,51 @@ def test_curl_tls13_works_and_tls_max_12_fails(stack):
     assert refused.returncode == 35, (refused.returncode, refused.stderr)
 
 
-def test_a_require_tls_route_is_a_valid_plugin_config(workdir):
+@pytest.fixture(scope="module")
+def tls_only(run_dir, minter):
+    """The demo with `require_tls` (TLSv1.3) on the chat route."""
     cfg = harness.plugin_config(harness.demo_yaml())
-    chat = next(r for r in cfg["routes"] if r["name"] == "chat")
-    chat["require_tls"] = {"min_version": "TLSv1.3"}
-    done = harness.validate(workdir, harness.with_plugin_config(harness.demo_yaml(), cfg))
-    assert done.returncode == 0, done.stdout + done.stderr
-    chat["require_tls"] = {"min_version": "TLSv1.4"}
+    next(r for r in cfg["routes"] if r["name"] == "chat")["require_tls"] = {"min_version": "TLSv1.3"}
+    s = harness.start_stack(run_dir / "tls-only", minter, plugin=cfg)
+    yield s
+    s.stop()
+
+
+def test_plaintext_is_refused_on_a_require_tls_route_and_counted(tls_only):
+    token = tls_only.mint(alg="HS256")
+    tag = marker()
+    before = tls_only.stat("wasmcustom.tollgate.tls.refused.route.chat")
+    r = tls_only.request("POST", "/v1/chat/completions", token, {"x-test-id": tag}, CHAT)
+    assert r.status == 403, r
+    error = r.json()["error"]
+    assert error["code"] == "tls_required" and error["type"] == "permission_error", r
+    assert "TLSv1.3" in error["message"] and "plaintext" in error["message"], r
+    assert tls_only.mock.find_requests(tag) == []
+    harness.wait_until(lambda: tls_only.stat("wasmcustom.tollgate.tls.refused.route.chat") == before + 1,
+                       timeout=5, what="the tls refusal counter")
+    assert 'tollgate_tls_refused{route="chat"}' in tls_only.prometheus()
+    # Routes without the option still take plaintext.
+    assert tls_only.request("GET", "/healthz").status == 200
+
+
+def test_the_same_route_over_tls13_is_admitted(tls_only):
+    host, port = tls_address(tls_only)
+    conn = http.client.HTTPSConnection(host, port, timeout=10, context=context())
+    try:
+        conn.request("POST", "/v1/chat/completions", body=json.dumps(CHAT),
+                     headers={"authorization": f"Bearer {tls_only.mint(alg='HS256')}",
+                              "content-type": "application/json"})
+        resp = conn.getresponse()
+        body = resp.read()
+        assert resp.status == 200, body
+        assert resp.getheader("x-mock-upstream") == "1"
+    finally:
+        conn.close()
+
+
+def test_an_unknown_min_version_is_refused_naming_the_field(workdir):
+    cfg = harness.plugin_config(harness.demo_yaml())
+    next(r for r in cfg["routes"] if r["name"] == "chat")["require_tls"] = {"min_version": "TLSv1.4"}
     done = harness.validate(workdir, harness.with_plugin_config(harness.demo_yaml(), cfg))
     assert done.returncode != 0
     assert "routes[1].require_tls.min_version" in done.stdout + done.stderr, done.stdout + done.stderr
