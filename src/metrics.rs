@@ -559,4 +559,18 @@ mod tests {
             .collect();
         assert_eq!(found, want);
     }
+
+    #[test]
+    fn kong_metadata_names_every_label() {
+        let meta: serde_json::Value =
+            serde_json::from_str(include_str!("../envoy/kong/tollgate.meta.json")).unwrap();
+        let labels: Vec<&str> = meta["metrics"]["label_patterns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["label"].as_str().unwrap())
+            .collect();
+        let want: Vec<&str> = TAGS.iter().map(|(t, _)| *t).collect();
+        assert_eq!(labels, want);
+    }
 }
