@@ -144,3 +144,82 @@ fn unrouted_paths_take_the_shape_of_their_path() {
         "the host reads connection.tls_version only then"
     );
 }
+
+/// A request with a JSON body through headers, body and log; returns the metrics.
+fn llm_request(config: &Config, body: &[u8], start_ms: u64, end_ms: u64) -> MemoryMetrics {
+    let store = MemoryStore::new();
+    let mut auth = AuthState::new(&config.auth);
+    let mut metrics = MemoryMetrics::default();
+    let headers = vec![
+        (":method".to_string(), "POST".to_string()),
+        (
+            ":path".to_string(),
+            "/secure/v1/chat/completions".to_string(),
+        ),
+        ("content-type".to_string(), "application/json".to_string()),
+    ];
+    let head = RequestHead {
+        method: "POST",
+        path: "/secure/v1/chat/completions",
+        headers: &headers,
+        peer_address: None,
+        end_of_stream: false,
+        tls_version: Some("TLSv1.3"),
+    };
+    let mut stream = StreamState::default();
+    let mut env = Env {
+        auth: &mut auth,
+        store: &store,
+        metrics: &mut metrics,
+        now_ms: start_ms,
+    };
+    let step = pipeline::stream::request_headers(config, &mut env, &head, &mut stream);
+    assert!(matches!(step, Step::Forward(_)), "{step:?}");
+    let mut read = |n: usize| body[..n].to_vec();
+    let step =
+        pipeline::stream::request_body(config, &mut env, &mut stream, body.len(), true, &mut read);
+    assert!(matches!(step, Step::Forward(_)), "{step:?}");
+    env.now_ms = end_ms;
+    pipeline::on_log(config, &mut env, &mut stream, Some(200));
+    metrics
+}
+
+fn screening_config(models: &str) -> Config {
+    let json = format!(
+        r#"{{"routes": [{{"name": "secure", "match": {{"prefix": "/secure"}}, "auth": "none"}}],
+            "screening": {{}}, "metrics": {{"models": {models}}}}}"#
+    );
+    Config::from_json(json.as_bytes()).unwrap()
+}
+
+#[test]
+fn request_duration_is_recorded_by_listed_model_else_other() {
+    let config = screening_config(r#"["gpt-4.1"]"#);
+    let body = br#"{"model":"gpt-4.1","messages":[{"role":"user","content":"hi"}]}"#;
+    let m = llm_request(&config, body, 1_000, 1_250);
+    assert_eq!(
+        m.histograms
+            .get("tollgate.llm.request_duration_ms.model.gpt-4.1"),
+        Some(&vec![250])
+    );
+    let body = br#"{"model":"secret-finetune-7","messages":[{"role":"user","content":"hi"}]}"#;
+    let m = llm_request(&config, body, 1_000, 1_040);
+    assert_eq!(
+        m.histograms
+            .get("tollgate.llm.request_duration_ms.model.other"),
+        Some(&vec![40])
+    );
+    assert!(!m.histograms.keys().any(|k| k.contains("secret-finetune")));
+}
+
+#[test]
+fn a_body_without_a_model_records_no_genai_metric() {
+    let config = screening_config("[]");
+    let body = br#"{"messages":[{"role":"user","content":"hi"}]}"#;
+    let m = llm_request(&config, body, 1_000, 1_100);
+    assert!(
+        !m.histograms.keys().any(|k| k.starts_with("tollgate.llm.")),
+        "{:?}",
+        m.histograms.keys()
+    );
+}
