@@ -167,19 +167,22 @@ pub const AUTH_ALLOWED: &str = "tollgate.auth.allowed";
 pub const JWKS_FETCH_OK: &str = "tollgate.jwks.fetch_ok";
 /// JWKS fetch failed.
 pub const JWKS_FETCH_FAILED: &str = "tollgate.jwks.fetch_failed";
-/// Phase names for the filter-time histogram, indexed by `pipeline::Phase`.
-const PHASES: [&str; 4] = [
-    "request_headers",
-    "request_body",
-    "response_headers",
-    "response_body",
+/// `tollgate.filter.time_us.phase.<phase>`, indexed by `pipeline::Stage`
+/// (written out: recorded four times per request, so never formatted).
+const PHASE_TIME_US: [&str; 4] = [
+    "tollgate.filter.time_us.phase.request_headers",
+    "tollgate.filter.time_us.phase.request_body",
+    "tollgate.filter.time_us.phase.response_headers",
+    "tollgate.filter.time_us.phase.response_body",
 ];
 
-/// `tollgate.filter.time_us.phase.<phase>`: filter time per phase,
-/// microseconds (histogram), for a phase index (`pipeline::Phase as usize`).
-pub fn phase_time_us(phase: usize) -> String {
-    let name = PHASES.get(phase).copied().unwrap_or("other");
-    format!("tollgate.filter.time_us{}", label("phase", name))
+/// Filter time per phase, microseconds (histogram), for a stage index
+/// (`pipeline::Stage as usize`).
+pub fn phase_time_us(phase: usize) -> &'static str {
+    PHASE_TIME_US
+        .get(phase)
+        .copied()
+        .unwrap_or("tollgate.filter.time_us.phase.other")
 }
 
 /// `tollgate.auth.denied.code.<code>`.
@@ -521,7 +524,7 @@ mod tests {
             (rate_limit_monitored("per_user"), "rate_limit.monitored"),
             (internal_error("corrupt_state"), "internal.error"),
             (tls_refused("chat"), "tls.refused"),
-            (phase_time_us(0), "filter.time_us"),
+            (phase_time_us(0).to_string(), "filter.time_us"),
             (request_duration_ms("m"), "llm.request_duration_ms"),
             (time_to_first_token_ms("m"), "llm.time_to_first_token_ms"),
             (

@@ -541,8 +541,7 @@ pub fn on_log(
     }
     for (phase, ns) in stream.phase_ns.iter().enumerate() {
         if *ns > 0 {
-            env.metrics
-                .record(&metrics::phase_time_us(phase), ns / 1000);
+            env.metrics.record(metrics::phase_time_us(phase), ns / 1000);
         }
     }
     audit_line(config, stream, status)
