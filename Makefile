@@ -92,8 +92,10 @@ token:
 # The mock answers on :10001 before Envoy starts (we wait for its LISTENING line),
 # so the filter's first JWKS fetch succeeds. Ctrl-C stops Envoy; the trap then
 # stops the mock.
+# The mock's own API key; envoy/envoy.yaml injects it (auth.upstream_credential).
+DEMO_UPSTREAM_KEY := tollgate-demo-upstream-key
 run: wasm $(ENVOY)
-	@exec 3< <(exec $(PYTHON) envoy/demo/mock_upstream.py --port 10001); mock=$$!; \
+	@exec 3< <(exec $(PYTHON) envoy/demo/mock_upstream.py --port 10001 --api-key $(DEMO_UPSTREAM_KEY)); mock=$$!; \
 	trap 'kill $$mock 2>/dev/null || true' EXIT INT TERM; \
 	read -r -t 10 ready <&3 || { echo "error: the mock upstream did not start on 127.0.0.1:10001" >&2; exit 1; }; \
 	echo; \

@@ -12,7 +12,7 @@ use crate::auth::{Auth, AuthSettings};
 use crate::metrics::MetricsSettings;
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::redaction::{ProfileSettings, RedactionSettings, Redactor};
-use crate::route::{RouteSettings, Routes, UnmatchedAction};
+use crate::route::{PathPolicySettings, RouteSettings, Routes, UnmatchedAction};
 use crate::screening::{Screener, ScreeningSettings};
 
 pub use crate::error::ConfigError;
@@ -27,6 +27,8 @@ pub struct Settings {
     pub routes: Vec<RouteSettings>,
     /// What to do with a request that matches no route.
     pub unmatched: UnmatchedAction,
+    /// Ambiguous paths and method-override / URL-rewrite headers.
+    pub path_policy: PathPolicySettings,
     /// Request limits and LLM-token budgets.
     pub rate_limit: RateLimitSettings,
     /// Prompt validation and screening. Absent: request bodies are not screened.
@@ -79,7 +81,8 @@ impl Config {
     /// Validates and compiles already-deserialised settings.
     pub fn compile(settings: Settings) -> Result<Self, ConfigError> {
         let auth = Auth::compile(settings.auth, "auth")?;
-        let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?;
+        let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?
+            .with_path_policy(settings.path_policy, "path_policy")?;
         let route_names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
         let rate_limit = RateLimiter::compile(settings.rate_limit, &route_names, "rate_limit")?;
         let screening_settings = settings.screening.unwrap_or(ScreeningSettings {

@@ -163,6 +163,9 @@ pub const CONFIG_LOADED: &str = "tollgate.config.loaded";
 pub const CONFIG_REJECTED: &str = "tollgate.config.rejected";
 /// Requests admitted by authentication (verified, anonymous or no auth needed).
 pub const AUTH_ALLOWED: &str = "tollgate.auth.allowed";
+/// Tokens refused by a check that needs no key (size, format, algorithm
+/// policy, issuer, audience, dates, claims): no signature was verified.
+pub const AUTH_PRE_SIGNATURE_REFUSED: &str = "tollgate.auth.pre_signature_refused";
 /// JWKS fetch succeeded.
 pub const JWKS_FETCH_OK: &str = "tollgate.jwks.fetch_ok";
 /// JWKS fetch failed.
@@ -216,6 +219,9 @@ pub fn rate_limited(policy: &str) -> String {
 pub fn rate_limit_monitored(policy: &str) -> String {
     format!("tollgate.rate_limit.monitored{}", label("policy", policy))
 }
+
+/// A verified token without `sub` refused on a per-subject route.
+pub const RATE_LIMIT_MISSING_SUBJECT: &str = "tollgate.rate_limit.missing_subject";
 
 /// LLM tokens per request (histogram), from the response's `usage`.
 pub const LLM_TOKENS: &str = "tollgate.llm.tokens";

@@ -163,6 +163,7 @@ pub fn on_request_body(
             return RequestBodyStep::Deny(denial);
         }
     }
+    let mut capped = None;
     if plan.budget {
         let estimate = match &parsed {
             Ok(v) => config.rate_limit.estimate_request(v),
@@ -174,7 +175,11 @@ pub fn on_request_body(
         if let Some(denial) = reserve(config, env, stream, estimate) {
             return RequestBodyStep::Deny(denial);
         }
+        capped = parsed
+            .ok()
+            .and_then(|v| config.rate_limit.cap_request(&stream.path, body, &v));
     }
+    let body = capped.as_deref().unwrap_or(body);
     let redacted = plan.redact.and_then(|profile| {
         let before = stream.redactions.total();
         match config
@@ -185,7 +190,7 @@ pub fn on_request_body(
             _ => None,
         }
     });
-    RequestBodyStep::Continue(edits, redacted)
+    RequestBodyStep::Continue(edits, redacted.or(capped))
 }
 
 /// Validates and screens the prompt; `Err` is the refusal.

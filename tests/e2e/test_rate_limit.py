@@ -192,8 +192,9 @@ def test_monitor_policy_admits_and_counts(limits):
 
 # A 36-character prompt and max_tokens 10 reserve about 20 tokens, but the mock
 # answers with the prompt repeated 10 times: usage is 9 prompt + 90 completion
-# = 99 tokens. Only settlement from the real usage refuses the fourth request;
-# reservations alone would admit a dozen.
+# = 99 tokens (`x-mock-ignore-max-tokens`: an upstream that overruns its limit).
+# Only settlement from the real usage refuses the fourth request; reservations
+# alone would admit a dozen.
 PROMPT = "count my tokens please, all of them!"
 assert len(PROMPT) == 36
 
@@ -204,7 +205,8 @@ def budget_chat(stack, token, tag, stream=False, max_tokens=10, text=PROMPT, rep
         body.update(stream=True, stream_options={"include_usage": True})
     request_id = f"{tag}-{marker()[:8]}"
     r = stack.request("POST", "/v1/chat/completions", token,
-                      {"x-rl-budget": tag, "x-test-id": tag, "x-mock-repeat": str(repeat), "x-request-id": request_id},
+                      {"x-rl-budget": tag, "x-test-id": tag, "x-mock-repeat": str(repeat), "x-request-id": request_id,
+                       "x-mock-ignore-max-tokens": "1"},
                       body)
     # Settlement happens when the stream ends in Envoy, which may be just after
     # the client has the whole answer; the audit line is written after it.
@@ -260,7 +262,8 @@ def test_token_budget_settles_a_stream_without_usage_from_its_text(limits):
         body = {"model": "m", "max_tokens": 10, "stream": True, "messages": [{"role": "user", "content": PROMPT}]}
         request_id = f"{tag}-{marker()[:8]}"
         r = limits.request("POST", "/v1/chat/completions", token,
-                           {"x-rl-budget": tag, "x-mock-repeat": "10", "x-request-id": request_id}, body)
+                           {"x-rl-budget": tag, "x-mock-repeat": "10", "x-request-id": request_id,
+                            "x-mock-ignore-max-tokens": "1"}, body)
         got.append(r.status)
         if r.status == 200:
             assert "usage" not in r.text()
@@ -279,7 +282,8 @@ def test_token_budget_settles_a_redacted_json_answer_larger_than_json_max_bytes(
     unit = "contact john.doe@example.com about order 88231; "  # 48 characters
     body = {"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": unit}]}
     r = limits.request("POST", "/v1/chat/completions", token,
-                       {"x-rl-budget": tag, "x-mock-repeat": "200000", "x-request-id": request_id}, body, timeout=60)
+                       {"x-rl-budget": tag, "x-mock-repeat": "200000", "x-request-id": request_id,
+                        "x-mock-ignore-max-tokens": "1"}, body, timeout=60)
     assert_upstream_answered(r)
     assert len(r.body) > 8 * 1024 * 1024
     doc = r.json()  # redacted as text, still valid
