@@ -46,7 +46,7 @@ def test_each_decision_is_counted_in_stats(stack):
         "auth.allowed": 2,
         "auth.denied.code.jwt_missing": 1,
         "auth.denied.code.jwt_malformed": 1,
-        # The malformed token is refused before any signature work.
+        # The malformed token was refused before any signature check.
         "auth.pre_signature_refused": 1,
         "screening.blocked.category.instruction_override": 1,
         "redaction.redacted.entity.email": 1,
