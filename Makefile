@@ -100,6 +100,7 @@ run: wasm $(ENVOY)
 	read -r -t 10 ready <&3 || { echo "error: the mock upstream did not start on 127.0.0.1:10001" >&2; exit 1; }; \
 	echo; \
 	echo "Tollgate demo: Envoy on http://127.0.0.1:10000 (admin http://127.0.0.1:9901), mock upstream on :10001"; \
+	echo "HTTPS (TLS 1.3 only, TEST-ONLY cert): https://127.0.0.1:10443, e.g. curl --cacert $(DEMO_TLS)/demo-ca.crt"; \
 	echo "In another terminal:"; \
 	echo "  TOKEN=\$$(make -s token)"; \
 	echo "  curl -s localhost:10000/v1/chat/completions -H \"authorization: Bearer \$$TOKEN\" \\"; \
@@ -141,6 +142,9 @@ include benches/bench.mk
 
 # Fuzzing (issue 8): `make fuzz` (FUZZ_SECONDS per target, default 60).
 include fuzz/fuzz.mk
+
+# Demo TLS certificate (issue 18): `make demo-tls`.
+include tools/tls.mk
 
 clean:
 	cargo clean

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::audit::{AuditSettings, Auditor};
 use crate::auth::{Auth, AuthSettings};
+use crate::metrics::MetricsSettings;
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::redaction::{ProfileSettings, RedactionSettings, Redactor};
 use crate::route::{PathPolicySettings, RouteSettings, Routes, UnmatchedAction};
@@ -41,6 +42,8 @@ pub struct Settings {
     /// Envoy >= 1.35 with `allow_on_headers_stop_iteration: true` on the Wasm
     /// plugin config; elsewhere a paused request would never get its body.
     pub hold_request_headers: bool,
+    /// Metric labels: the models that get their own `model` label.
+    pub metrics: MetricsSettings,
 }
 
 /// The validated, compiled configuration shared by every stream.
@@ -60,6 +63,8 @@ pub struct Config {
     pub audit: Auditor,
     /// See [`Settings::hold_request_headers`].
     pub hold_request_headers: bool,
+    /// See [`Settings::metrics`].
+    pub metrics: MetricsSettings,
 }
 
 /// Largest request body read when screening is off (a token budget or
@@ -96,6 +101,7 @@ impl Config {
         });
         let redaction = Redactor::compile(redaction_settings, &route_names, "redaction")?;
         let audit = Auditor::compile(settings.audit, "audit")?;
+        settings.metrics.validate("metrics")?;
         Ok(Self {
             auth,
             routes,
@@ -104,6 +110,7 @@ impl Config {
             redaction,
             audit,
             hold_request_headers: settings.hold_request_headers,
+            metrics: settings.metrics,
         })
     }
 

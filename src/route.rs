@@ -9,7 +9,9 @@
 use serde::Deserialize;
 
 use crate::auth::Auth;
+use crate::decision::ErrorShape;
 use crate::error::ConfigError;
+use crate::tls::RequireTls;
 
 /// Whether a route needs a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -77,6 +79,13 @@ pub struct RouteSettings {
     /// Names of the providers whose tokens this route accepts; empty means all.
     #[serde(default)]
     pub providers: Vec<String>,
+    /// Error shape of refusals (`openai` or `anthropic`). Absent: by path,
+    /// Anthropic under `/v1/messages`, else OpenAI.
+    #[serde(default)]
+    pub error_format: Option<ErrorShape>,
+    /// Refuse plaintext and TLS older than `min_version` (403 `tls_required`).
+    #[serde(default)]
+    pub require_tls: Option<RequireTls>,
     /// Accept paths that [`path_problem`] refuses (dot segments, encoded
     /// dots / slashes / backslashes, `;` parameters) on this route.
     #[serde(default)]
@@ -201,6 +210,10 @@ pub struct Route {
     pub roles: RoleRequirement,
     /// Indices of accepted providers; empty means all.
     pub providers: Vec<usize>,
+    /// Configured error shape; `None`: by path ([`ErrorShape::for_path`]).
+    pub error_format: Option<ErrorShape>,
+    /// TLS requirement, checked against the connection's TLS version.
+    pub require_tls: Option<RequireTls>,
     /// Ambiguous paths are accepted on this route.
     pub allow_unnormalized_path: bool,
 }
@@ -324,6 +337,8 @@ impl Routes {
                 auth: s.auth,
                 roles,
                 providers,
+                error_format: s.error_format,
+                require_tls: s.require_tls,
                 allow_unnormalized_path: s.allow_unnormalized_path,
             });
         }
@@ -346,6 +361,8 @@ impl Routes {
             auth: fallback_auth,
             roles: RoleRequirement::default(),
             providers: Vec::new(),
+            error_format: None,
+            require_tls: None,
             allow_unnormalized_path: false,
         };
         Ok(Self {
@@ -416,6 +433,12 @@ impl Routes {
         }
     }
 
+    /// True when some route sets `require_tls`: only then does the host
+    /// read the connection's TLS version.
+    pub fn requires_tls(&self) -> bool {
+        self.routes.iter().any(|r| r.require_tls.is_some())
+    }
+
     /// The configured routes, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Route> {
         self.routes.iter()
@@ -445,6 +468,8 @@ mod tests {
             auth: AuthRequirement::None,
             roles: RolesSettings::default(),
             providers: vec![],
+            error_format: None,
+            require_tls: None,
             allow_unnormalized_path: false,
         }
     }
@@ -685,5 +710,36 @@ mod tests {
         assert!(!req.satisfied_by(&["user".into()]));
         assert!(!req.satisfied_by(&["chat".into()]));
         assert!(RoleRequirement::default().satisfied_by(&[]));
+    }
+
+    #[test]
+    fn require_tls_and_error_format_are_read_per_route() {
+        let settings: Vec<RouteSettings> = serde_json::from_str(
+            r#"[{"name":"m","match":{"prefix":"/v1/messages"},"auth":"none",
+                 "require_tls":{"min_version":"TLSv1.3"},"error_format":"openai"},
+                {"name":"h","match":{"exact":"/healthz"},"auth":"none"}]"#,
+        )
+        .unwrap();
+        let routes =
+            Routes::compile(settings, UnmatchedAction::Deny, &no_auth(), "routes").unwrap();
+        assert!(routes.requires_tls());
+        let Matched::Route(m) = routes.find("POST", "/v1/messages") else {
+            panic!("expected a route")
+        };
+        assert_eq!(m.error_format, Some(ErrorShape::Openai));
+        assert!(m.require_tls.unwrap().check(Some("TLSv1.2")).is_err());
+        let Matched::Route(h) = routes.find("GET", "/healthz") else {
+            panic!("expected a route")
+        };
+        assert_eq!((h.error_format, h.require_tls), (None, None));
+    }
+
+    #[test]
+    fn unknown_error_format_is_refused() {
+        let err = serde_json::from_str::<RouteSettings>(
+            r#"{"name":"m","match":{"prefix":"/"},"error_format":"gemini"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
     }
 }

@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use crate::audit::AuditRecord;
 use crate::auth::{AuthError, AuthState, Identity, Verdict};
 use crate::config::Config;
-use crate::decision::Denial;
+use crate::decision::{Denial, ErrorShape};
 use crate::metrics::{self, Metrics};
 use crate::rate_limit::{
     self, Estimate, FailMode, Outcome, RequestFacts, Reservation, SharedStore,
@@ -39,6 +39,10 @@ pub struct RequestHead<'a> {
     pub peer_address: Option<&'a str>,
     /// True when the request has no body.
     pub end_of_stream: bool,
+    /// The downstream connection's TLS version (`TLSv1.3`; Envoy's
+    /// `connection.tls_version`), `None` on plaintext. The host reads it only
+    /// when some route sets `require_tls` ([`crate::route::Routes::requires_tls`]).
+    pub tls_version: Option<&'a str>,
 }
 
 /// The per-worker services a phase may use, and the time.
@@ -156,6 +160,10 @@ pub struct StreamState {
     /// The redaction profile for this route and caller, decided once the
     /// request is authenticated; `None`: nothing is redacted.
     pub redaction_profile: Option<ProfileId>,
+    /// The error shape of this stream's refusals (the route's, else by path).
+    pub error_shape: ErrorShape,
+    /// Model and timings for the GenAI metrics.
+    pub genai: metrics::GenAiTiming,
 }
 
 /// A stage of the stream, for the filter-time histograms.
@@ -222,6 +230,8 @@ pub(crate) fn on_request_headers(
         stream.method = head.method.to_string();
         stream.path = head.path.to_string();
         stream.request_id = header(head.headers, "x-request-id").map(str::to_string);
+        stream.error_shape = ErrorShape::for_path(head.path);
+        stream.genai.started_ms = env.now_ms;
         let facts = RequestFacts {
             subject: None,
             claims: None,
@@ -294,12 +304,24 @@ fn authenticate(
         }
     };
     stream.route = Some(route.name.clone());
+    if let Some(shape) = route.error_format {
+        stream.error_shape = shape;
+    }
     if let Err(reason) = config.routes.check_path(route, head.path) {
         stream.auth = AuthOutcome::Denied("invalid_path");
         return HeadersStep::Deny(Denial::invalid_request(
             "invalid_path",
             format!("{reason}; send the normalised path"),
         ));
+    }
+    if let Some(require) = route.require_tls {
+        if let Err(denial) = require.check(head.tls_version) {
+            env.metrics.count(&metrics::tls_refused(&route.name), 1);
+            let section = stream.audit_section("tls");
+            section.insert("required".into(), json!(require.min_version.as_str()));
+            section.insert("got".into(), json!(head.tls_version.unwrap_or("plaintext")));
+            return HeadersStep::Deny(denial);
+        }
     }
 
     // Claim headers are ours alone: drop whatever the client sent under those
@@ -585,6 +607,15 @@ pub fn on_log(
             counts.insert(entity.to_string(), json!(n));
         }
         stream.audit.insert("redactions".into(), counts);
+    }
+    if let Some(code) = stream.denied {
+        env.metrics
+            .count(&metrics::denied(stream.route.as_deref(), code), 1);
+    }
+    let streamed = response::streamed_tokens(stream).is_some();
+    let io = usage.map(|u| (u.prompt, u.completion));
+    for (name, value) in stream.genai.samples(env.now_ms, io, streamed) {
+        env.metrics.record(&name, value);
     }
     for (phase, ns) in stream.phase_ns.iter().enumerate() {
         if *ns > 0 {

@@ -151,6 +151,13 @@ pub fn on_request_body(
             .insert("invalid".into(), json!(err.code()));
         return RequestBodyStep::Deny(Denial::invalid_request(err.code(), err.to_string()));
     }
+    // The request's model labels the GenAI metrics (listed, else `other`).
+    stream.genai.model = parsed
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("model"))
+        .and_then(serde_json::Value::as_str)
+        .map(|m| config.metrics.model_label(Some(m)).to_string());
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
             return RequestBodyStep::Deny(denial);

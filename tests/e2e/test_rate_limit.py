@@ -97,7 +97,7 @@ def test_concurrent_burst_admits_exactly_the_capacity_across_workers(limits):
     def one(request_id):
         return limits.chat(token, "burst", headers={"x-rl-burst": tag, "x-request-id": request_id})
 
-    before = limits.stat("wasmcustom.tollgate.rate_limit.limited.burst")
+    before = limits.stat("wasmcustom.tollgate.rate_limit.limited.policy.burst")
     with ThreadPoolExecutor(max_workers=30) as pool:
         responses = list(pool.map(one, ids))
     assert collections.Counter(statuses(responses)) == {200: 10, 429: 20}, statuses(responses)
@@ -112,10 +112,11 @@ def test_concurrent_burst_admits_exactly_the_capacity_across_workers(limits):
     threads = {re.match(r"\[[^]]*\]\[(\d+)\]", line).group(1)
                for line in limits.log_text().splitlines() if tag in line and harness.AUDIT_MARK in line}
     assert len(threads) == 2, f"the burst was served by threads {threads}, expected both workers"
-    assert limits.stat("wasmcustom.tollgate.rate_limit.limited.burst") - before == 20
+    assert limits.stat("wasmcustom.tollgate.rate_limit.limited.policy.burst") - before == 20
     prometheus = limits.prometheus()
-    assert re.search(r"^tollgate_rate_limit_limited_burst(\{\})? [1-9][0-9]*$", prometheus, re.M), \
-        "tollgate_rate_limit_limited_burst missing from /stats/prometheus"
+    assert re.search(r'^tollgate_rate_limit_limited\{policy="burst"\} [1-9][0-9]*$', prometheus, re.M), \
+        'tollgate_rate_limit_limited{policy="burst"} missing from /stats/prometheus'
+
 
 
 def test_remaining_quota_counts_down_then_refusal_carries_the_headers(limits):
@@ -177,12 +178,12 @@ def test_x_forwarded_for_is_honoured_with_trusted_hops(hops):
 def test_monitor_policy_admits_and_counts(limits):
     _, token = user(limits)
     headers = {"x-rl-watch": marker()}
-    before = limits.stat("wasmcustom.tollgate.rate_limit.monitored.watch")
+    before = limits.stat("wasmcustom.tollgate.rate_limit.monitored.policy.watch")
     for _ in range(5):
         assert_upstream_answered(limits.chat(token, headers=headers))
     # Capacity 2: the last three would have been limited.
-    assert limits.stat("wasmcustom.tollgate.rate_limit.monitored.watch") - before == 3
-    assert limits.stat("wasmcustom.tollgate.rate_limit.limited.watch") == 0
+    assert limits.stat("wasmcustom.tollgate.rate_limit.monitored.policy.watch") - before == 3
+    assert limits.stat("wasmcustom.tollgate.rate_limit.limited.policy.watch") == 0
 
 
 # ---------------------------------------------------------------------------
