@@ -86,6 +86,12 @@ pub fn rate_limit_monitored(policy: &str) -> String {
     format!("tollgate.rate_limit.monitored.{policy}")
 }
 
+/// `tollgate.rate_limit.global.<outcome>`: one call to the rate-limit service
+/// (`ok`, `limited`, `failed_open`, `failed_closed`, `settled`, `settle_failed`).
+pub fn rate_limit_global(outcome: &str) -> String {
+    format!("tollgate.rate_limit.global.{outcome}")
+}
+
 /// LLM tokens per request (histogram), from the response's `usage`.
 pub const LLM_TOKENS: &str = "tollgate.llm.tokens";
 

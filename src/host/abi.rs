@@ -440,6 +440,31 @@ pub fn dispatch_http_call(
     proxy_wasm::hostcalls::dispatch_http_call(upstream, headers, body, trailers, timeout)
 }
 
+/// Dispatches a unary gRPC call through an Envoy cluster and returns its token.
+///
+/// Delegates to the SDK for the same reason as [`dispatch_http_call`]: its
+/// dispatcher records the token (`register_grpc_callout`) so the answer (or
+/// the failure status) reaches `on_grpc_call_response`. The SDK handles the
+/// statuses Envoy's `grpcCall` returns (`Ok`, `ParseFailure`,
+/// `InternalFailure`) without panicking.
+pub fn dispatch_grpc_call(
+    upstream: &str,
+    service: &str,
+    method: &str,
+    message: &[u8],
+    timeout: Duration,
+) -> Result<u32, Status> {
+    let timeout = Duration::from_millis(u64::from(millis_u32(timeout)));
+    proxy_wasm::hostcalls::dispatch_grpc_call(
+        upstream,
+        service,
+        method,
+        Vec::new(),
+        Some(message),
+        timeout,
+    )
+}
+
 /// Resumes a request paused in a request callback.
 pub fn resume_http_request() -> Result<(), Status> {
     // SAFETY: no pointers are passed.

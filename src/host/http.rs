@@ -1,6 +1,7 @@
 //! One HTTP stream: reads the request, runs the pipeline, carries out its step.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::abi as hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -15,9 +16,11 @@ use super::{
 use crate::audit::AuditLevel;
 use crate::config::Config;
 use crate::decision::Denial;
+use crate::pipeline::global::{self, RateLimitCall};
 use crate::pipeline::request::{self, BodyProgress, RequestBodyStep};
 use crate::pipeline::response::{self, BodyStep};
 use crate::pipeline::{self, Env, HeaderEdits, HeadersStep, Phase, RequestHead, StreamState};
+use crate::rate_limit::Reply;
 
 /// Most calls a worker makes to join a JWKS fetch already in flight.
 const MAX_JOINED_FETCHES: u32 = 16;
@@ -36,8 +39,18 @@ struct PendingKeys {
     mode: FetchMode,
 }
 
+/// Which phase waits for the rate-limit service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RateLimitWait {
+    Headers,
+    Body,
+}
+
 /// The stream context.
 pub struct Http {
+    id: u32,
+    /// A rate-limit service call this stream waits for: token and phase.
+    pending_rate_limit: Option<(u32, RateLimitWait)>,
     shared: Rc<Shared>,
     stream: StreamState,
     /// An on-demand JWKS call this stream waits for.
@@ -51,8 +64,10 @@ pub struct Http {
 
 impl Http {
     /// A new stream.
-    pub fn new(_context_id: u32, shared: Rc<Shared>) -> Self {
+    pub fn new(context_id: u32, shared: Rc<Shared>) -> Self {
         Self {
+            id: context_id,
+            pending_rate_limit: None,
             shared,
             stream: StreamState::default(),
             pending_keys: None,
@@ -95,6 +110,13 @@ impl Http {
                     Some(RequestBodyStep::Deny(denial)) => {
                         send_denial(&denial);
                         Action::Pause
+                    }
+                    Some(RequestBodyStep::CallRateLimit(edits, new_body, call)) => {
+                        apply(MapType::HttpRequestHeaders, &edits);
+                        if let Some(new_body) = new_body {
+                            replace_body(BufferType::HttpRequestBody, body_size, &new_body);
+                        }
+                        self.call_rate_limit(&call, RateLimitWait::Body)
                     }
                     None => {
                         self.deny(&busy());
@@ -165,13 +187,11 @@ impl Http {
         match step {
             HeadersStep::Continue(edits) => {
                 apply(MapType::HttpRequestHeaders, &edits);
-                if self.stream.body.is_some() && self.shared.config.hold_request_headers {
-                    // Hold the headers too, so screening can still add one (the
-                    // host lets the body through: allow_on_headers_stop_iteration).
-                    Action::Pause
-                } else {
-                    Action::Continue
-                }
+                self.after_headers()
+            }
+            HeadersStep::CallRateLimit { edits, call } => {
+                apply(MapType::HttpRequestHeaders, &edits);
+                self.call_rate_limit(&call, RateLimitWait::Headers)
             }
             HeadersStep::Deny(denial) => {
                 send_denial(&denial);
@@ -179,6 +199,55 @@ impl Http {
             }
             HeadersStep::FetchKeys { provider } => self.fetch_keys(provider, now_ms()),
         }
+    }
+
+    /// What the headers phase returns once it has nothing left to decide.
+    fn after_headers(&self) -> Action {
+        if self.stream.body.is_some() && self.shared.config.hold_request_headers {
+            // Hold the headers too, so screening can still add one (the
+            // host lets the body through: allow_on_headers_stop_iteration).
+            Action::Pause
+        } else {
+            Action::Continue
+        }
+    }
+
+    /// Calls the rate-limit service and pauses until it answers. A call
+    /// that cannot be dispatched is answered at once as UNAVAILABLE (the
+    /// policies' fail mode decides).
+    fn call_rate_limit(&mut self, call: &RateLimitCall, wait: RateLimitWait) -> Action {
+        match hostcalls::dispatch_grpc_call(
+            &call.cluster,
+            call.service,
+            call.method,
+            &call.message,
+            Duration::from_millis(call.timeout_ms),
+        ) {
+            Ok(token) => {
+                self.pending_rate_limit = Some((token, wait));
+                Action::Pause
+            }
+            Err(status) => {
+                log(
+                    LogLevel::Warn,
+                    &format!("tollgate: rate-limit call not dispatched: {status:?}"),
+                );
+                match self.rate_limit_reply(Reply::Status(14)) {
+                    Some(()) => Action::Pause,
+                    None if wait == RateLimitWait::Headers => self.after_headers(),
+                    None => Action::Continue,
+                }
+            }
+        }
+    }
+
+    /// Hands the answer to the pipeline; `Some` when the stream was refused.
+    fn rate_limit_reply(&mut self, reply: Reply<'_>) -> Option<()> {
+        let denial = self
+            .with_env(|config, env, stream| global::on_reply(config, env, stream, reply))
+            .unwrap_or_else(|| Some(busy()))?;
+        self.deny(&denial);
+        Some(())
     }
 
     /// Fetches the provider's JWKS for this stream and pauses until it arrives.
@@ -243,6 +312,54 @@ impl Http {
 }
 
 impl Context for Http {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        let started = now_ns();
+        let Some((token, wait)) = self.pending_rate_limit else {
+            return;
+        };
+        if token != token_id {
+            return;
+        }
+        self.pending_rate_limit = None;
+        let message = if status_code == 0 {
+            buffer(BufferType::GrpcReceiveBuffer, response_size)
+        } else {
+            None
+        };
+        let reply = match (&message, status_code) {
+            (Some(bytes), 0) => Reply::Message(bytes),
+            (None, 0) => Reply::Status(13),
+            (_, code) => Reply::Status(code),
+        };
+        let refused = self.rate_limit_reply(reply).is_some();
+        let phase = match wait {
+            RateLimitWait::Headers => Phase::RequestHeaders,
+            RateLimitWait::Body => Phase::RequestBody,
+        };
+        self.add_filter_time(started, phase);
+        if refused {
+            return;
+        }
+        let resume = match wait {
+            RateLimitWait::Body => true,
+            RateLimitWait::Headers => match self.body_while_fetching.take() {
+                // The whole body arrived during the call: run its phase now.
+                Some((size, true)) => self.request_body(size, true) == Action::Continue,
+                // More body is coming: its callbacks carry the stream on.
+                Some((_, false)) => false,
+                None => self.after_headers() == Action::Continue,
+            },
+        };
+        if resume {
+            if let Err(status) = hostcalls::resume_http_request() {
+                log(
+                    LogLevel::Error,
+                    &format!("tollgate: cannot resume request: {status:?}"),
+                );
+            }
+        }
+    }
+
     fn on_http_call_response(
         &mut self,
         token_id: u32,
@@ -307,7 +424,9 @@ impl HttpContext for Http {
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.pending_keys.is_some() {
+        if self.pending_keys.is_some()
+            || self.pending_rate_limit.map(|(_, w)| w) == Some(RateLimitWait::Headers)
+        {
             // Authentication waits for a JWKS fetch. Where the host lets a paused
             // request's body through (allow_on_headers_stop_iteration), it must
             // stay held: continuing here would forward an unverified request.
@@ -375,6 +494,27 @@ impl HttpContext for Http {
         let line = self
             .with_env(|config, env, stream| pipeline::on_log(config, env, stream, status))
             .flatten();
+        if let Some(call) = self.stream.settle_call.take() {
+            // Sent in the root context's name: the stream's own calls are
+            // cancelled when the stream is destroyed, which follows at once.
+            let root = self.shared.root_id;
+            let _ = hostcalls::set_effective_context(root);
+            if let Err(status) = hostcalls::dispatch_grpc_call(
+                &call.cluster,
+                call.service,
+                call.method,
+                &call.message,
+                Duration::from_millis(call.timeout_ms),
+            ) {
+                log(
+                    LogLevel::Warn,
+                    &format!("tollgate: rate-limit settle not dispatched: {status:?}"),
+                );
+                self.shared
+                    .count(&crate::metrics::rate_limit_global("settle_failed"));
+            }
+            let _ = hostcalls::set_effective_context(self.id);
+        }
         if let Some(line) = line {
             let level = match self.shared.config.audit.level() {
                 AuditLevel::Debug => LogLevel::Debug,

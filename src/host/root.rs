@@ -29,6 +29,9 @@ pub struct Shared {
     pub metrics: RefCell<HostMetrics>,
     /// JWKS calls streams made to join a fetch already in flight.
     pub joined_fetches: Cell<u32>,
+    /// The root context's id: calls that must outlive a stream (a global
+    /// budget's settle call) are made in its name.
+    pub root_id: u32,
 }
 
 impl Shared {
@@ -70,6 +73,7 @@ impl Shared {
 
 /// The plugin's root context.
 pub struct Root {
+    id: u32,
     shared: Option<Rc<Shared>>,
     /// Outstanding JWKS calls made by the timer: call token → provider.
     calls: HashMap<u32, usize>,
@@ -77,8 +81,9 @@ pub struct Root {
 
 impl Root {
     /// A root context before configuration.
-    pub fn new(_context_id: u32) -> Self {
+    pub fn new(context_id: u32) -> Self {
         Self {
+            id: context_id,
             shared: None,
             calls: HashMap::new(),
         }
@@ -157,6 +162,7 @@ impl RootContext for Root {
                     auth: RefCell::new(auth),
                     metrics: RefCell::new(host_metrics),
                     joined_fetches: Cell::new(0),
+                    root_id: self.id,
                 }));
                 if has_remote {
                     if let Err(status) = hostcalls::set_tick_period(TICK) {

@@ -11,7 +11,8 @@ use crate::rate_limit::{Estimate, FailMode, Outcome};
 use crate::redaction::ProfileId;
 use crate::screening::{self, Api, ScreenOutcome, ValidationError};
 
-use super::{facts_from, header, Env, HeaderEdits, RequestHead, StreamState};
+use super::global::{self, RateLimitCall};
+use super::{header, Env, HeaderEdits, RequestHead, StreamState};
 
 /// What the request body needs, decided with the headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,6 +49,10 @@ pub enum RequestBodyStep {
     Continue(HeaderEdits, Option<Vec<u8>>),
     /// Answer locally.
     Deny(Denial),
+    /// As `Continue` (edits and body applied now), then call the rate-limit
+    /// service for the global token budgets and wait: its answer goes to
+    /// [`super::global::on_reply`], which says whether to go on.
+    CallRateLimit(HeaderEdits, Option<Vec<u8>>, RateLimitCall),
 }
 
 /// Decides, with the headers, whether the body must be read, and refuses
@@ -138,6 +143,7 @@ pub fn on_request_body(
             return RequestBodyStep::Deny(denial);
         }
     }
+    let mut global_call = None;
     if plan.budget {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let estimate = match &parsed {
@@ -147,9 +153,16 @@ pub fn on_request_body(
                 .rate_limit
                 .estimate_request(&json!({ "prompt": String::from_utf8_lossy(body) })),
         };
-        if let Some(denial) = reserve(config, env, stream, estimate) {
-            stream.denied = Some(denial.code);
-            return RequestBodyStep::Deny(denial);
+        let model = parsed
+            .as_ref()
+            .and_then(|v| v.get("model"))
+            .and_then(Value::as_str);
+        match reserve(config, env, stream, estimate, model) {
+            Ok(call) => global_call = call,
+            Err(denial) => {
+                stream.denied = Some(denial.code);
+                return RequestBodyStep::Deny(denial);
+            }
         }
     }
     let redacted = plan.redact.and_then(|profile| {
@@ -162,7 +175,10 @@ pub fn on_request_body(
             _ => None,
         }
     });
-    RequestBodyStep::Continue(edits, redacted)
+    match global_call {
+        Some(call) => RequestBodyStep::CallRateLimit(edits, redacted, call),
+        None => RequestBodyStep::Continue(edits, redacted),
+    }
 }
 
 /// Validates and screens the prompt; `Err` is the refusal.
@@ -222,20 +238,58 @@ fn screen(
 /// Request header telling the upstream which monitor-mode rules matched.
 pub const SCREENING_HEADER: &str = "x-tollgate-screening";
 
+/// Reserves the estimate from the local budgets, then starts the global
+/// budgets' check (the call to make, if any applies). `Err` is a refusal.
 fn reserve(
     config: &Config,
     env: &mut Env<'_>,
     stream: &mut StreamState,
     estimate: Estimate,
-) -> Option<Denial> {
+    model: Option<&str>,
+) -> Result<Option<RateLimitCall>, Denial> {
     let headers = std::mem::take(&mut stream.request_headers);
-    let outcome = {
-        let no_roles: Vec<String> = Vec::new();
-        let facts = facts_from(stream, &headers, stream.peer_address.as_deref(), &no_roles);
-        config
-            .rate_limit
-            .reserve_tokens(env.store, &facts, estimate.total(), env.now_ms)
+    let identity = stream.identity.take();
+    let route = stream.route.take();
+    let peer = stream.peer_address.take();
+    let no_roles: Vec<String> = Vec::new();
+    let facts = crate::rate_limit::RequestFacts {
+        subject: identity.as_ref().and_then(|i| i.subject.as_deref()),
+        claims: identity.as_ref().map(|i| &i.claims),
+        roles: identity.as_ref().map_or(&no_roles, |i| &i.roles),
+        route: route.as_deref().unwrap_or(""),
+        peer_ip: peer.as_deref(),
+        headers: &headers,
     };
+    let result = reserve_local(config, env, stream, estimate, &facts).map(|()| {
+        let call = global::begin(
+            config,
+            stream,
+            &facts,
+            model,
+            crate::rate_limit::PolicyKind::LlmTokens,
+            estimate.total(),
+        );
+        if call.is_some() {
+            stream.estimate = Some(estimate);
+        }
+        call
+    });
+    stream.identity = identity;
+    stream.route = route;
+    stream.peer_address = peer;
+    result
+}
+
+fn reserve_local(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+    estimate: Estimate,
+    facts: &crate::rate_limit::RequestFacts<'_>,
+) -> Result<(), Denial> {
+    let outcome = config
+        .rate_limit
+        .reserve_tokens(env.store, facts, estimate.total(), env.now_ms);
     match outcome {
         Ok(reserved) => {
             for policy in &reserved.monitored {
@@ -249,7 +303,7 @@ fn reserve(
                     .insert("reserved".into(), json!(estimate.total()));
             }
             stream.reservations = reserved.reservations;
-            None
+            Ok(())
         }
         Err(Outcome::Limited {
             policy,
@@ -260,7 +314,7 @@ fn reserve(
             let section = stream.audit_section("token_budget");
             section.insert("limited_by".into(), json!(policy));
             section.insert("requested".into(), json!(estimate.total()));
-            Some(Denial::rate_limited(&policy, retry_after_s, headers))
+            Err(Denial::rate_limited(&policy, retry_after_s, headers))
         }
         Err(Outcome::Failed { kind }) => {
             env.metrics.count(&metrics::internal_error(kind), 1);
@@ -268,10 +322,10 @@ fn reserve(
                 .audit_section("token_budget")
                 .insert("failed".into(), json!(kind));
             match config.rate_limit.fail_mode() {
-                FailMode::Closed => Some(Denial::rate_limit_unavailable()),
-                FailMode::Open => None,
+                FailMode::Closed => Err(Denial::rate_limit_unavailable()),
+                FailMode::Open => Ok(()),
             }
         }
-        Err(Outcome::Admitted { .. }) => None,
+        Err(Outcome::Admitted { .. }) => Ok(()),
     }
 }

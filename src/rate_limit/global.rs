@@ -110,6 +110,8 @@ pub struct GlobalBackend {
 /// until it settles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalCheck {
+    /// Request policies or token budgets.
+    pub kind: PolicyKind,
     /// Indexes of the global policies, one per descriptor, in order.
     pub policies: Vec<usize>,
     /// Descriptors sent (kept to settle with the same ones).
@@ -235,6 +237,7 @@ impl GlobalBackend {
         hits: u64,
     ) -> Option<GlobalCheck> {
         let mut check = GlobalCheck {
+            kind,
             policies: Vec::new(),
             descriptors: Vec::new(),
             hits,
@@ -283,6 +286,8 @@ impl GlobalBackend {
                 Ok(r) if r.overall_code != Code::Unknown => r,
                 _ => return self.failed(check, "bad_response"),
             },
+            // DEADLINE_EXCEEDED: Envoy's own timeout of the call.
+            Reply::Status(4) => return self.failed(check, "timeout"),
             Reply::Status(_) => return self.failed(check, "grpc_status"),
             Reply::Timeout => return self.failed(check, "timeout"),
         };
@@ -879,6 +884,7 @@ mod tests {
         for (reply, kind) in [
             (Reply::Timeout, "timeout"),
             (Reply::Status(14), "grpc_status"),
+            (Reply::Status(4), "timeout"),
             (Reply::Message(&[0x12, 9, 1]), "bad_response"),
             (Reply::Message(&[]), "bad_response"),
         ] {

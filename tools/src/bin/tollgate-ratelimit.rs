@@ -85,7 +85,12 @@ struct LimitConfig {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Rule {
-    Limit { per_unit: u32, unit: Unit, name: String, shadow: bool },
+    Limit {
+        per_unit: u32,
+        unit: Unit,
+        name: String,
+        shadow: bool,
+    },
     Unlimited,
 }
 
@@ -142,18 +147,26 @@ fn compile_nodes(nodes: Vec<NodeConfig>, at: &str) -> Result<HashMap<String, Nod
 
 impl Limits {
     fn add(&mut self, text: &str, source: &str) -> Result<(), String> {
-        let cfg: FileConfig =
-            serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
+        let cfg: FileConfig = serde_json::from_str(text).map_err(|e| format!("{source}: {e}"))?;
         if cfg.domain.is_empty() {
             return Err(format!("{source}: domain: must not be empty"));
         }
         let children = compile_nodes(cfg.descriptors, source)?;
         if self
             .domains
-            .insert(cfg.domain.clone(), Node { rule: None, children })
+            .insert(
+                cfg.domain.clone(),
+                Node {
+                    rule: None,
+                    children,
+                },
+            )
             .is_some()
         {
-            return Err(format!("{source}: domain `{}` configured twice", cfg.domain));
+            return Err(format!(
+                "{source}: domain `{}` configured twice",
+                cfg.domain
+            ));
         }
         Ok(())
     }
@@ -175,7 +188,12 @@ impl Limits {
 
 /// The Redis key of a descriptor in the window containing `now_s`, and the
 /// window's end: `domain_k1_v1_k2_v2_<window start>` like envoyproxy/ratelimit.
-fn counter_key(domain: &str, entries: &[(String, String)], unit: Unit, now_s: u64) -> (String, u64) {
+fn counter_key(
+    domain: &str,
+    entries: &[(String, String)],
+    unit: Unit,
+    now_s: u64,
+) -> (String, u64) {
     let len = unit.seconds().max(1);
     let start = now_s / len * len;
     let mut key = format!("{domain}_");
@@ -190,10 +208,21 @@ fn counter_key(domain: &str, entries: &[(String, String)], unit: Unit, now_s: u6
 }
 
 /// The status of one limited descriptor after its counter reached `after`.
-fn status(per_unit: u32, unit: Unit, name: &str, shadow: bool, after: u64, until_reset_s: u64) -> DescriptorStatus {
+fn status(
+    per_unit: u32,
+    unit: Unit,
+    name: &str,
+    shadow: bool,
+    after: u64,
+    until_reset_s: u64,
+) -> DescriptorStatus {
     let over = after > u64::from(per_unit);
     DescriptorStatus {
-        code: if over && !shadow { Code::OverLimit } else { Code::Ok },
+        code: if over && !shadow {
+            Code::OverLimit
+        } else {
+            Code::Ok
+        },
         current_limit: Some(Limit {
             name: name.to_string(),
             requests_per_unit: per_unit,
@@ -223,7 +252,10 @@ fn resp_command(out: &mut Vec<u8>, args: &[&str]) {
 async fn read_line(conn: &mut BufReader<TcpStream>) -> Result<String, String> {
     let mut line = Vec::new();
     loop {
-        let b = conn.read_u8().await.map_err(|e| format!("redis read: {e}"))?;
+        let b = conn
+            .read_u8()
+            .await
+            .map_err(|e| format!("redis read: {e}"))?;
         if b == b'\n' {
             break;
         }
@@ -299,12 +331,24 @@ impl Service {
             .map(|d| d.as_secs())
             .unwrap_or(0);
         let hits = u64::from(req.hits_addend.max(1));
-        let mut statuses = vec![DescriptorStatus { code: Code::Ok, ..Default::default() }; req.descriptors.len()];
+        let mut statuses = vec![
+            DescriptorStatus {
+                code: Code::Ok,
+                ..Default::default()
+            };
+            req.descriptors.len()
+        ];
         // (descriptor index, rule parts, redis key, window end)
         let mut counted = Vec::new();
         let mut keys = Vec::new();
         for (i, d) in req.descriptors.iter().enumerate() {
-            if let Some(Rule::Limit { per_unit, unit, name, shadow }) = self.limits.rule(&req.domain, &d.entries) {
+            if let Some(Rule::Limit {
+                per_unit,
+                unit,
+                name,
+                shadow,
+            }) = self.limits.rule(&req.domain, &d.entries)
+            {
                 let (key, end) = counter_key(&req.domain, &d.entries, *unit, now_s);
                 keys.push((key, unit.seconds().max(1)));
                 counted.push((i, *per_unit, *unit, name.clone(), *shadow, end));
@@ -316,7 +360,14 @@ impl Service {
                 .map_err(|_| "redis timed out".to_string())??;
             for ((i, per_unit, unit, name, shadow, end), after) in counted.into_iter().zip(counts) {
                 if let Some(s) = statuses.get_mut(i) {
-                    *s = status(per_unit, unit, &name, shadow, after, end.saturating_sub(now_s));
+                    *s = status(
+                        per_unit,
+                        unit,
+                        &name,
+                        shadow,
+                        after,
+                        end.saturating_sub(now_s),
+                    );
                 }
             }
         }
@@ -416,10 +467,17 @@ fn parse_args() -> Result<Args, String> {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut val = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        let mut val = || {
+            it.next()
+                .ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))
+        };
         match flag.as_str() {
             "--config" => a.configs.push(val()?),
-            "--port" => a.port = val()?.parse().map_err(|_| "--port: not a port".to_string())?,
+            "--port" => {
+                a.port = val()?
+                    .parse()
+                    .map_err(|_| "--port: not a port".to_string())?
+            }
             "--bind" => a.bind = val()?,
             "--redis" => a.redis = val()?,
             "-h" | "--help" => return Err(USAGE.into()),
@@ -456,9 +514,15 @@ fn main() -> ExitCode {
     }
     let svc = Arc::new(Service {
         limits,
-        redis: Redis { addr: args.redis, idle: Mutex::new(Vec::new()) },
+        redis: Redis {
+            addr: args.redis,
+            idle: Mutex::new(Vec::new()),
+        },
     });
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("runtime: {e}");
@@ -511,19 +575,52 @@ mod tests {
     }
 
     fn e(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn a_value_less_node_matches_any_value_and_an_exact_one_wins() {
         let l = limits();
         let r = l.rule("tg", &e(&[("policy", "burst"), ("subject", "alice")]));
-        assert!(matches!(r, Some(Rule::Limit { per_unit: 10, unit: Unit::Minute, .. })));
-        assert_eq!(l.rule("tg", &e(&[("policy", "burst"), ("subject", "vip")])), Some(&Rule::Unlimited));
-        let r = l.rule("tg", &e(&[("policy", "daily"), ("tier", "pro"), ("tenant", "a")]));
-        assert!(matches!(r, Some(Rule::Limit { per_unit: 1_000_000, unit: Unit::Day, .. })));
-        let r = l.rule("tg", &e(&[("policy", "daily"), ("tier", "default"), ("tenant", "a")]));
-        assert!(matches!(r, Some(Rule::Limit { unit: Unit::Week, shadow: true, .. })));
+        assert!(matches!(
+            r,
+            Some(Rule::Limit {
+                per_unit: 10,
+                unit: Unit::Minute,
+                ..
+            })
+        ));
+        assert_eq!(
+            l.rule("tg", &e(&[("policy", "burst"), ("subject", "vip")])),
+            Some(&Rule::Unlimited)
+        );
+        let r = l.rule(
+            "tg",
+            &e(&[("policy", "daily"), ("tier", "pro"), ("tenant", "a")]),
+        );
+        assert!(matches!(
+            r,
+            Some(Rule::Limit {
+                per_unit: 1_000_000,
+                unit: Unit::Day,
+                ..
+            })
+        ));
+        let r = l.rule(
+            "tg",
+            &e(&[("policy", "daily"), ("tier", "default"), ("tenant", "a")]),
+        );
+        assert!(matches!(
+            r,
+            Some(Rule::Limit {
+                unit: Unit::Week,
+                shadow: true,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -531,16 +628,27 @@ mod tests {
         let l = limits();
         assert_eq!(l.rule("tg", &e(&[("policy", "burst")])), None);
         assert_eq!(l.rule("tg", &e(&[("policy", "burst"), ("ip", "1")])), None);
-        assert_eq!(l.rule("other", &e(&[("policy", "burst"), ("subject", "a")])), None);
         assert_eq!(
-            l.rule("tg", &e(&[("policy", "burst"), ("subject", "a"), ("extra", "x")])),
+            l.rule("other", &e(&[("policy", "burst"), ("subject", "a")])),
+            None
+        );
+        assert_eq!(
+            l.rule(
+                "tg",
+                &e(&[("policy", "burst"), ("subject", "a"), ("extra", "x")])
+            ),
             None
         );
     }
 
     #[test]
     fn keys_name_the_window_start_and_windows_align_to_the_epoch() {
-        let (k, end) = counter_key("tg", &e(&[("policy", "burst"), ("subject", "al")]), Unit::Minute, 125);
+        let (k, end) = counter_key(
+            "tg",
+            &e(&[("policy", "burst"), ("subject", "al")]),
+            Unit::Minute,
+            125,
+        );
         assert_eq!(k, "tg_policy_burst_subject_al_120");
         assert_eq!(end, 180);
         let (_, end) = counter_key("tg", &[], Unit::Week, 1);
@@ -550,8 +658,14 @@ mod tests {
     #[test]
     fn over_when_the_count_passes_the_limit_and_shadow_mode_only_reports() {
         let s = status(10, Unit::Minute, "", false, 10, 5);
-        assert_eq!((s.code, s.limit_remaining, s.until_reset_ms), (Code::Ok, 0, Some(5000)));
-        assert_eq!(status(10, Unit::Minute, "", false, 11, 5).code, Code::OverLimit);
+        assert_eq!(
+            (s.code, s.limit_remaining, s.until_reset_ms),
+            (Code::Ok, 0, Some(5000))
+        );
+        assert_eq!(
+            status(10, Unit::Minute, "", false, 11, 5).code,
+            Code::OverLimit
+        );
         assert_eq!(status(10, Unit::Minute, "", true, 11, 5).code, Code::Ok);
     }
 
@@ -562,7 +676,12 @@ mod tests {
             .add(r#"{"domain":"d","descriptors":[{"key":"k","rate_limit":{"unit":"fortnight","requests_per_unit":1}}]}"#, "f")
             .unwrap_err();
         assert!(err.starts_with("f.descriptors[0].rate_limit.unit"), "{err}");
-        assert!(l.add(r#"{"domain":"d","descriptors":[{"key":"k","rate":{}}]}"#, "f").is_err());
+        assert!(l
+            .add(
+                r#"{"domain":"d","descriptors":[{"key":"k","rate":{}}]}"#,
+                "f"
+            )
+            .is_err());
         assert!(l.add(r#"{"domain":"","descriptors":[]}"#, "f").is_err());
     }
 
