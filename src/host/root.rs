@@ -1,6 +1,6 @@
 //! The root context: configuration, the JWKS refresh timer, stream creation.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -27,8 +27,6 @@ pub struct Shared {
     pub auth: RefCell<AuthState>,
     /// Metric ids defined so far.
     pub metrics: RefCell<HostMetrics>,
-    /// JWKS calls streams made to join a fetch already in flight.
-    pub joined_fetches: Cell<u32>,
     /// The root context's id: calls that must outlive a stream (a global
     /// budget's settle call) are made in its name.
     pub root_id: u32,
@@ -161,7 +159,6 @@ impl RootContext for Root {
                     config: Rc::new(config),
                     auth: RefCell::new(auth),
                     metrics: RefCell::new(host_metrics),
-                    joined_fetches: Cell::new(0),
                     root_id: self.id,
                 }));
                 if has_remote {

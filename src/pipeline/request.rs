@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::decision::Denial;
+use crate::llm_api;
 use crate::metrics;
 use crate::rate_limit::{Estimate, FailMode, Outcome};
 use crate::redaction::ProfileId;
@@ -49,9 +50,8 @@ pub enum RequestBodyStep {
     Continue(HeaderEdits, Option<Vec<u8>>),
     /// Answer locally.
     Deny(Denial),
-    /// As `Continue` (edits and body applied now), then call the rate-limit
-    /// service for the global token budgets and wait: its answer goes to
-    /// [`super::global::on_reply`], which says whether to go on.
+    /// As `Continue`, once the rate-limit service admits the global token
+    /// budgets: the call goes first.
     CallRateLimit(HeaderEdits, Option<Vec<u8>>, RateLimitCall),
 }
 
@@ -65,6 +65,21 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
     let route = stream.route.as_deref().unwrap_or("");
     let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
     let screen = config.screening.applies(route, roles);
+    let budget = config.rate_limit.budgets_route(route);
+    let redact = stream
+        .redaction_profile
+        .filter(|_| config.redaction.redact_requests());
+    if !screen && !budget && redact.is_none() {
+        return None;
+    }
+    // After an upgrade (WebSocket, h2c) or a CONNECT tunnel the bytes are no
+    // longer one request body: nothing the filter must read would be read.
+    if head.method.eq_ignore_ascii_case("CONNECT") || header(head.headers, "upgrade").is_some() {
+        return Some(Denial::invalid_request(
+            "upgrade_not_allowed",
+            "this route reads request bodies; upgrades and CONNECT are refused".to_string(),
+        ));
+    }
     if head.end_of_stream {
         // A POST to a model API (chat, completions, responses, embeddings,
         // messages) must carry the JSON the model would read.
@@ -75,13 +90,6 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
                 "the request body is empty; this route expects a JSON body".to_string(),
             ));
         }
-        return None;
-    }
-    let budget = config.rate_limit.has_token_budgets();
-    let redact = stream
-        .redaction_profile
-        .filter(|_| config.redaction.redact_requests());
-    if !screen && !budget && redact.is_none() {
         return None;
     }
     let max_bytes = config.request_body_max_bytes();
@@ -137,32 +145,38 @@ pub fn on_request_body(
         return RequestBodyStep::Continue(HeaderEdits::default(), None);
     };
     let mut edits = HeaderEdits::default();
+    // One parse, shared by every stage that reads the body.
+    let parsed = llm_api::parse_body(body);
+    if let Err(err @ llm_api::ParseError::DuplicateKey) = &parsed {
+        env.metrics
+            .count(&metrics::screening_invalid(err.code()), 1);
+        stream
+            .audit_section("request")
+            .insert("invalid".into(), json!(err.code()));
+        return RequestBodyStep::Deny(Denial::invalid_request(err.code(), err.to_string()));
+    }
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
-            stream.denied = Some(denial.code);
             return RequestBodyStep::Deny(denial);
         }
     }
     let mut global_call = None;
     if plan.budget {
-        let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let estimate = match &parsed {
-            Some(v) => config.rate_limit.estimate_request(v),
+            Ok(v) => config.rate_limit.estimate_request(v),
             // Not JSON: charge its length as prompt, plus the default output.
-            None => config
+            Err(_) => config
                 .rate_limit
                 .estimate_request(&json!({ "prompt": String::from_utf8_lossy(body) })),
         };
         let model = parsed
             .as_ref()
+            .ok()
             .and_then(|v| v.get("model"))
             .and_then(Value::as_str);
         match reserve(config, env, stream, estimate, model) {
             Ok(call) => global_call = call,
-            Err(denial) => {
-                stream.denied = Some(denial.code);
-                return RequestBodyStep::Deny(denial);
-            }
+            Err(denial) => return RequestBodyStep::Deny(denial),
         }
     }
     let redacted = plan.redact.and_then(|profile| {
@@ -295,7 +309,7 @@ fn reserve_local(
             for policy in &reserved.monitored {
                 env.metrics.count(&metrics::rate_limit_monitored(policy), 1);
             }
-            stream.response_headers.extend(reserved.headers);
+            super::merge_quota_headers(&mut stream.response_headers, reserved.headers);
             if !reserved.reservations.is_empty() {
                 stream.estimate = Some(estimate);
                 stream

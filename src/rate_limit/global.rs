@@ -220,6 +220,14 @@ impl GlobalBackend {
         self.policies.iter().any(|p| p.kind == kind)
     }
 
+    /// True when a global token budget applies to `route`.
+    pub fn budgets_route(&self, route: &str) -> bool {
+        self.policies.iter().any(|p| {
+            p.kind == PolicyKind::LlmTokens
+                && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
+        })
+    }
+
     /// Policy names, in configuration order (for metrics).
     pub fn policy_names(&self) -> impl Iterator<Item = &str> {
         self.policies.iter().map(|p| p.name.as_str())

@@ -40,7 +40,7 @@ pub mod table;
 use std::cell::Cell;
 use std::fmt;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 pub use bucket::Rate;
 pub use budget::{
@@ -556,6 +556,15 @@ impl RateLimiter {
     /// The global backend, when `rate_limit.global` is configured.
     pub fn global(&self) -> Option<&GlobalBackend> {
         self.global.as_ref()
+    }
+
+    /// True when an LLM-token policy covers `route`: only then must a
+    /// budget read that route's request body.
+    pub fn budgets_route(&self, route: &str) -> bool {
+        self.policies.iter().any(|p| {
+            p.kind == PolicyKind::LlmTokens
+                && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
+        }) || self.global.as_ref().is_some_and(|g| g.budgets_route(route))
     }
 
     /// How the client IP is found (shared with the audit line).
