@@ -937,6 +937,19 @@ mod tests {
     }
 
     #[test]
+    fn a_global_budget_makes_its_routes_read_the_body() {
+        let rl = limiter(json!({
+            "global": {"cluster": "rls"},
+            "policies": [{"name": "t", "backend": "global", "kind": "llm_tokens",
+                          "key": ["subject"], "routes": ["chat"]}]
+        }));
+        assert!(rl.budgets_route("chat"));
+        assert!(!rl.budgets_route("models"));
+        assert!(rl.has_token_budgets());
+        assert!(!rl.is_empty());
+    }
+
+    #[test]
     fn timeout_defaults_to_50_ms() {
         let rl = demo();
         let g = rl.global().unwrap();
