@@ -375,3 +375,27 @@ fn an_undispatchable_call_is_answered_as_unavailable() {
         1
     );
 }
+
+#[test]
+fn a_failure_after_the_timeout_is_recorded_as_a_timeout() {
+    let config = config("closed", false);
+    let mut w = Worker::new(&config);
+    let mut stream = StreamState::default();
+    let h = headers(&token("ann"));
+    let step = machine::request_headers(&config, &mut w.env(), &head(&h), &mut stream);
+    call_of(&step);
+    machine::dispatched(&mut stream, 5);
+    // Envoy ends a timed-out call as UNAVAILABLE; 20 ms (the timeout) later.
+    let mut later = Env {
+        now_ms: NOW_MS + 20,
+        ..w.env()
+    };
+    let mut read = |_: usize| Vec::new();
+    let step =
+        machine::rate_limit_response(&config, &mut later, &mut stream, 5, 14, None, &mut read)
+            .unwrap();
+    assert!(matches!(step, Step::Deny(_)), "{step:?}");
+    let line = pipeline::on_log(&config, &mut w.env(), &mut stream, Some(503)).unwrap();
+    let audit: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(audit["rate_limit"]["global_failed"], "timeout");
+}

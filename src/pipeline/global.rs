@@ -38,6 +38,9 @@ pub struct GlobalState {
     pub pending: Option<GlobalCheck>,
     /// The token-budget check to settle at the end.
     pub budget: Option<GlobalCheck>,
+    /// When the pending call was made (ms): a failure that comes after the
+    /// timeout is the timeout (Envoy reports it as UNAVAILABLE).
+    pub sent_at_ms: u64,
 }
 
 fn section(kind: PolicyKind) -> &'static str {
@@ -67,6 +70,7 @@ pub(super) fn begin(
     model: Option<&str>,
     kind: PolicyKind,
     hits: u64,
+    now_ms: u64,
 ) -> Option<RateLimitCall> {
     let g = config.rate_limit.global()?;
     let check = g.check(
@@ -78,6 +82,7 @@ pub(super) fn begin(
     )?;
     let message = g.message(&check);
     stream.global.pending = Some(check);
+    stream.global.sent_at_ms = now_ms;
     call(config, message)
 }
 
@@ -98,6 +103,11 @@ pub fn on_reply(
     let mut check = stream.global.pending.take()?;
     let kind = check.kind;
     let g = config.rate_limit.global()?;
+    let waited_ms = env.now_ms.saturating_sub(stream.global.sent_at_ms);
+    let reply = match reply {
+        Reply::Status(_) if waited_ms >= g.timeout_ms() => Reply::Timeout,
+        other => other,
+    };
     let name = section(check.kind);
     let (outcome, denial) = match g.decide(&check, reply) {
         GlobalOutcome::Admitted { views, monitored } => {

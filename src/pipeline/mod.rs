@@ -262,7 +262,7 @@ pub(crate) fn on_request_headers(
                 .or_else(|| request::plan(config, head, stream))
             {
                 Some(denial) => HeadersStep::Deny(denial),
-                None => match global_requests(config, head, stream) {
+                None => match global_requests(config, head, stream, env.now_ms) {
                     Some(call) => HeadersStep::CallRateLimit { edits, call },
                     None => HeadersStep::Continue(edits),
                 },
@@ -475,6 +475,7 @@ fn global_requests(
     config: &Config,
     head: &RequestHead<'_>,
     stream: &mut StreamState,
+    now_ms: u64,
 ) -> Option<global::RateLimitCall> {
     config.rate_limit.global()?;
     let no_roles: Vec<String> = Vec::new();
@@ -496,6 +497,7 @@ fn global_requests(
             None,
             rate_limit::PolicyKind::Requests,
             1,
+            now_ms,
         )
     };
     stream.identity = identity;

@@ -274,6 +274,7 @@ fn reserve(
         peer_ip: peer.as_deref(),
         headers: &headers,
     };
+    let now_ms = env.now_ms;
     let result = reserve_local(config, env, stream, estimate, &facts).map(|()| {
         let call = global::begin(
             config,
@@ -282,6 +283,7 @@ fn reserve(
             model,
             crate::rate_limit::PolicyKind::LlmTokens,
             estimate.total(),
+            now_ms,
         );
         if call.is_some() {
             stream.estimate = Some(estimate);

@@ -13,6 +13,7 @@ started here is stopped at the end of the module, also on failure.
 """
 import json
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -260,20 +261,25 @@ def probe(cluster, mode: str, replica="a") -> harness.Response:
     return cluster.get(replica, None, {f"x-probe-{mode}": marker()[:8]}, path="/healthz")
 
 
-@pytest.mark.parametrize("outage", ["redis", "service"])
+@pytest.mark.parametrize("outage", ["redis", "service", "stalled"])
 def test_each_fail_mode_behaves_as_configured_and_recovers(cluster, outage):
     assert probe(cluster, "open").status == 200
     assert probe(cluster, "closed").status == 200
     before = {m: cluster.stat("a", f"wasmcustom.tollgate.rate_limit.global.{m}")
               for m in ("failed_open", "failed_closed")}
     proc = cluster.redis if outage == "redis" else cluster.rls
-    proc.stop()
+    if outage == "stalled":
+        # The service accepts but never answers: the 50 ms timeout decides.
+        proc.proc.send_signal(signal.SIGSTOP)
+    else:
+        proc.stop()
     try:
         rid = marker()
         r = cluster.get("a", None, {"x-probe-closed": "c1", "x-request-id": rid}, path="/healthz")
         assert_denied(r, 503, "rate_limit_unavailable")
         record = cluster.audit("a", rid)
         assert record["rate_limit"]["global"] == "failed_closed"
+        assert record["rate_limit"]["global_failed"] == ("timeout" if outage == "stalled" else "grpc_status")
         rid = marker()
         r = cluster.get("a", None, {"x-probe-open": "o1", "x-request-id": rid}, path="/healthz")
         assert r.status == 200, r
@@ -281,7 +287,9 @@ def test_each_fail_mode_behaves_as_configured_and_recovers(cluster, outage):
         assert cluster.stat("a", "wasmcustom.tollgate.rate_limit.global.failed_closed") == before["failed_closed"] + 1
         assert cluster.stat("a", "wasmcustom.tollgate.rate_limit.global.failed_open") == before["failed_open"] + 1
     finally:
-        if outage == "redis":
+        if outage == "stalled":
+            proc.proc.send_signal(signal.SIGCONT)
+        elif outage == "redis":
             cluster.start_redis()
         else:
             cluster.start_rls()
