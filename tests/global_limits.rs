@@ -100,6 +100,7 @@ fn head(h: &[(String, String)]) -> RequestHead<'_> {
         headers: h,
         peer_address: Some("198.51.100.7:1234"),
         end_of_stream: false,
+        tls_version: None,
     }
 }
 
@@ -270,7 +271,11 @@ fn over_the_limit_is_a_429_that_never_resumes() {
     );
     assert!(matches!(step, Step::Hold(_)), "{step:?}");
     assert_eq!(w.metrics.counter("tollgate.rate_limit.global.limited"), 1);
-    assert_eq!(w.metrics.counter("tollgate.rate_limit.limited.per_user"), 1);
+    assert_eq!(
+        w.metrics
+            .counter(&tollgate::metrics::rate_limited("per_user")),
+        1
+    );
 }
 
 #[test]

@@ -155,12 +155,20 @@ pub fn on_request_body(
             .insert("invalid".into(), json!(err.code()));
         return RequestBodyStep::Deny(Denial::invalid_request(err.code(), err.to_string()));
     }
+    // The request's model labels the GenAI metrics (listed, else `other`).
+    stream.genai.model = parsed
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("model"))
+        .and_then(serde_json::Value::as_str)
+        .map(|m| config.metrics.model_label(Some(m)).to_string());
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
             return RequestBodyStep::Deny(denial);
         }
     }
     let mut global_call = None;
+    let mut capped = None;
     if plan.budget {
         let estimate = match &parsed {
             Ok(v) => config.rate_limit.estimate_request(v),
@@ -178,7 +186,11 @@ pub fn on_request_body(
             Ok(call) => global_call = call,
             Err(denial) => return RequestBodyStep::Deny(denial),
         }
+        capped = parsed
+            .ok()
+            .and_then(|v| config.rate_limit.cap_request(&stream.path, body, &v));
     }
+    let body = capped.as_deref().unwrap_or(body);
     let redacted = plan.redact.and_then(|profile| {
         let before = stream.redactions.total();
         match config
@@ -189,6 +201,7 @@ pub fn on_request_body(
             _ => None,
         }
     });
+    let redacted = redacted.or(capped);
     match global_call {
         Some(call) => RequestBodyStep::CallRateLimit(edits, redacted, call),
         None => RequestBodyStep::Continue(edits, redacted),
