@@ -22,6 +22,9 @@
 //! encoder is tested against its decoder and against bytes written from
 //! the spec. Unknown fields are skipped, as protobuf requires.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 /// gRPC service name of the rate-limit service.
 pub const SERVICE: &str = "envoy.service.ratelimit.v3.RateLimitService";
 /// gRPC method name.
