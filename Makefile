@@ -27,7 +27,7 @@ TOKEN_BIN := $(TARGET_DIR)/debug/tollgate-token
 # Name every Envoy config here. The other YAML under envoy/ is not an Envoy
 # bootstrap (docker-compose.yaml, istio/, kong/) and is not listed; `validate`
 # fails if a file there has a top-level `static_resources:` but is missing here.
-ENVOY_CONFIGS := envoy/envoy.yaml
+ENVOY_CONFIGS := envoy/envoy.yaml envoy/cluster/replica-a.yaml envoy/cluster/replica-b.yaml
 
 # Demo token parameters.
 SUB ?= alice
@@ -50,6 +50,7 @@ KID_EdDSA := demo-ed25519
 
 help:
 	@echo "make run       build the filter and start the demo (mock upstream :10001, Envoy :10000, admin :9901)"
+	@echo "make run-cluster  Redis, the rate-limit service and two replicas with global limits (:10100, :10110)"
 	@echo "make token     print a demo JWT (SUB=$(SUB) ROLES=$(ROLES) ALG=$(ALG) TTL=$(TTL); ALG one of HS256 RS256 ES256 EdDSA)"
 	@echo "make test      lint, unit tests, envoy --mode validate, real-Envoy tests"
 	@echo "make wasm | validate | lint | unit | e2e | clean"
@@ -132,7 +133,7 @@ lint: toolchain
 unit:
 	cargo test --workspace
 
-e2e: wasm token-bin $(ENVOY)
+e2e: wasm token-bin ratelimit-bin redis $(ENVOY)
 	TOLLGATE_TOKEN_BIN=$(TOKEN_BIN) $(PYTEST) -q tests/e2e
 
 test: lint unit validate e2e
@@ -143,6 +144,8 @@ include benches/bench.mk
 # Fuzzing (issue 8): `make fuzz` (FUZZ_SECONDS per target, default 60).
 include fuzz/fuzz.mk
 
+# Global limits (issue 15): `make run-cluster`.
+include tools/cluster.mk
 # Demo TLS certificate (issue 18): `make demo-tls`.
 include tools/tls.mk
 

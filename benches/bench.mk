@@ -19,12 +19,13 @@ BENCH_PYTHON := $(or $(PYTHON),python3)
 
 .PHONY: bench bench-wrk bench-empty-filter bench-token-bin
 
-bench: bench-wrk wasm .venv/bin/envoy bench-empty-filter bench-token-bin
+bench: bench-wrk wasm .venv/bin/envoy bench-empty-filter bench-token-bin ratelimit-bin redis
 	BENCH_QUICK='$(BENCH_QUICK)' BENCH_DURATION='$(BENCH_DURATION)' BENCH_WARMUP='$(BENCH_WARMUP)' \
 	BENCH_ROUNDS='$(BENCH_ROUNDS)' BENCH_CONNECTIONS='$(BENCH_CONNECTIONS)' \
 	BENCH_TOKENS='$(BENCH_TOKENS)' BENCH_ARMS='$(BENCH_ARMS)' \
 	$(BENCH_PYTHON) benches/harness/run.py --envoy .venv/bin/envoy --wasm $(BENCH_WASM) \
-	  --empty-wasm $(BENCH_EMPTY_WASM) --token-bin $(BENCH_TOKEN_BIN) --out target/bench
+	  --empty-wasm $(BENCH_EMPTY_WASM) --token-bin $(BENCH_TOKEN_BIN) --out target/bench \
+	  --ratelimit-bin $(BENCH_CARGO_TARGET)/debug/tollgate-ratelimit
 
 bench-wrk:
 	@command -v wrk >/dev/null || $(BENCH_SUDO) apt-get install -y wrk \

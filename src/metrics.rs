@@ -220,6 +220,11 @@ pub fn rate_limit_monitored(policy: &str) -> String {
     format!("tollgate.rate_limit.monitored{}", label("policy", policy))
 }
 
+/// `tollgate.rate_limit.global.<outcome>`: one call to the rate-limit service
+/// (`ok`, `limited`, `failed_open`, `failed_closed`, `settled`, `settle_failed`).
+pub fn rate_limit_global(outcome: &str) -> String {
+    format!("tollgate.rate_limit.global.{outcome}")
+}
 /// A verified token without `sub` refused on a per-subject route.
 pub const RATE_LIMIT_MISSING_SUBJECT: &str = "tollgate.rate_limit.missing_subject";
 

@@ -469,6 +469,7 @@ class Arm:
     expect_redacted: bool = False
     compare: list[str] = field(default_factory=list)
     note: str = ""
+    needs_rls: bool = False  # the rate-limit service and Redis must run
     # Envoy writes the audit record from filter state to an access-log file
     # (audit.sink: filter_state): the arm pays for what the demo does.
     access_log: bool = False
@@ -595,6 +596,10 @@ class ArmBuilder:
         arms.append(Arm("tollgate-ratelimit", t, "models", [self.tollgate("rate_limit")],
                         compare=["empty-wasm", "native-ratelimit"],
                         note="per-IP bucket, capacity 1e9"))
+        arms.append(Arm("tollgate-ratelimit-global", t, "models",
+                        [self.tollgate("rate_limit_global")], needs_rls=True,
+                        compare=["tollgate-ratelimit", "empty-wasm"],
+                        note="per-IP, one RLS v3 call per request (tollgate-ratelimit + Redis on the load core)"))
         for size in ("1k", "8k", "64k"):
             arms.append(Arm(f"tollgate-screen-{size}", t, f"chat-{size}",
                             [self.tollgate("screening")], compare=[]))
@@ -847,7 +852,9 @@ class Bench:
             self.proxy_core = self.load_core = None
             self.pinning = "not pinned (fewer than 2 cores or no taskset): all processes share the CPUs"
         self.ports = {"proxy": free_port(), "proxy_admin": free_port(),
-                      "upstream": free_port(), "upstream_admin": free_port()}
+                      "upstream": free_port(), "upstream_admin": free_port(),
+                      "rls": free_port(), "redis": free_port()}
+        self.rls_procs: list[subprocess.Popen] = []
         self.upstream: Envoy | None = None
         self.tokens: dict[str, str] = {}
         self.token_files: dict[str, Path] = {}
@@ -926,7 +933,7 @@ class Bench:
     def proxy_config(self, arm: Arm) -> Path:
         text = render(template("proxy.yaml"), {
             "LISTEN_PORT": self.ports["proxy"], "ADMIN_PORT": self.ports["proxy_admin"],
-            "UPSTREAM_PORT": self.ports["upstream"],
+            "UPSTREAM_PORT": self.ports["upstream"], "RLS_PORT": self.ports["rls"],
             "HTTP_FILTERS": "\n".join(arm.filters) if arm.filters else "",
             "ACCESS_LOG": self.access_log(arm),
         })
@@ -1044,9 +1051,55 @@ class Bench:
                     log(f"  {arm.name:28s} skipped: {arm.skipped}")
         self.loadavg_after = os.getloadavg()
 
+    def start_ratelimit(self) -> str | None:
+        """Redis and tollgate-ratelimit on the load core, for the global arm;
+        a reason when they cannot run (the arm is then skipped)."""
+        binary = self.args.ratelimit_bin
+        if not binary or not os.path.exists(binary):
+            return f"no tollgate-ratelimit at {binary} (make ratelimit-bin)"
+        if not shutil.which("redis-server"):
+            return "redis-server not found (make redis)"
+        limits = self.out / "configs" / "ratelimit.json"
+        limits.write_text(json.dumps({"domain": "bench", "descriptors": [
+            {"key": "policy", "value": "bench", "descriptors": [
+                {"key": "client_ip", "rate_limit": {"unit": "second", "requests_per_unit": 1_000_000_000}}]}]}))
+        logs = self.out / "logs"
+        redis_log = open(logs / "redis.log", "wb")
+        self.rls_procs.append(subprocess.Popen(
+            pin(self.load_core) + ["redis-server", "--port", str(self.ports["redis"]), "--bind", "127.0.0.1",
+                                   "--save", "", "--appendonly", "no"],
+            stdout=redis_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.ports["redis"]), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    return "redis-server did not start"
+                time.sleep(0.05)
+        rls_log = open(logs / "ratelimit.log", "wb")
+        proc = subprocess.Popen(
+            pin(self.load_core) + [binary, "--config", str(limits), "--port", str(self.ports["rls"]),
+                                   "--redis", f"127.0.0.1:{self.ports['redis']}"],
+            stdout=subprocess.PIPE, stderr=rls_log, stdin=subprocess.DEVNULL)
+        self.rls_procs.append(proc)
+        line = proc.stdout.readline().decode() if proc.stdout else ""
+        if not line.startswith("LISTENING"):
+            return f"tollgate-ratelimit did not start: {line!r}"
+        return None
+
     def stop(self) -> None:
         if self.upstream:
             self.upstream.stop()
+        for proc in reversed(self.rls_procs):
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(5)
 
 
 # --------------------------------------------------------------------------
@@ -1259,6 +1312,7 @@ def main() -> int:
     p.add_argument("--wasm", default=str(REPO / "target/wasm32-wasip1/release/tollgate.wasm"))
     p.add_argument("--empty-wasm", required=True)
     p.add_argument("--token-bin", default=None)
+    p.add_argument("--ratelimit-bin", default=str(REPO / "target" / "debug" / "tollgate-ratelimit"))
     p.add_argument("--out", default=os.environ.get("BENCH_OUT") or str(REPO / "target" / "bench"))
     p.add_argument("--list", action="store_true", help="list the arms and exit")
     args = p.parse_args()
@@ -1301,6 +1355,11 @@ def main() -> int:
     log(f"{len(arms)} arms × {args.rounds} rounds, about {est / 60:.0f} min; {bench.pinning}")
     try:
         bench.start_upstream()
+        if any(a.needs_rls for a in arms):
+            why = bench.start_ratelimit()
+            for a in arms:
+                if a.needs_rls and why:
+                    a.skipped = why
         bench.run(arms)
     finally:
         bench.stop()

@@ -117,6 +117,8 @@ extern "C" {
 
     fn proxy_continue_stream(stream_type: proxy_wasm::types::StreamType) -> u32;
 
+    fn proxy_set_effective_context(context_id: u32) -> u32;
+
     fn proxy_send_local_response(
         status_code: u32,
         status_code_details_data: *const u8,
@@ -435,10 +437,42 @@ pub fn dispatch_http_call(
     proxy_wasm::hostcalls::dispatch_http_call(upstream, headers, body, trailers, timeout)
 }
 
+/// Dispatches a unary gRPC call through an Envoy cluster and returns its token.
+///
+/// Delegates to the SDK for the same reason as [`dispatch_http_call`]: its
+/// dispatcher records the token (`register_grpc_callout`) so the answer (or
+/// the failure status) reaches `on_grpc_call_response`. The SDK handles the
+/// statuses Envoy's `grpcCall` returns (`Ok`, `ParseFailure`,
+/// `InternalFailure`) without panicking.
+pub fn dispatch_grpc_call(
+    upstream: &str,
+    service: &str,
+    method: &str,
+    message: &[u8],
+    timeout: Duration,
+) -> Result<u32, Status> {
+    let timeout = Duration::from_millis(u64::from(millis_u32(timeout)));
+    proxy_wasm::hostcalls::dispatch_grpc_call(
+        upstream,
+        service,
+        method,
+        Vec::new(),
+        Some(message),
+        timeout,
+    )
+}
+
 /// Resumes a request paused in a request callback.
 pub fn resume_http_request() -> Result<(), Status> {
     // SAFETY: no pointers are passed.
     check(unsafe { proxy_continue_stream(proxy_wasm::types::StreamType::HttpRequest) })
+}
+
+/// Makes `context_id` the context later host calls act on (a call made in
+/// the root context's name outlives the stream that made it).
+pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
+    // SAFETY: no pointers are passed.
+    check(unsafe { proxy_set_effective_context(context_id) })
 }
 
 /// Defines (or looks up) a metric and returns its id.

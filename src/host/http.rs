@@ -1,6 +1,7 @@
 //! One HTTP stream: reads the request, runs the pipeline, carries out its step.
 
 use std::rc::Rc;
+use std::time::Duration;
 
 use super::abi as hostcalls;
 use proxy_wasm::traits::{Context, HttpContext};
@@ -16,6 +17,7 @@ use crate::audit::{AuditLevel, AuditSink, FILTER_STATE_KEY};
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics;
+use crate::pipeline::global::RateLimitCall;
 use crate::pipeline::response::{self, BodyStep};
 use crate::pipeline::stream::{self as machine, Call, Forward, Step};
 use crate::pipeline::{self, Env, HeaderEdits, RequestHead, Stage, StreamState};
@@ -23,6 +25,7 @@ use crate::pipeline::{self, Env, HeaderEdits, RequestHead, Stage, StreamState};
 /// The stream context: reads what the host offers, hands it to the state
 /// machine in [`crate::pipeline::stream`], and carries out the returned step.
 pub struct Http {
+    id: u32,
     shared: Rc<Shared>,
     stream: StreamState,
     /// The request had no body (headers ended the stream).
@@ -31,8 +34,9 @@ pub struct Http {
 
 impl Http {
     /// A new stream.
-    pub fn new(_context_id: u32, shared: Rc<Shared>) -> Self {
+    pub fn new(context_id: u32, shared: Rc<Shared>) -> Self {
         Self {
+            id: context_id,
             shared,
             stream: StreamState::default(),
             headers_only: false,
@@ -166,10 +170,26 @@ impl Http {
         self.stream.body_bytes()
     }
 
-    /// Carries out a step of a body or trailers callback, which never asks
-    /// for a call (only the headers phase does); one would be refused.
+    /// Carries out a step of a body or trailers callback; the only call
+    /// these ask for is the rate-limit service's (global token budgets).
     fn carry_out_simple(&mut self, step: Step) -> Action {
         match step {
+            Step::Dispatch(call @ Call::RateLimit(_)) => match self.dispatch(&call) {
+                Ok(token) => {
+                    machine::dispatched(&mut self.stream, token);
+                    Action::Pause
+                }
+                Err(why) => {
+                    log(
+                        LogLevel::Warn,
+                        &format!("tollgate: call not dispatched: {why}"),
+                    );
+                    match self.with_env(machine::rate_limit_unreachable) {
+                        Some(step) => self.carry_out_simple(step),
+                        None => self.busy(),
+                    }
+                }
+            },
             Step::Dispatch(_) => self.busy(),
             Step::Forward(forward) => {
                 self.forward(&forward);
@@ -205,6 +225,7 @@ impl Http {
                     None => Err("provider has no remote jwks".to_string()),
                 }
             }
+            Call::RateLimit(call) => dispatch_rate_limit(call),
         }
     }
 
@@ -218,6 +239,18 @@ impl Http {
         }
         Action::Pause
     }
+}
+
+/// Sends a `ShouldRateLimit` call; returns its token.
+fn dispatch_rate_limit(call: &RateLimitCall) -> Result<u32, String> {
+    hostcalls::dispatch_grpc_call(
+        &call.cluster,
+        call.service,
+        call.method,
+        &call.message,
+        Duration::from_millis(call.timeout_ms),
+    )
+    .map_err(|status| format!("{status:?}"))
 }
 
 /// Resumes a paused request.
@@ -236,6 +269,26 @@ fn read_request_body(n: usize) -> Vec<u8> {
 }
 
 impl Context for Http {
+    fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
+        let message = if status_code == 0 {
+            buffer(BufferType::GrpcReceiveBuffer, response_size)
+        } else {
+            None
+        };
+        // The stream is paused while it waits: whatever goes on resumes it.
+        self.event(Stage::RequestHeaders, true, |config, env, _, stream| {
+            machine::rate_limit_response(
+                config,
+                env,
+                stream,
+                token_id,
+                status_code,
+                message.as_deref(),
+                &mut read_request_body,
+            )
+        });
+    }
+
     fn on_http_call_response(
         &mut self,
         token_id: u32,
@@ -371,6 +424,20 @@ impl HttpContext for Http {
         let line = self
             .with_env(|config, env, stream| pipeline::on_log(config, env, stream, status))
             .flatten();
+        if let Some(call) = self.stream.settle_call.take() {
+            // Sent in the root context's name: the stream's own calls are
+            // cancelled when the stream is destroyed, which follows at once.
+            let _ = hostcalls::set_effective_context(self.shared.root_id);
+            if let Err(why) = dispatch_rate_limit(&call) {
+                log(
+                    LogLevel::Warn,
+                    &format!("tollgate: rate-limit settle not dispatched: {why}"),
+                );
+                self.shared
+                    .count(&metrics::rate_limit_global("settle_failed"));
+            }
+            let _ = hostcalls::set_effective_context(self.id);
+        }
         let Some(line) = line else {
             return;
         };

@@ -27,6 +27,9 @@ pub struct Shared {
     pub auth: RefCell<AuthState>,
     /// Metric ids defined so far.
     pub metrics: RefCell<HostMetrics>,
+    /// The root context's id: calls that must outlive a stream (a global
+    /// budget's settle call) are made in its name.
+    pub root_id: u32,
 }
 
 impl Shared {
@@ -68,6 +71,7 @@ impl Shared {
 
 /// The plugin's root context.
 pub struct Root {
+    id: u32,
     shared: Option<Rc<Shared>>,
     /// Outstanding JWKS calls made by the timer: call token → provider.
     calls: HashMap<u32, usize>,
@@ -75,8 +79,9 @@ pub struct Root {
 
 impl Root {
     /// A root context before configuration.
-    pub fn new(_context_id: u32) -> Self {
+    pub fn new(context_id: u32) -> Self {
         Self {
+            id: context_id,
             shared: None,
             calls: HashMap::new(),
         }
@@ -154,6 +159,7 @@ impl RootContext for Root {
                     config: Rc::new(config),
                     auth: RefCell::new(auth),
                     metrics: RefCell::new(host_metrics),
+                    root_id: self.id,
                 }));
                 if has_remote {
                     if let Err(status) = hostcalls::set_tick_period(TICK) {

@@ -5,6 +5,7 @@
 //! calls in here, and applies the result. Nothing in this module calls the
 //! host, so whole streams can be driven from native tests.
 
+pub mod global;
 pub mod request;
 pub mod response;
 pub mod stream;
@@ -77,6 +78,14 @@ pub enum HeadersStep {
     FetchKeys {
         /// Provider index.
         provider: usize,
+    },
+    /// Call the rate-limit service for the global request policies; the
+    /// edits go with the request if its answer admits it.
+    CallRateLimit {
+        /// Edits for the request headers.
+        edits: HeaderEdits,
+        /// The call.
+        call: global::RateLimitCall,
     },
 }
 
@@ -160,6 +169,10 @@ pub struct StreamState {
     /// The redaction profile for this route and caller, decided once the
     /// request is authenticated; `None`: nothing is redacted.
     pub redaction_profile: Option<ProfileId>,
+    /// Global (rate-limit service) checks of this stream.
+    pub global: global::GlobalState,
+    /// The global budget's settle call, for the host to send after [`on_log`].
+    pub settle_call: Option<global::RateLimitCall>,
     /// The error shape of this stream's refusals (the route's, else by path).
     pub error_shape: ErrorShape,
     /// Model and timings for the GenAI metrics.
@@ -259,7 +272,10 @@ pub(crate) fn on_request_headers(
                 .or_else(|| request::plan(config, head, stream))
             {
                 Some(denial) => HeadersStep::Deny(denial),
-                None => HeadersStep::Continue(edits),
+                None => match global_requests(config, head, stream, env.now_ms) {
+                    Some(call) => HeadersStep::CallRateLimit { edits, call },
+                    None => HeadersStep::Continue(edits),
+                },
             }
         }
         other => other,
@@ -267,7 +283,7 @@ pub(crate) fn on_request_headers(
     let mut step = step;
     match &mut step {
         HeadersStep::Deny(_) => {}
-        HeadersStep::Continue(edits) => {
+        HeadersStep::Continue(edits) | HeadersStep::CallRateLimit { edits, .. } => {
             if config.screening.enabled()
                 && header(head.headers, request::SCREENING_HEADER).is_some()
             {
@@ -554,6 +570,41 @@ pub(crate) fn merge_quota_headers(into: &mut Vec<(String, String)>, new: Vec<(St
     }
 }
 
+/// The rate-limit service call for the global request policies, if any applies.
+fn global_requests(
+    config: &Config,
+    head: &RequestHead<'_>,
+    stream: &mut StreamState,
+    now_ms: u64,
+) -> Option<global::RateLimitCall> {
+    config.rate_limit.global()?;
+    let no_roles: Vec<String> = Vec::new();
+    let identity = stream.identity.take();
+    let route = stream.route.take();
+    let call = {
+        let facts = RequestFacts {
+            subject: identity.as_ref().and_then(|i| i.subject.as_deref()),
+            claims: identity.as_ref().map(|i| &i.claims),
+            roles: identity.as_ref().map_or(&no_roles, |i| &i.roles),
+            route: route.as_deref().unwrap_or(""),
+            peer_ip: head.peer_address,
+            headers: head.headers,
+        };
+        global::begin(
+            config,
+            stream,
+            &facts,
+            None,
+            rate_limit::PolicyKind::Requests,
+            1,
+            now_ms,
+        )
+    };
+    stream.identity = identity;
+    stream.route = route;
+    call
+}
+
 /// The first value of a header (names are lowercase in Envoy's maps).
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
@@ -579,15 +630,23 @@ pub fn on_log(
         section.insert("completion_tokens".into(), json!(u.completion));
         section.insert("total_tokens".into(), json!(u.total));
     }
-    if !stream.reservations.is_empty() {
-        // Real usage; else for a stream its prompt plus the streamed text;
-        // else nothing is known, so the whole reservation stays charged.
+    // Real usage; else for a stream its prompt plus the streamed text;
+    // else nothing is known, so the whole reservation stays charged.
+    let actual = (!stream.reservations.is_empty() || stream.global.budget.is_some()).then(|| {
         let estimate = stream.estimate.unwrap_or_default();
-        let actual = match (usage, response::streamed_tokens(stream)) {
+        match (usage, response::streamed_tokens(stream)) {
             (Some(u), _) => u.total,
             (None, Some(streamed)) => estimate.prompt.saturating_add(streamed),
             (None, None) => estimate.total(),
-        };
+        }
+    });
+    if let Some(actual) = actual.filter(|_| stream.global.budget.is_some()) {
+        stream.settle_call = global::settle(config, env, stream, actual);
+        let section = stream.audit_section("token_budget");
+        section.insert("charged".into(), json!(actual));
+        section.insert("from_usage".into(), json!(usage.is_some()));
+    }
+    if let Some(actual) = actual.filter(|_| !stream.reservations.is_empty()) {
         let settled = config
             .rate_limit
             .settle(env.store, &stream.reservations, actual, env.now_ms);

@@ -2,7 +2,7 @@
 //! up front, then validated and screened, optionally redacted, and used to
 //! reserve the LLM-token budget.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::decision::Denial;
@@ -12,7 +12,8 @@ use crate::rate_limit::{Estimate, FailMode, Outcome};
 use crate::redaction::ProfileId;
 use crate::screening::{self, Api, ScreenOutcome, ValidationError};
 
-use super::{facts_from, header, Env, HeaderEdits, RequestHead, StreamState};
+use super::global::{self, RateLimitCall};
+use super::{header, Env, HeaderEdits, RequestHead, StreamState};
 
 /// What the request body needs, decided with the headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +50,9 @@ pub enum RequestBodyStep {
     Continue(HeaderEdits, Option<Vec<u8>>),
     /// Answer locally.
     Deny(Denial),
+    /// As `Continue`, once the rate-limit service admits the global token
+    /// budgets: the call goes first.
+    CallRateLimit(HeaderEdits, Option<Vec<u8>>, RateLimitCall),
 }
 
 /// Decides, with the headers, whether the body must be read, and refuses
@@ -163,6 +167,7 @@ pub fn on_request_body(
             return RequestBodyStep::Deny(denial);
         }
     }
+    let mut global_call = None;
     let mut capped = None;
     if plan.budget {
         let estimate = match &parsed {
@@ -172,8 +177,14 @@ pub fn on_request_body(
                 .rate_limit
                 .estimate_request(&json!({ "prompt": String::from_utf8_lossy(body) })),
         };
-        if let Some(denial) = reserve(config, env, stream, estimate) {
-            return RequestBodyStep::Deny(denial);
+        let model = parsed
+            .as_ref()
+            .ok()
+            .and_then(|v| v.get("model"))
+            .and_then(Value::as_str);
+        match reserve(config, env, stream, estimate, model) {
+            Ok(call) => global_call = call,
+            Err(denial) => return RequestBodyStep::Deny(denial),
         }
         capped = parsed
             .ok()
@@ -190,7 +201,11 @@ pub fn on_request_body(
             _ => None,
         }
     });
-    RequestBodyStep::Continue(edits, redacted.or(capped))
+    let redacted = redacted.or(capped);
+    match global_call {
+        Some(call) => RequestBodyStep::CallRateLimit(edits, redacted, call),
+        None => RequestBodyStep::Continue(edits, redacted),
+    }
 }
 
 /// Validates and screens the prompt; `Err` is the refusal.
@@ -250,20 +265,60 @@ fn screen(
 /// Request header telling the upstream which monitor-mode rules matched.
 pub const SCREENING_HEADER: &str = "x-tollgate-screening";
 
+/// Reserves the estimate from the local budgets, then starts the global
+/// budgets' check (the call to make, if any applies). `Err` is a refusal.
 fn reserve(
     config: &Config,
     env: &mut Env<'_>,
     stream: &mut StreamState,
     estimate: Estimate,
-) -> Option<Denial> {
+    model: Option<&str>,
+) -> Result<Option<RateLimitCall>, Denial> {
     let headers = std::mem::take(&mut stream.request_headers);
-    let outcome = {
-        let no_roles: Vec<String> = Vec::new();
-        let facts = facts_from(stream, &headers, stream.peer_address.as_deref(), &no_roles);
-        config
-            .rate_limit
-            .reserve(env.store, &facts, estimate, env.now_ms)
+    let identity = stream.identity.take();
+    let route = stream.route.take();
+    let peer = stream.peer_address.take();
+    let no_roles: Vec<String> = Vec::new();
+    let facts = crate::rate_limit::RequestFacts {
+        subject: identity.as_ref().and_then(|i| i.subject.as_deref()),
+        claims: identity.as_ref().map(|i| &i.claims),
+        roles: identity.as_ref().map_or(&no_roles, |i| &i.roles),
+        route: route.as_deref().unwrap_or(""),
+        peer_ip: peer.as_deref(),
+        headers: &headers,
     };
+    let now_ms = env.now_ms;
+    let result = reserve_local(config, env, stream, estimate, &facts).map(|()| {
+        let call = global::begin(
+            config,
+            stream,
+            &facts,
+            model,
+            crate::rate_limit::PolicyKind::LlmTokens,
+            estimate.total(),
+            now_ms,
+        );
+        if call.is_some() {
+            stream.estimate = Some(estimate);
+        }
+        call
+    });
+    stream.identity = identity;
+    stream.route = route;
+    stream.peer_address = peer;
+    result
+}
+
+fn reserve_local(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+    estimate: Estimate,
+    facts: &crate::rate_limit::RequestFacts<'_>,
+) -> Result<(), Denial> {
+    let outcome = config
+        .rate_limit
+        .reserve(env.store, facts, estimate, env.now_ms);
     match outcome {
         Ok(reserved) => {
             for policy in &reserved.monitored {
@@ -277,7 +332,7 @@ fn reserve(
                     .insert("reserved".into(), json!(estimate.total()));
             }
             stream.reservations = reserved.reservations;
-            None
+            Ok(())
         }
         Err(Outcome::Limited {
             policy,
@@ -288,7 +343,7 @@ fn reserve(
             let section = stream.audit_section("token_budget");
             section.insert("limited_by".into(), json!(policy));
             section.insert("requested".into(), json!(estimate.total()));
-            Some(Denial::rate_limited(&policy, retry_after_s, headers))
+            Err(Denial::rate_limited(&policy, retry_after_s, headers))
         }
         Err(Outcome::Failed { kind }) => {
             env.metrics.count(&metrics::internal_error(kind), 1);
@@ -296,10 +351,10 @@ fn reserve(
                 .audit_section("token_budget")
                 .insert("failed".into(), json!(kind));
             match config.rate_limit.fail_mode() {
-                FailMode::Closed => Some(Denial::rate_limit_unavailable()),
-                FailMode::Open => None,
+                FailMode::Closed => Err(Denial::rate_limit_unavailable()),
+                FailMode::Open => Ok(()),
             }
         }
-        Err(Outcome::Admitted { .. }) => None,
+        Err(Outcome::Admitted { .. }) => Ok(()),
     }
 }

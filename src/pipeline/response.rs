@@ -199,7 +199,13 @@ pub fn needs_headers(stream: &StreamState) -> bool {
 /// True when the response body will be redacted or metered, so its
 /// `content-type` and `content-encoding` matter.
 pub fn inspects_body(stream: &StreamState) -> bool {
-    !stream.reservations.is_empty() || stream.redaction_profile.is_some()
+    meters_usage(stream) || stream.redaction_profile.is_some()
+}
+
+/// True when a token budget (local reservation or global check) settles
+/// from this response's usage.
+fn meters_usage(stream: &StreamState) -> bool {
+    !stream.reservations.is_empty() || stream.global.budget.is_some()
 }
 
 /// The redaction profile for the stream's route and caller, if any (the
@@ -227,7 +233,7 @@ pub fn on_response_headers(
         BodyKind::Other => None,
         _ => stream.redaction_profile,
     };
-    let metering = !stream.reservations.is_empty() && kind != BodyKind::Other;
+    let metering = meters_usage(stream) && kind != BodyKind::Other;
     let mut state = ResponseState {
         kind,
         profile,

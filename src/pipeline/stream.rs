@@ -9,6 +9,7 @@
 //!
 //! ```text
 //!  RequestHeaders ──► AwaitingKeys ──► (headers again) ─┐
+//!        │  └──► AwaitingRateLimit (global policies) ──┤
 //!        │                                              │
 //!        ├──────────────► RequestBody ──(end of stream, │
 //!        │                   │            or trailers)  │
@@ -24,11 +25,13 @@
 // Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
 #![deny(clippy::indexing_slicing)]
 
+use super::global::{self, RateLimitCall};
 use super::request::{self, BodyProgress, RequestBodyStep};
 use super::{on_request_headers, Env, HeaderEdits, HeadersStep, RequestHead, StreamState};
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics;
+use crate::rate_limit::Reply;
 
 /// Where a stream is in its life.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -38,6 +41,9 @@ pub enum Phase {
     RequestHeaders,
     /// Authentication waits for a JWKS answer.
     AwaitingKeys(KeyWait),
+    /// The global rate-limit policies (headers) or token budgets (body)
+    /// wait for the rate-limit service.
+    AwaitingRateLimit(RateLimitWait),
     /// Admitted so far; the body is buffered until the request ends.
     RequestBody,
     /// The request went (or is going) to the upstream.
@@ -64,6 +70,22 @@ pub struct KeyWait {
     pub complete: bool,
 }
 
+/// A stream's wait for the rate-limit service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimitWait {
+    /// What goes with the request once admitted.
+    pub forward: Forward,
+    /// True when the headers phase asked (request policies); false for the
+    /// body phase (token budgets), after which the request goes upstream.
+    pub from_headers: bool,
+    /// The host's token for the call, once dispatched.
+    pub call: Option<u32>,
+    /// Bytes of body the host has buffered meanwhile, if any arrived.
+    pub body_bytes: Option<usize>,
+    /// The request ended meanwhile (last body chunk, or trailers).
+    pub complete: bool,
+}
+
 /// An outbound call the core asks the shell to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Call {
@@ -72,6 +94,8 @@ pub enum Call {
         /// Provider index.
         provider: usize,
     },
+    /// `ShouldRateLimit` on the rate-limit service (gRPC).
+    RateLimit(RateLimitCall),
 }
 
 /// What reaches the upstream when the request goes.
@@ -139,6 +163,16 @@ fn after_headers(
         // A second miss after a fetch is final; `authenticate` says so itself,
         // this arm only keeps the machine from ever looping.
         HeadersStep::FetchKeys { .. } => deny(stream, unknown_kid()),
+        HeadersStep::CallRateLimit { edits, call } => {
+            stream.phase = Phase::AwaitingRateLimit(RateLimitWait {
+                forward: Forward { edits, body: None },
+                from_headers: true,
+                call: None,
+                body_bytes: None,
+                complete: head.end_of_stream,
+            });
+            Step::Dispatch(Call::RateLimit(call))
+        }
         HeadersStep::Continue(edits) => {
             if stream.body.is_some() {
                 stream.phase = Phase::RequestBody;
@@ -181,8 +215,10 @@ fn wait_for_keys(
 
 /// The shell dispatched the stream's call; `token` names its answer.
 pub fn dispatched(stream: &mut StreamState, token: u32) {
-    if let Phase::AwaitingKeys(wait) = &mut stream.phase {
-        wait.call = Some(token);
+    match &mut stream.phase {
+        Phase::AwaitingKeys(wait) => wait.call = Some(token),
+        Phase::AwaitingRateLimit(wait) => wait.call = Some(token),
+        _ => {}
     }
 }
 
@@ -194,6 +230,9 @@ pub fn dispatch_failed(
     head: &RequestHead<'_>,
     stream: &mut StreamState,
 ) -> Step {
+    if let Phase::AwaitingRateLimit(_) = &stream.phase {
+        return rate_limit_unreachable(config, env, stream);
+    }
     if let Phase::AwaitingKeys(wait) = std::mem::take(&mut stream.phase) {
         if wait.joined {
             env.auth.leave();
@@ -245,6 +284,15 @@ pub fn call_response(
         ),
         Step::Resume(forward) => Step::Resume(forward),
         Step::Deny(denial) => Step::Deny(denial),
+        // Admitted so far; the global policies ask the rate-limit service,
+        // which takes over the wait (and what arrived of the body meanwhile).
+        Step::Dispatch(Call::RateLimit(call)) => {
+            if let Phase::AwaitingRateLimit(next) = &mut stream.phase {
+                next.body_bytes = wait.body_bytes;
+                next.complete |= wait.complete;
+            }
+            Step::Dispatch(Call::RateLimit(call))
+        }
         // `fetched_keys` is set, so the phase cannot ask again; stay closed.
         Step::Dispatch(_) => deny(stream, unknown_kid()),
     })
@@ -297,6 +345,88 @@ fn finish_body_if_complete(
     }
 }
 
+/// The rate-limit call could not be dispatched: it is answered at once as
+/// UNAVAILABLE, and the policies' fail mode decides. Nothing is paused yet,
+/// so a request admitted here goes on as a `Forward`.
+pub fn rate_limit_unreachable(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+) -> Step {
+    let Phase::AwaitingRateLimit(wait) = &stream.phase else {
+        return Step::hold();
+    };
+    let wait = wait.clone();
+    let mut no_body = |_: usize| Vec::new();
+    match rate_limit_answered(config, env, stream, wait, Reply::Status(14), &mut no_body) {
+        Step::Resume(forward) => Step::Forward(forward),
+        other => other,
+    }
+}
+
+/// The rate-limit service answered the stream's call `token` (`grpc_status`
+/// 0 with the response message, or the failure status and nothing). `None`:
+/// not this stream's call, and the shell does nothing.
+pub fn rate_limit_response(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+    token: u32,
+    grpc_status: u32,
+    message: Option<&[u8]>,
+    read_body: ReadBody<'_>,
+) -> Option<Step> {
+    let Phase::AwaitingRateLimit(wait) = &stream.phase else {
+        return None;
+    };
+    if wait.call != Some(token) {
+        return None;
+    }
+    let wait = wait.clone();
+    let reply = match (grpc_status, message) {
+        (0, Some(bytes)) => Reply::Message(bytes),
+        (0, None) => Reply::Status(13),
+        (code, _) => Reply::Status(code),
+    };
+    Some(rate_limit_answered(
+        config, env, stream, wait, reply, read_body,
+    ))
+}
+
+fn rate_limit_answered(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+    wait: RateLimitWait,
+    reply: Reply<'_>,
+    read_body: ReadBody<'_>,
+) -> Step {
+    if let Some(denial) = global::on_reply(config, env, stream, reply) {
+        return deny(stream, denial);
+    }
+    if !wait.from_headers {
+        // The body phase was the last check: the whole request goes.
+        stream.phase = Phase::Upstream;
+        return Step::Resume(wait.forward);
+    }
+    // As after a JWKS answer: the body, if any, is read next.
+    let as_keys = KeyWait {
+        provider: 0,
+        joined: false,
+        call: wait.call,
+        body_bytes: wait.body_bytes,
+        complete: wait.complete,
+    };
+    let headers_held = stream.body.is_some() && config.hold_request_headers;
+    stream.phase = if stream.body.is_some() {
+        Phase::RequestBody
+    } else {
+        Phase::Upstream
+    };
+    let step = resume_after_keys(config, env, stream, &as_keys, wait.forward, headers_held);
+    finish_body_if_complete(config, env, stream, &as_keys, step, read_body)
+}
+
 /// A request body chunk; `size` is all the host has buffered so far.
 pub fn request_body(
     config: &Config,
@@ -309,6 +439,12 @@ pub fn request_body(
     match &mut stream.phase {
         Phase::AwaitingKeys(wait) => {
             // Held: continuing here would forward an unverified request.
+            wait.body_bytes = Some(size);
+            wait.complete |= end_of_stream;
+            Step::hold()
+        }
+        Phase::AwaitingRateLimit(wait) => {
+            // Held until the service admits the request.
             wait.body_bytes = Some(size);
             wait.complete |= end_of_stream;
             Step::hold()
@@ -344,6 +480,10 @@ pub fn request_trailers(
             wait.complete = true;
             Step::hold()
         }
+        Phase::AwaitingRateLimit(wait) => {
+            wait.complete = true;
+            Step::hold()
+        }
         Phase::RequestBody => {
             let size = stream.body_bytes;
             body_ends(config, env, stream, size, read_body)
@@ -371,6 +511,16 @@ fn body_ends(
             Step::Forward(Forward { edits, body })
         }
         RequestBodyStep::Deny(denial) => deny(stream, denial),
+        RequestBodyStep::CallRateLimit(edits, body, call) => {
+            stream.phase = Phase::AwaitingRateLimit(RateLimitWait {
+                forward: Forward { edits, body },
+                from_headers: false,
+                call: None,
+                body_bytes: Some(size),
+                complete: true,
+            });
+            Step::Dispatch(Call::RateLimit(call))
+        }
     }
 }
 

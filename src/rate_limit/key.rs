@@ -171,6 +171,8 @@ pub enum KeyPartSettings {
     Claim(String),
     /// A request header value.
     Header(String),
+    /// The request's model (global policies: known once the body is read).
+    Model,
 }
 
 /// Where an API key is read.
@@ -196,6 +198,8 @@ pub enum KeyPart {
     Claim(String),
     /// A header.
     Header(String),
+    /// The model (global policies only).
+    Model,
 }
 
 impl KeyPart {
@@ -207,6 +211,7 @@ impl KeyPart {
             Self::ApiKey(_) => 4,
             Self::Claim(_) => 5,
             Self::Header(_) => 6,
+            Self::Model => 7,
         }
     }
 }
@@ -233,6 +238,8 @@ pub fn fingerprint(parts: &[KeyPart], facts: &RequestFacts, ip: &ClientIpSetting
             }
             KeyPart::Claim(name) => h.field(non_empty(&facts.claim_text(name)?)?.as_bytes()),
             KeyPart::Header(name) => h.field(non_empty(facts.header(name)?.trim())?.as_bytes()),
+            // Refused at configure time for local policies.
+            KeyPart::Model => return None,
         }
     }
     Some(h.finish())

@@ -29,6 +29,8 @@
 
 pub mod bucket;
 pub mod budget;
+pub mod global;
+pub mod global_proto;
 pub mod headers;
 pub mod key;
 pub mod models;
@@ -46,12 +48,13 @@ pub use budget::{
     delta_text_len, estimate_prompt_tokens, estimate_request, estimate_request_parts, parse_usage,
     Estimate, Reservation, StreamMeter, Usage, UsageTracker,
 };
+pub use global::{GlobalBackend, GlobalCheck, GlobalOutcome, GlobalSettings, Reply};
 pub use headers::QuotaView;
 pub use key::{client_ip, ClientIpSettings, KeyPart, KeyPartSettings, RequestFacts};
 pub use models::{MissingMaxTokens, ModelSettings, Models, Price, PriceSettings};
 pub use settings::{
-    FailMode, MissingSubject, PolicyKind, PolicySettings, PreAuthSettings, RateLimitSettings,
-    RefillSettings, TierSettings,
+    Backend, FailMode, MissingSubject, PolicyKind, PolicySettings, PreAuthSettings,
+    RateLimitSettings, RefillSettings, TierSettings,
 };
 pub use store::{MemoryStore, SharedStore, StoreError};
 
@@ -195,6 +198,9 @@ struct Policy {
     kind: PolicyKind,
     table: Table,
     currency: Option<String>,
+    /// The local pre-limit of a global policy: enforced, but its state is
+    /// not advertised (the global policy's headers are).
+    pre_limit: bool,
 }
 
 impl Policy {
@@ -246,6 +252,7 @@ pub struct RateLimiter {
     client_ip: ClientIpSettings,
     default_max_tokens: u64,
     cap_streams: bool,
+    global: Option<GlobalBackend>,
     missing_subject: MissingSubject,
     subject_fallback_claim: Option<String>,
     models: Models,
@@ -263,6 +270,7 @@ impl Default for RateLimiter {
             client_ip: ClientIpSettings::default(),
             default_max_tokens: 256,
             cap_streams: false,
+            global: None,
             missing_subject: MissingSubject::Deny,
             subject_fallback_claim: None,
             models: Models::default(),
@@ -324,6 +332,25 @@ fn compile_rate(
             at("capacity"),
             "capacity (and refill tokens) times the period in milliseconds must not exceed 2^60",
         )
+    })
+}
+
+fn compile_tier_when(
+    t: &TierSettings,
+    at_tier: &dyn Fn(&str) -> String,
+) -> Result<TierWhen, ConfigError> {
+    Ok(match (&t.when.claim, &t.when.equals, &t.when.role) {
+        (Some(c), Some(e), None) => TierWhen::Claim {
+            name: check_name(c, "claim", at_tier("when.claim"))?,
+            equals: e.clone(),
+        },
+        (None, None, Some(r)) => TierWhen::Role(check_name(r, "role", at_tier("when.role"))?),
+        _ => {
+            return Err(ConfigError::new(
+                at_tier("when"),
+                "set either `claim` with `equals`, or `role`",
+            ))
+        }
     })
 }
 
@@ -392,6 +419,8 @@ impl RateLimiter {
                         kind: PolicyKind::Requests,
                         slots: p.slots,
                         currency: None,
+                        backend: Backend::Local,
+                        fail_mode: None,
                     }],
                     fail_mode: p.fail_mode,
                     emit_headers: false,
@@ -407,6 +436,7 @@ impl RateLimiter {
             }
         };
         let mut policies: Vec<Policy> = Vec::with_capacity(settings.policies.len());
+        let mut global_policies: Vec<global::GlobalPolicy> = Vec::new();
         for (i, p) in settings.policies.into_iter().enumerate() {
             let at = |field: &str| format!("{path}.policies[{i}].{field}");
             let name = p.name.trim();
@@ -422,7 +452,9 @@ impl RateLimiter {
                     "may contain only letters, digits, `_` and `-`",
                 ));
             }
-            if policies.iter().any(|q| q.name == name) {
+            if policies.iter().any(|q| q.name == name)
+                || global_policies.iter().any(|q| q.name == name)
+            {
                 return Err(ConfigError::new(
                     at("name"),
                     format!("duplicate policy name `{name}`"),
@@ -445,7 +477,73 @@ impl RateLimiter {
                     KeyPartSettings::Header(h) => {
                         KeyPart::Header(check_name(h, "header", at_part)?.to_ascii_lowercase())
                     }
+                    KeyPartSettings::Model if p.backend == Backend::Local => {
+                        return Err(ConfigError::new(
+                            at_part,
+                            "`model` is a key part of global policies only",
+                        ))
+                    }
+                    KeyPartSettings::Model => KeyPart::Model,
                 });
+            }
+            if p.backend == Backend::Global {
+                if p.kind == PolicyKind::Cost {
+                    return Err(ConfigError::new(
+                        at("backend"),
+                        "`cost` policies are local only; the rate-limit service counts requests and tokens",
+                    ));
+                }
+                let mut tiers = Vec::with_capacity(p.tiers.len());
+                for (j, t) in p.tiers.iter().enumerate() {
+                    let at_tier = |field: &str| format!("{path}.policies[{i}].tiers[{j}].{field}");
+                    let when = compile_tier_when(t, &at_tier)?;
+                    let name = match (&t.name, &when) {
+                        (Some(n), _) => check_name(n, "tier name", at_tier("name"))?,
+                        (None, TierWhen::Claim { equals, .. }) => equals.clone(),
+                        (None, TierWhen::Role(r)) => r.clone(),
+                    };
+                    tiers.push((when, name));
+                }
+                for (j, r) in p.routes.iter().enumerate() {
+                    if !route_names.contains(&r.as_str()) {
+                        return Err(ConfigError::new(
+                            format!("{path}.policies[{i}].routes[{j}]"),
+                            format!("no route named `{r}`"),
+                        ));
+                    }
+                }
+                // A capacity on a global policy is a per-replica pre-limit,
+                // checked before the service is called.
+                if p.capacity > 0 {
+                    if p.slots == 0 || p.slots > MAX_SLOTS {
+                        return Err(ConfigError::new(
+                            at("slots"),
+                            format!("must be between 1 and {MAX_SLOTS}"),
+                        ));
+                    }
+                    policies.push(Policy {
+                        table: Table::new(name, p.slots),
+                        name: name.to_string(),
+                        key: key.clone(),
+                        rate: compile_rate(p.capacity, &p.refill, &at)?,
+                        routes: p.routes.clone(),
+                        tiers: Vec::new(),
+                        monitor: false,
+                        kind: p.kind,
+                        pre_limit: true,
+                        currency: None,
+                    });
+                }
+                global_policies.push(global::GlobalPolicy {
+                    name: name.to_string(),
+                    kind: p.kind,
+                    key,
+                    routes: p.routes,
+                    tiers,
+                    monitor: p.monitor,
+                    fail_mode: p.fail_mode.unwrap_or(settings.fail_mode),
+                });
+                continue;
             }
             let rate = compile_rate(p.capacity, &p.refill, &at)?;
             for (j, r) in p.routes.iter().enumerate() {
@@ -459,21 +557,7 @@ impl RateLimiter {
             let mut tiers = Vec::with_capacity(p.tiers.len());
             for (j, t) in p.tiers.iter().enumerate() {
                 let at_tier = |field: &str| format!("{path}.policies[{i}].tiers[{j}].{field}");
-                let when = match (&t.when.claim, &t.when.equals, &t.when.role) {
-                    (Some(c), Some(e), None) => TierWhen::Claim {
-                        name: check_name(c, "claim", at_tier("when.claim"))?,
-                        equals: e.clone(),
-                    },
-                    (None, None, Some(r)) => {
-                        TierWhen::Role(check_name(r, "role", at_tier("when.role"))?)
-                    }
-                    _ => {
-                        return Err(ConfigError::new(
-                            at_tier("when"),
-                            "set either `claim` with `equals`, or `role`",
-                        ))
-                    }
-                };
+                let when = compile_tier_when(t, &at_tier)?;
                 tiers.push(Tier {
                     when,
                     rate: compile_rate(t.capacity, &t.refill, &at_tier)?,
@@ -521,9 +605,25 @@ impl RateLimiter {
                 tiers,
                 monitor: p.monitor,
                 kind: p.kind,
+                pre_limit: false,
             });
         }
+        let global = match settings.global {
+            Some(g) => Some(GlobalBackend::compile(
+                g,
+                global_policies,
+                &format!("{path}.global"),
+            )?),
+            None if !global_policies.is_empty() => {
+                return Err(ConfigError::new(
+                    format!("{path}.global"),
+                    "is required by the policies with `backend: global` (the rate-limit service's cluster)",
+                ))
+            }
+            None => None,
+        };
         Ok(Self {
+            global,
             policies,
             fail_mode: settings.fail_mode,
             emit_headers: settings.emit_headers,
@@ -593,7 +693,7 @@ impl RateLimiter {
 
     /// True when no policy is configured.
     pub fn is_empty(&self) -> bool {
-        self.policies.is_empty()
+        self.policies.is_empty() && self.global.is_none()
     }
 
     /// True when an LLM-token policy is configured (the body must be read).
@@ -601,6 +701,15 @@ impl RateLimiter {
         self.policies
             .iter()
             .any(|p| matches!(p.kind, PolicyKind::LlmTokens | PolicyKind::Cost))
+            || self
+                .global
+                .as_ref()
+                .is_some_and(|g| g.has(PolicyKind::LlmTokens))
+    }
+
+    /// The global backend, when `rate_limit.global` is configured.
+    pub fn global(&self) -> Option<&GlobalBackend> {
+        self.global.as_ref()
     }
 
     /// True when an LLM-token policy covers `route`: only then must a
@@ -609,7 +718,7 @@ impl RateLimiter {
         self.policies.iter().any(|p| {
             matches!(p.kind, PolicyKind::LlmTokens | PolicyKind::Cost)
                 && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
-        })
+        }) || self.global.as_ref().is_some_and(|g| g.budgets_route(route))
     }
 
     /// How the client IP is found (shared with the audit line).
@@ -948,7 +1057,7 @@ impl RateLimiter {
                         at,
                         amount,
                     });
-                    if !p.monitor {
+                    if !p.monitor && !p.pre_limit {
                         let reset_s = headers::ceil_s(bucket.full_in_ms(now_ms));
                         t.views
                             .push(p.view(&rate, bucket.remaining(&rate), reset_s));

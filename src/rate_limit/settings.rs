@@ -18,6 +18,7 @@
 
 use serde::Deserialize;
 
+use super::global::GlobalSettings;
 use super::key::{ClientIpSettings, KeyPartSettings};
 use super::models::{MissingMaxTokens, ModelSettings};
 
@@ -37,6 +38,17 @@ pub enum PolicyKind {
     /// micro-units of the policy's `currency`, reserved and settled like
     /// LLM tokens.
     Cost,
+}
+
+/// Where a policy's counters live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Token buckets in this Envoy's shared data (the default; per replica).
+    #[default]
+    Local,
+    /// A rate-limit service (RLS v3) shared by every replica; see `rate_limit::global`.
+    Global,
 }
 
 /// What happens when shared data misbehaves (CAS retries exhausted,
@@ -96,10 +108,16 @@ pub struct TierWhenSettings {
 pub struct TierSettings {
     /// Condition.
     pub when: TierWhenSettings,
-    /// Bucket size for this tier.
+    /// Bucket size for this tier (local policies).
+    #[serde(default)]
     pub capacity: u64,
-    /// Refill for this tier.
+    /// Refill for this tier (local policies).
+    #[serde(default)]
     pub refill: RefillSettings,
+    /// The `tier` descriptor value of a global policy (default: the
+    /// `equals` or `role` value).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// One policy.
@@ -111,9 +129,12 @@ pub struct PolicySettings {
     pub name: String,
     /// Parts combined into the key; a request missing a part is not counted.
     pub key: Vec<KeyPartSettings>,
-    /// Bucket size (burst) in tokens.
+    /// Bucket size (burst) in tokens. Required for a local policy; on a
+    /// global policy it sets an optional local pre-limit.
+    #[serde(default)]
     pub capacity: u64,
-    /// Refill rate.
+    /// Refill rate (with `capacity`).
+    #[serde(default)]
     pub refill: RefillSettings,
     /// Route names the policy applies to; empty means every route.
     #[serde(default)]
@@ -134,6 +155,12 @@ pub struct PolicySettings {
     /// `refill.tokens` are then in micro-units of it (1 USD = 1000000).
     #[serde(default)]
     pub currency: Option<String>,
+    /// `local` (the default) or `global` (the rate-limit service in `global`).
+    #[serde(default)]
+    pub backend: Backend,
+    /// When the backend fails; default: the section's `fail_mode`.
+    #[serde(default)]
+    pub fail_mode: Option<FailMode>,
 }
 
 fn default_slots() -> u32 {
@@ -158,6 +185,8 @@ pub struct RateLimitSettings {
     pub default_max_tokens: u64,
     /// End a stream whose output passes its reservation.
     pub cap_streams: bool,
+    /// The rate-limit service of `global` policies.
+    pub global: Option<GlobalSettings>,
     /// A verified token without `sub` on a route with a per-subject policy.
     pub missing_subject: MissingSubject,
     /// Claim that stands in for a missing `sub` in `subject` key parts
@@ -207,6 +236,7 @@ impl Default for RateLimitSettings {
             client_ip: ClientIpSettings::default(),
             default_max_tokens: 256,
             cap_streams: false,
+            global: None,
             missing_subject: MissingSubject::Deny,
             subject_fallback_claim: None,
             models: Vec::new(),
