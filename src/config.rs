@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::audit::{AuditSettings, Auditor};
 use crate::auth::{Auth, AuthSettings};
+use crate::mcp::{Mcp, McpSettings};
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::redaction::{ProfileSettings, RedactionSettings, Redactor};
 use crate::route::{RouteSettings, Routes, UnmatchedAction};
@@ -65,6 +66,8 @@ pub struct Settings {
     pub redaction: Option<RedactionSettings>,
     /// The per-request audit line.
     pub audit: AuditSettings,
+    /// MCP gateway security (tool authorization, pinning, argument and result checks).
+    pub mcp: McpSettings,
     /// Hold the request headers while the body is read, so headers decided
     /// from the body (the screening monitor header) reach the upstream. Needs
     /// Envoy >= 1.35 with `allow_on_headers_stop_iteration: true` on the Wasm
@@ -87,6 +90,8 @@ pub struct Config {
     pub redaction: Redactor,
     /// Audit line writer.
     pub audit: Auditor,
+    /// MCP servers behind the filter.
+    pub mcp: Mcp,
     /// See [`Settings::hold_request_headers`].
     pub hold_request_headers: bool,
 }
@@ -124,6 +129,8 @@ impl Config {
         });
         let redaction = Redactor::compile(redaction_settings, &route_names, "redaction")?;
         let audit = Auditor::compile(settings.audit, "audit")?;
+        let policy_names: Vec<&str> = rate_limit.policy_names().collect();
+        let mcp = Mcp::compile(settings.mcp, &route_names, &policy_names, &redaction, "mcp")?;
         Ok(Self {
             auth,
             routes,
@@ -131,6 +138,7 @@ impl Config {
             screening,
             redaction,
             audit,
+            mcp,
             hold_request_headers: settings.hold_request_headers,
         })
     }

@@ -22,6 +22,9 @@ pub struct Denial {
     pub message: String,
     /// Extra response headers (`WWW-Authenticate`, `Retry-After`, ...).
     pub headers: Vec<(String, String)>,
+    /// A JSON body sent instead of the error shape (a JSON-RPC answer, a
+    /// metadata document).
+    pub json_body: Option<Vec<u8>>,
 }
 
 #[derive(Serialize)]
@@ -51,7 +54,14 @@ impl Denial {
             error_type,
             message: message.into(),
             headers: Vec::new(),
+            json_body: None,
         }
+    }
+
+    /// Sends `body` (JSON) instead of the error shape.
+    pub fn with_json_body(mut self, body: Vec<u8>) -> Self {
+        self.json_body = Some(body);
+        self
     }
 
     /// Adds a response header.
@@ -62,6 +72,9 @@ impl Denial {
 
     /// The OpenAI-style JSON error body.
     pub fn body(&self) -> Vec<u8> {
+        if let Some(body) = &self.json_body {
+            return body.clone();
+        }
         let body = Body {
             error: BodyError {
                 message: &self.message,

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod decision;
 pub mod header_codec;
+pub mod mcp;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use crate::config::Config;
 use crate::decision::Denial;
+use crate::mcp::McpDecision;
 use crate::metrics;
 use crate::rate_limit::{Estimate, FailMode, Outcome};
 use crate::redaction::ProfileId;
@@ -24,6 +25,8 @@ pub struct BodyPlan {
     pub budget: bool,
     /// Redact the prompt before the upstream sees it.
     pub redact: Option<ProfileId>,
+    /// Inspect MCP JSON-RPC (tool authorization, arguments).
+    pub mcp: bool,
 }
 
 /// How a body callback proceeds.
@@ -59,7 +62,16 @@ pub enum RequestBodyStep {
 pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -> Option<Denial> {
     let route = stream.route.as_deref().unwrap_or("");
     let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
-    let screen = config.screening.applies(route, roles);
+    let mcp_server = config.mcp.server_for(route);
+    // MCP bodies are JSON-RPC, screened by the MCP checks, not as prompts.
+    let screen = config.screening.applies(route, roles) && mcp_server.is_none();
+    let mcp = match mcp_server {
+        Some(server) if !head.end_of_stream && head.method.eq_ignore_ascii_case("POST") => {
+            stream.mcp = Some(config.mcp.exchange(server, roles, stream.redaction_profile));
+            true
+        }
+        _ => false,
+    };
     if head.end_of_stream {
         // A POST to a model API (chat, completions, responses, embeddings,
         // messages) must carry the JSON the model would read.
@@ -76,7 +88,7 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
     let redact = stream
         .redaction_profile
         .filter(|_| config.redaction.redact_requests());
-    if !screen && !budget && redact.is_none() {
+    if !screen && !budget && redact.is_none() && !mcp {
         return None;
     }
     let max_bytes = config.request_body_max_bytes();
@@ -98,6 +110,7 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
         screen,
         budget,
         redact,
+        mcp,
     });
     stream.request_headers = head.headers.to_vec();
     stream.peer_address = head.peer_address.map(str::to_string);
@@ -132,6 +145,17 @@ pub fn on_request_body(
         return RequestBodyStep::Continue(HeaderEdits::default(), None);
     };
     let mut edits = HeaderEdits::default();
+    let mut rewritten: Option<Vec<u8>> = None;
+    if plan.mcp {
+        match inspect_mcp(config, env, stream, body) {
+            Ok(batch) => rewritten = batch,
+            Err(denial) => {
+                stream.denied = Some(denial.code);
+                return RequestBodyStep::Deny(denial);
+            }
+        }
+    }
+    let body = rewritten.as_deref().unwrap_or(body);
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
             stream.denied = Some(denial.code);
@@ -162,7 +186,41 @@ pub fn on_request_body(
             _ => None,
         }
     });
-    RequestBodyStep::Continue(edits, redacted)
+    RequestBodyStep::Continue(edits, redacted.or(rewritten))
+}
+
+/// Runs the MCP request checks. `Ok(Some)` is a rewritten batch; `Err` a
+/// local JSON-RPC answer (HTTP 200) for a request refused whole.
+fn inspect_mcp(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+    body: &[u8],
+) -> Result<Option<Vec<u8>>, Denial> {
+    let Some(mut exchange) = stream.mcp.take() else {
+        return Ok(None);
+    };
+    let decision = {
+        let no_roles: Vec<String> = Vec::new();
+        let facts = facts_from(
+            stream,
+            &stream.request_headers,
+            stream.peer_address.as_deref(),
+            &no_roles,
+        );
+        let caller = crate::mcp::Caller {
+            facts,
+            now_ms: env.now_ms,
+        };
+        exchange.inspect_request(super::mcp_services(config), env.store, &caller, body)
+    };
+    stream.mcp = Some(exchange);
+    match decision {
+        McpDecision::Forward(batch) => Ok(batch),
+        McpDecision::Respond(answer) => {
+            Err(Denial::new(200, "mcp_refused", "", "").with_json_body(answer))
+        }
+    }
 }
 
 /// Validates and screens the prompt; `Err` is the refusal.
