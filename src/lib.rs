@@ -11,6 +11,7 @@ pub mod auth;
 pub mod config;
 pub mod decision;
 pub mod header_codec;
+pub mod llm_api;
 pub mod mcp;
 pub mod metrics;
 pub mod pipeline;

@@ -729,22 +729,23 @@ impl Exchange {
         self.catalog.get_or_insert_with(Catalog::default)
     }
 
-    /// Decides a request body: every `tools/call` is authorized, limited,
-    /// validated and screened; `tools/list` and call ids are remembered for
-    /// the answer. Counts go to [`Exchange::flush`].
+    /// Decides a request body, parsed once by the pipeline (`None`: not
+    /// JSON): every `tools/call` is authorized, limited, validated and
+    /// screened; `tools/list` and call ids are remembered for the answer.
+    /// Counts are emitted by [`Exchange::finish`].
     pub fn inspect_request(
         &mut self,
         services: Services<'_>,
         store: &dyn SharedStore,
         caller: &Caller<'_>,
-        body: &[u8],
+        message: Option<&Value>,
     ) -> McpDecision {
         let Some(server) = services.mcp.server(self.server) else {
             return McpDecision::Forward(None);
         };
-        let parsed: Value = match serde_json::from_slice(body) {
-            Ok(v) => v,
-            Err(_) => {
+        let parsed = match message {
+            Some(v) => v,
+            None => {
                 self.count("tollgate.mcp.invalid_json");
                 self.audit.insert("invalid".into(), json!("parse_error"));
                 let err = rpc_error(
@@ -759,10 +760,10 @@ impl Exchange {
         match parsed {
             Value::Array(items) => {
                 self.audit.insert("batch".into(), json!(items.len()));
-                let mut kept = Vec::with_capacity(items.len());
+                let mut kept: Vec<&Value> = Vec::with_capacity(items.len());
                 let mut refused = Vec::new();
                 for item in items {
-                    match self.inspect_message(services, server, store, caller, &item) {
+                    match self.inspect_message(services, server, store, caller, item) {
                         None => kept.push(item),
                         Some(err) => {
                             if item.get("id").is_some() {
@@ -782,11 +783,9 @@ impl Exchange {
                     );
                 }
                 self.errors = refused;
-                McpDecision::Forward(Some(
-                    serde_json::to_vec(&Value::Array(kept)).unwrap_or_default(),
-                ))
+                McpDecision::Forward(Some(serde_json::to_vec(&kept).unwrap_or_default()))
             }
-            msg => match self.inspect_message(services, server, store, caller, &msg) {
+            msg => match self.inspect_message(services, server, store, caller, msg) {
                 None => McpDecision::Forward(None),
                 Some(err) => McpDecision::Respond(serde_json::to_vec(&err).unwrap_or_default()),
             },

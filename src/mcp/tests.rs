@@ -90,8 +90,7 @@ impl Harness {
             },
             now_ms: 1_000_000,
         };
-        let bytes = serde_json::to_vec(body).unwrap();
-        ex.inspect_request(self.services(), &self.store, &caller, &bytes)
+        ex.inspect_request(self.services(), &self.store, &caller, Some(body))
     }
 
     /// Feeds a JSON answer whole; returns the rewritten document.
@@ -471,7 +470,7 @@ fn a_body_that_is_not_json_gets_a_parse_error() {
         },
         now_ms: 0,
     };
-    let answer = respond(ex.inspect_request(h.services(), &h.store, &caller, b"{\"jsonrpc\":"));
+    let answer = respond(ex.inspect_request(h.services(), &h.store, &caller, None));
     assert_eq!(answer["error"]["code"], ERROR_PARSE);
     assert_eq!(answer["id"], Value::Null);
 }

@@ -2,10 +2,11 @@
 //! up front, then validated and screened, optionally redacted, and used to
 //! reserve the LLM-token budget.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::config::Config;
 use crate::decision::Denial;
+use crate::llm_api;
 use crate::mcp::McpDecision;
 use crate::metrics;
 use crate::rate_limit::{Estimate, FailMode, Outcome};
@@ -63,7 +64,7 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
     let route = stream.route.as_deref().unwrap_or("");
     let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
     let mcp_server = config.mcp.server_for(route);
-    // MCP bodies are JSON-RPC, screened by the MCP checks, not as prompts.
+    // MCP bodies are JSON-RPC, checked by the MCP stage, not screened as prompts.
     let screen = config.screening.applies(route, roles) && mcp_server.is_none();
     let mcp = match mcp_server {
         Some(server) if !head.end_of_stream && head.method.eq_ignore_ascii_case("POST") => {
@@ -72,6 +73,21 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
         }
         _ => false,
     };
+    let budget = config.rate_limit.budgets_route(route);
+    let redact = stream
+        .redaction_profile
+        .filter(|_| config.redaction.redact_requests());
+    if !screen && !budget && redact.is_none() && !mcp {
+        return None;
+    }
+    // After an upgrade (WebSocket, h2c) or a CONNECT tunnel the bytes are no
+    // longer one request body: nothing the filter must read would be read.
+    if head.method.eq_ignore_ascii_case("CONNECT") || header(head.headers, "upgrade").is_some() {
+        return Some(Denial::invalid_request(
+            "upgrade_not_allowed",
+            "this route reads request bodies; upgrades and CONNECT are refused".to_string(),
+        ));
+    }
     if head.end_of_stream {
         // A POST to a model API (chat, completions, responses, embeddings,
         // messages) must carry the JSON the model would read.
@@ -82,13 +98,6 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
                 "the request body is empty; this route expects a JSON body".to_string(),
             ));
         }
-        return None;
-    }
-    let budget = config.rate_limit.has_token_budgets();
-    let redact = stream
-        .redaction_profile
-        .filter(|_| config.redaction.redact_requests());
-    if !screen && !budget && redact.is_none() && !mcp {
         return None;
     }
     let max_bytes = config.request_body_max_bytes();
@@ -145,34 +154,38 @@ pub fn on_request_body(
         return RequestBodyStep::Continue(HeaderEdits::default(), None);
     };
     let mut edits = HeaderEdits::default();
+    // One parse, shared by every stage that reads the body.
+    let parsed = llm_api::parse_body(body);
+    if let Err(err @ llm_api::ParseError::DuplicateKey) = &parsed {
+        env.metrics
+            .count(&metrics::screening_invalid(err.code()), 1);
+        stream
+            .audit_section("request")
+            .insert("invalid".into(), json!(err.code()));
+        return RequestBodyStep::Deny(Denial::invalid_request(err.code(), err.to_string()));
+    }
     let mut rewritten: Option<Vec<u8>> = None;
     if plan.mcp {
-        match inspect_mcp(config, env, stream, body) {
+        match inspect_mcp(config, env, stream, parsed.as_ref().ok()) {
             Ok(batch) => rewritten = batch,
-            Err(denial) => {
-                stream.denied = Some(denial.code);
-                return RequestBodyStep::Deny(denial);
-            }
+            Err(denial) => return RequestBodyStep::Deny(denial),
         }
     }
     let body = rewritten.as_deref().unwrap_or(body);
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
-            stream.denied = Some(denial.code);
             return RequestBodyStep::Deny(denial);
         }
     }
     if plan.budget {
-        let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let estimate = match &parsed {
-            Some(v) => config.rate_limit.estimate_request(v),
+            Ok(v) => config.rate_limit.estimate_request(v),
             // Not JSON: charge its length as prompt, plus the default output.
-            None => config
+            Err(_) => config
                 .rate_limit
                 .estimate_request(&json!({ "prompt": String::from_utf8_lossy(body) })),
         };
         if let Some(denial) = reserve(config, env, stream, estimate) {
-            stream.denied = Some(denial.code);
             return RequestBodyStep::Deny(denial);
         }
     }
@@ -189,13 +202,14 @@ pub fn on_request_body(
     RequestBodyStep::Continue(edits, redacted.or(rewritten))
 }
 
-/// Runs the MCP request checks. `Ok(Some)` is a rewritten batch; `Err` a
-/// local JSON-RPC answer (HTTP 200) for a request refused whole.
+/// Runs the MCP request checks on the parsed body (`None`: not JSON).
+/// `Ok(Some)` is a batch with refused elements removed; `Err` a local
+/// JSON-RPC answer (HTTP 200) for a request refused whole.
 fn inspect_mcp(
     config: &Config,
     env: &mut Env<'_>,
     stream: &mut StreamState,
-    body: &[u8],
+    message: Option<&serde_json::Value>,
 ) -> Result<Option<Vec<u8>>, Denial> {
     let Some(mut exchange) = stream.mcp.take() else {
         return Ok(None);
@@ -212,7 +226,7 @@ fn inspect_mcp(
             facts,
             now_ms: env.now_ms,
         };
-        exchange.inspect_request(super::mcp_services(config), env.store, &caller, body)
+        exchange.inspect_request(super::mcp_services(config), env.store, &caller, message)
     };
     stream.mcp = Some(exchange);
     match decision {
@@ -299,7 +313,7 @@ fn reserve(
             for policy in &reserved.monitored {
                 env.metrics.count(&metrics::rate_limit_monitored(policy), 1);
             }
-            stream.response_headers.extend(reserved.headers);
+            super::merge_quota_headers(&mut stream.response_headers, reserved.headers);
             if !reserved.reservations.is_empty() {
                 stream.estimate = Some(estimate);
                 stream

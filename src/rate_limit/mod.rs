@@ -458,6 +458,15 @@ impl RateLimiter {
             .any(|p| p.kind == PolicyKind::LlmTokens)
     }
 
+    /// True when an LLM-token policy covers `route`: only then must a
+    /// budget read that route's request body.
+    pub fn budgets_route(&self, route: &str) -> bool {
+        self.policies.iter().any(|p| {
+            p.kind == PolicyKind::LlmTokens
+                && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
+        })
+    }
+
     /// How the client IP is found (shared with the audit line).
     pub fn client_ip_settings(&self) -> &ClientIpSettings {
         &self.client_ip
