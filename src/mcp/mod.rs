@@ -783,7 +783,13 @@ impl Exchange {
                     );
                 }
                 self.errors = refused;
-                McpDecision::Forward(Some(serde_json::to_vec(&kept).unwrap_or_default()))
+                // One element left goes as a plain message: servers on MCP
+                // 2025-06-18 and later no longer accept batches.
+                let forwarded = match kept.as_slice() {
+                    [single] => serde_json::to_vec(single),
+                    _ => serde_json::to_vec(&kept),
+                };
+                McpDecision::Forward(Some(forwarded.unwrap_or_default()))
             }
             msg => match self.inspect_message(services, server, store, caller, msg) {
                 None => McpDecision::Forward(None),

@@ -759,3 +759,29 @@ fn an_answer_too_large_to_inspect_is_refused() {
         BodyAction::Replace(Vec::new())
     );
 }
+
+#[test]
+fn a_batch_left_with_one_element_forwards_it_alone() {
+    let h = Harness::new(config());
+    let mut ex = h.exchange(&["user"]);
+    let batch = json!([
+        call(1, "echo", json!({"text": "a"})),
+        call(2, "admin_reset", json!({}))
+    ]);
+    let McpDecision::Forward(Some(forwarded)) = h.request(&mut ex, &batch) else {
+        panic!("expected a rewritten batch");
+    };
+    let forwarded: Value = serde_json::from_slice(&forwarded).unwrap();
+    assert_eq!(forwarded["id"], 1);
+    let out = h.answer_json(
+        &mut ex,
+        &json!({"jsonrpc": "2.0", "id": 1, "result": {"content": []}}),
+    );
+    let ids: Vec<i64> = out
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, [1, 2]);
+}
