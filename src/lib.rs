@@ -10,6 +10,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod decision;
+pub mod error;
 pub mod header_codec;
 pub mod llm_api;
 pub mod mcp;

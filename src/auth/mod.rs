@@ -39,7 +39,7 @@ pub use settings::{
 };
 pub use state::AuthState;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use keys::{Key, VerifyFailure};
 
 /// Without a `kid`, at most this many keys of the token's algorithm are

@@ -38,7 +38,7 @@ pub mod table;
 use std::cell::Cell;
 use std::fmt;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 pub use bucket::Rate;
 pub use budget::{
