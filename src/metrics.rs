@@ -112,6 +112,13 @@ pub fn screening_invalid(code: &str) -> String {
     format!("tollgate.screening.invalid.{code}")
 }
 
+/// `tollgate.mcp.<event>`: MCP gateway events, e.g. `call.allowed`,
+/// `call.denied.forbidden_tool`, `list.hidden`, `catalog.changed`,
+/// `result.flagged` (the list is in docs/mcp.md).
+pub fn mcp(event: &str) -> String {
+    format!("tollgate.mcp.{event}")
+}
+
 /// `tollgate.internal.error.<kind>`.
 pub fn internal_error(kind: &str) -> String {
     format!("tollgate.internal.error.{kind}")

@@ -746,7 +746,7 @@ impl Exchange {
         let parsed = match message {
             Some(v) => v,
             None => {
-                self.count("tollgate.mcp.invalid_json");
+                self.count(metrics::mcp("invalid_json"));
                 self.audit.insert("invalid".into(), json!("parse_error"));
                 let err = rpc_error(
                     &Value::Null,
@@ -827,7 +827,7 @@ impl Exchange {
                 let args = params.and_then(|p| p.get("arguments")).unwrap_or(&empty);
                 match self.check_call(services, server, store, caller, tool, args) {
                     Ok(rule) => {
-                        self.count("tollgate.mcp.call.allowed");
+                        self.count(metrics::mcp("call.allowed"));
                         self.note_call(tool, "allowed", None);
                         self.pending.push((
                             id,
@@ -839,7 +839,7 @@ impl Exchange {
                         None
                     }
                     Err(refusal) => {
-                        self.count(format!("tollgate.mcp.call.denied.{}", refusal.code));
+                        self.count(metrics::mcp(&format!("call.denied.{}", refusal.code)));
                         self.note_call(tool, refusal.code, refusal.audit);
                         Some(rpc_error(
                             &id,
@@ -945,7 +945,7 @@ impl Exchange {
                         return Err(Box::new(r));
                     }
                 }
-                None => self.count("tollgate.mcp.call.schema_unknown"),
+                None => self.count(metrics::mcp("call.schema_unknown")),
             }
         }
         let mut text = String::new();
@@ -969,12 +969,12 @@ impl Exchange {
             for h in &screened.flagged {
                 self.count(metrics::screening_flagged(h.category));
             }
-            self.count("tollgate.mcp.call.arguments_flagged");
+            self.count(metrics::mcp("call.arguments_flagged"));
             let ids = json!(rule_ids(&screened.flagged));
             self.audit.insert("arguments_flagged".into(), ids);
         }
         if screened.unscreened {
-            self.count("tollgate.mcp.call.arguments_unscreened");
+            self.count(metrics::mcp("call.arguments_unscreened"));
         }
         Ok(rule_index)
     }
@@ -1029,7 +1029,7 @@ impl Exchange {
                 if !end_of_stream {
                     if held.len() > server.max_response_bytes {
                         // Fail closed: an answer too large to filter is not shown.
-                        self.count("tollgate.mcp.response.too_large");
+                        self.count(metrics::mcp("response.too_large"));
                         self.body = Body::Dropped;
                         let errors: Vec<Value> = self
                             .pending
@@ -1109,7 +1109,7 @@ impl Exchange {
                     }
                 }
                 if splitter.dropped > 0 {
-                    self.count("tollgate.mcp.response.event_too_large");
+                    self.count(metrics::mcp("response.event_too_large"));
                     splitter.dropped = 0;
                 }
                 if end_of_stream {
@@ -1206,7 +1206,7 @@ impl Exchange {
                 None => (false, true),
             };
             if changed && server.pinning.mode != Check::Off {
-                self.count("tollgate.mcp.catalog.changed");
+                self.count(metrics::mcp("catalog.changed"));
                 changed_names.push(json!(audit_name(&name)));
                 if !self.observations.changed.contains(&name) {
                     self.observations.changed.push(name.clone());
@@ -1223,13 +1223,13 @@ impl Exchange {
         }
         if learned > 0 {
             for _ in 0..learned {
-                self.count("tollgate.mcp.catalog.pinned");
+                self.count(metrics::mcp("catalog.pinned"));
             }
         }
         for _ in 0..hidden {
-            self.count("tollgate.mcp.list.hidden");
+            self.count(metrics::mcp("list.hidden"));
         }
-        self.count("tollgate.mcp.list.answered");
+        self.count(metrics::mcp("list.answered"));
         let mut list = Map::new();
         list.insert("tools".into(), json!(total));
         list.insert("shown".into(), json!(shown.len()));
@@ -1287,7 +1287,7 @@ impl Exchange {
         let screened = screen_text(services.screener, &text, check);
         let mut section = Map::new();
         if let Some(hit) = screened.blocked {
-            self.count("tollgate.mcp.result.blocked");
+            self.count(metrics::mcp("result.blocked"));
             self.count(metrics::screening_blocked(hit.category));
             section.insert("tool".into(), json!(audit_name(tool)));
             section.insert("action".into(), json!("block"));
@@ -1304,7 +1304,7 @@ impl Exchange {
             );
         }
         if !screened.flagged.is_empty() {
-            self.count("tollgate.mcp.result.flagged");
+            self.count(metrics::mcp("result.flagged"));
             for h in &screened.flagged {
                 self.count(metrics::screening_flagged(h.category));
             }
@@ -1313,7 +1313,7 @@ impl Exchange {
             section.insert("rules".into(), json!(rule_ids(&screened.flagged)));
         }
         if screened.unscreened {
-            self.count("tollgate.mcp.result.unscreened");
+            self.count(metrics::mcp("result.unscreened"));
         }
         let profile = match rule.and_then(|r| r.redact) {
             Some(p) => p,
@@ -1333,7 +1333,7 @@ impl Exchange {
             }
             let n = counts.total().saturating_sub(before);
             if n > 0 {
-                self.count("tollgate.mcp.result.redacted");
+                self.count(metrics::mcp("result.redacted"));
                 section.insert("tool".into(), json!(audit_name(tool)));
                 section.insert("redactions".into(), json!(n));
             }
