@@ -197,6 +197,23 @@ def test_batch_is_authorized_element_by_element(mcp):
     assert all(m["error"]["data"]["code"] == "forbidden_tool" for m in r.json())
 
 
+def test_per_tool_rate_limit_refuses_with_a_json_rpc_error(mcp):
+    # The demo gives create_ticket 30 calls a minute per caller (key: subject and tool).
+    tok = token(mcp, sub=f"bucket-{uuid.uuid4().hex[:8]}")
+    msg = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+           "params": {"name": "create_ticket", "arguments": {"title": "t", "priority": "low", "count": 1}}}
+    for i in range(30):
+        r = raw(mcp, tok, dict(msg, id=i))
+        assert r.status == 200 and "result" in r.json(), (i, r)
+    r = raw(mcp, tok, dict(msg, id=99))
+    assert r.json()["id"] == 99
+    assert r.json()["error"]["data"]["code"] == "tool_rate_limited"
+    assert r.json()["error"]["data"]["retry_after_s"] >= 1
+    # Another tool is not limited by it.
+    echo = {"jsonrpc": "2.0", "id": 100, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "x"}}}
+    assert "result" in raw(mcp, tok, echo).json()
+
+
 def test_sse_answer_is_filtered(mcp):
     r = raw(mcp, token(mcp), {"jsonrpc": "2.0", "id": 5, "method": "tools/list"}, path="/mcp")
     assert r.status == 200, r
