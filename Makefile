@@ -106,7 +106,7 @@ run: wasm $(ENVOY)
 	echo "       -H 'content-type: application/json' -d '{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'"; \
 	echo "Ctrl-C stops them all."; \
 	echo; \
-	$(ENVOY) -c envoy/envoy.yaml --concurrency 2 -l warning --component-log-level wasm:info
+	$(ENVOY) -c envoy/envoy.yaml --concurrency 2 -l warning --component-log-level wasm:info --file-flush-interval-msec 1000
 
 # `--mode validate` loads the Wasm VM and runs the plugin's on_configure, so the
 # .wasm must exist, and an invalid plugin configuration fails validation.

@@ -12,7 +12,7 @@ use super::{
     buffer, call_response_status, dispatch_jwks, headers, log, now_ms, now_ns, property,
     send_denial, set_header,
 };
-use crate::audit::AuditLevel;
+use crate::audit::{AuditLevel, AuditSink, FILTER_STATE_KEY};
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics;
@@ -358,14 +358,26 @@ impl HttpContext for Http {
         let line = self
             .with_env(|config, env, stream| pipeline::on_log(config, env, stream, status))
             .flatten();
-        if let Some(line) = line {
-            let level = match self.shared.config.audit.level() {
-                AuditLevel::Debug => LogLevel::Debug,
-                AuditLevel::Info => LogLevel::Info,
-                AuditLevel::Warn => LogLevel::Warn,
-            };
-            log(level, &line);
+        let Some(line) = line else {
+            return;
+        };
+        if self.shared.config.audit.sink() == AuditSink::FilterState {
+            // Envoy runs the filter's log callback before its access loggers,
+            // which read this as %FILTER_STATE(wasm.tollgate_audit:PLAIN)%.
+            if let Err(status) = hostcalls::set_property(&[FILTER_STATE_KEY], line.as_bytes()) {
+                log(
+                    LogLevel::Warn,
+                    &format!("tollgate: cannot hand the audit record to Envoy: {status:?}"),
+                );
+            }
+            return;
         }
+        let level = match self.shared.config.audit.level() {
+            AuditLevel::Debug => LogLevel::Debug,
+            AuditLevel::Info => LogLevel::Info,
+            AuditLevel::Warn => LogLevel::Warn,
+        };
+        log(level, &line);
     }
 }
 

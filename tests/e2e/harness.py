@@ -359,6 +359,12 @@ class Envoy:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.config_path = workdir / "envoy.yaml"
+        # The access log (the audit record, audit.sink: filter_state) goes to a
+        # file of its own: on stdout its lines would interleave with Envoy's log.
+        self.access_log_path = workdir / "access.log"
+        if self.access_log_path.exists():
+            self.access_log_path.unlink()
+        yaml_text = yaml_text.replace("path: /dev/stdout", f"path: {self.access_log_path}")
         self.config_path.write_text(yaml_text)
         self.log_path = workdir / "envoy.log"
         self.admin_path = workdir / "admin.txt"
@@ -370,6 +376,8 @@ class Envoy:
             "--concurrency", str(concurrency),
             # No shared memory for hot restart: several Envoys run side by side.
             "--disable-hot-restart",
+            # Access-log files (audit records) are flushed every 10 s by default.
+            "--file-flush-interval-msec", "100",
             "--admin-address-path", str(self.admin_path),
             "-l", "info", "--component-log-level", "wasm:debug",
         ]
@@ -413,8 +421,12 @@ class Envoy:
             return None
 
     def log_text(self) -> str:
+        """Envoy's log, then its access log (where the demo writes audit records)."""
         self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        text = self.log_path.read_text(errors="replace")
+        if self.access_log_path.exists():
+            text += "\n" + self.access_log_path.read_text(errors="replace")
+        return text
 
     def request(self, method: str, path: str, headers=None, body=None, timeout=HTTP_TIMEOUT_S) -> Response:
         return http_request(self.url, method, path, headers, body, timeout)
