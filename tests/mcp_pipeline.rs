@@ -99,6 +99,7 @@ impl Worker {
             headers: &headers,
             peer_address: Some("198.51.100.7:1234"),
             end_of_stream: false,
+            tls_version: None,
         };
         let step = pipeline::stream::request_headers(config, &mut self.env(), &head, stream);
         let (Step::Hold(edits) | Step::Forward(Forward { edits, .. })) = &step else {
@@ -146,6 +147,7 @@ fn the_metadata_document_is_served_before_routing() {
         headers: &headers,
         peer_address: None,
         end_of_stream: true,
+        tls_version: None,
     };
     let mut stream = StreamState::default();
     let Step::Deny(answer) =
@@ -176,7 +178,7 @@ fn a_missing_token_and_a_token_for_another_resource_get_the_metadata_challenge()
     };
     assert_eq!((d.status, d.code), (401, "jwt_wrong_audience"));
     assert_eq!(
-        w.metrics.counter("tollgate.auth.denied.jwt_wrong_audience"),
+        w.metrics.counter("tollgate.auth.denied.code.jwt_wrong_audience"),
         1
     );
 }
@@ -236,7 +238,8 @@ fn a_listed_catalog_is_filtered_pinned_and_then_enforced() {
     assert_eq!(audit["mcp"]["calls"][0]["outcome"], "forbidden_tool");
     assert!(!audit.to_string().contains("secret-reason"));
     assert_eq!(
-        w.metrics.counter("tollgate.mcp.call.denied.forbidden_tool"),
+        w.metrics
+            .counter("tollgate.mcp.call.denied.code.forbidden_tool"),
         1
     );
 

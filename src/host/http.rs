@@ -83,12 +83,19 @@ impl Http {
         } else {
             None
         };
+        // Only when a route requires TLS (absent on plaintext connections).
+        let tls = if self.shared.config.routes.requires_tls() {
+            property(&["connection", "tls_version"])
+        } else {
+            None
+        };
         let head = RequestHead {
             method: find(":method").unwrap_or(""),
             path: find(":path").unwrap_or("/"),
             headers: &request,
             peer_address: peer.as_deref(),
             end_of_stream: self.headers_only,
+            tls_version: tls.as_deref(),
         };
         let action = match self.with_env(|config, env, stream| f(config, env, &head, stream)) {
             Some(Some(step)) => self.carry_out(step, paused, &head),
@@ -205,8 +212,10 @@ impl Http {
     fn busy(&mut self) -> Action {
         let denial = Denial::busy();
         self.shared.count(&metrics::internal_error(denial.code));
-        let _ = machine::deny(&mut self.stream, denial.clone());
-        send_denial(&denial);
+        // The machine shapes the refusal for the route's API.
+        if let Step::Deny(denial) = machine::deny(&mut self.stream, denial) {
+            send_denial(&denial);
+        }
         Action::Pause
     }
 }
@@ -327,6 +336,10 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.stream.genai.model.is_some() {
+            // Response timing for the GenAI metrics (time to first token).
+            self.stream.genai.on_output(now_ms(), body_size);
+        }
         if !response::wants_body(&self.stream) {
             return Action::Continue;
         }

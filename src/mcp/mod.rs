@@ -839,7 +839,7 @@ impl Exchange {
                         None
                     }
                     Err(refusal) => {
-                        self.count(metrics::mcp(&format!("call.denied.{}", refusal.code)));
+                        self.count(metrics::mcp_denied(refusal.code));
                         self.note_call(tool, refusal.code, refusal.audit);
                         Some(rpc_error(
                             &id,

@@ -342,7 +342,8 @@ fn a_forbidden_call_gets_a_json_rpc_error_with_its_id() {
     assert_eq!(audit["calls"][0]["outcome"], "forbidden_tool");
     assert!(!Value::Object(audit).to_string().contains("yes-secret"));
     assert_eq!(
-        h.metrics.counter("tollgate.mcp.call.denied.forbidden_tool"),
+        h.metrics
+            .counter("tollgate.mcp.call.denied.code.forbidden_tool"),
         1
     );
 }
@@ -435,7 +436,8 @@ fn a_batch_is_authorized_element_by_element() {
     h.finish(&mut ex);
     assert_eq!(h.metrics.counter("tollgate.mcp.call.allowed"), 1);
     assert_eq!(
-        h.metrics.counter("tollgate.mcp.call.denied.forbidden_tool"),
+        h.metrics
+            .counter("tollgate.mcp.call.denied.code.forbidden_tool"),
         1
     );
 }
@@ -497,7 +499,7 @@ fn per_tool_rate_limits_use_token_buckets() {
     h.finish(&mut ex);
     assert_eq!(
         h.metrics
-            .counter("tollgate.mcp.call.denied.tool_rate_limited"),
+            .counter("tollgate.mcp.call.denied.code.tool_rate_limited"),
         1
     );
 }

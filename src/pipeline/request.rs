@@ -164,6 +164,13 @@ pub fn on_request_body(
             .insert("invalid".into(), json!(err.code()));
         return RequestBodyStep::Deny(Denial::invalid_request(err.code(), err.to_string()));
     }
+    // The request's model labels the GenAI metrics (listed, else `other`).
+    stream.genai.model = parsed
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("model"))
+        .and_then(serde_json::Value::as_str)
+        .map(|m| config.metrics.model_label(Some(m)).to_string());
     let mut rewritten: Option<Vec<u8>> = None;
     if plan.mcp {
         match inspect_mcp(config, env, stream, parsed.as_ref().ok()) {
@@ -177,6 +184,7 @@ pub fn on_request_body(
             return RequestBodyStep::Deny(denial);
         }
     }
+    let mut capped = None;
     if plan.budget {
         let estimate = match &parsed {
             Ok(v) => config.rate_limit.estimate_request(v),
@@ -188,7 +196,11 @@ pub fn on_request_body(
         if let Some(denial) = reserve(config, env, stream, estimate) {
             return RequestBodyStep::Deny(denial);
         }
+        capped = parsed
+            .ok()
+            .and_then(|v| config.rate_limit.cap_request(&stream.path, body, &v));
     }
+    let body = capped.as_deref().unwrap_or(body);
     let redacted = plan.redact.and_then(|profile| {
         let before = stream.redactions.total();
         match config
@@ -199,7 +211,7 @@ pub fn on_request_body(
             _ => None,
         }
     });
-    RequestBodyStep::Continue(edits, redacted.or(rewritten))
+    RequestBodyStep::Continue(edits, redacted.or(capped).or(rewritten))
 }
 
 /// Runs the MCP request checks on the parsed body (`None`: not JSON).

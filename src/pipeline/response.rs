@@ -279,7 +279,8 @@ pub fn on_response_headers(
                         "upstream_encoding_unsupported",
                         "api_error",
                         format!("the upstream answered with content-encoding `{encoding}`, which the filter cannot redact"),
-                    );
+                    )
+                    .shaped(stream.error_shape);
                     edits.set.push((":status".into(), "502".into()));
                     edits
                         .set
@@ -453,7 +454,11 @@ pub fn on_response_body(
         let BodyStep::Replace(mut out) = step else {
             return step;
         };
-        out.extend(rate_limit::budget_exceeded_sse());
+        out.extend(
+            Denial::stream_budget_exceeded()
+                .shaped(stream.error_shape)
+                .sse_event(),
+        );
         return BodyStep::Replace(out);
     }
     step

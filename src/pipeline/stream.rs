@@ -388,6 +388,8 @@ pub fn stream_end(env: &mut Env<'_>, stream: &mut StreamState) {
 
 /// Records a refusal: the one place a stream becomes denied.
 pub fn deny(stream: &mut StreamState, denial: Denial) -> Step {
+    // In the route's API error shape (set with the route; by path before).
+    let denial = denial.shaped(stream.error_shape);
     stream.denied = Some(denial.code);
     stream.phase = Phase::Denied;
     Step::Deny(denial)

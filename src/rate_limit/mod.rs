@@ -31,6 +31,7 @@ pub mod bucket;
 pub mod budget;
 pub mod headers;
 pub mod key;
+pub mod models;
 pub mod settings;
 pub mod store;
 pub mod table;
@@ -47,8 +48,10 @@ pub use budget::{
 };
 pub use headers::QuotaView;
 pub use key::{client_ip, ClientIpSettings, KeyPart, KeyPartSettings, RequestFacts};
+pub use models::{MissingMaxTokens, ModelSettings, Models, Price, PriceSettings};
 pub use settings::{
-    FailMode, PolicyKind, PolicySettings, RateLimitSettings, RefillSettings, TierSettings,
+    FailMode, MissingSubject, PolicyKind, PolicySettings, PreAuthSettings, RateLimitSettings,
+    RefillSettings, TierSettings,
 };
 pub use store::{MemoryStore, SharedStore, StoreError};
 
@@ -108,6 +111,8 @@ pub enum RateLimitError {
     Unavailable,
     /// A stream passed its token reservation (final SSE error event).
     TokenBudgetExceeded,
+    /// A verified token without `sub` on a per-subject route (401).
+    MissingSubject,
 }
 
 impl RateLimitError {
@@ -117,6 +122,7 @@ impl RateLimitError {
             Self::Limited => "rate_limited",
             Self::Unavailable => "rate_limit_unavailable",
             Self::TokenBudgetExceeded => budget::BUDGET_EXCEEDED_CODE,
+            Self::MissingSubject => "jwt_missing_claim",
         }
     }
 
@@ -125,6 +131,7 @@ impl RateLimitError {
         match self {
             Self::Limited | Self::TokenBudgetExceeded => 429,
             Self::Unavailable => 503,
+            Self::MissingSubject => 401,
         }
     }
 }
@@ -136,6 +143,9 @@ impl fmt::Display for RateLimitError {
             Self::Unavailable => "rate limiting is temporarily unavailable",
             Self::TokenBudgetExceeded => {
                 "the response passed the token budget reserved for this request"
+            }
+            Self::MissingSubject => {
+                "the token has no `sub` claim, which this route's limits are counted by"
             }
         })
     }
@@ -234,6 +244,11 @@ pub struct RateLimiter {
     client_ip: ClientIpSettings,
     default_max_tokens: u64,
     cap_streams: bool,
+    missing_subject: MissingSubject,
+    subject_fallback_claim: Option<String>,
+    models: Models,
+    missing_max_tokens: MissingMaxTokens,
+    pre_auth: Option<Box<RateLimiter>>,
 }
 
 impl Default for RateLimiter {
@@ -246,6 +261,11 @@ impl Default for RateLimiter {
             client_ip: ClientIpSettings::default(),
             default_max_tokens: 256,
             cap_streams: false,
+            missing_subject: MissingSubject::Deny,
+            subject_fallback_claim: None,
+            models: Models::default(),
+            missing_max_tokens: MissingMaxTokens::Reserve,
+            pre_auth: None,
         }
     }
 }
@@ -345,6 +365,44 @@ impl RateLimiter {
                 "must be greater than 0",
             ));
         }
+        let subject_fallback_claim = match &settings.subject_fallback_claim {
+            Some(c) => Some(check_name(
+                c,
+                "claim",
+                format!("{path}.subject_fallback_claim"),
+            )?),
+            None => None,
+        };
+        let models = Models::compile(&settings.models, &format!("{path}.models"))?;
+        let pre_auth = match &settings.pre_auth {
+            None => None,
+            Some(p) => {
+                let at = format!("{path}.pre_auth");
+                let inner = RateLimitSettings {
+                    policies: vec![PolicySettings {
+                        name: "pre_auth".to_string(),
+                        key: vec![KeyPartSettings::Ip],
+                        capacity: p.capacity,
+                        refill: p.refill.clone(),
+                        routes: Vec::new(),
+                        tiers: Vec::new(),
+                        monitor: false,
+                        kind: PolicyKind::Requests,
+                        slots: p.slots,
+                    }],
+                    fail_mode: p.fail_mode,
+                    emit_headers: false,
+                    cas_retries: settings.cas_retries,
+                    client_ip: settings.client_ip.clone(),
+                    ..RateLimitSettings::default()
+                };
+                let limiter = RateLimiter::compile(inner, route_names, &at).map_err(|e| {
+                    // Name the operator's fields, not the synthetic policy's.
+                    ConfigError::new(e.path.replace(".policies[0]", ""), e.message)
+                })?;
+                Some(Box::new(limiter))
+            }
+        };
         let mut policies: Vec<Policy> = Vec::with_capacity(settings.policies.len());
         for (i, p) in settings.policies.into_iter().enumerate() {
             let at = |field: &str| format!("{path}.policies[{i}].{field}");
@@ -443,7 +501,64 @@ impl RateLimiter {
             client_ip: settings.client_ip,
             default_max_tokens: settings.default_max_tokens,
             cap_streams: settings.cap_streams,
+            missing_subject: settings.missing_subject,
+            subject_fallback_claim,
+            models,
+            missing_max_tokens: settings.missing_max_tokens,
+            pre_auth,
         })
+    }
+
+    /// Takes one signature check from the client address's pre-auth
+    /// bucket. `None`: go ahead (no limit configured, the address is
+    /// unknown, or shared data failed with `fail_mode: open`); otherwise
+    /// the refusal (`Limited`, or `Failed` with `fail_mode: closed`).
+    pub fn check_pre_auth(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        now_ms: u64,
+    ) -> Option<Outcome> {
+        let limiter = self.pre_auth.as_ref()?;
+        match limiter.check_requests(store, facts, now_ms) {
+            Outcome::Admitted { .. } => None,
+            Outcome::Failed { .. } if limiter.fail_mode == FailMode::Open => None,
+            refusal => Some(refusal),
+        }
+    }
+
+    /// The subject a request's `subject` key parts use: the verified `sub`,
+    /// else the configured fallback claim (prefixed so it never shares a
+    /// bucket with a real subject of the same text).
+    fn subject_of(&self, facts: &RequestFacts) -> Option<String> {
+        if let Some(sub) = facts.subject.filter(|s| !s.is_empty()) {
+            return Some(sub.to_string());
+        }
+        let claim = self.subject_fallback_claim.as_deref()?;
+        let value = facts.claim_text(claim).filter(|v| !v.is_empty())?;
+        Some(format!("\u{0}{claim}\u{0}{value}"))
+    }
+
+    /// Refuses a verified token that has no subject (nor fallback claim) on
+    /// a route where a policy keys on the subject, unless `missing_subject`
+    /// is `skip`. Anonymous requests (no token) are not concerned: per-subject
+    /// policies never counted them; an `ip` policy does.
+    pub fn check_subject(&self, facts: &RequestFacts) -> Result<(), RateLimitError> {
+        if self.missing_subject == MissingSubject::Skip
+            || facts.claims.is_none()
+            || self.subject_of(facts).is_some()
+        {
+            return Ok(());
+        }
+        let keyed_on_subject = self.policies.iter().any(|p| {
+            (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
+                && p.key.contains(&KeyPart::Subject)
+        });
+        if keyed_on_subject {
+            Err(RateLimitError::MissingSubject)
+        } else {
+            Ok(())
+        }
     }
 
     /// True when no policy is configured.
@@ -487,9 +602,40 @@ impl RateLimiter {
         self.policies.iter().map(|p| p.name.as_str())
     }
 
-    /// Estimates a request body with the configured `default_max_tokens`.
+    /// Estimates a request body. A request without an output limit is
+    /// charged its model's `max_output_tokens` (`models`), else
+    /// `default_max_tokens`.
     pub fn estimate_request(&self, body: &serde_json::Value) -> Estimate {
-        estimate_request_parts(body, self.default_max_tokens)
+        estimate_request_parts(body, self.output_allowance(body))
+    }
+
+    /// Output tokens reserved for a request that names no limit.
+    fn output_allowance(&self, body: &serde_json::Value) -> u64 {
+        let model = body.get("model").and_then(serde_json::Value::as_str);
+        self.models
+            .max_output_tokens(model)
+            .unwrap_or(self.default_max_tokens)
+    }
+
+    /// With `missing_max_tokens: inject`, the request body with the
+    /// reserved output limit written in when it names none (see
+    /// [`models::inject_limit`]); `None` leaves the body as it is.
+    pub fn cap_request(&self, path: &str, raw: &[u8], body: &serde_json::Value) -> Option<Vec<u8>> {
+        if self.missing_max_tokens != MissingMaxTokens::Inject {
+            return None;
+        }
+        let field = models::limit_field(path)?;
+        models::inject_limit(raw, body, field, self.output_allowance(body))
+    }
+
+    /// True when a request on `route` may have its body rewritten by
+    /// [`Self::cap_request`], so its `content-length` must go.
+    pub fn may_cap_requests(&self, route: &str) -> bool {
+        self.missing_max_tokens == MissingMaxTokens::Inject
+            && self.policies.iter().any(|p| {
+                p.kind == PolicyKind::LlmTokens
+                    && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
+            })
     }
 
     /// Upper bound, in bytes, of the keys and values this limiter can ever
@@ -623,6 +769,11 @@ impl RateLimiter {
             taken: Vec::new(),
             views: Vec::new(),
             monitored: Vec::new(),
+        };
+        let subject = self.subject_of(facts);
+        let facts = &RequestFacts {
+            subject: subject.as_deref(),
+            ..*facts
         };
         for (index, p) in self.policies.iter().enumerate() {
             if !self.applies(p, kind, facts) {

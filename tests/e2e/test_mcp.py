@@ -167,7 +167,7 @@ def test_admin_lists_and_calls_every_tool(mcp):
 
 
 def test_forbidden_call_is_a_json_rpc_error_counted_and_audited(mcp):
-    before = counter(mcp, "mcp.call.denied.forbidden_tool")
+    before = counter(mcp, "mcp.call.denied.code.forbidden_tool")
     request_id = rid()
     err = call_error(mcp, token(mcp), "admin_reset_cache", {"scope": "scope-secret-7781"}, request_id=request_id)
     assert err.code == -32001
@@ -176,7 +176,7 @@ def test_forbidden_call_is_a_json_rpc_error_counted_and_audited(mcp):
     assert record["mcp"]["calls"] == [{"tool": "admin_reset_cache", "outcome": "forbidden_tool"}]
     assert record["status"] == 200  # a JSON-RPC answer, as the SDK expects
     assert "scope-secret-7781" not in json.dumps(record)
-    harness.wait_until(lambda: counter(mcp, "mcp.call.denied.forbidden_tool") == before + 1,
+    harness.wait_until(lambda: counter(mcp, "mcp.call.denied.code.forbidden_tool") == before + 1,
                        timeout=5, what="the forbidden_tool counter")
 
 
@@ -226,7 +226,7 @@ def test_sse_answer_is_filtered(mcp):
 # ---- arguments --------------------------------------------------------------------------
 
 def test_arguments_that_break_the_schema_are_refused(mcp):
-    before = counter(mcp, "mcp.call.denied.invalid_arguments")
+    before = counter(mcp, "mcp.call.denied.code.invalid_arguments")
     request_id = rid()
     err = call_error(mcp, token(mcp), "create_ticket", {"title": "disk", "priority": "urgent-77", "count": "two"},
                      request_id=request_id)
@@ -235,7 +235,7 @@ def test_arguments_that_break_the_schema_are_refused(mcp):
     record = mcp_audit(mcp, request_id, "calls")
     assert record["mcp"]["calls"][0]["outcome"] == "invalid_arguments"
     assert "urgent-77" not in json.dumps(record)
-    harness.wait_until(lambda: counter(mcp, "mcp.call.denied.invalid_arguments") == before + 1,
+    harness.wait_until(lambda: counter(mcp, "mcp.call.denied.code.invalid_arguments") == before + 1,
                        timeout=5, what="the invalid_arguments counter")
     # Missing required field, through the JSON endpoint too.
     err = call_error(mcp, token(mcp), "create_ticket", {"title": "disk"}, path="/mcp/json")
