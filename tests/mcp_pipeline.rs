@@ -178,7 +178,8 @@ fn a_missing_token_and_a_token_for_another_resource_get_the_metadata_challenge()
     };
     assert_eq!((d.status, d.code), (401, "jwt_wrong_audience"));
     assert_eq!(
-        w.metrics.counter("tollgate.auth.denied.code.jwt_wrong_audience"),
+        w.metrics
+            .counter("tollgate.auth.denied.code.jwt_wrong_audience"),
         1
     );
 }
