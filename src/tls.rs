@@ -6,6 +6,9 @@
 //! here as plain data. Hosts that do not offer that attribute cannot enforce
 //! the option: every request on such a route is refused (fail closed).
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use serde::Deserialize;
 
 use crate::decision::Denial;

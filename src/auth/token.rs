@@ -3,6 +3,9 @@
 //! algorithms never reach a verifier) and the claims we need to pick the
 //! provider and key. Nothing read here is trusted until a key verified it.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use base64::Engine as _;
 use serde_json::{Map, Value};
 

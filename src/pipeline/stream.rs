@@ -21,6 +21,9 @@
 //! Work a stream holds on the worker (a JWKS fetch it started, a wait it
 //! joined) is given back in [`stream_end`], however the stream ends.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use super::request::{self, BodyProgress, RequestBodyStep};
 use super::{on_request_headers, Env, HeaderEdits, HeadersStep, RequestHead, StreamState};
 use crate::config::Config;

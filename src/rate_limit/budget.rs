@@ -308,20 +308,6 @@ pub fn delta_text_len(event: &Value) -> usize {
 /// Stable code of the stream-cap error.
 pub const BUDGET_EXCEEDED_CODE: &str = "token_budget_exceeded";
 
-/// The final SSE chunk ending a capped stream: an `error` event with an
-/// OpenAI-style error body, then `data: [DONE]`, so SDK clients stop
-/// cleanly and show the reason instead of seeing a dropped connection.
-pub fn budget_exceeded_sse() -> Vec<u8> {
-    let body = serde_json::json!({
-        "error": {
-            "message": "the response passed the token budget reserved for this request",
-            "type": "rate_limit_error",
-            "code": BUDGET_EXCEEDED_CODE,
-        }
-    });
-    format!("event: error\ndata: {body}\n\ndata: [DONE]\n\n").into_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -488,19 +474,6 @@ mod tests {
         assert!(!m.observe_text("efgh"));
         assert!(m.observe_event(&json!({"choices":[{"delta":{"content":"i"}}]})));
         assert_eq!(m.output_tokens(), 3);
-    }
-
-    #[test]
-    fn final_sse_chunk_is_an_error_event_then_done() {
-        let text = String::from_utf8(budget_exceeded_sse()).unwrap();
-        let mut blocks = text.split("\n\n");
-        let first = blocks.next().unwrap();
-        assert!(first.starts_with("event: error\ndata: "));
-        let data: Value =
-            serde_json::from_str(first.trim_start_matches("event: error\ndata: ")).unwrap();
-        assert_eq!(data["error"]["code"], "token_budget_exceeded");
-        assert_eq!(blocks.next(), Some("data: [DONE]"));
-        assert!(text.ends_with("\n\n"));
     }
 
     #[test]

@@ -43,8 +43,8 @@ use crate::error::ConfigError;
 
 pub use bucket::Rate;
 pub use budget::{
-    budget_exceeded_sse, delta_text_len, estimate_prompt_tokens, estimate_request,
-    estimate_request_parts, parse_usage, Estimate, Reservation, StreamMeter, Usage, UsageTracker,
+    delta_text_len, estimate_prompt_tokens, estimate_request, estimate_request_parts, parse_usage,
+    Estimate, Reservation, StreamMeter, Usage, UsageTracker,
 };
 pub use headers::QuotaView;
 pub use key::{client_ip, ClientIpSettings, KeyPart, KeyPartSettings, RequestFacts};

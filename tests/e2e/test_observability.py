@@ -40,12 +40,14 @@ def test_each_decision_is_counted_in_stats(stack):
     assert_denied(chat(stack, None, "hello", marker()), 401, "jwt_missing")
     assert_denied(chat(stack, token, INJECTION, marker()), 403, "prompt_blocked", error_type="invalid_request_error")
     assert_denied(chat(stack, "not.a.token", "hello", marker()), 401, "jwt_malformed")
-    got = harness.wait_until(lambda: (d := deltas(before, stack.stats())) and len(d) >= 7 and d,
+    got = harness.wait_until(lambda: (d := deltas(before, stack.stats())) and len(d) >= 9 and d,
                              timeout=5, what="the counters")
     assert got == {
         "auth.allowed": 2,
         "auth.denied.code.jwt_missing": 1,
         "auth.denied.code.jwt_malformed": 1,
+        # The malformed token was refused before any signature check.
+        "auth.pre_signature_refused": 1,
         "screening.blocked.category.instruction_override": 1,
         "redaction.redacted.entity.email": 1,
         # Every refusal, once, by route and code.
