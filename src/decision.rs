@@ -28,6 +28,9 @@ pub struct Denial {
     pub message: String,
     /// Extra response headers (`WWW-Authenticate`, `Retry-After`, ...).
     pub headers: Vec<(String, String)>,
+    /// A JSON body sent instead of the error shape (a JSON-RPC answer, a
+    /// metadata document).
+    pub json_body: Option<Vec<u8>>,
     /// The error shape of the body (the route's API).
     pub shape: ErrorShape,
 }
@@ -105,6 +108,7 @@ impl Denial {
             error_type,
             message: message.into(),
             headers: Vec::new(),
+            json_body: None,
             shape: ErrorShape::Openai,
         }
     }
@@ -124,6 +128,12 @@ impl Denial {
         }
     }
 
+    /// Sends `body` (JSON) instead of the error shape.
+    pub fn with_json_body(mut self, body: Vec<u8>) -> Self {
+        self.json_body = Some(body);
+        self
+    }
+
     /// Adds a response header.
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
         self.headers.push((name.to_string(), value.into()));
@@ -132,6 +142,9 @@ impl Denial {
 
     /// The JSON error body, in the denial's shape.
     pub fn body(&self) -> Vec<u8> {
+        if let Some(body) = &self.json_body {
+            return body.clone();
+        }
         let error = BodyError {
             message: &self.message,
             error_type: self.body_error_type(),

@@ -13,6 +13,7 @@ pub mod decision;
 pub mod error;
 pub mod header_codec;
 pub mod llm_api;
+pub mod mcp;
 pub mod metrics;
 pub mod pipeline;
 pub mod rate_limit;

@@ -291,6 +291,18 @@ pub fn screening_invalid(code: &str) -> String {
     format!("tollgate.screening.invalid{}", label("code", code))
 }
 
+/// `tollgate.mcp.<event>`: MCP gateway events, e.g. `call.allowed`,
+/// `call.denied.forbidden_tool`, `list.hidden`, `catalog.changed`,
+/// `result.flagged` (the list is in docs/mcp.md).
+pub fn mcp(event: &str) -> String {
+    format!("tollgate.mcp.{event}")
+}
+
+/// `tollgate.mcp.call.denied.code.<code>`: refused `tools/call`s by code.
+pub fn mcp_denied(code: &str) -> String {
+    format!("tollgate.mcp.call.denied{}", label("code", code))
+}
+
 /// `tollgate.internal.error.kind.<kind>`.
 pub fn internal_error(kind: &str) -> String {
     format!("tollgate.internal.error{}", label("kind", kind))

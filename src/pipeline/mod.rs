@@ -173,6 +173,8 @@ pub struct StreamState {
     pub global: global::GlobalState,
     /// The global budget's settle call, for the host to send after [`on_log`].
     pub settle_call: Option<global::RateLimitCall>,
+    /// The MCP exchange, on a route in front of an MCP server.
+    pub mcp: Option<crate::mcp::Exchange>,
     /// The error shape of this stream's refusals (the route's, else by path).
     pub error_shape: ErrorShape,
     /// Model and timings for the GenAI metrics.
@@ -256,7 +258,14 @@ pub(crate) fn on_request_headers(
         stream.client_ip = rate_limit::client_ip(&facts, config.rate_limit.client_ip_settings())
             .map(|ip| ip.to_string());
     }
+    if let Some(document) = config.mcp.metadata_response(head.method, head.path) {
+        // RFC 9728 metadata: public, answered before routing.
+        stream.auth = AuthOutcome::NotRequired;
+        stream.audit_note("mcp", "resource_metadata");
+        return HeadersStep::Deny(document);
+    }
     let step = authenticate(config, env, head, stream);
+    let step = mcp_resource(config, stream, step);
     match stream.auth {
         AuthOutcome::Denied(code) => env.metrics.count(&metrics::auth_denied(code), 1),
         AuthOutcome::Pending => {}
@@ -290,11 +299,14 @@ pub(crate) fn on_request_headers(
                 // Only the filter may say a prompt was flagged.
                 edits.remove.push(request::SCREENING_HEADER.to_string());
             }
-            if stream.body.is_some_and(|plan| plan.redact.is_some()) {
-                // The prompt may be rewritten.
+            if stream
+                .body
+                .is_some_and(|plan| plan.redact.is_some() || plan.mcp)
+            {
+                // The prompt (or an MCP batch) may be rewritten.
                 edits.remove.push("content-length".to_string());
             }
-            if stream.redaction_profile.is_some() {
+            if stream.redaction_profile.is_some() || stream.mcp.is_some() {
                 // Compressed answers cannot be redacted: ask for plain ones.
                 edits
                     .set
@@ -468,6 +480,36 @@ fn authenticate(
     HeadersStep::Continue(edits)
 }
 
+/// MCP routes are OAuth protected resources: a 401 names the metadata
+/// document, and a token must be minted for this server (`aud`).
+fn mcp_resource(config: &Config, stream: &mut StreamState, step: HeadersStep) -> HeadersStep {
+    let Some(server) = stream
+        .route
+        .as_deref()
+        .and_then(|r| config.mcp.server_for(r))
+    else {
+        return step;
+    };
+    match step {
+        HeadersStep::Deny(mut denial) => {
+            config.mcp.challenge(server, &mut denial);
+            HeadersStep::Deny(denial)
+        }
+        HeadersStep::Continue(edits) => match stream
+            .identity
+            .as_ref()
+            .and_then(|i| config.mcp.check_audience(server, i))
+        {
+            Some(denial) => {
+                stream.auth = AuthOutcome::Denied(denial.code);
+                HeadersStep::Deny(denial)
+            }
+            None => HeadersStep::Continue(edits),
+        },
+        other => other,
+    }
+}
+
 fn deny_auth(stream: &mut StreamState, err: &AuthError) -> HeadersStep {
     stream.auth = AuthOutcome::Denied(err.code());
     HeadersStep::Deny(Denial::from(err))
@@ -605,6 +647,15 @@ fn global_requests(
     call
 }
 
+/// The services an MCP exchange uses.
+pub fn mcp_services(config: &Config) -> crate::mcp::Services<'_> {
+    crate::mcp::Services {
+        mcp: &config.mcp,
+        screener: &config.screening,
+        redactor: &config.redaction,
+    }
+}
+
 /// The first value of a header (names are lowercase in Envoy's maps).
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
@@ -658,6 +709,12 @@ pub fn on_log(
             section.insert("settle_failed".into(), json!(kind));
         }
         stream.reservations.clear();
+    }
+    if let Some(mut exchange) = stream.mcp.take() {
+        let section = exchange.finish(&config.mcp, env.store, env.metrics);
+        if !section.is_empty() {
+            stream.audit.insert("mcp".into(), section);
+        }
     }
     if !stream.redactions.is_empty() {
         let mut counts = Map::new();

@@ -7,13 +7,14 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::llm_api;
+use crate::mcp::McpDecision;
 use crate::metrics;
 use crate::rate_limit::{Estimate, FailMode, Outcome};
 use crate::redaction::ProfileId;
 use crate::screening::{self, Api, ScreenOutcome, ValidationError};
 
 use super::global::{self, RateLimitCall};
-use super::{header, Env, HeaderEdits, RequestHead, StreamState};
+use super::{facts_from, header, Env, HeaderEdits, RequestHead, StreamState};
 
 /// What the request body needs, decided with the headers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct BodyPlan {
     pub budget: bool,
     /// Redact the prompt before the upstream sees it.
     pub redact: Option<ProfileId>,
+    /// Inspect MCP JSON-RPC (tool authorization, arguments).
+    pub mcp: bool,
 }
 
 /// How a body callback proceeds.
@@ -64,12 +67,21 @@ pub enum RequestBodyStep {
 pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -> Option<Denial> {
     let route = stream.route.as_deref().unwrap_or("");
     let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
-    let screen = config.screening.applies(route, roles);
+    let mcp_server = config.mcp.server_for(route);
+    // MCP bodies are JSON-RPC, checked by the MCP stage, not screened as prompts.
+    let screen = config.screening.applies(route, roles) && mcp_server.is_none();
+    let mcp = match mcp_server {
+        Some(server) if !head.end_of_stream && head.method.eq_ignore_ascii_case("POST") => {
+            stream.mcp = Some(config.mcp.exchange(server, roles, stream.redaction_profile));
+            true
+        }
+        _ => false,
+    };
     let budget = config.rate_limit.budgets_route(route);
     let redact = stream
         .redaction_profile
         .filter(|_| config.redaction.redact_requests());
-    if !screen && !budget && redact.is_none() {
+    if !screen && !budget && redact.is_none() && !mcp {
         return None;
     }
     // After an upgrade (WebSocket, h2c) or a CONNECT tunnel the bytes are no
@@ -111,6 +123,7 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
         screen,
         budget,
         redact,
+        mcp,
     });
     stream.request_headers = head.headers.to_vec();
     stream.peer_address = head.peer_address.map(str::to_string);
@@ -162,6 +175,14 @@ pub fn on_request_body(
         .and_then(|v| v.get("model"))
         .and_then(serde_json::Value::as_str)
         .map(|m| config.metrics.model_label(Some(m)).to_string());
+    let mut rewritten: Option<Vec<u8>> = None;
+    if plan.mcp {
+        match inspect_mcp(config, env, stream, parsed.as_ref().ok()) {
+            Ok(batch) => rewritten = batch,
+            Err(denial) => return RequestBodyStep::Deny(denial),
+        }
+    }
+    let body = rewritten.as_deref().unwrap_or(body);
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
             return RequestBodyStep::Deny(denial);
@@ -201,10 +222,45 @@ pub fn on_request_body(
             _ => None,
         }
     });
-    let redacted = redacted.or(capped);
+    let redacted = redacted.or(capped).or(rewritten);
     match global_call {
         Some(call) => RequestBodyStep::CallRateLimit(edits, redacted, call),
         None => RequestBodyStep::Continue(edits, redacted),
+    }
+}
+
+/// Runs the MCP request checks on the parsed body (`None`: not JSON).
+/// `Ok(Some)` is a batch with refused elements removed; `Err` a local
+/// JSON-RPC answer (HTTP 200) for a request refused whole.
+fn inspect_mcp(
+    config: &Config,
+    env: &mut Env<'_>,
+    stream: &mut StreamState,
+    message: Option<&serde_json::Value>,
+) -> Result<Option<Vec<u8>>, Denial> {
+    let Some(mut exchange) = stream.mcp.take() else {
+        return Ok(None);
+    };
+    let decision = {
+        let no_roles: Vec<String> = Vec::new();
+        let facts = facts_from(
+            stream,
+            &stream.request_headers,
+            stream.peer_address.as_deref(),
+            &no_roles,
+        );
+        let caller = crate::mcp::Caller {
+            facts,
+            now_ms: env.now_ms,
+        };
+        exchange.inspect_request(super::mcp_services(config), env.store, &caller, message)
+    };
+    stream.mcp = Some(exchange);
+    match decision {
+        McpDecision::Forward(batch) => Ok(batch),
+        McpDecision::Respond(answer) => {
+            Err(Denial::new(200, "mcp_refused", "", "").with_json_body(answer))
+        }
     }
 }
 

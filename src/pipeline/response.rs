@@ -14,6 +14,7 @@ use serde_json::Value;
 
 use crate::config::Config;
 use crate::decision::Denial;
+use crate::mcp::BodyAction as McpBody;
 use crate::rate_limit::{self, StreamMeter, Usage, UsageTracker};
 use crate::redaction::{CompressedPolicy, ProfileId, StreamKind, StreamRedactor};
 
@@ -81,6 +82,8 @@ pub struct ResponseState {
     refusal: Option<Denial>,
     meter: Option<Meter>,
     capped: bool,
+    /// The MCP exchange rewrites this body.
+    mcp: bool,
 }
 
 /// Reads usage (and streamed text) from the upstream's bytes.
@@ -196,10 +199,18 @@ pub fn needs_headers(stream: &StreamState) -> bool {
     !stream.response_headers.is_empty() || inspects_body(stream)
 }
 
+/// True when an MCP exchange waits for its answer (tool lists, call results).
+fn mcp_wants_response(stream: &StreamState) -> bool {
+    stream
+        .mcp
+        .as_ref()
+        .is_some_and(crate::mcp::Exchange::wants_response)
+}
+
 /// True when the response body will be redacted or metered, so its
 /// `content-type` and `content-encoding` matter.
 pub fn inspects_body(stream: &StreamState) -> bool {
-    meters_usage(stream) || stream.redaction_profile.is_some()
+    meters_usage(stream) || stream.redaction_profile.is_some() || mcp_wants_response(stream)
 }
 
 /// True when a token budget (local reservation or global check) settles
@@ -242,7 +253,12 @@ pub fn on_response_headers(
         refusal: None,
         meter: None,
         capped: false,
+        mcp: false,
     };
+    if mcp_response_headers(stream, headers, &mut state, &mut edits) {
+        stream.response = Some(state);
+        return edits;
+    }
     if metering {
         let mut meter = Meter::default();
         if config.rate_limit.caps_streams() && kind == BodyKind::Sse {
@@ -303,6 +319,44 @@ pub fn on_response_headers(
     edits
 }
 
+/// An MCP answer (tool list, call results) is rewritten message by message
+/// by the exchange, instead of the generic redaction. True when it takes
+/// the body; a compressed answer is refused (it cannot be filtered).
+fn mcp_response_headers(
+    stream: &mut StreamState,
+    headers: &[(String, String)],
+    state: &mut ResponseState,
+    edits: &mut HeaderEdits,
+) -> bool {
+    let Some(exchange) = stream.mcp.as_mut() else {
+        return false;
+    };
+    if !exchange.on_response_headers(header(headers, "content-type")) {
+        return false;
+    }
+    state.profile = None;
+    edits.remove.push("content-length".into());
+    let encoding = header(headers, "content-encoding").unwrap_or("").trim();
+    if !encoding.is_empty() && !encoding.eq_ignore_ascii_case("identity") {
+        let denial = Denial::new(
+            502,
+            "upstream_encoding_unsupported",
+            "api_error",
+            format!("the MCP server answered with content-encoding `{encoding}`, which the filter cannot inspect"),
+        );
+        edits.set.push((":status".into(), "502".into()));
+        edits
+            .set
+            .push(("content-type".into(), "application/json".into()));
+        edits.remove.push("content-encoding".into());
+        stream.denied = Some(denial.code);
+        state.refusal = Some(denial);
+    } else {
+        state.mcp = true;
+    }
+    true
+}
+
 /// Handles one response body callback.
 ///
 /// `held` is everything the host holds for this stream now: the whole body
@@ -325,6 +379,21 @@ pub fn on_response_body(
     }
     if state.capped {
         return BodyStep::Replace(Vec::new());
+    }
+    if state.mcp {
+        if let Some(exchange) = stream.mcp.as_mut() {
+            let services = super::mcp_services(config);
+            return match exchange.on_response_body(
+                services,
+                &mut stream.redactions,
+                held,
+                end_of_stream,
+            ) {
+                McpBody::Pass => BodyStep::Pass,
+                McpBody::Hold => BodyStep::Hold,
+                McpBody::Replace(bytes) => BodyStep::Replace(bytes),
+            };
+        }
     }
     let counts = &mut stream.redactions;
     if state.holding_json {
@@ -404,7 +473,7 @@ pub fn wants_body(stream: &StreamState) -> bool {
     stream
         .response
         .as_ref()
-        .is_some_and(|r| r.profile.is_some() || r.meter.is_some() || r.refusal.is_some())
+        .is_some_and(|r| r.profile.is_some() || r.meter.is_some() || r.refusal.is_some() || r.mcp)
 }
 
 /// The usage seen in the response, if any.

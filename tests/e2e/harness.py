@@ -237,6 +237,33 @@ class Mock:
         self._log.close()
 
 
+# The demo MCP server (official `mcp` SDK, Streamable HTTP on /mcp and /mcp/json)
+MCP_SCRIPT = REPO / "envoy" / "demo" / "mcp_server.py"
+# Its port as written in envoy/envoy.yaml (the `mcp` cluster).
+MCP_PORT = 10002
+
+
+class McpServer(Mock):
+    """envoy/demo/mcp_server.py on a free port; `mcp_yaml` points the demo's `mcp` cluster at it."""
+
+    def __init__(self, workdir: Path):
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log_path = workdir / "mcp_server.log"
+        self._log = open(self.log_path, "wb")
+        cmd = [sys.executable, str(MCP_SCRIPT), "--port", "0"]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=self._log, cwd=REPO)
+        line = self._read_first_line(30.0)
+        match = re.fullmatch(r"LISTENING (\d+)", line.strip())
+        if not match:
+            self.stop()
+            raise HarnessError(f"MCP server did not start: first line {line!r}; log: {self.log_path}")
+        self.port = int(match.group(1))
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def mcp_yaml(self, yaml_text: str) -> str:
+        return _replace_port(yaml_text, MCP_PORT, self.port)
+
+
 # ---------------------------------------------------------------------------
 # Envoy configuration
 # ---------------------------------------------------------------------------

@@ -125,8 +125,10 @@ def test_demo_config_is_what_the_tests_rewrite():
     assert text.count("port_value: 10000") == 1
     assert text.count("port_value: 9901") == 1
     assert text.count("port_value: 10001") == 2
+    assert text.count(f"port_value: {harness.MCP_PORT}") == 1
     assert text.count(harness.WASM_IN_CONFIG) == 1
     cfg = demo_plugin()
     assert cfg["auth"]["providers"][0]["issuer"] == harness.ISSUER
-    assert cfg["auth"]["providers"][0]["audiences"] == [harness.AUDIENCE]
+    # The LLM APIs' audience, and the MCP server's canonical URI (RFC 8707).
+    assert cfg["auth"]["providers"][0]["audiences"][0] == harness.AUDIENCE
     assert cfg["unmatched"] == "deny"
