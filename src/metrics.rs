@@ -228,6 +228,10 @@ pub fn rate_limit_global(outcome: &str) -> String {
 /// A verified token without `sub` refused on a per-subject route.
 pub const RATE_LIMIT_MISSING_SUBJECT: &str = "tollgate.rate_limit.missing_subject";
 
+/// Money spent per request on `cost` budgets (histogram), in micro-units of
+/// the policy's currency, priced from the response's `usage`.
+pub const BUDGET_COST_MICROS: &str = "tollgate.budget.cost_micros";
+
 /// LLM tokens per request (histogram), from the response's `usage`.
 pub const LLM_TOKENS: &str = "tollgate.llm.tokens";
 

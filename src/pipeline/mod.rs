@@ -698,12 +698,30 @@ pub fn on_log(
         section.insert("from_usage".into(), json!(usage.is_some()));
     }
     if let Some(actual) = actual.filter(|_| !stream.reservations.is_empty()) {
-        let settled = config
-            .rate_limit
-            .settle(env.store, &stream.reservations, actual, env.now_ms);
+        // With real usage, money policies are priced from its parts (input,
+        // cached input, output); without it from the estimate's split.
+        let settled = match &usage {
+            Some(u) => {
+                config
+                    .rate_limit
+                    .settle_usage(env.store, &stream.reservations, u, env.now_ms)
+            }
+            None => config
+                .rate_limit
+                .settle(env.store, &stream.reservations, actual, env.now_ms),
+        };
+        let cost = usage
+            .as_ref()
+            .and_then(|u| config.rate_limit.cost_micros(&stream.reservations, u));
+        if let Some(micros) = cost {
+            env.metrics.record(metrics::BUDGET_COST_MICROS, micros);
+        }
         let section = stream.audit_section("token_budget");
         section.insert("charged".into(), json!(actual));
         section.insert("from_usage".into(), json!(usage.is_some()));
+        if let Some(micros) = cost {
+            section.insert("cost_micros".into(), json!(micros));
+        }
         if let Err(kind) = settled {
             env.metrics.count(&metrics::internal_error(kind), 1);
             section.insert("settle_failed".into(), json!(kind));

@@ -58,7 +58,8 @@ LISTENER_PORT, ADMIN_PORT, UPSTREAM_PORT = 10000, 9901, 10001
 TLS_LISTENER_PORT = 10443
 DEMO_CA = REPO / "envoy" / "demo" / "tls" / "demo-ca.crt"
 
-START_TIMEOUT_S = 30.0
+# Generous: two V8 workers compile the .wasm, on a 2-core CI machine.
+START_TIMEOUT_S = 60.0
 HTTP_TIMEOUT_S = 15.0
 
 
@@ -410,8 +411,9 @@ class Envoy:
                 except OSError:
                     pass
             time.sleep(0.05)
+        tail = self.log_text()[-4000:]
         self.stop()
-        raise HarnessError(f"Envoy not ready after {timeout}s; log tail:\n{self.log_text()[-4000:]}")
+        raise HarnessError(f"Envoy not ready after {timeout}s; log tail:\n{tail}")
 
     def _listener_port(self, name: str | None = None, required: bool = True) -> int | None:
         """The bound port of the listener `name` (default: the plaintext one, else the first)."""

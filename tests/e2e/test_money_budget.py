@@ -43,7 +43,9 @@ def test_a_money_budget_stops_a_user_whose_spend_crosses_it(priced):
         policy = ratelimit_entry(r.header("ratelimit-policy"), "spend")
         assert policy["qu"] == '"usd-micros"' and int(policy["q"]) == BUDGET_MICROS, policy
         remaining.append(int(ratelimit_entry(r.header("ratelimit"), "spend")["r"]))
-        priced.audit_for(request_id)  # settled
+        record = priced.audit_for(request_id)  # settled
+        # The audit record carries what the request cost, priced from its usage.
+        assert record["token_budget"]["cost_micros"] == PER_REQUEST_MICROS, record
     # Ten requests of 0.005 USD spend the 0.05 USD; the eleventh is refused.
     assert got == [200] * 10 + [429], got
     assert_rate_limited(r, "spend")
