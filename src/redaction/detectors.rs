@@ -57,6 +57,8 @@ pub(crate) struct Finding {
     pub start: usize,
     pub end: usize,
     pub entity: u8,
+    /// A phone in a national format, taken because a context word is near.
+    pub by_context: bool,
 }
 
 /// Tie-break when two findings start at the same place with the same length:
@@ -191,6 +193,7 @@ impl Detectors {
                             start: m.start(),
                             end: m.end(),
                             entity: *id,
+                            by_context: false,
                         });
                     }
                 }
@@ -209,6 +212,7 @@ impl Detectors {
                             start: i,
                             end,
                             entity: AWS_ACCESS_KEY,
+                            by_context: false,
                         });
                     }
                 }
@@ -222,6 +226,7 @@ impl Detectors {
                             start: i,
                             end,
                             entity,
+                            by_context: false,
                         });
                     }
                 }
@@ -234,6 +239,7 @@ impl Detectors {
                         start: i,
                         end,
                         entity: GITHUB_TOKEN,
+                        by_context: false,
                     });
                 }
             }
@@ -245,6 +251,7 @@ impl Detectors {
                             start: i,
                             end,
                             entity: GITHUB_TOKEN,
+                            by_context: false,
                         });
                     }
                 }
@@ -257,6 +264,7 @@ impl Detectors {
                         start: i,
                         end,
                         entity: SLACK_TOKEN,
+                        by_context: false,
                     });
                 }
             }
@@ -270,6 +278,7 @@ impl Detectors {
                             start: i,
                             end,
                             entity: GOOGLE_API_KEY,
+                            by_context: false,
                         });
                     }
                 }
@@ -282,6 +291,7 @@ impl Detectors {
                         start: i,
                         end,
                         entity: JWT,
+                        by_context: false,
                     });
                 }
             }
@@ -293,6 +303,7 @@ impl Detectors {
                         start: i,
                         end,
                         entity: PRIVATE_KEY,
+                        by_context: false,
                     });
                 }
             }
@@ -304,6 +315,7 @@ impl Detectors {
                         start: s,
                         end: e,
                         entity: SECRET_ASSIGNMENT,
+                        by_context: false,
                     });
                 }
             }
@@ -320,6 +332,7 @@ impl Detectors {
                                     start: s,
                                     end: e,
                                     entity: SECRET_ASSIGNMENT,
+                                    by_context: false,
                                 });
                             }
                         }
@@ -337,6 +350,7 @@ impl Detectors {
                                 start: s,
                                 end: e,
                                 entity: SECRET_ASSIGNMENT,
+                                by_context: false,
                             });
                         }
                     }
@@ -344,6 +358,130 @@ impl Detectors {
             }
         }
     }
+}
+
+/// Bytes a growing value may end with: what the email, key, token, URL and
+/// assignment detectors accept, i.e. ASCII graphic characters except the
+/// quotes, commas, semicolons and brackets that end every one of them.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"\",;<>{}`".contains(&b)
+}
+
+/// Longest chain of space-separated number groups held while it may still
+/// grow (an IBAN with its spaces is 42 bytes, a grouped phone about 20).
+const MAX_NUMBER_CHAIN: usize = 64;
+/// How far back an unfinished PEM header or quoted assignment is looked for.
+const OPEN_LOOKBACK: usize = 320;
+
+impl Detectors {
+    /// Where the suffix of `t` that could still grow into a match begins
+    /// (`t.len()` when nothing could). Streams hold back exactly this suffix
+    /// and release the rest now.
+    ///
+    /// Why a per-detector "can this suffix be extended" check rather than a
+    /// prefix automaton: the detectors are hand-written scanners with
+    /// checksums and context rules, not one regular language, and each
+    /// entity's alphabet gives a simple, provable bound:
+    /// - emails, keys, tokens, JWTs, URLs with passwords and unquoted secret
+    ///   values are single words: the trailing run of word bytes is held;
+    /// - numbers (cards, phones, IBANs, SSNs) may be groups joined by single
+    ///   spaces: the trailing chain of digit-bearing words is held too while
+    ///   the text ends in a space or a word that could continue it;
+    /// - a quoted secret value or a PEM header may hold spaces: held from
+    ///   its start while its closing quote or dashes have not arrived;
+    /// - a complete finding touching the end (or the held part) may still
+    ///   grow, so it is held whole.
+    ///
+    /// `None` when an operator-defined pattern is on: its alphabet is
+    /// unknown, so the caller holds a fixed window instead.
+    pub(crate) fn hold_start(&self, mask: u64, t: &[u8], findings: &[Finding]) -> Option<usize> {
+        if self.custom.iter().any(|(id, _)| mask & (1u64 << id) != 0) {
+            return None;
+        }
+        let n = t.len();
+        let on = |e: u8| mask & (1u64 << e) != 0;
+        let mut k = n;
+        while k > 0 && is_word_byte(t[k - 1]) {
+            k -= 1;
+        }
+        let mut h = k;
+        let numeric = on(PHONE) || on(CREDIT_CARD) || on(US_SSN) || on(IBAN);
+        let continues = k == n || matches!(t[k], b'0'..=b'9' | b'+' | b'(' | b'A'..=b'Z');
+        if numeric && continues {
+            let mut j = k;
+            while j >= 2 && t[j - 1] == b' ' && is_word_byte(t[j - 2]) {
+                let mut s = j - 1;
+                while s > 0 && is_word_byte(t[s - 1]) {
+                    s -= 1;
+                }
+                if !t[s..j - 1].iter().any(u8::is_ascii_digit) || n - s > MAX_NUMBER_CHAIN {
+                    break;
+                }
+                j = s;
+            }
+            h = h.min(j);
+        }
+        let from = n.saturating_sub(OPEN_LOOKBACK);
+        if on(PRIVATE_KEY) {
+            if let Some(p) = memmem::rfind(&t[from..], b"-----BEGIN ") {
+                let p = from + p;
+                if memmem::find(&t[p + 11..], b"-----").is_none() {
+                    h = h.min(p);
+                }
+            }
+        }
+        if on(SECRET_ASSIGNMENT) && memchr::memchr2(b'"', b'\'', &t[from..]).is_some() {
+            let lower = t[from..].to_ascii_lowercase();
+            for (idx, finder) in self.finders.keywords.iter().enumerate() {
+                let klen = SECRET_KEYWORDS.get(idx).map_or(0, |s| s.len());
+                for i in finder.find_iter(&lower) {
+                    if let Some(v) = open_quoted_value_after(t, from + i + klen) {
+                        h = h.min(v);
+                    }
+                }
+            }
+        }
+        for f in findings.iter().rev() {
+            if f.end >= h || f.end == n {
+                h = h.min(f.start);
+            } else {
+                break;
+            }
+        }
+        Some(h)
+    }
+}
+
+/// The start of a quoted secret value after a keyword ending at `k` whose
+/// closing quote has not arrived (the text ends inside it).
+fn open_quoted_value_after(t: &[u8], k: usize) -> Option<usize> {
+    let mut p = k;
+    if byte_at(t, p) == Some(b'\\') && byte_at(t, p + 1) == Some(b'"') {
+        p += 2;
+    } else if matches!(byte_at(t, p), Some(b'"' | b'\'')) {
+        p += 1;
+    }
+    p = skip_spaces(t, p);
+    match byte_at(t, p)? {
+        b'=' | b':' => p += 1,
+        _ => return None,
+    }
+    if matches!(byte_at(t, p), Some(b'>' | b'=')) {
+        p += 1;
+    }
+    p = skip_spaces(t, p);
+    if byte_at(t, p) == Some(b'\\') && byte_at(t, p + 1) == Some(b'"') {
+        p += 2;
+    } else if matches!(byte_at(t, p), Some(b'"' | b'\'')) {
+        p += 1;
+    } else {
+        return None;
+    }
+    let rest = t.get(p..)?;
+    let closed = rest
+        .iter()
+        .any(|&b| matches!(b, b'"' | b'\'' | b'\\' | b'\n' | b'\r'));
+    (!closed && rest.len() <= 256).then_some(p)
 }
 
 /// Sorts by start (longer first, then priority) and drops findings that
@@ -492,6 +630,7 @@ fn find_emails(t: &[u8], out: &mut Vec<Finding>) {
             start: s,
             end: e,
             entity: EMAIL,
+            by_context: false,
         });
         min_next = e;
     }
@@ -608,6 +747,7 @@ fn find_phones(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                 start: i,
                 end,
                 entity: PHONE,
+                by_context: false,
             });
             done = end;
         }
@@ -742,6 +882,7 @@ fn find_cards(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                 start: i,
                 end,
                 entity: CREDIT_CARD,
+                by_context: false,
             });
             done = end;
         }
@@ -799,6 +940,7 @@ fn find_ssns(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                 start: i,
                 end,
                 entity: US_SSN,
+                by_context: false,
             });
             done = end;
         }
@@ -837,6 +979,7 @@ fn find_ibans(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                 start: i,
                 end,
                 entity: IBAN,
+                by_context: false,
             });
             done = end;
         }
@@ -895,6 +1038,7 @@ fn find_ipv4s(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                     start: i,
                     end,
                     entity: IP_ADDRESS,
+                    by_context: false,
                 });
                 done = end;
             }
@@ -923,6 +1067,7 @@ fn find_ipv6s(t: &[u8], out: &mut Vec<Finding>) {
                 start: s,
                 end,
                 entity: IP_ADDRESS,
+                by_context: false,
             });
             done = end;
         }
