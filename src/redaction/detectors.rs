@@ -750,8 +750,146 @@ fn find_phones(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                 by_context: false,
             });
             done = end;
+        } else if let Some(end) = national_phone_at(t, i).filter(|_| phone_context_before(t, i)) {
+            out.push(Finding {
+                start: i,
+                end,
+                entity: PHONE,
+                by_context: true,
+            });
+            done = end;
         }
     }
+}
+
+/// Words that make a nearby national-format number a phone (Presidio's
+/// approach: the format alone is too weak, the context confirms it). English,
+/// French, German, Spanish, Italian and Portuguese; matched as whole words,
+/// lowercase, accents as written and without.
+const PHONE_CONTEXT: &[&str] = &[
+    "phone",
+    "telephone",
+    "tel",
+    "call",
+    "calling",
+    "mobile",
+    "cell",
+    "cellphone",
+    "fax",
+    "whatsapp",
+    "contact",
+    "number",
+    "ph",
+    "mob",
+    "sms",
+    "text",
+    "dial",
+    "reach",
+    // French
+    "téléphone",
+    "telephone",
+    "tél",
+    "portable",
+    "appeler",
+    "appelez",
+    "appelle",
+    "numéro",
+    "numero",
+    "joindre",
+    "joignable",
+    // German
+    "telefon",
+    "telefonnummer",
+    "handy",
+    "rufnummer",
+    "anrufen",
+    "ruf",
+    "nummer",
+    "mobil",
+    "kontakt",
+    "erreichbar",
+    // Spanish
+    "teléfono",
+    "telefono",
+    "llamar",
+    "llame",
+    "llámame",
+    "móvil",
+    "movil",
+    "celular",
+    "número",
+    "contacto",
+    // Italian
+    "cellulare",
+    "chiamare",
+    "chiama",
+    "chiamami",
+    "contatto",
+    "recapito",
+    // Portuguese
+    "telefone",
+    "ligar",
+    "ligue",
+    "telemóvel",
+    "telemovel",
+    "contato",
+];
+
+/// Bytes before a number searched for a context word (a few words).
+const PHONE_CONTEXT_BYTES: usize = 48;
+/// Words before a number searched for a context word.
+const PHONE_CONTEXT_WORDS: usize = 4;
+
+fn phone_context_before(t: &[u8], i: usize) -> bool {
+    let from = i.saturating_sub(PHONE_CONTEXT_BYTES);
+    let window = t[from..i].to_ascii_lowercase();
+    window
+        .split(|&b| b.is_ascii() && !b.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .rev()
+        .take(PHONE_CONTEXT_WORDS)
+        .any(|w| PHONE_CONTEXT.iter().any(|c| c.as_bytes() == w))
+}
+
+/// A national-format number: 7..=12 digits, contiguous or in groups of at
+/// least two joined by ` `, `-`, `.` (one kind), or a `(area)` first; not a
+/// date (`2024-01-15`, `15.01.2024`) and not part of a longer number.
+fn national_phone_at(t: &[u8], i: usize) -> Option<usize> {
+    let (end, digits, groups) = phone_groups(t, i, 12);
+    if !(7..=12).contains(&digits) || !number_right_ok(t, end) || space_continues(t, i, end) {
+        return None;
+    }
+    let g: &[usize] = &groups;
+    if g.len() > 1 && g.iter().any(|&n| n < 2) {
+        return None;
+    }
+    if matches!(g, [4, 2, 2] | [2, 2, 4] | [2, 2, 2]) {
+        return None;
+    }
+    let seps_from = if t[i] == b'(' {
+        memchr::memchr(b')', &t[i..end]).map_or(i, |p| i + p + 2)
+    } else {
+        i
+    };
+    if g.len() > 1 && !same_separators_any(t, seps_from.min(end), end) {
+        return None;
+    }
+    Some(end)
+}
+
+/// Like `same_separators`, but dots are allowed (`699.956.915`).
+fn same_separators_any(t: &[u8], s: usize, e: usize) -> bool {
+    let mut seen = None;
+    for &b in &t[s..e] {
+        if matches!(b, b'-' | b'.' | b' ') {
+            match seen {
+                None => seen = Some(b),
+                Some(x) if x != b => return false,
+                _ => {}
+            }
+        }
+    }
+    true
 }
 
 /// A phone does not continue a space-separated digit sequence on either side
@@ -839,45 +977,19 @@ fn same_separators(t: &[u8], s: usize, e: usize) -> bool {
 
 // ---- CREDIT_CARD ----------------------------------------------------------
 
+/// Cards: 12..=19 digits, contiguous or in groups of 2..=8 joined by one
+/// consistent separator (space, dash or dot; NBSP and zero-width are folded
+/// before), Luhn-valid, and inside an issuer's IIN range for that length
+/// (`validate::card_iin_fits`). Letters may touch either end (`No.4111…`,
+/// `card-4111…`), and a contiguous number may be followed by `-1227` (an
+/// expiry): the checksum and IIN ranges keep order numbers out.
 fn find_cards(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
     let mut done = 0;
     for &i in starts {
-        if i < done || !number_left_ok(t, i) {
+        if i < done {
             continue;
         }
-        let first_end = digit_run(t, i);
-        let first_len = first_end - i;
-        let mut best = None;
-        if (13..=19).contains(&first_len) {
-            if number_right_ok_card(t, first_end) {
-                best = Some(first_end);
-            }
-        } else if first_len == 4 {
-            // grouped: 4 then groups of 3..=6 with one consistent separator
-            let sep = byte_at(t, first_end);
-            if matches!(sep, Some(b' ' | b'-')) {
-                let mut pos = first_end;
-                let mut total = first_len;
-                while byte_at(t, pos) == sep
-                    && byte_at(t, pos + 1).is_some_and(|c| c.is_ascii_digit())
-                {
-                    let e = digit_run(t, pos + 1);
-                    let n = e - (pos + 1);
-                    if !(3..=6).contains(&n) || total + n > 19 {
-                        break;
-                    }
-                    total += n;
-                    pos = e;
-                    if total >= 13
-                        && card_ok(&t[i..pos], total)
-                        && !byte_at(t, pos).is_some_and(is_alnum)
-                    {
-                        best = Some(pos);
-                    }
-                }
-            }
-        }
-        if let Some(end) = best.filter(|&end| card_ok(&t[i..end], count_digits(&t[i..end]))) {
+        if let Some(end) = card_at(t, i) {
             out.push(Finding {
                 start: i,
                 end,
@@ -889,21 +1001,56 @@ fn find_cards(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
     }
 }
 
-fn number_right_ok_card(t: &[u8], e: usize) -> bool {
-    let word = byte_at(t, e).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
-    let continues = matches!(byte_at(t, e), Some(b'-' | b'.'))
-        && byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit());
-    !word && !continues
-}
-
-fn count_digits(s: &[u8]) -> usize {
-    s.iter().filter(|b| b.is_ascii_digit()).count()
+fn card_at(t: &[u8], i: usize) -> Option<usize> {
+    // Not inside a grouped number that began earlier (`12 4111 …` is tried from `12`).
+    if matches!(byte_before(t, i), Some(b' ' | b'-' | b'.'))
+        && i >= 2
+        && byte_before(t, i - 1).is_some_and(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let e0 = digit_run(t, i);
+    let n0 = e0 - i;
+    if (12..=19).contains(&n0) {
+        return card_ok(&t[i..e0], n0).then_some(e0);
+    }
+    if !(2..=8).contains(&n0) {
+        return None;
+    }
+    let sep = byte_at(t, e0).filter(|b| matches!(b, b' ' | b'-' | b'.'))?;
+    let mut pos = e0;
+    let mut total = n0;
+    let mut groups = 1;
+    while byte_at(t, pos) == Some(sep) && byte_at(t, pos + 1).is_some_and(|c| c.is_ascii_digit()) {
+        let e = digit_run(t, pos + 1);
+        let n = e - (pos + 1);
+        total += n;
+        if !(2..=8).contains(&n) || total > 19 {
+            return None;
+        }
+        pos = e;
+        groups += 1;
+    }
+    if total < 12 || groups < 2 {
+        return None;
+    }
+    // A dotted run ending in `.5` is a decimal, a trailing letter a code.
+    card_ok(&t[i..pos], total).then_some(pos)
 }
 
 fn card_ok(s: &[u8], digits: usize) -> bool {
-    s.first()
-        .is_some_and(|&f| validate::card_length_fits_issuer(f, digits))
-        && validate::luhn(s)
+    let mut d = [0u8; 19];
+    let mut n = 0;
+    for &b in s {
+        if b.is_ascii_digit() {
+            if n >= d.len() {
+                return false;
+            }
+            d[n] = b;
+            n += 1;
+        }
+    }
+    n == digits && validate::card_iin_fits(&d[..n]) && validate::luhn(s)
 }
 
 // ---- US_SSN ---------------------------------------------------------------
@@ -967,8 +1114,9 @@ fn find_ibans(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
             continue;
         }
         let c = &t[i..i + 4];
-        let shape = c[0].is_ascii_uppercase()
-            && c[1].is_ascii_uppercase()
+        // Lowercase country codes too (`de89 3704 …`): the checksum decides.
+        let shape = c[0].is_ascii_alphabetic()
+            && c[1].is_ascii_alphabetic()
             && c[2].is_ascii_digit()
             && c[3].is_ascii_digit();
         if !shape || !left_ok(t, i, is_alnum) {
@@ -987,19 +1135,19 @@ fn find_ibans(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
 }
 
 fn iban_at(t: &[u8], i: usize) -> Option<usize> {
-    let len = validate::iban_length(&t[i..i + 2])?;
+    let len = validate::iban_length(&t[i..i + 2].to_ascii_uppercase())?;
     let mut compact = Vec::with_capacity(len);
     let mut pos = i;
     let mut sep: Option<u8> = None;
     while compact.len() < len {
         let b = byte_at(t, pos)?;
-        if b.is_ascii_uppercase() || b.is_ascii_digit() {
-            compact.push(b);
+        if b.is_ascii_alphanumeric() {
+            compact.push(b.to_ascii_uppercase());
             pos += 1;
         } else if matches!(b, b' ' | b'-') && compact.len() >= 4 && sep.is_none_or(|s| s == b) {
             sep = Some(b);
             let next = byte_at(t, pos + 1)?;
-            if !(next.is_ascii_uppercase() || next.is_ascii_digit()) {
+            if !next.is_ascii_alphanumeric() {
                 return None;
             }
             pos += 1;
@@ -1530,6 +1678,59 @@ mod tests {
         ] {
             assert_finds("CREDIT_CARD", text, v);
         }
+    }
+
+    #[test]
+    fn national_phones_need_a_context_word_nearby() {
+        for (text, v) in [
+            ("phone: 699 956 915", "699 956 915"),
+            ("Tel. (37) 788-063", "(37) 788-063"),
+            ("call me at 467 3395 tonight", "467 3395"),
+            ("WhatsApp 78 651 450", "78 651 450"),
+            ("mon numéro: 06 12 34 56 78", "06 12 34 56 78"),
+            ("Telefon 030 1234567", "030 1234567"),
+            ("llame al 912 345 678", "912 345 678"),
+            ("contact 4155550132", "4155550132"),
+        ] {
+            assert_finds("PHONE", text, v);
+        }
+        for text in [
+            "699 956 915 units shipped",
+            "in 467 3395 cases",
+            "call it on 2024-01-15",
+            "order 4155550132",
+        ] {
+            assert_none("PHONE", text);
+        }
+        let d = Detectors::new(Vec::new());
+        let f = d.find(1 << PHONE, "phone: 699 956 915");
+        assert!(f[0].by_context);
+        let f = d.find(1 << PHONE, "+34 699 956 915");
+        assert!(!f[0].by_context);
+    }
+
+    #[test]
+    fn every_card_brand_and_length_is_found() {
+        for v in [
+            "630400000000",        // Maestro, 12
+            "501800000009",        // Maestro, 12
+            "213100000000001",     // JCB legacy, 15
+            "180000000000002",     // JCB legacy, 15
+            "378282246310005",     // Amex
+            "30569309025904",      // Diners, 14
+            "6011111111111117",    // Discover
+            "3530111333300000",    // JCB
+            "6200000000000005",    // UnionPay
+            "2221000000000009",    // Mastercard 2-series
+            "4000000000000000006", // Visa, 19
+            "6759 6498 2643 8453", // Maestro grouped
+            "3782 822463 10005",   // Amex grouped
+            "4111-1111-1111-1111",
+        ] {
+            assert_finds("CREDIT_CARD", &format!("card {v}."), v);
+        }
+        // A Luhn-valid 12-digit number outside Maestro's ranges is not a card.
+        assert_none("CREDIT_CARD", "ref 412345678905");
     }
 
     #[test]

@@ -809,7 +809,7 @@ fn sse_events(out: &str) -> Vec<serde_json::Value> {
 #[test]
 fn sse_events_that_carried_text_are_never_sent_empty() {
     let r = default_redactor();
-    let answer = "Sure, write to john.doe@example.com or call 415-555-0132. Bye.";
+    let answer = "Sure, here is the summary you asked for. Write to john.doe@example.com or call 415-555-0132 if anything is unclear. Bye.";
     let mut body = String::new();
     let pieces: Vec<String> = answer
         .as_bytes()
@@ -838,7 +838,7 @@ fn sse_events_that_carried_text_are_never_sent_empty() {
     }
     assert_eq!(
         chat_text(&out).0,
-        "Sure, write to [REDACTED:EMAIL] or call [REDACTED:PHONE]. Bye."
+        "Sure, here is the summary you asked for. Write to [REDACTED:EMAIL] or call [REDACTED:PHONE] if anything is unclear. Bye."
     );
     // Text leaves by the second event at the latest; at least half the events leave.
     assert!(per_event_out[0] || per_event_out[1], "{out}");
