@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// How the subject appears in the record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

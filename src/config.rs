@@ -5,8 +5,6 @@
 //! (`auth.providers[0].issuer: must not be empty`) so an operator can find
 //! the line to fix from Envoy's log alone.
 
-use std::fmt;
-
 use serde::Deserialize;
 
 use crate::audit::{AuditSettings, Auditor};
@@ -16,36 +14,7 @@ use crate::redaction::{ProfileSettings, RedactionSettings, Redactor};
 use crate::route::{RouteSettings, Routes, UnmatchedAction};
 use crate::screening::{Screener, ScreeningSettings};
 
-/// A configuration error, naming the offending field.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Dotted path of the field, e.g. `auth.providers[0].issuer`.
-    pub path: String,
-    /// Lowercase description of what is wrong.
-    pub message: String,
-}
-
-impl ConfigError {
-    /// An error at `path`.
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.path, self.message)
-        }
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use crate::error::ConfigError;
 
 /// The configuration as written by the operator (before validation).
 #[derive(Debug, Deserialize, Default)]

@@ -167,6 +167,13 @@ impl Denial {
     pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(503, code, "api_error", message)
     }
+
+    /// 503 `worker_busy`: the worker's per-stream services were borrowed
+    /// when a callback needed them (callbacks do not nest, so never
+    /// expected); the request is refused rather than let through unchecked.
+    pub fn busy() -> Self {
+        Self::internal("worker_busy", "per-worker state is busy")
+    }
 }
 
 impl Denial {

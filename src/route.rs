@@ -9,7 +9,7 @@
 use serde::Deserialize;
 
 use crate::auth::Auth;
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// Whether a route needs a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

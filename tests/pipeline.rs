@@ -7,7 +7,7 @@ use serde_json::Value;
 use tollgate::auth::AuthState;
 use tollgate::config::Config;
 use tollgate::metrics::MemoryMetrics;
-use tollgate::pipeline::{self, Env, HeadersStep, RequestHead, StreamState};
+use tollgate::pipeline::{self, Env, Forward, RequestHead, Step, StreamState};
 use tollgate::rate_limit::MemoryStore;
 
 const SECRET: &[u8] = b"scenario-test-secret-0123456789abcdef-0123456789";
@@ -80,7 +80,7 @@ impl Worker {
         method: &str,
         path: &str,
         headers: &[(&str, &str)],
-    ) -> (HeadersStep, StreamState) {
+    ) -> (Step, StreamState) {
         let mut all: Vec<(String, String)> = vec![
             (":method".into(), method.into()),
             (":path".into(), path.into()),
@@ -96,7 +96,7 @@ impl Worker {
         };
         let mut env = self.env(store, NOW_S * 1000 + 5_000);
         let mut stream = StreamState::default();
-        let step = pipeline::on_request_headers(config, &mut env, &head, &mut stream);
+        let step = pipeline::stream::request_headers(config, &mut env, &head, &mut stream);
         (step, stream)
     }
 }
@@ -110,7 +110,7 @@ fn unknown_route_is_denied_with_404_and_counted() {
     let config = config("");
     let mut w = Worker::new(&config);
     let (step, stream) = w.request(&config, &MemoryStore::new(), "GET", "/nope", &[]);
-    let HeadersStep::Deny(d) = step else {
+    let Step::Deny(d) = step else {
         panic!("expected a denial")
     };
     assert_eq!((d.status, d.code), (404, "route_not_found"));
@@ -131,7 +131,7 @@ fn valid_token_forwards_claims_and_strips_spoofed_headers() {
         "/v1/chat/completions",
         &[("authorization", &auth), ("x-tollgate-sub", "mallory")],
     );
-    let HeadersStep::Continue(edits) = step else {
+    let Step::Forward(Forward { edits, .. }) = step else {
         panic!("expected continue, got {step:?}")
     };
     assert!(edits.remove.contains(&"x-tollgate-sub".to_string()));
@@ -154,7 +154,7 @@ fn unauthenticated_route_still_removes_claim_headers() {
         "/healthz",
         &[("x-tollgate-sub", "mallory")],
     );
-    let HeadersStep::Continue(edits) = step else {
+    let Step::Forward(Forward { edits, .. }) = step else {
         panic!("expected continue")
     };
     assert_eq!(edits.remove, vec!["x-tollgate-sub".to_string()]);
@@ -172,7 +172,7 @@ fn missing_token_gets_401_with_a_bare_bearer_challenge() {
         "/v1/chat/completions",
         &[],
     );
-    let HeadersStep::Deny(d) = step else {
+    let Step::Deny(d) = step else {
         panic!("expected a denial")
     };
     assert_eq!((d.status, d.code), (401, "jwt_missing"));
@@ -194,7 +194,7 @@ fn wrong_role_is_403_and_the_audit_line_hashes_the_subject() {
         "/admin/keys",
         &[("authorization", &auth)],
     );
-    let HeadersStep::Deny(d) = step else {
+    let Step::Deny(d) = step else {
         panic!("expected a denial")
     };
     assert_eq!((d.status, d.code), (403, "forbidden_role"));
@@ -230,8 +230,8 @@ fn a_per_user_limit_is_shared_by_every_worker() {
             )
             .0
         {
-            HeadersStep::Continue(_) => admitted += 1,
-            HeadersStep::Deny(d) => {
+            Step::Forward(_) => admitted += 1,
+            Step::Deny(d) => {
                 assert_eq!((d.status, d.code), (429, "rate_limited"));
                 assert!(d.headers.iter().any(|(k, _)| k == "retry-after"));
                 limited += 1;
@@ -248,7 +248,7 @@ fn a_per_user_limit_is_shared_by_every_worker() {
         "/v1/chat/completions",
         &[("authorization", &bob)],
     );
-    assert!(matches!(step, HeadersStep::Continue(_)));
+    assert!(matches!(step, Step::Forward(_)));
     assert!(stream
         .response_headers
         .iter()
@@ -270,7 +270,7 @@ fn shared_data_failure_fails_closed_with_503_by_default() {
     store.fail_everything(true);
     let mut w = Worker::new(&config);
     let (step, _) = w.request(&config, &store, "GET", "/healthz", &[]);
-    let HeadersStep::Deny(d) = step else {
+    let Step::Deny(d) = step else {
         panic!("expected a denial")
     };
     assert_eq!((d.status, d.code), (503, "rate_limit_unavailable"));
@@ -286,7 +286,7 @@ fn shared_data_failure_admits_when_configured_open() {
     store.fail_everything(true);
     let mut w = Worker::new(&config);
     let (step, stream) = w.request(&config, &store, "GET", "/healthz", &[]);
-    assert!(matches!(step, HeadersStep::Continue(_)));
+    assert!(matches!(step, Step::Forward(_)));
     assert!(stream.audit.contains_key("rate_limit"));
 }
 
@@ -329,8 +329,8 @@ fn chat(
     };
     let mut env = w.env(store, NOW_S * 1000 + 5_000);
     let mut stream = StreamState::default();
-    let step = pipeline::on_request_headers(config, &mut env, &head, &mut stream);
-    assert!(matches!(step, HeadersStep::Continue(_)), "{step:?}");
+    let step = pipeline::stream::request_headers(config, &mut env, &head, &mut stream);
+    assert!(matches!(step, Step::Forward(_)), "{step:?}");
     // The body arrives in pieces; only the end reads it.
     assert_eq!(
         req::progress(&stream, body.len() / 2, false),
@@ -386,7 +386,7 @@ fn a_declared_oversize_body_is_refused_before_buffering() {
         &[("authorization", &auth), ("content-length", "99999999")],
     );
     // `request` sends end_of_stream: true: a chat POST without a body is refused outright.
-    let HeadersStep::Deny(d) = step else {
+    let Step::Deny(d) = step else {
         panic!("expected 400")
     };
     assert_eq!((d.status, d.code), (400, "invalid_json"));
@@ -404,7 +404,7 @@ fn a_declared_oversize_body_is_refused_before_buffering() {
     let store = MemoryStore::new();
     let mut env = w.env(&store, NOW_S * 1000);
     let mut stream = StreamState::default();
-    let HeadersStep::Deny(d) = pipeline::on_request_headers(&config, &mut env, &head, &mut stream)
+    let Step::Deny(d) = pipeline::stream::request_headers(&config, &mut env, &head, &mut stream)
     else {
         panic!("expected 413")
     };
@@ -640,4 +640,69 @@ fn prompts_are_redacted_before_the_upstream_when_configured() {
         "my card is [REDACTED:CREDIT_CARD]"
     );
     assert_eq!(stream.redactions.get("CREDIT_CARD"), 1);
+}
+
+#[test]
+fn an_admitted_chat_call_advertises_every_policy_that_applied() {
+    let config = config(
+        r#", "rate_limit": {"policies": [
+              {"name": "per_user", "key": ["subject"], "capacity": 10, "refill": {"tokens": 1, "per_s": 1}},
+              {"name": "tokens", "kind": "llm_tokens", "key": ["subject"],
+               "capacity": 1000, "refill": {"tokens": 1, "per_s": 3600}}]}"#,
+    );
+    let mut w = Worker::new(&config);
+    let store = MemoryStore::new();
+    let (stream, step) = chat(&config, &mut w, &store, &chat_body("hello"));
+    assert!(matches!(step, RequestBodyStep::Continue(..)), "{step:?}");
+    let header = |name: &str| {
+        stream
+            .response_headers
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .collect::<Vec<_>>()
+    };
+    let policy = header("ratelimit-policy");
+    assert_eq!(
+        policy.len(),
+        1,
+        "one header, a list of policies: {policy:?}"
+    );
+    assert!(policy[0].contains("\"per_user\";q=10"), "{policy:?}");
+    assert!(policy[0].contains("\"tokens\";q=1000"), "{policy:?}");
+    let state = header("ratelimit");
+    assert_eq!(state.len(), 1);
+    assert!(
+        state[0].contains("\"per_user\";r=9") && state[0].contains("\"tokens\";r="),
+        "{state:?}"
+    );
+}
+
+#[test]
+fn a_route_no_budget_covers_does_not_buffer_its_body() {
+    let config = config(
+        r#", "rate_limit": {"policies": [{"name": "tokens", "kind": "llm_tokens", "key": ["subject"],
+              "routes": ["chat"], "capacity": 1000, "refill": {"tokens": 1, "per_s": 3600}}]}"#,
+    );
+    let mut w = Worker::new(&config);
+    let store = MemoryStore::new();
+    let auth = bearer(&token("root", &["admin"]));
+    let all: Vec<(String, String)> = vec![
+        (":method".into(), "POST".into()),
+        (":path".into(), "/admin/jobs".into()),
+        ("authorization".into(), auth),
+    ];
+    let head = RequestHead {
+        method: "POST",
+        path: "/admin/jobs",
+        headers: &all,
+        peer_address: None,
+        end_of_stream: false,
+    };
+    let mut env = w.env(&store, NOW_S * 1000 + 5_000);
+    let mut stream = StreamState::default();
+    let step = pipeline::stream::request_headers(&config, &mut env, &head, &mut stream);
+    assert!(matches!(step, Step::Forward(_)), "{step:?}");
+    assert!(stream.body.is_none(), "nothing reads this body");
+    assert_eq!(stream.phase(), &pipeline::Phase::Upstream);
 }

@@ -25,6 +25,7 @@ Request headers a test may send (they pass through Envoy to here):
 
 Test hooks (never routed by the demo policy, so only reachable directly):
     POST   /__admin/jwks      body replaces the served JWKS in memory
+    PUT    /__admin/jwks-delay  body N: answer JWKS fetches N ms late (a slow issuer)
     DELETE /__admin/jwks      serve the --jwks file again
     GET    /__admin/requests  the last requests: method, path, headers, body size
     DELETE /__admin/requests  forget them
@@ -67,6 +68,7 @@ class State:
         self.jwks_path = jwks_path
         self.jwks_override = None  # bytes, set by POST /__admin/jwks
         self.jwks_fetches = 0
+        self.jwks_delay_ms = 0  # set by PUT /__admin/jwks-delay: a slow issuer
         self.requests_total = 0
         self.requests = collections.deque(maxlen=REQUEST_LOG_SIZE)
 
@@ -318,6 +320,7 @@ class Handler(BaseHTTPRequestHandler):
             "/v1/messages": {"POST": self.messages},
             "/v1/fine_tuning/jobs": {"GET": self.fine_tuning_list, "POST": self.fine_tuning_create},
             "/__admin/jwks": {"POST": self.admin_set_jwks, "DELETE": self.admin_reset_jwks},
+            "/__admin/jwks-delay": {"PUT": self.admin_set_jwks_delay},
             "/__admin/requests": {"GET": self.admin_requests, "DELETE": self.admin_clear_requests},
             "/__admin/stats": {"GET": self.admin_stats},
         }
@@ -346,6 +349,10 @@ class Handler(BaseHTTPRequestHandler):
         self.send(200, b"ok", "text/plain")
 
     def serve_jwks(self, _body, _query):
+        with self.state.lock:
+            delay_ms = self.state.jwks_delay_ms
+        if delay_ms:
+            time.sleep(delay_ms / 1000)
         self.send(200, self.state.jwks(), "application/json", headers=[("cache-control", "max-age=300")])
 
     def models(self, _body, _query):
@@ -518,6 +525,15 @@ class Handler(BaseHTTPRequestHandler):
         with self.state.lock:
             self.state.jwks_override = body
         self.send_json(200, {"keys": len(value["keys"])})
+
+    def admin_set_jwks_delay(self, body, _query):
+        try:
+            delay_ms = int(body)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest("jwks-delay takes a whole number of milliseconds")
+        with self.state.lock:
+            self.state.jwks_delay_ms = max(0, min(delay_ms, 60_000))
+        self.send_json(200, {"jwks_delay_ms": delay_ms})
 
     def admin_reset_jwks(self, _body, _query):
         with self.state.lock:

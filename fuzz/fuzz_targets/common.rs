@@ -239,7 +239,7 @@ pub fn jwks(data: &[u8]) {
                     assert!(!e.code().is_empty());
                 }
             }
-            assert!(!state.in_flight(2));
+            assert!(!state.in_flight(2, NOW_MS));
             let verdicts: Vec<Verdict> = tokens
                 .iter()
                 .map(|t| auth.verify(t, &[2], NOW_MS + 1, &mut state))
@@ -530,18 +530,16 @@ pub fn sse_usage(data: &[u8]) {
     ][usize::from(opts & 3)];
     let output = u64::from(opts >> 2) * 8;
     METER.with(|config| {
-        let mut stream = StreamState {
-            route: Some("chat".into()),
-            reservations: vec![Reservation {
-                policy: 0,
-                tier: None,
-                slot: 0,
-                owner: 1,
-                amount: 10 + output,
-            }],
-            estimate: Some(Estimate { prompt: 10, output }),
-            ..StreamState::default()
-        };
+        let mut stream = StreamState::default();
+        stream.route = Some("chat".into());
+        stream.reservations = vec![Reservation {
+            policy: 0,
+            tier: None,
+            slot: 0,
+            owner: 1,
+            amount: 10 + output,
+        }];
+        stream.estimate = Some(Estimate { prompt: 10, output });
         let headers = vec![("content-type".to_string(), ct.to_string())];
         let _ = resp::on_response_headers(config, &mut stream, &headers);
         assert!(resp::wants_body(&stream));

@@ -12,7 +12,7 @@ use super::jwks;
 use super::keys::{Alg, Key};
 use super::settings::{AuthSettings, ProviderSettings, RemoteJwksSettings, TokenSourceSettings};
 use super::{Provider, RemoteJwks};
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 /// Bounds on `max_token_bytes`: below this no real JWT fits, above it a
 /// header is not the place for the credential.

@@ -39,7 +39,7 @@ pub use settings::{
 };
 pub use state::AuthState;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 use keys::{Key, VerifyFailure};
 
 /// Without a `kid`, at most this many keys of the token's algorithm are
@@ -351,7 +351,7 @@ impl Auth {
         if provider.remote.is_none() {
             return Verdict::Denied(fallback);
         }
-        if state.in_flight(idx) || state.on_demand_allowed(idx, now_ms) {
+        if state.in_flight(idx, now_ms) || state.on_demand_allowed(idx, now_ms) {
             return Verdict::NeedKeys { provider: idx };
         }
         if !state.remote_loaded(idx) {

@@ -8,6 +8,13 @@
 //! `begin_fetch(on_demand = true)`, dispatches if that returns true, and parks
 //! the stream while [`AuthState::in_flight`] is true, then verifies again.
 //!
+//! A fetch in flight is a lease with a deadline (the call's timeout plus a
+//! margin), never a bare flag: if its answer is lost (the stream that started
+//! it died, and Envoy cancelled the call), the lease runs out and the next
+//! tick or unknown `kid` fetches again. A stream that owns a fetch gives it
+//! back when it ends ([`AuthState::abandon_fetch`]); a stream that joined one
+//! leaves it ([`AuthState::leave`]).
+//!
 //! Loop freedom: an on-demand fetch is allowed only when
 //! `min_refetch_interval_s` (at least 1 s) has passed since the last fetch
 //! started *or finished*, so the re-verification right after a fetch can
@@ -28,9 +35,12 @@ struct Remote {
     /// Copied from the configuration: (refresh interval, minimum on-demand
     /// refetch interval) in ms; `None` for providers without `remote_jwks`.
     schedule: Option<(u64, u64)>,
+    /// How long a fetch may stay in flight before its lease runs out, ms.
+    lease_ms: u64,
     keys: Vec<Key>,
     loaded: bool,
-    in_flight: bool,
+    /// While a fetch is in flight: when its lease runs out.
+    lease_until_ms: Option<u64>,
     /// When the last fetch started or finished, whichever is later.
     last_activity_ms: Option<u64>,
     last_success_ms: Option<u64>,
@@ -42,6 +52,8 @@ struct Remote {
 #[derive(Debug)]
 pub struct AuthState {
     remote: Vec<Remote>,
+    /// Streams waiting on a fetch another stream (or the timer) owns.
+    joined: u32,
     pub(super) cache: TokenCache,
 }
 
@@ -59,9 +71,14 @@ impl AuthState {
                             r.min_refetch_interval_s.saturating_mul(1000),
                         )
                     }),
+                    lease_ms: p
+                        .remote
+                        .as_ref()
+                        .map_or(0, |r| r.timeout_ms.saturating_add(LEASE_MARGIN_MS)),
                     ..Remote::default()
                 })
                 .collect(),
+            joined: 0,
             cache: TokenCache::new(auth.cache_max_entries),
         }
     }
@@ -75,7 +92,7 @@ impl AuthState {
             let Some((refresh_ms, _)) = st.schedule else {
                 continue;
             };
-            if st.in_flight {
+            if st.leased(now_ms) {
                 continue;
             }
             let is_due = match (
@@ -102,7 +119,7 @@ impl AuthState {
         let Some((_, min_refetch_ms)) = st.schedule else {
             return false;
         };
-        !st.in_flight
+        !st.leased(now_ms)
             && st
                 .last_activity_ms
                 .is_none_or(|t| now_ms.saturating_sub(t) >= min_refetch_ms)
@@ -121,10 +138,10 @@ impl AuthState {
         let Some(st) = self.remote.get_mut(provider) else {
             return false;
         };
-        if st.schedule.is_none() || st.in_flight {
+        if st.schedule.is_none() || st.leased(now_ms) {
             return false;
         }
-        st.in_flight = true;
+        st.lease_until_ms = Some(now_ms.saturating_add(st.lease_ms));
         st.last_activity_ms = Some(now_ms);
         true
     }
@@ -153,7 +170,7 @@ impl AuthState {
                 "the provider has no remote jwks".to_string(),
             ));
         }
-        st.in_flight = false;
+        st.lease_until_ms = None;
         st.last_activity_ms = Some(now_ms);
         let parsed = match status {
             Some(200) => jwks::parse_remote(body).map_err(|e| {
@@ -189,9 +206,40 @@ impl AuthState {
         }
     }
 
-    /// True while a fetch for `provider` is outstanding.
-    pub fn in_flight(&self, provider: usize) -> bool {
-        self.remote.get(provider).is_some_and(|r| r.in_flight)
+    /// True while a fetch for `provider` is outstanding and its lease holds.
+    pub fn in_flight(&self, provider: usize, now_ms: u64) -> bool {
+        self.remote.get(provider).is_some_and(|r| r.leased(now_ms))
+    }
+
+    /// Gives back a fetch whose answer will never come (its stream ended
+    /// first, so the host cancelled the call). Not a failure of the issuer:
+    /// no backoff, and the next unknown `kid` may fetch at once.
+    pub fn abandon_fetch(&mut self, provider: usize) {
+        if let Some(st) = self.remote.get_mut(provider) {
+            st.lease_until_ms = None;
+        }
+    }
+
+    /// Lets a stream wait on the fetch in flight for `provider`, within
+    /// [`MAX_JOINED`] waits per worker. Each `true` is matched by one
+    /// [`AuthState::leave`], when the answer arrives or the stream ends.
+    pub fn join(&mut self, provider: usize, now_ms: u64) -> bool {
+        if self.in_flight(provider, now_ms) && self.joined < MAX_JOINED {
+            self.joined += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Ends one wait taken with [`AuthState::join`].
+    pub fn leave(&mut self) {
+        self.joined = self.joined.saturating_sub(1);
+    }
+
+    /// Streams waiting on fetches they joined.
+    pub fn joined(&self) -> u32 {
+        self.joined
     }
 
     /// True once a fetch for `provider` has succeeded.
@@ -210,6 +258,19 @@ impl AuthState {
     /// Number of tokens in the verified-token cache.
     pub fn cached_tokens(&self) -> usize {
         self.cache.len()
+    }
+}
+
+/// Added to a fetch's timeout to make its lease: the host's own timeout
+/// answers first when all is well.
+pub const LEASE_MARGIN_MS: u64 = 1_000;
+
+/// Most streams per worker that wait on a fetch they did not start.
+pub const MAX_JOINED: u32 = 16;
+
+impl Remote {
+    fn leased(&self, now_ms: u64) -> bool {
+        self.lease_until_ms.is_some_and(|until| now_ms < until)
     }
 }
 

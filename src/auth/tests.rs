@@ -827,7 +827,7 @@ fn unknown_kid_asks_for_keys_once_then_is_refused() {
         Verdict::NeedKeys { provider: 0 }
     );
     assert!(st.begin_fetch(0, t, true));
-    assert!(st.in_flight(0));
+    assert!(st.in_flight(0, t));
     // While in flight, other requests for the kid wait for the same fetch.
     assert_eq!(
         a.verify(&token, &[], t + 5, &mut st),

@@ -25,9 +25,6 @@
 // cannot be done without `unsafe`. It is confined to this module: every block below
 // passes pointers to live Rust values and reclaims host buffers exactly as the SDK does.
 #![allow(unsafe_code)]
-// The whole replacement set is offered so every call site can switch with one `use`;
-// some functions (shared data, `add_map_value`, …) have no caller yet.
-#![allow(dead_code)]
 
 use std::ptr::{null, null_mut};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -88,14 +85,6 @@ extern "C" {
         value_size: usize,
     ) -> u32;
 
-    fn proxy_add_header_map_value(
-        map_type: MapType,
-        key_data: *const u8,
-        key_size: usize,
-        value_data: *const u8,
-        value_size: usize,
-    ) -> u32;
-
     fn proxy_get_property(
         path_data: *const u8,
         path_size: usize,
@@ -131,8 +120,6 @@ extern "C" {
         headers_size: usize,
         grpc_status: i32,
     ) -> u32;
-
-    fn proxy_set_effective_context(context_id: u32) -> u32;
 
     fn proxy_define_metric(
         metric_type: MetricType,
@@ -316,20 +303,6 @@ pub fn set_map_value(map_type: MapType, key: &str, value: Option<&str>) -> Resul
     check(code)
 }
 
-/// Appends a header value, keeping existing ones.
-pub fn add_map_value(map_type: MapType, key: &str, value: &str) -> Result<(), Status> {
-    // SAFETY: key and value pointers and lengths describe live `&str`s.
-    check(unsafe {
-        proxy_add_header_map_value(
-            map_type,
-            key.as_ptr(),
-            key.len(),
-            value.as_ptr(),
-            value.len(),
-        )
-    })
-}
-
 /// A host property such as `["source", "address"]`; `Ok(None)` when it does not exist.
 pub fn get_property(path: Vec<&str>) -> Result<Option<Bytes>, Status> {
     // The SDK's `serialize_property_path`: segments separated by NUL, no trailing NUL.
@@ -444,18 +417,6 @@ pub fn dispatch_http_call(
 pub fn resume_http_request() -> Result<(), Status> {
     // SAFETY: no pointers are passed.
     check(unsafe { proxy_continue_stream(proxy_wasm::types::StreamType::HttpRequest) })
-}
-
-/// Resumes a response paused in a response callback.
-pub fn resume_http_response() -> Result<(), Status> {
-    // SAFETY: no pointers are passed.
-    check(unsafe { proxy_continue_stream(proxy_wasm::types::StreamType::HttpResponse) })
-}
-
-/// Makes `context_id` the context that later host calls act on.
-pub fn set_effective_context(context_id: u32) -> Result<(), Status> {
-    // SAFETY: no pointers are passed.
-    check(unsafe { proxy_set_effective_context(context_id) })
 }
 
 /// Defines (or looks up) a metric and returns its id.

@@ -15,38 +15,18 @@ use super::{
 use crate::audit::AuditLevel;
 use crate::config::Config;
 use crate::decision::Denial;
-use crate::pipeline::request::{self, BodyProgress, RequestBodyStep};
+use crate::metrics;
 use crate::pipeline::response::{self, BodyRead, BodyStep};
-use crate::pipeline::{self, Env, HeaderEdits, HeadersStep, Phase, RequestHead, StreamState};
+use crate::pipeline::stream::{self as machine, Call, Forward, Step};
+use crate::pipeline::{self, Env, HeaderEdits, RequestHead, Stage, StreamState};
 
-/// Most calls a worker makes to join a JWKS fetch already in flight.
-const MAX_JOINED_FETCHES: u32 = 16;
-
-/// Whether a stream's JWKS call is the provider's fetch or joins one in flight.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum FetchMode {
-    Own,
-    Joined,
-}
-
-#[derive(Debug, Clone, Copy)]
-struct PendingKeys {
-    token: u32,
-    provider: usize,
-    mode: FetchMode,
-}
-
-/// The stream context.
+/// The stream context: reads what the host offers, hands it to the state
+/// machine in [`crate::pipeline::stream`], and carries out the returned step.
 pub struct Http {
     shared: Rc<Shared>,
     stream: StreamState,
-    /// An on-demand JWKS call this stream waits for.
-    pending_keys: Option<PendingKeys>,
     /// The request had no body (headers ended the stream).
     headers_only: bool,
-    /// The last body callback (cumulative size, end of stream) that arrived
-    /// while a JWKS fetch was pending.
-    body_while_fetching: Option<(usize, bool)>,
 }
 
 impl Http {
@@ -55,56 +35,8 @@ impl Http {
         Self {
             shared,
             stream: StreamState::default(),
-            pending_keys: None,
             headers_only: false,
-            body_while_fetching: None,
         }
-    }
-
-    /// Answers locally and remembers it, so no later callback continues the stream.
-    fn deny(&mut self, denial: &Denial) {
-        self.stream.denied = Some(denial.code);
-        send_denial(denial);
-    }
-
-    /// The request-body phase proper: size checks, then the whole body once.
-    fn request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        let started = now_ns();
-        let action = match request::progress(&self.stream, body_size, end_of_stream) {
-            BodyProgress::Pass => Action::Continue,
-            BodyProgress::Wait => Action::Pause,
-            BodyProgress::Deny(denial) => {
-                self.stream.denied = Some(denial.code);
-                send_denial(&denial);
-                Action::Pause
-            }
-            BodyProgress::Complete => {
-                // Read once, at end of stream: Envoy has buffered all of it.
-                let body = buffer(BufferType::HttpRequestBody, body_size).unwrap_or_default();
-                let step = self.with_env(|config, env, stream| {
-                    request::on_request_body(config, env, stream, &body)
-                });
-                match step {
-                    Some(RequestBodyStep::Continue(edits, new_body)) => {
-                        apply(MapType::HttpRequestHeaders, &edits);
-                        if let Some(new_body) = new_body {
-                            replace_body(BufferType::HttpRequestBody, body_size, &new_body);
-                        }
-                        Action::Continue
-                    }
-                    Some(RequestBodyStep::Deny(denial)) => {
-                        send_denial(&denial);
-                        Action::Pause
-                    }
-                    None => {
-                        self.deny(&busy());
-                        Action::Pause
-                    }
-                }
-            }
-        };
-        self.add_filter_time(started, Phase::RequestBody);
-        action
     }
 
     /// Runs `f` with the per-worker services borrowed; `None` if they are
@@ -129,13 +61,16 @@ impl Http {
         Some(f(&shared.config, &mut env, &mut self.stream))
     }
 
-    fn add_filter_time(&mut self, started_ns: u64, phase: Phase) {
-        let spent = now_ns().saturating_sub(started_ns);
-        self.stream.add_time(phase, spent);
-    }
-
-    /// Runs the headers phase; returns whether the stream may continue now.
-    fn request_headers(&mut self) -> Action {
+    /// Runs a state-machine event with the request head re-read from the
+    /// host, then carries out its step. `paused`: the stream is paused now,
+    /// so letting it go means resuming it.
+    fn event(
+        &mut self,
+        stage: Stage,
+        paused: bool,
+        f: impl FnOnce(&Config, &mut Env<'_>, &RequestHead<'_>, &mut StreamState) -> Option<Step>,
+    ) -> Action {
+        let started = now_ns();
         let request = headers(MapType::HttpRequestHeaders);
         let find = |name: &str| {
             request
@@ -155,91 +90,140 @@ impl Http {
             peer_address: peer.as_deref(),
             end_of_stream: self.headers_only,
         };
-        let step = self.with_env(|config, env, stream| {
-            pipeline::on_request_headers(config, env, &head, stream)
-        });
-        let Some(step) = step else {
-            self.deny(&busy());
-            return Action::Pause;
+        let action = match self.with_env(|config, env, stream| f(config, env, &head, stream)) {
+            Some(Some(step)) => self.carry_out(step, paused, &head),
+            Some(None) => Action::Pause,
+            None => self.busy(),
         };
+        for line in std::mem::take(&mut self.stream.warnings) {
+            log(LogLevel::Warn, &line);
+        }
+        self.stream
+            .add_time(stage, now_ns().saturating_sub(started));
+        action
+    }
+
+    /// Carries out one step.
+    fn carry_out(&mut self, step: Step, paused: bool, head: &RequestHead<'_>) -> Action {
         match step {
-            HeadersStep::Continue(edits) => {
-                apply(MapType::HttpRequestHeaders, &edits);
-                if self.stream.body.is_some() && self.shared.config.hold_request_headers {
-                    // Hold the headers too, so screening can still add one (the
-                    // host lets the body through: allow_on_headers_stop_iteration).
-                    Action::Pause
-                } else {
-                    Action::Continue
+            Step::Forward(forward) => {
+                self.forward(&forward);
+                if paused {
+                    resume();
                 }
+                Action::Continue
             }
-            HeadersStep::Deny(denial) => {
+            Step::Resume(forward) => {
+                self.forward(&forward);
+                resume();
+                Action::Continue
+            }
+            Step::Hold(edits) => {
+                apply(MapType::HttpRequestHeaders, &edits);
+                Action::Pause
+            }
+            Step::Deny(denial) => {
                 send_denial(&denial);
                 Action::Pause
             }
-            HeadersStep::FetchKeys { provider } => self.fetch_keys(provider, now_ms()),
+            Step::Dispatch(call) => match self.dispatch(&call) {
+                Ok(token) => {
+                    machine::dispatched(&mut self.stream, token);
+                    Action::Pause
+                }
+                Err(why) => {
+                    log(
+                        LogLevel::Warn,
+                        &format!("tollgate: call not dispatched: {why}"),
+                    );
+                    let step = self.with_env(|config, env, stream| {
+                        machine::dispatch_failed(config, env, head, stream)
+                    });
+                    match step {
+                        Some(step) => self.carry_out(step, paused, head),
+                        None => self.busy(),
+                    }
+                }
+            },
         }
     }
 
-    /// Fetches the provider's JWKS for this stream and pauses until it arrives.
-    ///
-    /// When the state refuses a new fetch because one is already in flight
-    /// (the startup fetch, or another stream's), this stream makes its own
-    /// call, bounded per worker by [`MAX_JOINED_FETCHES`], rather than fail
-    /// during a rotation or right after start.
-    fn fetch_keys(&mut self, provider: usize, now: u64) -> Action {
-        let config = &self.shared.config;
-        let remote = config.auth.remote_jwks();
-        let source = remote.iter().find(|(p, _)| *p == provider).map(|(_, s)| *s);
-        let mode = match self.shared.auth.try_borrow_mut() {
-            Ok(mut state) => {
-                if state.begin_fetch(provider, now, true) {
-                    Some(FetchMode::Own)
-                } else if state.in_flight(provider)
-                    && self.shared.joined_fetches.get() < MAX_JOINED_FETCHES
-                {
-                    Some(FetchMode::Joined)
-                } else {
-                    None
-                }
+    fn forward(&self, forward: &Forward) {
+        apply(MapType::HttpRequestHeaders, &forward.edits);
+        if let Some(body) = &forward.body {
+            replace_body(BufferType::HttpRequestBody, self.stream_body_bytes(), body);
+        }
+    }
+
+    fn stream_body_bytes(&self) -> usize {
+        self.stream.body_bytes()
+    }
+
+    /// Carries out a step of a body or trailers callback, which never asks
+    /// for a call (only the headers phase does); one would be refused.
+    fn carry_out_simple(&mut self, step: Step) -> Action {
+        match step {
+            Step::Dispatch(_) => self.busy(),
+            Step::Forward(forward) => {
+                self.forward(&forward);
+                Action::Continue
             }
-            Err(_) => None,
-        };
-        self.stream.fetched_keys = true;
-        let dispatched = match (source, mode) {
-            (Some(source), Some(_)) => dispatch_jwks(source),
-            _ => Err("refetch not allowed now".to_string()),
-        };
-        match (dispatched, mode) {
-            (Ok(token), Some(mode)) => {
-                if mode == FetchMode::Joined {
-                    self.shared
-                        .joined_fetches
-                        .set(self.shared.joined_fetches.get() + 1);
-                }
-                self.pending_keys = Some(PendingKeys {
-                    token,
-                    provider,
-                    mode,
-                });
+            Step::Resume(forward) => {
+                self.forward(&forward);
+                resume();
+                Action::Continue
+            }
+            Step::Hold(edits) => {
+                apply(MapType::HttpRequestHeaders, &edits);
                 Action::Pause
             }
-            (dispatched, mode) => {
-                if let (Err(why), Some(FetchMode::Own)) = (&dispatched, mode) {
-                    log(
-                        LogLevel::Warn,
-                        &format!("tollgate: jwks refetch not dispatched: {why}"),
-                    );
-                    if let Ok(mut state) = self.shared.auth.try_borrow_mut() {
-                        self.shared
-                            .finish_jwks_fetch(&mut state, provider, None, &[]);
-                    }
-                }
-                // Run the phase again: with `fetched_keys` set, a miss is now final.
-                self.request_headers()
+            Step::Deny(denial) => {
+                send_denial(&denial);
+                Action::Pause
             }
         }
     }
+
+    fn add_filter_time(&mut self, started_ns: u64, stage: Stage) {
+        let spent = now_ns().saturating_sub(started_ns);
+        self.stream.add_time(stage, spent);
+    }
+
+    fn dispatch(&self, call: &Call) -> Result<u32, String> {
+        match call {
+            Call::Jwks { provider } => {
+                let remote = self.shared.config.auth.remote_jwks();
+                match remote.iter().find(|(p, _)| p == provider) {
+                    Some((_, source)) => dispatch_jwks(source),
+                    None => Err("provider has no remote jwks".to_string()),
+                }
+            }
+        }
+    }
+
+    /// Per-worker state was unexpectedly borrowed: refuse (fail closed), and count it.
+    fn busy(&mut self) -> Action {
+        let denial = Denial::busy();
+        self.shared.count(&metrics::internal_error(denial.code));
+        let _ = machine::deny(&mut self.stream, denial.clone());
+        send_denial(&denial);
+        Action::Pause
+    }
+}
+
+/// Resumes a paused request.
+fn resume() {
+    if let Err(status) = hostcalls::resume_http_request() {
+        log(
+            LogLevel::Error,
+            &format!("tollgate: cannot resume request: {status:?}"),
+        );
+    }
+}
+
+/// Reads `n` bytes of the buffered request body.
+fn read_request_body(n: usize) -> Vec<u8> {
+    buffer(BufferType::HttpRequestBody, n).unwrap_or_default()
 }
 
 impl Context for Http {
@@ -250,74 +234,72 @@ impl Context for Http {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        let started = now_ns();
-        let Some(PendingKeys {
-            token,
-            provider,
-            mode,
-        }) = self.pending_keys
-        else {
-            return;
-        };
-        if token != token_id {
-            return;
-        }
-        self.pending_keys = None;
-        if mode == FetchMode::Joined {
-            self.shared
-                .joined_fetches
-                .set(self.shared.joined_fetches.get().saturating_sub(1));
-        }
         let status = call_response_status();
-        let body = buffer(BufferType::HttpCallResponseBody, body_size).unwrap_or_default();
-        if let Ok(mut state) = self.shared.auth.try_borrow_mut() {
-            self.shared
-                .finish_jwks_fetch(&mut state, provider, status, &body);
-        }
-        let action = self.request_headers();
-        self.add_filter_time(started, Phase::RequestHeaders);
-        if self.stream.denied.is_some() {
-            return;
-        }
-        let resume = match (self.body_while_fetching.take(), action) {
-            // The whole body arrived during the fetch: run its phase now.
-            (Some((size, true)), _) => self.request_body(size, true) == Action::Continue,
-            // More body is coming: its callbacks carry the stream on.
-            (Some((_, false)), _) => false,
-            (None, action) => action == Action::Continue,
-        };
-        if resume {
-            if let Err(status) = hostcalls::resume_http_request() {
-                log(
-                    LogLevel::Error,
-                    &format!("tollgate: cannot resume request: {status:?}"),
-                );
-            }
-        }
+        let answer = buffer(BufferType::HttpCallResponseBody, body_size).unwrap_or_default();
+        // The stream is paused while it waits: whatever goes on resumes it.
+        self.event(Stage::RequestHeaders, true, |config, env, head, stream| {
+            machine::call_response(
+                config,
+                env,
+                head,
+                stream,
+                token_id,
+                status,
+                &answer,
+                &mut read_request_body,
+            )
+        });
+    }
+
+    fn on_done(&mut self) -> bool {
+        // Release what the stream holds on the worker (a JWKS lease it owns,
+        // a wait it joined); the host cancels its calls with it.
+        let _ = self.with_env(|_, env, stream| machine::stream_end(env, stream));
+        true
     }
 }
 
 impl HttpContext for Http {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        let started = now_ns();
         self.headers_only = end_of_stream;
-        let action = self.request_headers();
-        self.add_filter_time(started, Phase::RequestHeaders);
-        action
+        self.event(Stage::RequestHeaders, false, |config, env, head, stream| {
+            Some(machine::request_headers(config, env, head, stream))
+        })
     }
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.pending_keys.is_some() {
-            // Authentication waits for a JWKS fetch. Where the host lets a paused
-            // request's body through (allow_on_headers_stop_iteration), it must
-            // stay held: continuing here would forward an unverified request.
-            self.body_while_fetching = Some((body_size, end_of_stream));
-            return Action::Pause;
-        }
-        if self.stream.denied.is_some() {
-            return Action::Pause;
-        }
-        self.request_body(body_size, end_of_stream)
+        let started = now_ns();
+        let step = self.with_env(|config, env, stream| {
+            machine::request_body(
+                config,
+                env,
+                stream,
+                body_size,
+                end_of_stream,
+                &mut read_request_body,
+            )
+        });
+        let action = match step {
+            Some(step) => self.carry_out_simple(step),
+            None => self.busy(),
+        };
+        self.stream
+            .add_time(Stage::RequestBody, now_ns().saturating_sub(started));
+        action
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        let started = now_ns();
+        let step = self.with_env(|config, env, stream| {
+            machine::request_trailers(config, env, stream, &mut read_request_body)
+        });
+        let action = match step {
+            Some(step) => self.carry_out_simple(step),
+            None => self.busy(),
+        };
+        self.stream
+            .add_time(Stage::RequestBody, now_ns().saturating_sub(started));
+        action
     }
 
     fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
@@ -340,7 +322,7 @@ impl HttpContext for Http {
         let edits =
             response::on_response_headers(&self.shared.config, &mut self.stream, &response_headers);
         apply(MapType::HttpResponseHeaders, &edits);
-        self.add_filter_time(started, Phase::ResponseHeaders);
+        self.add_filter_time(started, Stage::ResponseHeaders);
         Action::Continue
     }
 
@@ -376,11 +358,12 @@ impl HttpContext for Http {
                 Action::Continue
             }
         };
-        self.add_filter_time(started, Phase::ResponseBody);
+        self.add_filter_time(started, Stage::ResponseBody);
         action
     }
 
     fn on_log(&mut self) {
+        let _ = self.with_env(|_, env, stream| machine::stream_end(env, stream));
         let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
             .ok()
             .flatten()
@@ -397,11 +380,6 @@ impl HttpContext for Http {
             log(level, &line);
         }
     }
-}
-
-/// The refusal when per-worker state is unexpectedly borrowed (fail closed).
-fn busy() -> Denial {
-    Denial::internal("internal_error", "per-worker state is busy")
 }
 
 /// Applies header edits to a header map: removals first, then sets.

@@ -1,6 +1,6 @@
 //! The root context: configuration, the JWKS refresh timer, stream creation.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
@@ -27,8 +27,6 @@ pub struct Shared {
     pub auth: RefCell<AuthState>,
     /// Metric ids defined so far.
     pub metrics: RefCell<HostMetrics>,
-    /// JWKS calls streams made to join a fetch already in flight.
-    pub joined_fetches: Cell<u32>,
 }
 
 impl Shared {
@@ -156,7 +154,6 @@ impl RootContext for Root {
                     config: Rc::new(config),
                     auth: RefCell::new(auth),
                     metrics: RefCell::new(host_metrics),
-                    joined_fetches: Cell::new(0),
                 }));
                 if has_remote {
                     if let Err(status) = hostcalls::set_tick_period(TICK) {

@@ -7,6 +7,7 @@
 
 pub mod request;
 pub mod response;
+pub mod stream;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,8 @@ use crate::rate_limit::{
 };
 use crate::redaction::{Counts, ProfileId};
 use crate::route::{AuthRequirement, Matched};
+
+pub use stream::{Call, Forward, Phase, Step};
 
 /// What the host knows about a request when its headers arrive.
 #[derive(Debug, Clone, Copy)]
@@ -105,6 +108,12 @@ impl AuthOutcome {
 /// What one stream has learnt so far; owned by the host's stream context.
 #[derive(Debug, Default)]
 pub struct StreamState {
+    /// Where the stream is in its life; only [`stream`] moves it.
+    pub(crate) phase: Phase,
+    /// Request body bytes the host has buffered so far.
+    pub(crate) body_bytes: usize,
+    /// Lines for the host's log (a failed JWKS fetch); drained by the shell.
+    pub warnings: Vec<String>,
     /// `:method` of the request.
     pub method: String,
     /// `:path` of the request (the audit line drops its query).
@@ -114,7 +123,7 @@ pub struct StreamState {
     /// Client IP as the rate limiter sees it (peer, or `X-Forwarded-For` when trusted;
     /// IPv6 grouped by the configured prefix).
     pub client_ip: Option<String>,
-    /// Nanoseconds spent inside the filter's callbacks, by [`Phase`].
+    /// Nanoseconds spent inside the filter's callbacks, by [`Stage`].
     pub phase_ns: [u64; 4],
     /// Name of the matched route.
     pub route: Option<String>,
@@ -149,9 +158,9 @@ pub struct StreamState {
     pub redaction_profile: Option<ProfileId>,
 }
 
-/// A phase of the stream, for the filter-time histograms.
+/// A stage of the stream, for the filter-time histograms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub enum Stage {
     /// Request headers (routing, auth, limits; also a JWKS refetch).
     RequestHeaders = 0,
     /// Request body (screening, budget reservation).
@@ -163,8 +172,18 @@ pub enum Phase {
 }
 
 impl StreamState {
-    /// Adds time spent in a phase.
-    pub fn add_time(&mut self, phase: Phase, ns: u64) {
+    /// Where the stream is in its life.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// Request body bytes the host has buffered so far.
+    pub fn body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
+    /// Adds time spent in a stage.
+    pub fn add_time(&mut self, phase: Stage, ns: u64) {
         if let Some(t) = self.phase_ns.get_mut(phase as usize) {
             *t = t.saturating_add(ns);
         }
@@ -190,9 +209,10 @@ impl StreamState {
 /// Runs route matching, authentication, authorization and request limits on
 /// the request headers.
 ///
-/// Idempotent until it returns a final step: after a JWKS fetch the host
-/// calls it again with the same head. Final outcomes are counted.
-pub fn on_request_headers(
+/// Idempotent until it returns a final step: after a JWKS fetch the state
+/// machine ([`stream`]) calls it again with the same head. Final outcomes
+/// are counted.
+pub(crate) fn on_request_headers(
     config: &Config,
     env: &mut Env<'_>,
     head: &RequestHead<'_>,
@@ -236,7 +256,7 @@ pub fn on_request_headers(
     };
     let mut step = step;
     match &mut step {
-        HeadersStep::Deny(denial) => stream.denied = Some(denial.code),
+        HeadersStep::Deny(_) => {}
         HeadersStep::Continue(edits) => {
             if config.screening.enabled()
                 && header(head.headers, request::SCREENING_HEADER).is_some()
@@ -391,7 +411,7 @@ fn limit_requests(
                     .audit_section("rate_limit")
                     .insert("monitored".into(), json!(monitored));
             }
-            stream.response_headers.extend(headers);
+            merge_quota_headers(&mut stream.response_headers, headers);
             None
         }
         Outcome::Limited {
@@ -414,6 +434,22 @@ fn limit_requests(
                 FailMode::Closed => Some(Denial::rate_limit_unavailable()),
                 FailMode::Open => None,
             }
+        }
+    }
+}
+
+/// Adds quota headers for the answer. `RateLimit-Policy` and `RateLimit`
+/// are Structured Field lists: a second set of policies (the token budget
+/// after the request policies) joins the list instead of replacing it.
+pub(crate) fn merge_quota_headers(into: &mut Vec<(String, String)>, new: Vec<(String, String)>) {
+    for (name, value) in new {
+        match into.iter_mut().find(|(n, _)| n.eq_ignore_ascii_case(&name)) {
+            Some((_, existing)) if !value.is_empty() => {
+                existing.push_str(", ");
+                existing.push_str(&value);
+            }
+            Some(_) => {}
+            None => into.push((name, value)),
         }
     }
 }

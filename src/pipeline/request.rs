@@ -2,10 +2,11 @@
 //! up front, then validated and screened, optionally redacted, and used to
 //! reserve the LLM-token budget.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::config::Config;
 use crate::decision::Denial;
+use crate::llm_api;
 use crate::metrics;
 use crate::rate_limit::{Estimate, FailMode, Outcome};
 use crate::redaction::ProfileId;
@@ -60,6 +61,21 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
     let route = stream.route.as_deref().unwrap_or("");
     let roles: &[String] = stream.identity.as_ref().map_or(&[], |i| i.roles.as_slice());
     let screen = config.screening.applies(route, roles);
+    let budget = config.rate_limit.budgets_route(route);
+    let redact = stream
+        .redaction_profile
+        .filter(|_| config.redaction.redact_requests());
+    if !screen && !budget && redact.is_none() {
+        return None;
+    }
+    // After an upgrade (WebSocket, h2c) or a CONNECT tunnel the bytes are no
+    // longer one request body: nothing the filter must read would be read.
+    if head.method.eq_ignore_ascii_case("CONNECT") || header(head.headers, "upgrade").is_some() {
+        return Some(Denial::invalid_request(
+            "upgrade_not_allowed",
+            "this route reads request bodies; upgrades and CONNECT are refused".to_string(),
+        ));
+    }
     if head.end_of_stream {
         // A POST to a model API (chat, completions, responses, embeddings,
         // messages) must carry the JSON the model would read.
@@ -70,13 +86,6 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
                 "the request body is empty; this route expects a JSON body".to_string(),
             ));
         }
-        return None;
-    }
-    let budget = config.rate_limit.has_token_budgets();
-    let redact = stream
-        .redaction_profile
-        .filter(|_| config.redaction.redact_requests());
-    if !screen && !budget && redact.is_none() {
         return None;
     }
     let max_bytes = config.request_body_max_bytes();
@@ -132,23 +141,30 @@ pub fn on_request_body(
         return RequestBodyStep::Continue(HeaderEdits::default(), None);
     };
     let mut edits = HeaderEdits::default();
+    // One parse, shared by every stage that reads the body.
+    let parsed = llm_api::parse_body(body);
+    if let Err(err @ llm_api::ParseError::DuplicateKey) = &parsed {
+        env.metrics
+            .count(&metrics::screening_invalid(err.code()), 1);
+        stream
+            .audit_section("request")
+            .insert("invalid".into(), json!(err.code()));
+        return RequestBodyStep::Deny(Denial::invalid_request(err.code(), err.to_string()));
+    }
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
-            stream.denied = Some(denial.code);
             return RequestBodyStep::Deny(denial);
         }
     }
     if plan.budget {
-        let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let estimate = match &parsed {
-            Some(v) => config.rate_limit.estimate_request(v),
+            Ok(v) => config.rate_limit.estimate_request(v),
             // Not JSON: charge its length as prompt, plus the default output.
-            None => config
+            Err(_) => config
                 .rate_limit
                 .estimate_request(&json!({ "prompt": String::from_utf8_lossy(body) })),
         };
         if let Some(denial) = reserve(config, env, stream, estimate) {
-            stream.denied = Some(denial.code);
             return RequestBodyStep::Deny(denial);
         }
     }
@@ -241,7 +257,7 @@ fn reserve(
             for policy in &reserved.monitored {
                 env.metrics.count(&metrics::rate_limit_monitored(policy), 1);
             }
-            stream.response_headers.extend(reserved.headers);
+            super::merge_quota_headers(&mut stream.response_headers, reserved.headers);
             if !reserved.reservations.is_empty() {
                 stream.estimate = Some(estimate);
                 stream

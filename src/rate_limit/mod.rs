@@ -38,7 +38,7 @@ pub mod table;
 use std::cell::Cell;
 use std::fmt;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 pub use bucket::Rate;
 pub use budget::{
@@ -456,6 +456,15 @@ impl RateLimiter {
         self.policies
             .iter()
             .any(|p| p.kind == PolicyKind::LlmTokens)
+    }
+
+    /// True when an LLM-token policy covers `route`: only then must a
+    /// budget read that route's request body.
+    pub fn budgets_route(&self, route: &str) -> bool {
+        self.policies.iter().any(|p| {
+            p.kind == PolicyKind::LlmTokens
+                && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
+        })
     }
 
     /// How the client IP is found (shared with the audit line).

@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 use regex_lite::Regex;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 pub use detectors::BUILTIN_ENTITIES;
 use detectors::{Detectors, Finding, MAX_ENTITIES};

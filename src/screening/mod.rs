@@ -24,7 +24,7 @@ pub mod validate;
 use aho_corasick::AhoCorasick;
 use regex_lite::Regex;
 
-use crate::config::ConfigError;
+use crate::error::ConfigError;
 
 use decode::{Budget, Encoding};
 use engine::{push_unique, ViewMatcher};
