@@ -142,6 +142,7 @@ impl<'a> Walker<'a> {
                     self.pos += 1;
                     self.ws();
                     let drop = self.opts.drop_logprobs
+                        && self.quiet == 0
                         && (key == "logprobs" || key == "top_logprobs")
                         && matches!(self.peek(), Some(b'{' | b'['));
                     self.path.push(Seg::Key(key));
@@ -154,7 +155,8 @@ impl<'a> Walker<'a> {
                         r?;
                         let empty: &[u8] = if array { b"[]" } else { b"null" };
                         if self.t.get(vstart..self.pos) != Some(empty) {
-                            self.out.extend_from_slice(&self.t[self.copied..vstart]);
+                            let before = self.t.get(self.copied..vstart).unwrap_or(&[]);
+                            self.out.extend_from_slice(before);
                             self.out.extend_from_slice(empty);
                             self.copied = self.pos;
                             self.changed = true;
@@ -230,7 +232,8 @@ impl<'a> Walker<'a> {
 
     /// Replaces the string literal at `start..end` with `new`, encoded.
     fn splice(&mut self, start: usize, end: usize, new: &str) {
-        self.out.extend_from_slice(&self.t[self.copied..start]);
+        let before = self.t.get(self.copied..start).unwrap_or(&[]);
+        self.out.extend_from_slice(before);
         encode_string(new, &mut self.out);
         self.copied = end;
         self.changed = true;
@@ -433,7 +436,7 @@ mod tests {
 
     #[test]
     fn logprobs_are_dropped_when_asked() {
-        let doc = r#"{"choices":[{"text":"x","logprobs":{"tokens":["41","11"]}},{"logprobs":[{"token":"4"}]},{"logprobs":null}]}"#;
+        let doc = r#"{"choices":[{"text":"x","logprobs":{"tokens":["41","11"],"top_logprobs":[{"a":1}]}},{"logprobs":[{"token":"4","top_logprobs":[{"token":"4"}]}]},{"logprobs":null}]}"#;
         let mut seen = Vec::new();
         let out = rewrite(
             doc.as_bytes(),
