@@ -409,16 +409,30 @@ impl Detectors {
         let continues = k == n || matches!(t[k], b'0'..=b'9' | b'+' | b'(' | b'A'..=b'Z');
         if numeric && continues {
             let mut j = k;
+            // Word starts in the chain, latest first; it must begin with digits.
+            let mut starts: Vec<(usize, bool)> = Vec::new();
             while j >= 2 && t[j - 1] == b' ' && is_word_byte(t[j - 2]) {
                 let mut s = j - 1;
                 while s > 0 && is_word_byte(t[s - 1]) {
                     s -= 1;
                 }
-                if !t[s..j - 1].iter().any(u8::is_ascii_digit) || n - s > MAX_NUMBER_CHAIN {
+                let w = &t[s..j - 1];
+                // Digit groups, and the four-letter bank codes of an IBAN (`NL91 ABNA 0417…`).
+                let group = w.iter().any(u8::is_ascii_digit)
+                    || (w.len() <= 4
+                        && w.iter()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+                if !group || n - s > MAX_NUMBER_CHAIN {
                     break;
                 }
+                starts.push((s, w.iter().any(u8::is_ascii_digit)));
                 j = s;
             }
+            // The chain begins with digits: `the IBAN ` alone is no number.
+            while starts.last().is_some_and(|&(_, digits)| !digits) {
+                starts.pop();
+            }
+            j = starts.last().map_or(k, |&(s, _)| s);
             h = h.min(j);
         }
         let from = n.saturating_sub(OPEN_LOOKBACK);
@@ -840,15 +854,76 @@ const PHONE_CONTEXT_BYTES: usize = 48;
 /// Words before a number searched for a context word.
 const PHONE_CONTEXT_WORDS: usize = 4;
 
+/// "Number" words confirm a phone unless another noun says what number it
+/// is (`case number`, `order number`, `numéro de commande` is not handled).
+const NUMBER_WORDS: &[&str] = &["number", "nummer", "numéro", "numero", "número"];
+const NOT_PHONE_NUMBERS: &[&str] = &[
+    "case",
+    "order",
+    "invoice",
+    "part",
+    "account",
+    "reference",
+    "ref",
+    "ticket",
+    "tracking",
+    "serial",
+    "model",
+    "version",
+    "id",
+    "customer",
+    "policy",
+    "transaction",
+    "confirmation",
+    "booking",
+    "item",
+    "batch",
+    "lot",
+    "claim",
+    "card",
+    "license",
+    "licence",
+    "registration",
+    "passport",
+    "member",
+    "membership",
+    "employee",
+    "student",
+    "patient",
+    "vat",
+    "tax",
+    "build",
+    "page",
+    "issue",
+    "room",
+    "flight",
+    "seat",
+    "table",
+    "lucky",
+    "magic",
+    "random",
+    "prime",
+];
+
 fn phone_context_before(t: &[u8], i: usize) -> bool {
     let from = i.saturating_sub(PHONE_CONTEXT_BYTES);
     let window = t[from..i].to_ascii_lowercase();
-    window
+    let words: Vec<&[u8]> = window
         .split(|&b| b.is_ascii() && !b.is_ascii_alphabetic())
         .filter(|w| !w.is_empty())
-        .rev()
-        .take(PHONE_CONTEXT_WORDS)
-        .any(|w| PHONE_CONTEXT.iter().any(|c| c.as_bytes() == w))
+        .collect();
+    let n = words.len();
+    (n.saturating_sub(PHONE_CONTEXT_WORDS)..n).any(|k| {
+        let w = words[k];
+        if !PHONE_CONTEXT.iter().any(|c| c.as_bytes() == w) {
+            return false;
+        }
+        if NUMBER_WORDS.iter().any(|c| c.as_bytes() == w) {
+            let before = k.checked_sub(1).map(|j| words[j]);
+            return !before.is_some_and(|b| NOT_PHONE_NUMBERS.iter().any(|c| c.as_bytes() == b));
+        }
+        true
+    })
 }
 
 /// A national-format number: 7..=12 digits, contiguous or in groups of at
@@ -857,6 +932,10 @@ fn phone_context_before(t: &[u8], i: usize) -> bool {
 fn national_phone_at(t: &[u8], i: usize) -> Option<usize> {
     let (end, digits, groups) = phone_groups(t, i, 12);
     if !(7..=12).contains(&digits) || !number_right_ok(t, end) || space_continues(t, i, end) {
+        return None;
+    }
+    // No dialling plan starts with `000`: zero-padded ids do.
+    if t.get(i..i + 3) == Some(b"000") {
         return None;
     }
     let g: &[usize] = &groups;
@@ -977,12 +1056,14 @@ fn same_separators(t: &[u8], s: usize, e: usize) -> bool {
 
 // ---- CREDIT_CARD ----------------------------------------------------------
 
-/// Cards: 12..=19 digits, contiguous or in groups of 2..=8 joined by one
+/// Cards: 12..=19 digits, contiguous or in groups (2..=8 digits first, then
+/// any length of two or more: `625081 1610210402699`) joined by one
 /// consistent separator (space, dash or dot; NBSP and zero-width are folded
 /// before), Luhn-valid, and inside an issuer's IIN range for that length
-/// (`validate::card_iin_fits`). Letters may touch either end (`No.4111…`,
-/// `card-4111…`), and a contiguous number may be followed by `-1227` (an
-/// expiry): the checksum and IIN ranges keep order numbers out.
+/// (`validate::card_iin_fits`). Punctuation may glue it to a word
+/// (`No.4111…`, `card-4111…`), and a contiguous number may be followed by
+/// `-1227` (an expiry); a letter or digit touching it makes it part of a
+/// code (`4000…1234X`). The checksum and IIN ranges keep order numbers out.
 fn find_cards(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
     let mut done = 0;
     for &i in starts {
@@ -1002,13 +1083,15 @@ fn find_cards(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
 }
 
 fn card_at(t: &[u8], i: usize) -> Option<usize> {
-    // Not inside a grouped number that began earlier (`12 4111 …` is tried from `12`).
-    if matches!(byte_before(t, i), Some(b' ' | b'-' | b'.'))
-        && i >= 2
-        && byte_before(t, i - 1).is_some_and(|c| c.is_ascii_digit())
-    {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    if byte_before(t, i).is_some_and(word) {
         return None;
     }
+    let end = card_span(t, i)?;
+    (!byte_at(t, end).is_some_and(word)).then_some(end)
+}
+
+fn card_span(t: &[u8], i: usize) -> Option<usize> {
     let e0 = digit_run(t, i);
     let n0 = e0 - i;
     if (12..=19).contains(&n0) {
@@ -1025,7 +1108,7 @@ fn card_at(t: &[u8], i: usize) -> Option<usize> {
         let e = digit_run(t, pos + 1);
         let n = e - (pos + 1);
         total += n;
-        if !(2..=8).contains(&n) || total > 19 {
+        if n < 2 || total > 19 {
             return None;
         }
         pos = e;
@@ -1139,9 +1222,12 @@ fn iban_at(t: &[u8], i: usize) -> Option<usize> {
     let mut compact = Vec::with_capacity(len);
     let mut pos = i;
     let mut sep: Option<u8> = None;
+    // One case throughout: `de89 3704 …` is an IBAN typed in lowercase,
+    // `LV80 bANK …` is not one.
+    let lower = t[i].is_ascii_lowercase();
     while compact.len() < len {
         let b = byte_at(t, pos)?;
-        if b.is_ascii_alphanumeric() {
+        if b.is_ascii_digit() || (b.is_ascii_alphabetic() && b.is_ascii_lowercase() == lower) {
             compact.push(b.to_ascii_uppercase());
             pos += 1;
         } else if matches!(b, b' ' | b'-') && compact.len() >= 4 && sep.is_none_or(|s| s == b) {

@@ -671,7 +671,7 @@ fn arbitrary_input_never_panics() {
 const PACE_CORPUS: &[&str] = &[
     "Sure! You can reach John at john.doe@example.com or call (415) 555-0132 tomorrow.",
     "Her card 4111 1111 1111 1111 expires 12/29; the IBAN is DE89 3704 0044 0532 0130 00.",
-    "SSN 078-05-1123 was on file, and the server 10.20.30.40 logged it.",
+    "SSN 078-05-1123 was on file, and the server 10.20.30.40 logged it. Pay NL91 ABNA 0417 1643 00 now.",
     "Phone: 699 956 915, or WhatsApp +34 699 956 915 after six.",
     "Use password: \"correct horse battery\" and key sk-proj-abcDEF1234567890abcdefGHIJ today.",
     "Ｍａｉｌ ａｌｉｃｅ＠ｅｘａｍｐｌｅ.com or card 4111\u{200B}1111\u{200B}1111\u{200B}1111 please.",
@@ -723,17 +723,27 @@ fn longest_partial(seen: &str, whole: &str, values: &[&str]) -> usize {
     while k > 0 && !b[k - 1].is_ascii_whitespace() {
         k -= 1;
     }
+    // Number groups joined by single spaces (an IBAN's four-letter bank code
+    // counts as a group), beginning with digits.
     let mut j = k;
+    let mut chain = Vec::new();
     while j >= 2 && b[j - 1] == b' ' && !b[j - 2].is_ascii_whitespace() {
         let mut s = j - 1;
         while s > 0 && !b[s - 1].is_ascii_whitespace() {
             s -= 1;
         }
-        if !b[s..j - 1].iter().any(u8::is_ascii_digit) {
+        let w = &b[s..j - 1];
+        let digits = w.iter().any(u8::is_ascii_digit);
+        if !digits && !(w.len() <= 4 && w.iter().all(u8::is_ascii_uppercase)) {
             break;
         }
+        chain.push((s, digits));
         j = s;
     }
+    while chain.last().is_some_and(|&(_, d)| !d) {
+        chain.pop();
+    }
+    let j = chain.last().map_or(k, |&(s, _)| s);
     let mut longest = b.len() - j;
     for v in values {
         for (at, _) in whole.match_indices(v) {
