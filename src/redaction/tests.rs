@@ -734,7 +734,8 @@ fn longest_partial(seen: &str, whole: &str, values: &[&str]) -> usize {
         }
         let w = &b[s..j - 1];
         let digits = w.iter().any(u8::is_ascii_digit);
-        if !digits && !(w.len() <= 4 && w.iter().all(u8::is_ascii_uppercase)) {
+        let bank_code = w.len() <= 4 && w.iter().all(u8::is_ascii_uppercase);
+        if !(digits || bank_code) {
             break;
         }
         chain.push((s, digits));
