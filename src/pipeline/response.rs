@@ -516,6 +516,83 @@ mod tests {
         assert_eq!(BodyKind::of(Some("image/png")), BodyKind::Other);
     }
 
+    fn redacting() -> (Config, StreamState) {
+        let json = r#"{"routes":[{"name":"chat","match":{"prefix":"/v1/chat"},"auth":"none"}],"redaction":{}}"#;
+        let config = Config::from_json(json.as_bytes()).unwrap();
+        let stream = StreamState {
+            redaction_profile: config.redaction.default_profile(),
+            ..StreamState::default()
+        };
+        (config, stream)
+    }
+
+    fn ct(v: &str) -> Vec<(String, String)> {
+        vec![("content-type".to_string(), v.to_string())]
+    }
+
+    #[test]
+    fn a_held_json_answer_is_read_once_at_its_end() {
+        let (config, mut stream) = redacting();
+        on_response_headers(&config, &mut stream, &ct("application/json"));
+        // While held below json_max_bytes, no callback needs the bytes.
+        for size in [16_384, 32_768, 8 << 20] {
+            assert_eq!(
+                body_read(&config, &stream, size, false),
+                BodyRead::Skip(BodyStep::Hold)
+            );
+        }
+        assert_eq!(body_read(&config, &stream, 100, true), BodyRead::Read);
+        assert_eq!(
+            body_read(&config, &stream, (8 << 20) + 1, false),
+            BodyRead::Read
+        );
+        let body = br#"{"choices":[{"message":{"content":"mail a@b.co"}}]}"#;
+        let BodyStep::Replace(out) = on_response_body(&config, &mut stream, body, true) else {
+            panic!("not replaced");
+        };
+        assert!(String::from_utf8(out).unwrap().contains("[REDACTED:EMAIL]"));
+    }
+
+    #[test]
+    fn streams_are_read_on_every_chunk() {
+        let (config, mut stream) = redacting();
+        on_response_headers(&config, &mut stream, &ct("text/event-stream"));
+        assert_eq!(body_read(&config, &stream, 10, false), BodyRead::Read);
+    }
+
+    #[test]
+    fn unknown_content_types_are_refused_by_default() {
+        let (config, mut stream) = redacting();
+        let edits = on_response_headers(&config, &mut stream, &ct("application/octet-stream"));
+        assert!(edits
+            .set
+            .contains(&(":status".to_string(), "502".to_string())));
+        assert_eq!(stream.denied, Some("upstream_content_type_unsupported"));
+        let BodyStep::Replace(out) = on_response_body(&config, &mut stream, b"a@b.co", true) else {
+            panic!("not replaced");
+        };
+        assert!(!String::from_utf8(out).unwrap().contains("a@b.co"));
+    }
+
+    #[test]
+    fn line_delimited_json_types_are_read_as_lines() {
+        for ct in [
+            "application/x-ndjson",
+            "application/jsonl",
+            "application/x-jsonlines",
+        ] {
+            assert_eq!(BodyKind::of(Some(ct)), BodyKind::Lines, "{ct}");
+        }
+        assert_eq!(
+            BodyKind::of(Some("application/json-seq")),
+            BodyKind::JsonSeq
+        );
+        assert_eq!(
+            BodyKind::of(Some("application/octet-stream")),
+            BodyKind::Other
+        );
+    }
+
     #[test]
     fn sse_usage_is_read_across_chunk_boundaries() {
         let mut m = Meter::default();

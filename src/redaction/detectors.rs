@@ -1087,6 +1087,13 @@ fn card_at(t: &[u8], i: usize) -> Option<usize> {
     if byte_before(t, i).is_some_and(word) {
         return None;
     }
+    // `0.5813…`, `12-4111…`: the fraction or tail of another number.
+    if matches!(byte_before(t, i), Some(b'.' | b',' | b'-' | b'/' | b':'))
+        && i >= 2
+        && byte_before(t, i - 1).is_some_and(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
     let end = card_span(t, i)?;
     (!byte_at(t, end).is_some_and(word)).then_some(end)
 }
@@ -1822,6 +1829,8 @@ mod tests {
     #[test]
     fn card_false_cases() {
         for text in [
+            "plain question 0.5813629012345676", // a decimal fraction, Luhn-valid
+            "ratio 3.4111111111111111",
             "4012-8888-8888-1882",  // Luhn failure
             "ts 1700000000003",     // 13 digits starting with 1
             "id 94111111111111111", // card inside a longer digit run

@@ -655,7 +655,12 @@ fn arbitrary_input_never_panics() {
         let mut c = Counts::default();
         let _ = r.redact_text(p, &text, &mut c);
         let _ = r.redact_json(p, &bytes, &mut c);
-        for kind in [StreamKind::Text, StreamKind::Sse] {
+        for kind in [
+            StreamKind::Text,
+            StreamKind::Sse,
+            StreamKind::Lines,
+            StreamKind::JsonSeq,
+        ] {
             let mut s = r.stream(p, kind);
             for ch in bytes.chunks(1 + (next() % 17) as usize) {
                 let _ = s.push(ch, &mut c);
