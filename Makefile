@@ -92,19 +92,22 @@ token:
 # The mock answers on :10001 before Envoy starts (we wait for its LISTENING line),
 # so the filter's first JWKS fetch succeeds. Ctrl-C stops Envoy; the trap then
 # stops the mock.
+# The mock's own API key; envoy/envoy.yaml injects it (auth.upstream_credential).
+DEMO_UPSTREAM_KEY := tollgate-demo-upstream-key
 run: wasm $(ENVOY)
-	@exec 3< <(exec $(PYTHON) envoy/demo/mock_upstream.py --port 10001); mock=$$!; \
+	@exec 3< <(exec $(PYTHON) envoy/demo/mock_upstream.py --port 10001 --api-key $(DEMO_UPSTREAM_KEY)); mock=$$!; \
 	trap 'kill $$mock 2>/dev/null || true' EXIT INT TERM; \
 	read -r -t 10 ready <&3 || { echo "error: the mock upstream did not start on 127.0.0.1:10001" >&2; exit 1; }; \
 	echo; \
 	echo "Tollgate demo: Envoy on http://127.0.0.1:10000 (admin http://127.0.0.1:9901), mock upstream on :10001"; \
+	echo "HTTPS (TLS 1.3 only, TEST-ONLY cert): https://127.0.0.1:10443, e.g. curl --cacert $(DEMO_TLS)/demo-ca.crt"; \
 	echo "In another terminal:"; \
 	echo "  TOKEN=\$$(make -s token)"; \
 	echo "  curl -s localhost:10000/v1/chat/completions -H \"authorization: Bearer \$$TOKEN\" \\"; \
 	echo "       -H 'content-type: application/json' -d '{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}'"; \
 	echo "Ctrl-C stops both."; \
 	echo; \
-	$(ENVOY) -c envoy/envoy.yaml --concurrency 2 -l warning --component-log-level wasm:info
+	$(ENVOY) -c envoy/envoy.yaml --concurrency 2 -l warning --component-log-level wasm:info --file-flush-interval-msec 1000
 
 # `--mode validate` loads the Wasm VM and runs the plugin's on_configure, so the
 # .wasm must exist, and an invalid plugin configuration fails validation.
@@ -140,6 +143,9 @@ include benches/bench.mk
 # Fuzzing (issue 8): `make fuzz` (FUZZ_SECONDS per target, default 60).
 include fuzz/fuzz.mk
 include tools/redaction.mk
+
+# Demo TLS certificate (issue 18): `make demo-tls`.
+include tools/tls.mk
 
 clean:
 	cargo clean

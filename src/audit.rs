@@ -49,6 +49,25 @@ pub enum AuditLevel {
     Warn,
 }
 
+/// Where the audit record goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditSink {
+    /// A line through the Wasm log call (the default; every host has it,
+    /// Kong included).
+    #[default]
+    Log,
+    /// Envoy filter state `wasm.tollgate_audit`, for the access log to write
+    /// with `%FILTER_STATE(wasm.tollgate_audit:PLAIN)%`: to a file, a gRPC
+    /// access-log service or OpenTelemetry, wherever operators already ship
+    /// access logs. The filter writes no log line itself.
+    FilterState,
+}
+
+/// The filter-state name under which [`AuditSink::FilterState`] hands over
+/// the record (Envoy prefixes `wasm.`).
+pub const FILTER_STATE_KEY: &str = "tollgate_audit";
+
 /// Audit settings as configured.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -65,6 +84,8 @@ pub struct AuditSettings {
     pub hash_key: Option<String>,
     /// How the client IP is written.
     pub client_ip: IpMode,
+    /// Where the record goes.
+    pub sink: AuditSink,
 }
 
 impl Default for AuditSettings {
@@ -76,6 +97,7 @@ impl Default for AuditSettings {
             subject: SubjectMode::Hash,
             hash_key: None,
             client_ip: IpMode::Truncate,
+            sink: AuditSink::Log,
         }
     }
 }
@@ -150,6 +172,11 @@ impl Auditor {
     /// The configured level.
     pub fn level(&self) -> AuditLevel {
         self.settings.level
+    }
+
+    /// Where records go.
+    pub fn sink(&self) -> AuditSink {
+        self.settings.sink
     }
 
     /// The JSON line for a request, or `None` when disabled or sampled out.

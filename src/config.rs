@@ -9,9 +9,10 @@ use serde::Deserialize;
 
 use crate::audit::{AuditSettings, Auditor};
 use crate::auth::{Auth, AuthSettings};
+use crate::metrics::MetricsSettings;
 use crate::rate_limit::{RateLimitSettings, RateLimiter};
 use crate::redaction::{ProfileSettings, RedactionSettings, Redactor};
-use crate::route::{RouteSettings, Routes, UnmatchedAction};
+use crate::route::{PathPolicySettings, RouteSettings, Routes, UnmatchedAction};
 use crate::screening::{Screener, ScreeningSettings};
 
 pub use crate::error::ConfigError;
@@ -26,6 +27,8 @@ pub struct Settings {
     pub routes: Vec<RouteSettings>,
     /// What to do with a request that matches no route.
     pub unmatched: UnmatchedAction,
+    /// Ambiguous paths and method-override / URL-rewrite headers.
+    pub path_policy: PathPolicySettings,
     /// Request limits and LLM-token budgets.
     pub rate_limit: RateLimitSettings,
     /// Prompt validation and screening. Absent: request bodies are not screened.
@@ -39,6 +42,8 @@ pub struct Settings {
     /// Envoy >= 1.35 with `allow_on_headers_stop_iteration: true` on the Wasm
     /// plugin config; elsewhere a paused request would never get its body.
     pub hold_request_headers: bool,
+    /// Metric labels: the models that get their own `model` label.
+    pub metrics: MetricsSettings,
 }
 
 /// The validated, compiled configuration shared by every stream.
@@ -58,6 +63,8 @@ pub struct Config {
     pub audit: Auditor,
     /// See [`Settings::hold_request_headers`].
     pub hold_request_headers: bool,
+    /// See [`Settings::metrics`].
+    pub metrics: MetricsSettings,
 }
 
 /// Largest request body read when screening is off (a token budget or
@@ -74,7 +81,8 @@ impl Config {
     /// Validates and compiles already-deserialised settings.
     pub fn compile(settings: Settings) -> Result<Self, ConfigError> {
         let auth = Auth::compile(settings.auth, "auth")?;
-        let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?;
+        let routes = Routes::compile(settings.routes, settings.unmatched, &auth, "routes")?
+            .with_path_policy(settings.path_policy, "path_policy")?;
         let route_names: Vec<&str> = routes.iter().map(|r| r.name.as_str()).collect();
         let rate_limit = RateLimiter::compile(settings.rate_limit, &route_names, "rate_limit")?;
         let screening_settings = settings.screening.unwrap_or(ScreeningSettings {
@@ -93,6 +101,7 @@ impl Config {
         });
         let redaction = Redactor::compile(redaction_settings, &route_names, "redaction")?;
         let audit = Auditor::compile(settings.audit, "audit")?;
+        settings.metrics.validate("metrics")?;
         Ok(Self {
             auth,
             routes,
@@ -101,6 +110,7 @@ impl Config {
             redaction,
             audit,
             hold_request_headers: settings.hold_request_headers,
+            metrics: settings.metrics,
         })
     }
 

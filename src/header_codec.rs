@@ -14,6 +14,9 @@
 //! invalid UTF-8 is replaced rather than rejected (a header value with a stray byte
 //! must not fail the whole map). Pure: no proxy-wasm, so it is tested natively.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use std::fmt;
 
 /// Why a serialised header map could not be decoded.

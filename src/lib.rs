@@ -19,6 +19,7 @@ pub mod rate_limit;
 pub mod redaction;
 pub mod route;
 pub mod screening;
+pub mod tls;
 
 #[cfg(target_arch = "wasm32")]
 mod host;

@@ -9,7 +9,9 @@
 use serde::Deserialize;
 
 use crate::auth::Auth;
+use crate::decision::ErrorShape;
 use crate::error::ConfigError;
+use crate::tls::RequireTls;
 
 /// Whether a route needs a token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -77,6 +79,94 @@ pub struct RouteSettings {
     /// Names of the providers whose tokens this route accepts; empty means all.
     #[serde(default)]
     pub providers: Vec<String>,
+    /// Error shape of refusals (`openai` or `anthropic`). Absent: by path,
+    /// Anthropic under `/v1/messages`, else OpenAI.
+    #[serde(default)]
+    pub error_format: Option<ErrorShape>,
+    /// Refuse plaintext and TLS older than `min_version` (403 `tls_required`).
+    #[serde(default)]
+    pub require_tls: Option<RequireTls>,
+    /// Accept paths that [`path_problem`] refuses (dot segments, encoded
+    /// dots / slashes / backslashes, `;` parameters) on this route.
+    #[serde(default)]
+    pub allow_unnormalized_path: bool,
+}
+
+/// Request headers that ask an upstream to use another method or path than
+/// the one the filter routed on. Removed from every request by default.
+pub const DEFAULT_STRIP_HEADERS: &[&str] = &[
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    "x-original-url",
+    "x-original-uri",
+    "x-rewrite-url",
+    "x-forwarded-prefix",
+];
+
+/// The top-level `path_policy` section: what the filter does about paths
+/// and headers that an upstream could read differently from the filter.
+#[derive(Debug, Deserialize, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PathPolicySettings {
+    /// Refuse ambiguous paths with 400 `invalid_path` (routes may opt out).
+    pub reject_unnormalized: bool,
+    /// Request headers removed before forwarding (lowercase names).
+    pub strip_headers: Vec<String>,
+}
+
+impl Default for PathPolicySettings {
+    fn default() -> Self {
+        Self {
+            reject_unnormalized: true,
+            strip_headers: DEFAULT_STRIP_HEADERS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
+        }
+    }
+}
+
+/// Why a path is ambiguous: an upstream or intermediary that normalises it
+/// (resolves dot segments, decodes `%2F`, treats `\` as `/`, drops `;`
+/// parameters) could serve another route than the one the filter matched.
+/// Only the path part is looked at; the query is the upstream's business.
+pub fn path_problem(path: &str) -> Option<&'static str> {
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let bytes = path.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'\\' => return Some("the path contains a backslash"),
+            b';' => return Some("the path contains a `;` parameter"),
+            0..=0x1f | 0x7f => return Some("the path contains a control character"),
+            b'%' => {
+                let hex = |j: usize| bytes.get(j).map(u8::to_ascii_lowercase);
+                match (hex(i + 1), hex(i + 2)) {
+                    (Some(b'2'), Some(b'e')) => return Some("the path contains an encoded dot"),
+                    (Some(b'2'), Some(b'f')) => return Some("the path contains an encoded slash"),
+                    (Some(b'5'), Some(b'c')) => {
+                        return Some("the path contains an encoded backslash")
+                    }
+                    // A percent-encoded percent is double encoding (`%252e`).
+                    (Some(b'2'), Some(b'5')) => {
+                        return Some("the path contains an encoded percent sign")
+                    }
+                    (Some(b'0'), _) | (Some(b'1'), _) => {
+                        return Some("the path contains an encoded control character")
+                    }
+                    (Some(b'7'), Some(b'f')) => {
+                        return Some("the path contains an encoded control character")
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    if path.split('/').any(|seg| seg == "." || seg == "..") {
+        return Some("the path contains a dot segment");
+    }
+    None
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +210,12 @@ pub struct Route {
     pub roles: RoleRequirement,
     /// Indices of accepted providers; empty means all.
     pub providers: Vec<usize>,
+    /// Configured error shape; `None`: by path ([`ErrorShape::for_path`]).
+    pub error_format: Option<ErrorShape>,
+    /// TLS requirement, checked against the connection's TLS version.
+    pub require_tls: Option<RequireTls>,
+    /// Ambiguous paths are accepted on this route.
+    pub allow_unnormalized_path: bool,
 }
 
 impl Route {
@@ -140,6 +236,8 @@ pub struct Routes {
     routes: Vec<Route>,
     unmatched: UnmatchedAction,
     fallback: Route,
+    reject_unnormalized: bool,
+    strip_headers: Vec<String>,
 }
 
 /// The outcome of matching a request.
@@ -239,6 +337,9 @@ impl Routes {
                 auth: s.auth,
                 roles,
                 providers,
+                error_format: s.error_format,
+                require_tls: s.require_tls,
+                allow_unnormalized_path: s.allow_unnormalized_path,
             });
         }
         let fallback_auth = match unmatched {
@@ -260,12 +361,66 @@ impl Routes {
             auth: fallback_auth,
             roles: RoleRequirement::default(),
             providers: Vec::new(),
+            error_format: None,
+            require_tls: None,
+            allow_unnormalized_path: false,
         };
         Ok(Self {
             routes,
             unmatched,
             fallback,
+            reject_unnormalized: true,
+            strip_headers: DEFAULT_STRIP_HEADERS
+                .iter()
+                .map(|h| h.to_string())
+                .collect(),
         })
+    }
+
+    /// Applies the `path_policy` section (validated here; `path` names it).
+    pub fn with_path_policy(
+        mut self,
+        settings: PathPolicySettings,
+        path: &str,
+    ) -> Result<Self, ConfigError> {
+        let mut strip = Vec::with_capacity(settings.strip_headers.len());
+        for (i, h) in settings.strip_headers.iter().enumerate() {
+            let name = h.trim().to_ascii_lowercase();
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ConfigError::new(
+                    format!("{path}.strip_headers[{i}]"),
+                    "must be a header name (letters, digits, `-`, `_`)",
+                ));
+            }
+            if matches!(name.as_str(), "authorization" | "host" | "content-type") {
+                return Err(ConfigError::new(
+                    format!("{path}.strip_headers[{i}]"),
+                    format!("`{name}` cannot be stripped here"),
+                ));
+            }
+            strip.push(name);
+        }
+        self.reject_unnormalized = settings.reject_unnormalized;
+        self.strip_headers = strip;
+        Ok(self)
+    }
+
+    /// Refuses an ambiguous path unless the route allows it: `Err` carries
+    /// the reason, for a 400 `invalid_path`.
+    pub fn check_path(&self, route: &Route, path: &str) -> Result<(), &'static str> {
+        if !self.reject_unnormalized || route.allow_unnormalized_path {
+            return Ok(());
+        }
+        path_problem(path).map_or(Ok(()), Err)
+    }
+
+    /// Request headers removed before forwarding (method override, URL rewrite).
+    pub fn strip_headers(&self) -> &[String] {
+        &self.strip_headers
     }
 
     /// Finds the route for a request. `path` may carry a query string; it is ignored.
@@ -276,6 +431,12 @@ impl Routes {
             None if self.unmatched == UnmatchedAction::Deny => Matched::Denied,
             None => Matched::Route(&self.fallback),
         }
+    }
+
+    /// True when some route sets `require_tls`: only then does the host
+    /// read the connection's TLS version.
+    pub fn requires_tls(&self) -> bool {
+        self.routes.iter().any(|r| r.require_tls.is_some())
     }
 
     /// The configured routes, in order.
@@ -307,6 +468,9 @@ mod tests {
             auth: AuthRequirement::None,
             roles: RolesSettings::default(),
             providers: vec![],
+            error_format: None,
+            require_tls: None,
+            allow_unnormalized_path: false,
         }
     }
 
@@ -442,6 +606,101 @@ mod tests {
     }
 
     #[test]
+    fn ambiguous_paths_are_named() {
+        for bad in [
+            "/v1/models/../fine_tuning/jobs",
+            "/v1/chat/completions/../../fine_tuning/jobs",
+            "/v1/models/..",
+            "/v1/./models",
+            "/v1/models/%2e%2e/fine_tuning/jobs",
+            "/v1/models/%2E%2E/fine_tuning",
+            "/v1/models/.%2e/fine_tuning",
+            "/v1/models/%252e%252e/fine_tuning",
+            "/v1/models%2f..%2ffine_tuning",
+            "/v1/models%2F",
+            "/v1/models/..;/fine_tuning/jobs",
+            "/v1/models;x=1",
+            "/v1/models\\..\\fine_tuning",
+            "/v1/models%5c",
+            "/v1/models%00",
+            "/v1/models\u{1}",
+        ] {
+            assert!(path_problem(bad).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ordinary_paths_and_queries_pass() {
+        for good in [
+            "/v1/chat/completions",
+            "/v1/models/gpt-4o-mini",
+            "/v1/files/file-abc.jsonl",
+            "/v1/models/..x/y",
+            "/v1/models?q=../..;%2e%2F",
+            "/healthz",
+            "/v1/models/a%20b",
+        ] {
+            assert_eq!(path_problem(good), None, "{good}");
+        }
+    }
+
+    #[test]
+    fn a_route_may_allow_unnormalized_paths() {
+        let mut r = route("raw", prefix("/raw"));
+        r.allow_unnormalized_path = true;
+        let routes = Routes::compile(
+            vec![r, route("v1", prefix("/v1"))],
+            UnmatchedAction::Deny,
+            &no_auth(),
+            "routes",
+        )
+        .unwrap();
+        let (Matched::Route(raw), Matched::Route(v1)) = (
+            routes.find("GET", "/raw/../x"),
+            routes.find("GET", "/v1/../x"),
+        ) else {
+            panic!("expected routes");
+        };
+        assert_eq!(routes.check_path(raw, "/raw/../x"), Ok(()));
+        assert_eq!(
+            routes.check_path(v1, "/v1/../x"),
+            Err("the path contains a dot segment")
+        );
+        let off = routes
+            .with_path_policy(
+                PathPolicySettings {
+                    reject_unnormalized: false,
+                    strip_headers: vec![],
+                },
+                "path_policy",
+            )
+            .unwrap();
+        let Matched::Route(v1) = off.find("GET", "/v1/../x") else {
+            panic!("expected a route");
+        };
+        assert_eq!(off.check_path(v1, "/v1/../x"), Ok(()));
+        assert!(off.strip_headers().is_empty());
+    }
+
+    #[test]
+    fn strip_headers_default_to_override_and_rewrite_headers() {
+        let routes = Routes::compile(vec![], UnmatchedAction::Deny, &no_auth(), "routes").unwrap();
+        for h in ["x-http-method-override", "x-original-url", "x-rewrite-url"] {
+            assert!(routes.strip_headers().iter().any(|x| x == h), "{h}");
+        }
+        let err = routes
+            .with_path_policy(
+                PathPolicySettings {
+                    reject_unnormalized: true,
+                    strip_headers: vec!["X-Ok".into(), "bad header".into()],
+                },
+                "path_policy",
+            )
+            .unwrap_err();
+        assert_eq!(err.path, "path_policy.strip_headers[1]");
+    }
+
+    #[test]
     fn role_requirement_any_of_and_all_of() {
         let req = RoleRequirement {
             any_of: vec!["user".into(), "admin".into()],
@@ -451,5 +710,36 @@ mod tests {
         assert!(!req.satisfied_by(&["user".into()]));
         assert!(!req.satisfied_by(&["chat".into()]));
         assert!(RoleRequirement::default().satisfied_by(&[]));
+    }
+
+    #[test]
+    fn require_tls_and_error_format_are_read_per_route() {
+        let settings: Vec<RouteSettings> = serde_json::from_str(
+            r#"[{"name":"m","match":{"prefix":"/v1/messages"},"auth":"none",
+                 "require_tls":{"min_version":"TLSv1.3"},"error_format":"openai"},
+                {"name":"h","match":{"exact":"/healthz"},"auth":"none"}]"#,
+        )
+        .unwrap();
+        let routes =
+            Routes::compile(settings, UnmatchedAction::Deny, &no_auth(), "routes").unwrap();
+        assert!(routes.requires_tls());
+        let Matched::Route(m) = routes.find("POST", "/v1/messages") else {
+            panic!("expected a route")
+        };
+        assert_eq!(m.error_format, Some(ErrorShape::Openai));
+        assert!(m.require_tls.unwrap().check(Some("TLSv1.2")).is_err());
+        let Matched::Route(h) = routes.find("GET", "/healthz") else {
+            panic!("expected a route")
+        };
+        assert_eq!((h.error_format, h.require_tls), (None, None));
+    }
+
+    #[test]
+    fn unknown_error_format_is_refused() {
+        let err = serde_json::from_str::<RouteSettings>(
+            r#"{"name":"m","match":{"prefix":"/"},"error_format":"gemini"}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown variant"), "{err}");
     }
 }

@@ -93,6 +93,7 @@ impl Worker {
             headers: &all,
             peer_address: Some("203.0.113.9:5555"),
             end_of_stream: true,
+            tls_version: None,
         };
         let mut env = self.env(store, NOW_S * 1000 + 5_000);
         let mut stream = StreamState::default();
@@ -115,7 +116,11 @@ fn unknown_route_is_denied_with_404_and_counted() {
     };
     assert_eq!((d.status, d.code), (404, "route_not_found"));
     assert_eq!(stream.denied, Some("route_not_found"));
-    assert_eq!(w.metrics.counter("tollgate.auth.denied.route_not_found"), 1);
+    assert_eq!(
+        w.metrics
+            .counter("tollgate.auth.denied.code.route_not_found"),
+        1
+    );
 }
 
 #[test]
@@ -255,7 +260,10 @@ fn a_per_user_limit_is_shared_by_every_worker() {
         .any(|(k, _)| k.eq_ignore_ascii_case("ratelimit")));
     let limited_metric: u64 = workers
         .iter()
-        .map(|w| w.metrics.counter("tollgate.rate_limit.limited.per_user"))
+        .map(|w| {
+            w.metrics
+                .counter("tollgate.rate_limit.limited.policy.per_user")
+        })
         .sum();
     assert_eq!(limited_metric, 5);
 }
@@ -326,6 +334,7 @@ fn chat(
         headers: &all,
         peer_address: Some("198.51.100.7:1234"),
         end_of_stream: false,
+        tls_version: None,
     };
     let mut env = w.env(store, NOW_S * 1000 + 5_000);
     let mut stream = StreamState::default();
@@ -368,7 +377,7 @@ fn an_injection_is_blocked_with_the_rule_id_and_nothing_is_reserved() {
     assert!(stream.reservations.is_empty());
     assert_eq!(
         w.metrics
-            .counter("tollgate.screening.blocked.instruction_override"),
+            .counter("tollgate.screening.blocked.category.instruction_override"),
         1
     );
 }
@@ -400,6 +409,7 @@ fn a_declared_oversize_body_is_refused_before_buffering() {
         headers: &all,
         peer_address: None,
         end_of_stream: false,
+        tls_version: None,
     };
     let store = MemoryStore::new();
     let mut env = w.env(&store, NOW_S * 1000);
@@ -456,7 +466,11 @@ fn json_answers_are_redacted_and_the_budget_settles_from_real_usage() {
     assert_eq!(audit["token_budget"]["charged"], 12);
     assert_eq!(audit["redactions"]["EMAIL"], 1);
     assert!(!line.contains("bob@example.com"));
-    assert_eq!(w.metrics.counter("tollgate.redaction.email"), 1);
+    assert_eq!(
+        w.metrics
+            .counter("tollgate.redaction.redacted.entity.email"),
+        1
+    );
 
     // Only 12 tokens were spent: a request reserving almost the rest still fits.
     let big = serde_json::json!({"model": "m", "max_tokens": 980, "messages": [{"role": "user", "content": "hi"}]}).to_string();
@@ -698,6 +712,7 @@ fn a_route_no_budget_covers_does_not_buffer_its_body() {
         headers: &all,
         peer_address: None,
         end_of_stream: false,
+        tls_version: None,
     };
     let mut env = w.env(&store, NOW_S * 1000 + 5_000);
     let mut stream = StreamState::default();

@@ -115,6 +115,7 @@ impl Request {
             headers: &self.headers,
             peer_address: Some("198.51.100.7:1234"),
             end_of_stream: false,
+            tls_version: None,
         }
     }
 }

@@ -469,6 +469,9 @@ class Arm:
     expect_redacted: bool = False
     compare: list[str] = field(default_factory=list)
     note: str = ""
+    # Envoy writes the audit record from filter state to an access-log file
+    # (audit.sink: filter_state): the arm pays for what the demo does.
+    access_log: bool = False
     # Filled in by the run:
     skipped: str | None = None
     runs: list[dict] = field(default_factory=list)
@@ -571,6 +574,12 @@ class ArmBuilder:
                         compare=["empty-wasm"], note="routes only, no auth, audit off"))
         arms.append(Arm("tollgate-audit", t, "models", [self.tollgate("audit")],
                         compare=["tollgate-noop"], note="routes + one audit line per request"))
+        audit_fs = json.loads(self.plugin_config("audit"))
+        audit_fs["audit"]["sink"] = "filter_state"
+        arms.append(Arm("tollgate-audit-access-log", t, "models",
+                        [self.wasm("tollgate", self.args.wasm, json.dumps(audit_fs))],
+                        compare=["tollgate-noop", "tollgate-audit"], access_log=True,
+                        note="routes + the record as filter state, written by Envoy's access log"))
         for alg in ALGS:
             a = alg.lower()
             arms.append(Arm(f"tollgate-jwt-{a}-nocache", t, "models",
@@ -596,6 +605,7 @@ class ArmBuilder:
         all_filters, all_skip = self.tollgate_all()
         arms.append(Arm("tollgate-all", "4 Tollgate, everything on", "all",
                         all_filters, expect_redacted=True, compare=[], skipped=all_skip,
+                        access_log=True,
                         note="demo policy (envoy/envoy.yaml): inline keys, limits lifted to 1e9"))
         n = "5 Envoy native"
         for alg in ALGS:
@@ -918,10 +928,32 @@ class Bench:
             "LISTEN_PORT": self.ports["proxy"], "ADMIN_PORT": self.ports["proxy_admin"],
             "UPSTREAM_PORT": self.ports["upstream"],
             "HTTP_FILTERS": "\n".join(arm.filters) if arm.filters else "",
+            "ACCESS_LOG": self.access_log(arm),
         })
         path = self.out / "configs" / f"{arm.name}.yaml"
         path.write_text(text)
         return path
+
+    def access_log(self, arm: Arm) -> str:
+        """The connection manager's access log of the demo, to a file, for arms that use it."""
+        if not arm.access_log:
+            return "# no access log"
+        path = self.out / "logs" / f"{arm.name}.access.log"
+        return "\n".join([
+            "access_log:",
+            "- name: envoy.access_loggers.file",
+            "  filter:",
+            "    extension_filter:",
+            "      name: envoy.access_loggers.extension_filters.cel",
+            "      typed_config:",
+            '        "@type": type.googleapis.com/envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter',
+            "        expression: \"'wasm.tollgate_audit' in filter_state\"",
+            "  typed_config:",
+            '    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog',
+            f"    path: {path}",
+            "    log_format:",
+            '      text_format_source: { inline_string: "%FILTER_STATE(wasm.tollgate_audit:PLAIN)%\\n" }',
+        ])
 
     def run_arm(self, arm: Arm, rnd: int) -> None:
         w = WORKLOADS[arm.workload]

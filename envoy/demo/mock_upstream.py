@@ -24,6 +24,8 @@ Request headers a test may send (they pass through Envoy to here):
                            Ollama-style application/x-ndjson stream), octet
                            (application/octet-stream), invalid_json (a truncated
                            JSON body that writes `@` as `\u0040`)
+    x-mock-ignore-max-tokens: 1  answer past max_tokens / max_completion_tokens /
+                           max_output_tokens (otherwise honoured, 4 characters a token)
     x-mock-content-encoding: gzip
                            gzip the whole response body (JSON or SSE) and say so in
                            `content-encoding`, as an upstream that ignored
@@ -263,6 +265,18 @@ class Handler(BaseHTTPRequestHandler):
             times = max(1, MAX_ANSWER // len(text))
         return text * times
 
+    @staticmethod
+    def within_limit(answer: str, req: dict) -> str:
+        """The answer cut to the request's output limit, as a real model stops at it
+        (`max_completion_tokens`, `max_tokens`, `max_output_tokens`; 4 characters a token)."""
+        if answer and req.get("__ignore_limit"):
+            return answer
+        for name in ("max_completion_tokens", "max_tokens", "max_output_tokens"):
+            limit = req.get(name)
+            if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0:
+                return answer[:limit * 4]
+        return answer
+
     def json_body(self, body: bytes) -> dict:
         try:
             value = json.loads(body)
@@ -270,6 +284,9 @@ class Handler(BaseHTTPRequestHandler):
             raise BadRequest("request body is not valid JSON")
         if not isinstance(value, dict):
             raise BadRequest("request body must be a JSON object")
+        if self.headers.get("x-mock-ignore-max-tokens"):
+            # An upstream that overruns the limit it was given (budget tests).
+            value["__ignore_limit"] = True
         return value
 
     # ---- dispatch -------------------------------------------------------------
@@ -311,6 +328,13 @@ class Handler(BaseHTTPRequestHandler):
                 "header_list": [[k.lower(), v] for k, v in self.headers.items()],
                 "body_bytes": len(body),
             })
+        key = getattr(self, "api_key", None)
+        if key and not path.startswith("/__admin/") and path != "/.well-known/jwks.json" \
+                and self.headers.get("authorization", "") != f"Bearer {key}":
+            # Like a real model API: its own key, never the user's JWT.
+            self.send_json(401, {"error": {"message": "incorrect api key provided", "type": "invalid_request_error",
+                                           "code": "invalid_api_key"}})
+            return
         forced = self.int_header("x-mock-status", 0)
         if forced and not path.startswith("/__admin/"):
             self.send_error_json(forced, f"mock error {forced} as requested", "mock_forced_status")
@@ -385,7 +409,7 @@ class Handler(BaseHTTPRequestHandler):
     def chat(self, body, _query):
         req = self.json_body(body)
         messages = req.get("messages")
-        answer = self.repeated(last_user_text(messages))
+        answer = self.within_limit(self.repeated(last_user_text(messages)), req)
         prompt_tokens = tokens(all_text(messages))
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens(answer),
                  "total_tokens": prompt_tokens + tokens(answer)}
@@ -569,7 +593,7 @@ class Handler(BaseHTTPRequestHandler):
     def messages(self, body, _query):
         req = self.json_body(body)
         messages = req.get("messages")
-        answer = self.repeated(last_user_text(messages))
+        answer = self.within_limit(self.repeated(last_user_text(messages)), req)
         system = text_of(req.get("system", ""))
         input_tokens = tokens(system + all_text(messages))
         ident, model = new_id("msg_"), req.get("model", "claude-mock-1")
@@ -653,11 +677,14 @@ def main(argv=None) -> int:
     ap.add_argument("--port", type=int, default=10001, help="0 picks a free port")
     ap.add_argument("--jwks", default=DEFAULT_JWKS, help="JWKS file served at /.well-known/jwks.json")
     ap.add_argument("--quiet", action="store_true", help="no access log on stderr")
+    ap.add_argument("--api-key", default=os.environ.get("TOLLGATE_MOCK_API_KEY"),
+                    help="require `authorization: Bearer KEY` on the model API (default: $TOLLGATE_MOCK_API_KEY)")
     args = ap.parse_args(argv)
     if not os.path.isfile(args.jwks):
         ap.error(f"--jwks: no such file: {args.jwks}")
     Handler.state = State(args.jwks)
     Handler.quiet = args.quiet
+    Handler.api_key = args.api_key
     server = Server((args.host, args.port), Handler)
     print(f"LISTENING {server.server_address[1]}", flush=True)
     try:

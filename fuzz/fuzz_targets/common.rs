@@ -538,8 +538,14 @@ pub fn sse_usage(data: &[u8]) {
             slot: 0,
             owner: 1,
             amount: 10 + output,
+            price: None,
+            prompt_estimate: 10,
         }];
-        stream.estimate = Some(Estimate { prompt: 10, output });
+        stream.estimate = Some(Estimate {
+            prompt: 10,
+            output,
+            price: None,
+        });
         let headers = vec![("content-type".to_string(), ct.to_string())];
         let _ = resp::on_response_headers(config, &mut stream, &headers);
         assert!(resp::wants_body(&stream));

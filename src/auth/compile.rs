@@ -56,6 +56,7 @@ pub(super) struct Compiled {
     pub providers: Vec<Provider>,
     pub sources: Vec<TokenSource>,
     pub forwarded: Vec<String>,
+    pub upstream_credential: Option<(String, String)>,
 }
 
 pub(super) fn compile(settings: &AuthSettings, path: &str) -> Result<Compiled, ConfigError> {
@@ -110,11 +111,62 @@ pub(super) fn compile(settings: &AuthSettings, path: &str) -> Result<Compiled, C
         }
         providers.push(provider);
     }
+    let upstream_credential = match &settings.upstream_credential {
+        None => None,
+        Some(c) => Some(upstream_credential(
+            c,
+            &format!("{path}.upstream_credential"),
+        )?),
+    };
     Ok(Compiled {
         providers,
         sources,
         forwarded,
+        upstream_credential,
     })
+}
+
+/// Validates the upstream credential and resolves its value (inline or
+/// from the VM's environment, read once here).
+fn upstream_credential(
+    c: &super::settings::UpstreamCredentialSettings,
+    at: &str,
+) -> Result<(String, String), ConfigError> {
+    let header = c.header.trim().to_ascii_lowercase();
+    if header.is_empty()
+        || header.starts_with(':')
+        || !header
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(ConfigError::new(
+            format!("{at}.header"),
+            "must be a header name (letters, digits, `-`, `_`)",
+        ));
+    }
+    let value = match (&c.value, &c.value_env) {
+        (Some(v), None) => v.clone(),
+        (None, Some(name)) => std::env::var(name).map_err(|_| {
+            ConfigError::new(
+                format!("{at}.value_env"),
+                format!("environment variable `{name}` is not set for the wasm vm"),
+            )
+        })?,
+        _ => {
+            return Err(ConfigError::new(
+                at,
+                "set exactly one of `value` and `value_env`",
+            ))
+        }
+    };
+    let value = format!("{}{}", c.prefix, value.trim());
+    if value.trim().is_empty() || value.bytes().any(|b| b.is_ascii_control()) {
+        return Err(ConfigError::new(
+            at,
+            "the value must be non-empty, without control characters",
+        ));
+    }
+    Ok((header, value))
 }
 
 fn token_source(s: &TokenSourceSettings, at: &str) -> Result<TokenSource, ConfigError> {

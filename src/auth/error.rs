@@ -25,6 +25,11 @@ pub enum AuthError {
     UnknownKid,
     /// No key verified the signature.
     InvalidSignature,
+    /// A high-S ECDSA signature while `ecdsa_high_s` is `reject`.
+    MalleableSignature,
+    /// The per-IP pre-authentication limit refused to check a signature
+    /// (the pipeline answers 429 from the limiter's outcome).
+    PreAuthThrottled,
     /// `exp` (plus skew) is in the past.
     Expired,
     /// `nbf` or `iat` (minus skew) is in the future.
@@ -59,6 +64,8 @@ impl AuthError {
             AuthError::UnknownIssuer => "jwt_unknown_issuer",
             AuthError::UnknownKid => "jwt_unknown_kid",
             AuthError::InvalidSignature => "jwt_invalid_signature",
+            AuthError::MalleableSignature => "jwt_malleable_signature",
+            AuthError::PreAuthThrottled => "rate_limited",
             AuthError::Expired => "jwt_expired",
             AuthError::NotYetValid => "jwt_not_yet_valid",
             AuthError::MissingExp => "jwt_missing_exp",
@@ -89,6 +96,14 @@ impl fmt::Display for AuthError {
             AuthError::UnknownIssuer => write!(f, "the token's issuer is not accepted here"),
             AuthError::UnknownKid => write!(f, "the token's key id is not known for its issuer"),
             AuthError::InvalidSignature => write!(f, "the token's signature is invalid"),
+            AuthError::PreAuthThrottled => write!(
+                f,
+                "too many token verifications from this address; retry later"
+            ),
+            AuthError::MalleableSignature => write!(
+                f,
+                "the token's ecdsa signature is not in canonical low-s form"
+            ),
             AuthError::Expired => write!(f, "the token has expired"),
             AuthError::NotYetValid => write!(f, "the token is not valid yet"),
             AuthError::MissingExp => write!(f, "the token has no expiry (`exp`)"),

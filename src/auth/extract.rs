@@ -1,6 +1,9 @@
 //! Finding the token in a request: a header (with an optional prefix such as
 //! `Bearer `) or a query parameter, in configured order.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use super::error::AuthError;
 
 /// A compiled token source.

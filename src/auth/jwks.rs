@@ -12,6 +12,9 @@
 //! omit `alg`). A PS* or RS384/RS512 RSA key must say so in `alg`.
 //! `oct` (shared-secret) keys are accepted only inline and only with an HS* `alg`.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;

@@ -14,6 +14,7 @@
 
 mod cache;
 mod compile;
+mod ecdsa;
 mod error;
 mod extract;
 mod jwks;
@@ -30,12 +31,13 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+pub use ecdsa::HighS;
 pub use error::AuthError;
 pub use extract::TokenSource;
 pub use keys::Alg;
 pub use settings::{
     AuthSettings, CacheSettings, ForwardClaimSettings, HmacKeySettings, PemKeySettings,
-    ProviderSettings, RemoteJwksSettings, TokenSourceSettings,
+    ProviderSettings, RemoteJwksSettings, TokenSourceSettings, UpstreamCredentialSettings,
 };
 pub use state::AuthState;
 
@@ -82,6 +84,24 @@ struct Provider {
     forward: Vec<(String, String)>,
 }
 
+/// The token's `aud` (a string or an array of strings) names one of the
+/// provider's audiences. jwt-simple checks it again after the signature.
+fn audience_ok(provider: &Provider, claims: &Map<String, Value>) -> Result<(), AuthError> {
+    let ok = match claims.get("aud") {
+        Some(Value::String(a)) => provider.audiences.contains(a),
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .any(|a| provider.audiences.contains(a)),
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(AuthError::WrongAudience)
+    }
+}
+
 /// The result of looking up keys for a token.
 enum Lookup<'a> {
     /// Keys bound to the token's algorithm, to try in order.
@@ -102,6 +122,9 @@ pub struct Auth {
     role_claims: Vec<String>,
     cache_max_entries: usize,
     forwarded: Vec<String>,
+    forward_token: bool,
+    upstream_credential: Option<(String, String)>,
+    high_s: HighS,
 }
 
 impl Default for Auth {
@@ -115,6 +138,9 @@ impl Default for Auth {
             role_claims: Vec::new(),
             cache_max_entries: 0,
             forwarded: Vec::new(),
+            forward_token: false,
+            upstream_credential: None,
+            high_s: HighS::Normalize,
         })
     }
 }
@@ -165,6 +191,9 @@ impl Auth {
             role_claims: settings.role_claims,
             cache_max_entries: settings.cache.max_entries,
             forwarded: compiled.forwarded,
+            forward_token: settings.forward_token && !settings.strip_authorization,
+            upstream_credential: compiled.upstream_credential,
+            high_s: settings.ecdsa_high_s,
         })
     }
 
@@ -205,6 +234,22 @@ impl Auth {
         now_ms: u64,
         state: &mut AuthState,
     ) -> Verdict {
+        self.verify_gated(token, providers, now_ms, state, &mut || true)
+    }
+
+    /// [`Self::verify`], asking `gate` right before the first signature
+    /// verification (after the cache and every check that needs no key);
+    /// `false` refuses with [`AuthError::PreAuthThrottled`]. A per-IP pre-authentication
+    /// limit goes there, so only requests that would cost a signature
+    /// check spend from it.
+    pub fn verify_gated(
+        &self,
+        token: &str,
+        providers: &[usize],
+        now_ms: u64,
+        state: &mut AuthState,
+        gate: &mut dyn FnMut() -> bool,
+    ) -> Verdict {
         if token.len() > self.max_token_bytes {
             return Verdict::Denied(AuthError::TooLarge);
         }
@@ -223,6 +268,9 @@ impl Auth {
             Ok(u) => u,
             Err(e) => return Verdict::Denied(e),
         };
+        if unverified.high_s && self.high_s == HighS::Reject {
+            return Verdict::Denied(AuthError::MalleableSignature);
+        }
         let Some(iss) = unverified.issuer.as_deref() else {
             return Verdict::Denied(AuthError::UnknownIssuer);
         };
@@ -234,6 +282,14 @@ impl Auth {
         else {
             return Verdict::Denied(AuthError::UnknownIssuer);
         };
+        // Everything that needs no key, before any key is touched: a token
+        // that fails these costs microseconds, whatever its signature.
+        if let Err(e) = self
+            .policy(provider, &unverified, now_ms)
+            .and_then(|()| audience_ok(provider, &unverified.claims))
+        {
+            return Verdict::Denied(e);
+        }
 
         let candidates = match self.candidates(idx, provider, &unverified, state) {
             Lookup::Keys(c) => c,
@@ -242,6 +298,9 @@ impl Auth {
                 return self.missing_key(idx, provider, state, now_ms, fallback)
             }
         };
+        if !gate() {
+            return Verdict::Denied(AuthError::PreAuthThrottled);
+        }
         let options = Key::options(
             &provider.issuer,
             &provider.audiences,
@@ -260,11 +319,9 @@ impl Auth {
                 Err(VerifyFailure::Refused(e)) => return Verdict::Denied(e),
             }
         }
+        state.signature_checks = state.signature_checks.wrapping_add(1);
         if !verified {
             return Verdict::Denied(AuthError::InvalidSignature);
-        }
-        if let Err(e) = self.policy(provider, &unverified, now_ms) {
-            return Verdict::Denied(e);
         }
 
         let skew_ms = provider.skew_s.saturating_mul(1000);
@@ -376,8 +433,9 @@ impl Auth {
             }
             _ => {}
         }
-        if let Some(nbf) = u.nbf {
-            if nbf.saturating_mul(1000) > now_ms.saturating_add(skew_ms) {
+        // nbf, and an iat in the future (jwt-simple's clock-drift check).
+        for t in [u.nbf, u.iat].into_iter().flatten() {
+            if t.saturating_mul(1000) > now_ms.saturating_add(skew_ms) {
                 return Err(AuthError::NotYetValid);
             }
         }
@@ -426,6 +484,38 @@ impl Auth {
     /// Whether to remove `authorization` before forwarding.
     pub fn strip_authorization(&self) -> bool {
         self.strip_authorization
+    }
+
+    /// Headers that carry the client's token and are removed from an
+    /// authenticated request before it is forwarded (empty with
+    /// `forward_token: true`).
+    pub fn token_headers_to_strip(&self) -> impl Iterator<Item = &str> {
+        self.sources
+            .iter()
+            .filter(|_| !self.forward_token)
+            .filter_map(|s| match s {
+                TokenSource::Header { name, .. } => Some(name.as_str()),
+                TokenSource::Query(_) => None,
+            })
+    }
+
+    /// The upstream's own credential: (lowercase header, value).
+    pub fn upstream_credential(&self) -> Option<(&str, &str)> {
+        self.upstream_credential
+            .as_ref()
+            .map(|(h, v)| (h.as_str(), v.as_str()))
+    }
+
+    /// With `forward_token: true` and `ecdsa_high_s: normalize`, the
+    /// low-S twin of a high-S ECDSA token, so the upstream only ever sees
+    /// the canonical encoding; `None` when there is nothing to change.
+    pub fn canonical_token(&self, token: &str) -> Option<String> {
+        if !self.forward_token || self.high_s != HighS::Normalize {
+            return None;
+        }
+        let header_b64 = token.split('.').next()?;
+        let alg = token::header_alg(header_b64)?;
+        ecdsa::canonical_token(token, alg)
     }
 
     /// Remote JWKS sources: (provider index, settings) for the host to fetch.

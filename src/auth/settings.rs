@@ -15,8 +15,16 @@ pub struct AuthSettings {
     pub token_sources: Vec<TokenSourceSettings>,
     /// Tokens longer than this are refused before any parsing.
     pub max_token_bytes: usize,
-    /// Remove the `authorization` header before forwarding (the lead applies it).
+    /// Remove the `authorization` header before forwarding (legacy; see `forward_token`).
     pub strip_authorization: bool,
+    /// Forward the client's token upstream. Off by default: every header
+    /// token source is removed from an authenticated request, so a user's
+    /// JWT never reaches the model API.
+    pub forward_token: bool,
+    /// A credential of the filter's own for the upstream (a model API key).
+    pub upstream_credential: Option<UpstreamCredentialSettings>,
+    /// High-S ECDSA signatures: `normalize` (default) or `reject`.
+    pub ecdsa_high_s: super::ecdsa::HighS,
     /// Claims read as roles / scopes, in order. Arrays of strings and
     /// space-delimited strings (OAuth `scope`) are both understood.
     pub role_claims: Vec<String>,
@@ -35,6 +43,9 @@ impl Default for AuthSettings {
             }],
             max_token_bytes: 8192,
             strip_authorization: false,
+            forward_token: false,
+            upstream_credential: None,
+            ecdsa_high_s: super::ecdsa::HighS::Normalize,
             role_claims: vec!["roles".to_string(), "scope".to_string(), "scp".to_string()],
             cache: CacheSettings::default(),
         }
@@ -193,4 +204,23 @@ pub struct ForwardClaimSettings {
     pub claim: String,
     /// Lowercase header name, e.g. `x-tollgate-sub`.
     pub header: String,
+}
+
+/// A header the filter sets on every forwarded request: the upstream's own
+/// credential. Exactly one of `value` and `value_env`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamCredentialSettings {
+    /// Lowercase header name, e.g. `authorization` or `x-api-key`.
+    pub header: String,
+    /// The value, inline.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// An environment variable of the Wasm VM holding the value (Envoy:
+    /// `vm_config.environment_variables`), read once at configuration.
+    #[serde(default)]
+    pub value_env: Option<String>,
+    /// Text put before the value, e.g. `Bearer `.
+    #[serde(default)]
+    pub prefix: String,
 }

@@ -55,6 +55,9 @@ pub struct AuthState {
     /// Streams waiting on a fetch another stream (or the timer) owns.
     joined: u32,
     pub(super) cache: TokenCache,
+    /// Tokens that reached signature verification (wrapping): a verdict
+    /// reached without it moving was decided by checks that need no key.
+    pub signature_checks: u64,
 }
 
 impl AuthState {
@@ -80,6 +83,7 @@ impl AuthState {
                 .collect(),
             joined: 0,
             cache: TokenCache::new(auth.cache_max_entries),
+            signature_checks: 0,
         }
     }
 

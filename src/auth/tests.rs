@@ -1068,3 +1068,197 @@ fn hmac_secrets_accept_standard_and_url_safe_base64() {
         assert_eq!(code(&verify(&a, &token)), "verified");
     }
 }
+
+// ---- ECDSA malleability (issue 11, "also seen") ----
+
+/// The token and its twin `(r, n - s)`: (low-S, high-S).
+fn es256_encodings(kp: &ES256KeyPair) -> (String, String) {
+    let token = kp.sign(claims(json!({}))).unwrap();
+    let (input, sig) = token.rsplit_once('.').unwrap();
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig)
+        .unwrap();
+    let other = format!("{input}.{}", b64(&ecdsa::twin(Alg::Es256, &sig).unwrap()));
+    if ecdsa::low_s_twin(Alg::Es256, &sig).is_some() {
+        (other, token)
+    } else {
+        (token, other)
+    }
+}
+
+#[test]
+fn both_ecdsa_encodings_verify_and_normalize_forwards_the_low_s_one() {
+    let kp = es256();
+    let (low, high) = es256_encodings(&kp);
+    let a = auth(
+        json!({"providers": [es_provider(&kp, json!({}))], "forward_token": true, "cache": {"max_entries": 0}}),
+    );
+    let mut state = AuthState::new(&a);
+    assert!(matches!(
+        a.verify(&low, &[], NOW_MS, &mut state),
+        Verdict::Verified(_)
+    ));
+    assert!(matches!(
+        a.verify(&high, &[], NOW_MS, &mut state),
+        Verdict::Verified(_)
+    ));
+    assert_eq!(a.canonical_token(&high).as_deref(), Some(low.as_str()));
+    assert_eq!(a.canonical_token(&low), None);
+}
+
+#[test]
+fn reject_mode_refuses_high_s_before_any_key_is_used() {
+    let kp = es256();
+    let (low, high) = es256_encodings(&kp);
+    let a = auth(
+        json!({"providers": [es_provider(&kp, json!({}))], "ecdsa_high_s": "reject", "cache": {"max_entries": 0}}),
+    );
+    let mut state = AuthState::new(&a);
+    assert!(matches!(
+        a.verify(&low, &[], NOW_MS, &mut state),
+        Verdict::Verified(_)
+    ));
+    assert_eq!(
+        a.verify(&high, &[], NOW_MS, &mut state),
+        Verdict::Denied(AuthError::MalleableSignature)
+    );
+    assert_eq!(
+        AuthError::MalleableSignature.code(),
+        "jwt_malleable_signature"
+    );
+}
+
+// ---- the client's token and the upstream's credential ----
+
+#[test]
+fn the_token_header_is_stripped_unless_forward_token() {
+    let a = hmac_auth(json!({}));
+    assert_eq!(
+        a.token_headers_to_strip().collect::<Vec<_>>(),
+        ["authorization"]
+    );
+    let settings: AuthSettings = serde_json::from_value(json!({"forward_token": true})).unwrap();
+    let a = Auth::compile(settings, "auth").unwrap();
+    assert_eq!(a.token_headers_to_strip().count(), 0);
+}
+
+#[test]
+fn upstream_credentials_come_inline_or_from_the_environment() {
+    let settings: AuthSettings = serde_json::from_value(json!({"upstream_credential":
+        {"header": "Authorization", "prefix": "Bearer ", "value": "sk-1"}}))
+    .unwrap();
+    let a = Auth::compile(settings, "auth").unwrap();
+    assert_eq!(
+        a.upstream_credential(),
+        Some(("authorization", "Bearer sk-1"))
+    );
+    std::env::set_var("TOLLGATE_TEST_UPSTREAM_KEY", "sk-env");
+    let settings: AuthSettings = serde_json::from_value(json!({"upstream_credential":
+        {"header": "x-api-key", "value_env": "TOLLGATE_TEST_UPSTREAM_KEY"}}))
+    .unwrap();
+    let a = Auth::compile(settings, "auth").unwrap();
+    assert_eq!(a.upstream_credential(), Some(("x-api-key", "sk-env")));
+    for (bad, path) in [
+        (
+            json!({"header": "x", "value": "a", "value_env": "B"}),
+            "auth.upstream_credential",
+        ),
+        (
+            json!({"header": "x", "value_env": "TOLLGATE_TEST_NOT_SET_ANYWHERE"}),
+            "auth.upstream_credential.value_env",
+        ),
+        (
+            json!({"header": ":authority", "value": "a"}),
+            "auth.upstream_credential.header",
+        ),
+        (
+            json!({"header": "x", "value": "a\nb"}),
+            "auth.upstream_credential",
+        ),
+    ] {
+        assert_eq!(compile_err(json!({"upstream_credential": bad})).path, path);
+    }
+}
+
+// ---- cheap refusals before the signature (issue 16, item 4) ----
+
+/// An HS256 token over `extra` claims with a signature that does not verify.
+fn forged(extra: Value) -> String {
+    hs256_raw(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &payload(extra),
+        b"not-the-secret-not-the-secret-xx",
+    )
+}
+
+#[test]
+fn claims_that_need_no_key_are_checked_before_the_signature() {
+    let a = hmac_auth(json!({"max_lifetime_s": 7200, "required_claims": ["tenant"]}));
+    let cases = [
+        (json!({"exp": NOW_S - 3600}), "jwt_expired"),
+        (json!({"nbf": NOW_S + 3600}), "jwt_not_yet_valid"),
+        (json!({"iat": NOW_S + 3600}), "jwt_not_yet_valid"),
+        (json!({"aud": "someone-else"}), "jwt_wrong_audience"),
+        (json!({"aud": ["x", "y"]}), "jwt_wrong_audience"),
+        (json!({"exp": NOW_S + 86_400}), "jwt_lifetime_too_long"),
+        (json!({"tenant": null}), "jwt_missing_claim"),
+    ];
+    for (extra, want) in cases {
+        let mut state = AuthState::new(&a);
+        let mut tenant = extra.clone();
+        if tenant.get("tenant").is_none() {
+            tenant["tenant"] = json!("acme");
+        }
+        let v = a.verify(&forged(tenant), &[], NOW_MS, &mut state);
+        assert_eq!(code(&v), want, "{extra}");
+        assert_eq!(
+            state.signature_checks, 0,
+            "{extra}: no signature was checked"
+        );
+    }
+    // A well-formed forgery reaches the signature, and only then fails.
+    let mut state = AuthState::new(&a);
+    let v = a.verify(&forged(json!({"tenant": "acme"})), &[], NOW_MS, &mut state);
+    assert_eq!(code(&v), "jwt_invalid_signature");
+    assert_eq!(state.signature_checks, 1);
+}
+
+#[test]
+fn the_gate_is_asked_only_before_a_signature_check() {
+    let a = auth(
+        json!({"providers": [provider(json!({"hmac": [{"alg": "HS256", "secret_base64": b64(HMAC_SECRET)}]}))]}),
+    );
+    let mut state = AuthState::new(&a);
+    let asked = std::cell::Cell::new(0);
+    let mut closed = || {
+        asked.set(asked.get() + 1);
+        false
+    };
+    // Expired: refused before the gate.
+    let v = a.verify_gated(
+        &forged(json!({"exp": NOW_S - 3600})),
+        &[],
+        NOW_MS,
+        &mut state,
+        &mut closed,
+    );
+    assert_eq!(code(&v), "jwt_expired");
+    assert_eq!(asked.get(), 0);
+    // Would cost a signature check: the gate says no.
+    let v = a.verify_gated(&forged(json!({})), &[], NOW_MS, &mut state, &mut closed);
+    assert_eq!(v, Verdict::Denied(AuthError::PreAuthThrottled));
+    assert_eq!(asked.get(), 1);
+    // A valid token verified once is served from the cache without the gate.
+    let good = hs256_raw(
+        r#"{"alg":"HS256","typ":"JWT"}"#,
+        &payload(json!({})),
+        HMAC_SECRET,
+    );
+    assert!(matches!(
+        a.verify(&good, &[], NOW_MS, &mut state),
+        Verdict::Verified(_)
+    ));
+    let v = a.verify_gated(&good, &[], NOW_MS, &mut state, &mut closed);
+    assert!(matches!(v, Verdict::Verified(_)));
+    assert_eq!(asked.get(), 1);
+}

@@ -3,6 +3,9 @@
 //! algorithms never reach a verifier) and the claims we need to pick the
 //! provider and key. Nothing read here is trusted until a key verified it.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
@@ -34,6 +37,8 @@ pub struct Unverified {
     pub nbf: Option<u64>,
     /// `iat`, whole seconds.
     pub iat: Option<u64>,
+    /// An ECDSA signature whose `s` is above n/2 (see `ecdsa.rs`).
+    pub high_s: bool,
 }
 
 /// Splits and decodes a token, checking the header.
@@ -96,6 +101,10 @@ pub fn read(token: &str, max_bytes: usize) -> Result<Unverified, AuthError> {
         .map_err(|_| AuthError::Malformed("the `nbf` claim is not a valid date"))?;
     let iat = numeric_date(&claims, "iat")
         .map_err(|_| AuthError::Malformed("the `iat` claim is not a valid date"))?;
+    let high_s = matches!(alg, Alg::Es256 | Alg::Es384)
+        && base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature_b64)
+            .is_ok_and(|sig| super::ecdsa::low_s_twin(alg, &sig).is_some());
     Ok(Unverified {
         alg,
         kid,
@@ -104,7 +113,14 @@ pub fn read(token: &str, max_bytes: usize) -> Result<Unverified, AuthError> {
         exp,
         nbf,
         iat,
+        high_s,
     })
+}
+
+/// The `alg` of an encoded JWS header, when it is one we support.
+pub fn header_alg(header_b64: &str) -> Option<Alg> {
+    let header = decode_object(header_b64)?;
+    Alg::from_name(header.get("alg")?.as_str()?)
 }
 
 fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {

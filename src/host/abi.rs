@@ -92,6 +92,13 @@ extern "C" {
         return_value_size: *mut usize,
     ) -> u32;
 
+    fn proxy_set_property(
+        path_data: *const u8,
+        path_size: usize,
+        value_data: *const u8,
+        value_size: usize,
+    ) -> u32;
+
     fn proxy_get_shared_data(
         key_data: *const u8,
         key_size: usize,
@@ -325,6 +332,21 @@ pub fn get_property(path: Vec<&str>) -> Result<Option<Bytes>, Status> {
         Status::NotFound => Ok(None),
         other => Err(other),
     }
+}
+
+/// Sets a host property; Envoy keeps it as filter state `wasm.<path>`, which
+/// access logs read with `%FILTER_STATE(wasm.<path>:PLAIN)%`.
+pub fn set_property(path: &[&str], value: &[u8]) -> Result<(), Status> {
+    let serialized_path = path.join("\0");
+    // SAFETY: both pointers and lengths describe live buffers.
+    check(unsafe {
+        proxy_set_property(
+            serialized_path.as_ptr(),
+            serialized_path.len(),
+            value.as_ptr(),
+            value.len(),
+        )
+    })
 }
 
 /// A shared-data value and its CAS token; `Ok((None, None))` when the key is absent.

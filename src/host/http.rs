@@ -12,7 +12,7 @@ use super::{
     buffer, call_response_status, dispatch_jwks, headers, log, now_ms, now_ns, property,
     send_denial, set_header,
 };
-use crate::audit::AuditLevel;
+use crate::audit::{AuditLevel, AuditSink, FILTER_STATE_KEY};
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics;
@@ -83,12 +83,19 @@ impl Http {
         } else {
             None
         };
+        // Only when a route requires TLS (absent on plaintext connections).
+        let tls = if self.shared.config.routes.requires_tls() {
+            property(&["connection", "tls_version"])
+        } else {
+            None
+        };
         let head = RequestHead {
             method: find(":method").unwrap_or(""),
             path: find(":path").unwrap_or("/"),
             headers: &request,
             peer_address: peer.as_deref(),
             end_of_stream: self.headers_only,
+            tls_version: tls.as_deref(),
         };
         let action = match self.with_env(|config, env, stream| f(config, env, &head, stream)) {
             Some(Some(step)) => self.carry_out(step, paused, &head),
@@ -205,8 +212,10 @@ impl Http {
     fn busy(&mut self) -> Action {
         let denial = Denial::busy();
         self.shared.count(&metrics::internal_error(denial.code));
-        let _ = machine::deny(&mut self.stream, denial.clone());
-        send_denial(&denial);
+        // The machine shapes the refusal for the route's API.
+        if let Step::Deny(denial) = machine::deny(&mut self.stream, denial) {
+            send_denial(&denial);
+        }
         Action::Pause
     }
 }
@@ -327,6 +336,10 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        if self.stream.genai.model.is_some() {
+            // Response timing for the GenAI metrics (time to first token).
+            self.stream.genai.on_output(now_ms(), body_size);
+        }
         if !response::wants_body(&self.stream) {
             return Action::Continue;
         }
@@ -371,14 +384,26 @@ impl HttpContext for Http {
         let line = self
             .with_env(|config, env, stream| pipeline::on_log(config, env, stream, status))
             .flatten();
-        if let Some(line) = line {
-            let level = match self.shared.config.audit.level() {
-                AuditLevel::Debug => LogLevel::Debug,
-                AuditLevel::Info => LogLevel::Info,
-                AuditLevel::Warn => LogLevel::Warn,
-            };
-            log(level, &line);
+        let Some(line) = line else {
+            return;
+        };
+        if self.shared.config.audit.sink() == AuditSink::FilterState {
+            // Envoy runs the filter's log callback before its access loggers,
+            // which read this as %FILTER_STATE(wasm.tollgate_audit:PLAIN)%.
+            if let Err(status) = hostcalls::set_property(&[FILTER_STATE_KEY], line.as_bytes()) {
+                log(
+                    LogLevel::Warn,
+                    &format!("tollgate: cannot hand the audit record to Envoy: {status:?}"),
+                );
+            }
+            return;
         }
+        let level = match self.shared.config.audit.level() {
+            AuditLevel::Debug => LogLevel::Debug,
+            AuditLevel::Info => LogLevel::Info,
+            AuditLevel::Warn => LogLevel::Warn,
+        };
+        log(level, &line);
     }
 }
 

@@ -8,6 +8,9 @@
 //! first), so a body with `"messages"` twice could be screened as one prompt
 //! and answered as another.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};

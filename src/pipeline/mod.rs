@@ -16,7 +16,7 @@ use serde_json::{json, Map, Value};
 use crate::audit::AuditRecord;
 use crate::auth::{AuthError, AuthState, Identity, Verdict};
 use crate::config::Config;
-use crate::decision::Denial;
+use crate::decision::{Denial, ErrorShape};
 use crate::metrics::{self, Metrics};
 use crate::rate_limit::{
     self, Estimate, FailMode, Outcome, RequestFacts, Reservation, SharedStore,
@@ -39,6 +39,10 @@ pub struct RequestHead<'a> {
     pub peer_address: Option<&'a str>,
     /// True when the request has no body.
     pub end_of_stream: bool,
+    /// The downstream connection's TLS version (`TLSv1.3`; Envoy's
+    /// `connection.tls_version`), `None` on plaintext. The host reads it only
+    /// when some route sets `require_tls` ([`crate::route::Routes::requires_tls`]).
+    pub tls_version: Option<&'a str>,
 }
 
 /// The per-worker services a phase may use, and the time.
@@ -156,6 +160,10 @@ pub struct StreamState {
     /// The redaction profile for this route and caller, decided once the
     /// request is authenticated; `None`: nothing is redacted.
     pub redaction_profile: Option<ProfileId>,
+    /// The error shape of this stream's refusals (the route's, else by path).
+    pub error_shape: ErrorShape,
+    /// Model and timings for the GenAI metrics.
+    pub genai: metrics::GenAiTiming,
 }
 
 /// A stage of the stream, for the filter-time histograms.
@@ -222,6 +230,8 @@ pub(crate) fn on_request_headers(
         stream.method = head.method.to_string();
         stream.path = head.path.to_string();
         stream.request_id = header(head.headers, "x-request-id").map(str::to_string);
+        stream.error_shape = ErrorShape::for_path(head.path);
+        stream.genai.started_ms = env.now_ms;
         let facts = RequestFacts {
             subject: None,
             claims: None,
@@ -294,20 +304,51 @@ fn authenticate(
         }
     };
     stream.route = Some(route.name.clone());
+    if let Some(shape) = route.error_format {
+        stream.error_shape = shape;
+    }
+    if let Err(reason) = config.routes.check_path(route, head.path) {
+        stream.auth = AuthOutcome::Denied("invalid_path");
+        return HeadersStep::Deny(Denial::invalid_request(
+            "invalid_path",
+            format!("{reason}; send the normalised path"),
+        ));
+    }
+    if let Some(require) = route.require_tls {
+        if let Err(denial) = require.check(head.tls_version) {
+            env.metrics.count(&metrics::tls_refused(&route.name), 1);
+            let section = stream.audit_section("tls");
+            section.insert("required".into(), json!(require.min_version.as_str()));
+            section.insert("got".into(), json!(head.tls_version.unwrap_or("plaintext")));
+            return HeadersStep::Deny(denial);
+        }
+    }
 
     // Claim headers are ours alone: drop whatever the client sent under those
-    // names on every request, authenticated or not. Only names actually sent
-    // are removed, so a clean request costs no host call here.
+    // names on every request, authenticated or not; so are method-override
+    // and URL-rewrite headers. Only names actually sent are removed, so a
+    // clean request costs no host call here.
     let mut edits = HeaderEdits {
         remove: config
             .auth
             .forwarded_header_names()
             .iter()
+            .chain(config.routes.strip_headers())
             .filter(|name| header(head.headers, name).is_some())
             .cloned()
             .collect(),
         set: Vec::new(),
     };
+    if let Some((name, value)) = config.auth.upstream_credential() {
+        // The upstream's own key; whatever the client sent under that name goes.
+        edits.set.push((name.to_string(), value.to_string()));
+    }
+    if config.rate_limit.may_cap_requests(&route.name)
+        && header(head.headers, "content-length").is_some()
+    {
+        // The budget may write an output limit into the body.
+        edits.remove.push("content-length".to_string());
+    }
 
     if route.auth == AuthRequirement::None {
         stream.auth = AuthOutcome::NotRequired;
@@ -324,12 +365,50 @@ fn authenticate(
         Err(err) => return deny_auth(stream, &err),
     };
 
-    let identity = match config
-        .auth
-        .verify(&token, &route.providers, env.now_ms, env.auth)
-    {
+    // The per-IP pre-authentication limit, asked only when a signature
+    // would be checked.
+    let mut throttled = None;
+    let checks_before = env.auth.signature_checks;
+    let verdict = {
+        let no_roles: Vec<String> = Vec::new();
+        let facts = facts_from(stream, head.headers, head.peer_address, &no_roles);
+        let (store, now_ms) = (env.store, env.now_ms);
+        let mut gate = || {
+            throttled = config.rate_limit.check_pre_auth(store, &facts, now_ms);
+            throttled.is_none()
+        };
+        config
+            .auth
+            .verify_gated(&token, &route.providers, now_ms, env.auth, &mut gate)
+    };
+    let identity = match verdict {
         Verdict::Verified(identity) => identity,
-        Verdict::Denied(err) => return deny_auth(stream, &err),
+        Verdict::Denied(AuthError::PreAuthThrottled) => {
+            let denial = match throttled {
+                Some(Outcome::Limited {
+                    policy,
+                    retry_after_s,
+                    headers,
+                }) => {
+                    env.metrics.count(&metrics::rate_limited(&policy), 1);
+                    Denial::rate_limited(&policy, retry_after_s, headers)
+                }
+                Some(Outcome::Failed { kind }) => {
+                    env.metrics.count(&metrics::internal_error(kind), 1);
+                    Denial::rate_limit_unavailable()
+                }
+                _ => Denial::rate_limit_unavailable(),
+            };
+            stream.auth = AuthOutcome::Denied(denial.code);
+            return HeadersStep::Deny(denial);
+        }
+        Verdict::Denied(err) => {
+            if env.auth.signature_checks == checks_before {
+                // Refused by checks that need no key: no signature was verified.
+                env.metrics.count(metrics::AUTH_PRE_SIGNATURE_REFUSED, 1);
+            }
+            return deny_auth(stream, &err);
+        }
         Verdict::NeedKeys { provider } => {
             if stream.fetched_keys {
                 // Keys were just refreshed for this request and the kid is still unknown.
@@ -345,9 +424,22 @@ fn authenticate(
 
     let authorized = route.roles.satisfied_by(&identity.roles);
     if authorized {
-        edits.set = config.auth.forward_headers(&identity);
-        if config.auth.strip_authorization() {
-            edits.remove.push("authorization".to_string());
+        edits.set.extend(config.auth.forward_headers(&identity));
+        // The client's token is for the filter, not the model API.
+        for name in config.auth.token_headers_to_strip() {
+            if header(head.headers, name).is_some() && !edits.set.iter().any(|(set, _)| set == name)
+            {
+                edits.remove.push(name.to_string());
+            }
+        }
+        if let Some(canonical) = config.auth.canonical_token(&token) {
+            if header(head.headers, "authorization").is_some_and(|v| v.ends_with(token.as_str()))
+                && !edits.set.iter().any(|(set, _)| set == "authorization")
+            {
+                edits
+                    .set
+                    .push(("authorization".to_string(), format!("Bearer {canonical}")));
+            }
         }
     }
     // Kept on refusal too: the audit line names (a hash of) who was refused.
@@ -398,6 +490,14 @@ fn limit_requests(
     if limiter.is_empty() {
         stream.client_ip = client_ip;
         return None;
+    }
+    if let Err(err) = limiter.check_subject(&facts) {
+        stream.client_ip = client_ip;
+        env.metrics.count(metrics::RATE_LIMIT_MISSING_SUBJECT, 1);
+        stream
+            .audit_section("rate_limit")
+            .insert("missing_subject".into(), json!(true));
+        return Some(Denial::unauthorized(err.code(), &err.to_string()));
     }
     let outcome = limiter.check_requests(env.store, &facts, env.now_ms);
     stream.client_ip = client_ip;
@@ -507,6 +607,15 @@ pub fn on_log(
             counts.insert(entity.to_string(), json!(n));
         }
         stream.audit.insert("redactions".into(), counts);
+    }
+    if let Some(code) = stream.denied {
+        env.metrics
+            .count(&metrics::denied(stream.route.as_deref(), code), 1);
+    }
+    let streamed = response::streamed_tokens(stream).is_some();
+    let io = usage.map(|u| (u.prompt, u.completion));
+    for (name, value) in stream.genai.samples(env.now_ms, io, streamed) {
+        env.metrics.record(&name, value);
     }
     for (phase, ns) in stream.phase_ns.iter().enumerate() {
         if *ns > 0 {

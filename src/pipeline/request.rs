@@ -151,11 +151,19 @@ pub fn on_request_body(
             .insert("invalid".into(), json!(err.code()));
         return RequestBodyStep::Deny(Denial::invalid_request(err.code(), err.to_string()));
     }
+    // The request's model labels the GenAI metrics (listed, else `other`).
+    stream.genai.model = parsed
+        .as_ref()
+        .ok()
+        .and_then(|v| v.get("model"))
+        .and_then(serde_json::Value::as_str)
+        .map(|m| config.metrics.model_label(Some(m)).to_string());
     if plan.screen {
         if let Err(denial) = screen(config, env, stream, body, &mut edits) {
             return RequestBodyStep::Deny(denial);
         }
     }
+    let mut capped = None;
     if plan.budget {
         let estimate = match &parsed {
             Ok(v) => config.rate_limit.estimate_request(v),
@@ -167,7 +175,11 @@ pub fn on_request_body(
         if let Some(denial) = reserve(config, env, stream, estimate) {
             return RequestBodyStep::Deny(denial);
         }
+        capped = parsed
+            .ok()
+            .and_then(|v| config.rate_limit.cap_request(&stream.path, body, &v));
     }
+    let body = capped.as_deref().unwrap_or(body);
     let redacted = plan.redact.and_then(|profile| {
         let before = stream.redactions.total();
         match config
@@ -178,7 +190,7 @@ pub fn on_request_body(
             _ => None,
         }
     });
-    RequestBodyStep::Continue(edits, redacted)
+    RequestBodyStep::Continue(edits, redacted.or(capped))
 }
 
 /// Validates and screens the prompt; `Err` is the refusal.
@@ -250,7 +262,7 @@ fn reserve(
         let facts = facts_from(stream, &headers, stream.peer_address.as_deref(), &no_roles);
         config
             .rate_limit
-            .reserve_tokens(env.store, &facts, estimate.total(), env.now_ms)
+            .reserve(env.store, &facts, estimate, env.now_ms)
     };
     match outcome {
         Ok(reserved) => {

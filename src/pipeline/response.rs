@@ -314,7 +314,8 @@ pub fn on_response_headers(
                 "upstream_content_type_unsupported",
                 "api_error",
                 format!("the upstream answered with content-type `{ct}`, which the filter cannot redact"),
-            );
+            )
+            .shaped(stream.error_shape);
             refuse(&mut edits, stream, &mut state, denial);
         } else if compressed {
             match config.redaction.compressed() {
@@ -328,7 +329,8 @@ pub fn on_response_headers(
                         "upstream_encoding_unsupported",
                         "api_error",
                         format!("the upstream answered with content-encoding `{encoding}`, which the filter cannot redact"),
-                    );
+                    )
+                    .shaped(stream.error_shape);
                     refuse(&mut edits, stream, &mut state, denial);
                 }
             }
@@ -464,7 +466,11 @@ pub fn on_response_body(
         let BodyStep::Replace(mut out) = step else {
             return step;
         };
-        out.extend(rate_limit::budget_exceeded_sse());
+        out.extend(
+            Denial::stream_budget_exceeded()
+                .shaped(stream.error_shape)
+                .sse_event(),
+        );
         return BodyStep::Replace(out);
     }
     step

@@ -21,6 +21,9 @@
 //! Work a stream holds on the worker (a JWKS fetch it started, a wait it
 //! joined) is given back in [`stream_end`], however the stream ends.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use super::request::{self, BodyProgress, RequestBodyStep};
 use super::{on_request_headers, Env, HeaderEdits, HeadersStep, RequestHead, StreamState};
 use crate::config::Config;
@@ -388,6 +391,8 @@ pub fn stream_end(env: &mut Env<'_>, stream: &mut StreamState) {
 
 /// Records a refusal: the one place a stream becomes denied.
 pub fn deny(stream: &mut StreamState, denial: Denial) -> Step {
+    // In the route's API error shape (set with the route; by path before).
+    let denial = denial.shaped(stream.error_shape);
     stream.denied = Some(denial.code);
     stream.phase = Phase::Denied;
     Step::Deny(denial)

@@ -7,8 +7,10 @@
 //! touched. Refill is lazy: computed from the elapsed time at each access.
 //!
 //! The level may go below zero only through [`Bucket::charge`] (LLM usage
-//! beyond its reservation), and never below `-capacity`: such debt is paid
-//! back by refill before anything else is admitted.
+//! beyond its reservation), down to [`MAX_DEBT_REFILLS`] full buckets: such
+//! debt is paid back by refill before anything else is admitted, so usage
+//! past a budget is recovered from the following windows, not forgiven
+//! after one.
 //!
 //! A clock that goes backwards adds nothing, and `last_ms` never moves
 //! backwards, so a later forward jump does not refill twice.
@@ -20,6 +22,10 @@ pub const VERSION: u8 = 1;
 
 /// Largest `capacity * period_ms` accepted, leaving room for debt and sums.
 pub const MAX_CAPACITY_UNITS: u64 = 1 << 60;
+
+/// Debt is kept up to this many full buckets (30 days of a daily budget).
+/// The bound only guards the arithmetic and a nonsensical usage report.
+pub const MAX_DEBT_REFILLS: i128 = 30;
 
 /// A compiled rate: `capacity` tokens, refilled at `tokens` per `period_ms`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +79,11 @@ impl Rate {
 
     fn cap_units(&self) -> i128 {
         i128::from(self.capacity) * i128::from(self.period_ms)
+    }
+
+    /// The lowest level: [`MAX_DEBT_REFILLS`] buckets of debt, within i64.
+    fn debt_floor(&self) -> i128 {
+        -(self.cap_units() * MAX_DEBT_REFILLS).min(i128::from(i64::MAX) / 2)
     }
 
     fn units(&self, tokens: u64) -> i128 {
@@ -144,7 +155,7 @@ impl Bucket {
         if self.scale != rate.period_ms && self.scale != 0 {
             level = (level * i128::from(rate.period_ms)).div_euclid(i128::from(self.scale));
         }
-        level.clamp(-rate.cap_units(), rate.cap_units())
+        level.clamp(rate.debt_floor(), rate.cap_units())
     }
 
     /// The bucket refilled up to `now_ms`, in `rate`'s units.
@@ -198,10 +209,10 @@ impl Bucket {
     }
 
     /// Charges `amount` tokens even if the bucket does not hold them, down
-    /// to a debt of one full bucket.
+    /// to a debt of [`MAX_DEBT_REFILLS`] full buckets.
     pub fn charge(&self, rate: &Rate, amount: u64, now_ms: u64) -> Self {
         let b = self.refilled(rate, now_ms);
-        let level = (i128::from(b.level) - rate.units(amount)).max(-rate.cap_units());
+        let level = (i128::from(b.level) - rate.units(amount)).max(rate.debt_floor());
         b.with(rate, level, b.last_ms)
     }
 
@@ -355,13 +366,24 @@ mod tests {
     }
 
     #[test]
-    fn charge_goes_into_debt_bounded_by_one_bucket_and_refill_repays_it() {
+    fn charge_goes_into_debt_past_one_bucket_and_refill_repays_all_of_it() {
         let r = rate(10, 10, 1000);
+        // 25 used from a full bucket of 10: 15 in debt, more than one bucket.
         let b = Bucket::full(1, &r, 0).charge(&r, 25, 0);
-        assert_eq!(b.level, -10 * 1000);
+        assert_eq!(b.level, -15 * 1000);
         assert_eq!(b.remaining(&r), 0);
         assert!(b.take(&r, 1, 1000).is_err(), "debt repaid first");
-        assert_eq!(b.refilled(&r, 1100).remaining(&r), 1);
+        // 1.5 s repays the debt, 0.1 s more gives one token.
+        assert!(b.take(&r, 1, 1500).is_err());
+        assert_eq!(b.refilled(&r, 1600).remaining(&r), 1);
+    }
+
+    #[test]
+    fn debt_stops_at_thirty_buckets() {
+        let r = rate(10, 10, 1000);
+        let b = Bucket::full(1, &r, 0).charge(&r, u64::MAX / 2, 0);
+        assert_eq!(i128::from(b.level), -MAX_DEBT_REFILLS * 10 * 1000);
+        assert_eq!(b.full_in_ms(0), 31 * 1000);
     }
 
     #[test]

@@ -27,8 +27,15 @@ pub struct Reservation {
     pub slot: u32,
     /// Fingerprint stamped in the slot when reserving.
     pub owner: u64,
-    /// Tokens reserved (0 for a monitor-mode policy that would have refused).
+    /// Tokens (micro-units for a money budget) reserved (0 for a
+    /// monitor-mode policy that would have refused).
     pub amount: u64,
+    /// The model's price when reserved (money budgets settle at it).
+    #[serde(default)]
+    pub price: Option<super::models::Price>,
+    /// Estimated prompt tokens, for settling without a usage split.
+    #[serde(default)]
+    pub prompt_estimate: u64,
 }
 
 /// Token counts reported by an upstream.
@@ -40,6 +47,8 @@ pub struct Usage {
     pub completion: u64,
     /// Total as reported, or prompt + completion.
     pub total: u64,
+    /// Of the input tokens, those read from a prompt cache (priced apart).
+    pub cached_prompt: u64,
 }
 
 /// A request's estimated cost, split so a stream cap can use the output part.
@@ -49,6 +58,8 @@ pub struct Estimate {
     pub prompt: u64,
     /// Output tokens the request may produce.
     pub output: u64,
+    /// The model's price, when money budgets apply.
+    pub price: Option<super::models::Price>,
 }
 
 impl Estimate {
@@ -112,6 +123,7 @@ pub fn estimate_request_parts(body: &Value, default_max_tokens: u64) -> Estimate
     Estimate {
         prompt: estimate_prompt_tokens(len),
         output: output.saturating_mul(n),
+        price: None,
     }
 }
 
@@ -141,6 +153,7 @@ struct Partial {
     prompt: Option<u64>,
     completion: Option<u64>,
     total: Option<u64>,
+    cached: Option<u64>,
 }
 
 fn partial_usage(json: &Value) -> Option<Partial> {
@@ -167,10 +180,17 @@ fn partial_usage(json: &Value) -> Option<Partial> {
     if prompt.is_none() && completion.is_none() && total.is_none() {
         return None;
     }
+    // Cached input: OpenAI `*_tokens_details.cached_tokens`, Anthropic cache reads.
+    let cached = usage
+        .pointer("/prompt_tokens_details/cached_tokens")
+        .or_else(|| usage.pointer("/input_tokens_details/cached_tokens"))
+        .and_then(Value::as_u64)
+        .or_else(|| num("cache_read_input_tokens"));
     Some(Partial {
         prompt,
         completion,
         total,
+        cached,
     })
 }
 
@@ -182,6 +202,7 @@ impl Partial {
             prompt,
             completion,
             total: self.total.unwrap_or(prompt.saturating_add(completion)),
+            cached_prompt: self.cached.unwrap_or(0).min(prompt),
         }
     }
 }
@@ -214,6 +235,7 @@ impl UsageTracker {
             self.any = true;
             self.seen.prompt = p.prompt.or(self.seen.prompt);
             self.seen.completion = p.completion.or(self.seen.completion);
+            self.seen.cached = p.cached.or(self.seen.cached);
             // A total from an earlier event would be stale once counts move on.
             self.seen.total = p.total;
         }
@@ -308,20 +330,6 @@ pub fn delta_text_len(event: &Value) -> usize {
 /// Stable code of the stream-cap error.
 pub const BUDGET_EXCEEDED_CODE: &str = "token_budget_exceeded";
 
-/// The final SSE chunk ending a capped stream: an `error` event with an
-/// OpenAI-style error body, then `data: [DONE]`, so SDK clients stop
-/// cleanly and show the reason instead of seeing a dropped connection.
-pub fn budget_exceeded_sse() -> Vec<u8> {
-    let body = serde_json::json!({
-        "error": {
-            "message": "the response passed the token budget reserved for this request",
-            "type": "rate_limit_error",
-            "code": BUDGET_EXCEEDED_CODE,
-        }
-    });
-    format!("event: error\ndata: {body}\n\ndata: [DONE]\n\n").into_bytes()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -344,7 +352,8 @@ mod tests {
             estimate_request_parts(&body, 256),
             Estimate {
                 prompt: 3,
-                output: 100
+                output: 100,
+                ..Default::default()
             }
         );
         assert_eq!(estimate_request(&body, 256), 103);
@@ -379,7 +388,8 @@ mod tests {
             Some(Usage {
                 prompt: 11,
                 completion: 7,
-                total: 18
+                total: 18,
+                ..Default::default()
             })
         );
     }
@@ -392,7 +402,8 @@ mod tests {
             Some(Usage {
                 prompt: 5,
                 completion: 3,
-                total: 8
+                total: 8,
+                ..Default::default()
             })
         );
         let ev = json!({"type":"response.completed","response":{"usage":{"input_tokens":5,"output_tokens":4}}});
@@ -401,7 +412,8 @@ mod tests {
             Some(Usage {
                 prompt: 5,
                 completion: 4,
-                total: 9
+                total: 9,
+                ..Default::default()
             })
         );
     }
@@ -414,8 +426,21 @@ mod tests {
             Some(Usage {
                 prompt: 100,
                 completion: 5,
-                total: 105
+                total: 105,
+                cached_prompt: 90,
             })
+        );
+    }
+
+    #[test]
+    fn openai_cached_prompt_tokens_are_read() {
+        let v = json!({"usage":{"prompt_tokens":100,"completion_tokens":1,"prompt_tokens_details":{"cached_tokens":64}}});
+        assert_eq!(parse_usage(&v).unwrap().cached_prompt, 64);
+        let r = json!({"usage":{"input_tokens":100,"output_tokens":1,"input_tokens_details":{"cached_tokens":200}}});
+        assert_eq!(
+            parse_usage(&r).unwrap().cached_prompt,
+            100,
+            "never above the prompt"
         );
     }
 
@@ -437,7 +462,8 @@ mod tests {
             Some(Usage {
                 prompt: 25,
                 completion: 15,
-                total: 40
+                total: 40,
+                ..Default::default()
             })
         );
     }
@@ -452,7 +478,8 @@ mod tests {
             Some(Usage {
                 prompt: 3,
                 completion: 2,
-                total: 5
+                total: 5,
+                ..Default::default()
             })
         );
     }
@@ -491,19 +518,6 @@ mod tests {
     }
 
     #[test]
-    fn final_sse_chunk_is_an_error_event_then_done() {
-        let text = String::from_utf8(budget_exceeded_sse()).unwrap();
-        let mut blocks = text.split("\n\n");
-        let first = blocks.next().unwrap();
-        assert!(first.starts_with("event: error\ndata: "));
-        let data: Value =
-            serde_json::from_str(first.trim_start_matches("event: error\ndata: ")).unwrap();
-        assert_eq!(data["error"]["code"], "token_budget_exceeded");
-        assert_eq!(blocks.next(), Some("data: [DONE]"));
-        assert!(text.ends_with("\n\n"));
-    }
-
-    #[test]
     fn reservation_round_trips_through_json() {
         let r = Reservation {
             policy: 1,
@@ -511,6 +525,12 @@ mod tests {
             slot: 9,
             owner: u64::MAX,
             amount: 300,
+            price: Some(crate::rate_limit::Price {
+                input_nanos: 150,
+                output_nanos: 600,
+                cached_input_nanos: 75,
+            }),
+            prompt_estimate: 12,
         };
         let s = serde_json::to_string(&r).unwrap();
         assert_eq!(serde_json::from_str::<Reservation>(&s).unwrap(), r);

@@ -35,6 +35,8 @@ pub struct QuotaView {
     pub reset_s: u64,
     /// True for LLM-token budgets (`qu="tokens"`).
     pub tokens: bool,
+    /// For money budgets, the currency (`qu="usd-micros"`: micro-units).
+    pub currency: Option<String>,
 }
 
 /// The two headers for `views`, or nothing when `views` is empty.
@@ -45,7 +47,11 @@ pub fn render(views: &[QuotaView]) -> Vec<(String, String)> {
     let policy: Vec<String> = views
         .iter()
         .map(|v| {
-            let unit = if v.tokens { ";qu=\"tokens\"" } else { "" };
+            let unit = match (&v.currency, v.tokens) {
+                (Some(c), _) => format!(";qu=\"{}-micros\"", c.to_ascii_lowercase()),
+                (None, true) => ";qu=\"tokens\"".to_string(),
+                (None, false) => String::new(),
+            };
             format!("\"{}\";q={};w={}{unit}", v.name, v.quota, v.window_s)
         })
         .collect();
@@ -76,6 +82,7 @@ mod tests {
             remaining: 3,
             reset_s: 1,
             tokens,
+            currency: None,
         }
     }
 
@@ -101,6 +108,13 @@ mod tests {
             "\"burst\";q=10;w=1, \"daily\";q=10;w=1;qu=\"tokens\""
         );
         assert_eq!(h[1].1, "\"burst\";r=3;t=1, \"daily\";r=3;t=1");
+    }
+
+    #[test]
+    fn money_budgets_name_their_currency_in_micro_units() {
+        let mut v = view("spend", true);
+        v.currency = Some("USD".into());
+        assert_eq!(render(&[v])[0].1, "\"spend\";q=10;w=1;qu=\"usd-micros\"");
     }
 
     #[test]

@@ -16,6 +16,9 @@
 //! the seed could craft keys that land in the same slots (see `table.rs` for
 //! why that only makes limits stricter for those keys).
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use std::net::{IpAddr, Ipv6Addr};
 
 use serde::Deserialize;

@@ -31,6 +31,7 @@ pub mod bucket;
 pub mod budget;
 pub mod headers;
 pub mod key;
+pub mod models;
 pub mod settings;
 pub mod store;
 pub mod table;
@@ -42,13 +43,15 @@ use crate::error::ConfigError;
 
 pub use bucket::Rate;
 pub use budget::{
-    budget_exceeded_sse, delta_text_len, estimate_prompt_tokens, estimate_request,
-    estimate_request_parts, parse_usage, Estimate, Reservation, StreamMeter, Usage, UsageTracker,
+    delta_text_len, estimate_prompt_tokens, estimate_request, estimate_request_parts, parse_usage,
+    Estimate, Reservation, StreamMeter, Usage, UsageTracker,
 };
 pub use headers::QuotaView;
 pub use key::{client_ip, ClientIpSettings, KeyPart, KeyPartSettings, RequestFacts};
+pub use models::{MissingMaxTokens, ModelSettings, Models, Price, PriceSettings};
 pub use settings::{
-    FailMode, PolicyKind, PolicySettings, RateLimitSettings, RefillSettings, TierSettings,
+    FailMode, MissingSubject, PolicyKind, PolicySettings, PreAuthSettings, RateLimitSettings,
+    RefillSettings, TierSettings,
 };
 pub use store::{MemoryStore, SharedStore, StoreError};
 
@@ -108,6 +111,8 @@ pub enum RateLimitError {
     Unavailable,
     /// A stream passed its token reservation (final SSE error event).
     TokenBudgetExceeded,
+    /// A verified token without `sub` on a per-subject route (401).
+    MissingSubject,
 }
 
 impl RateLimitError {
@@ -117,6 +122,7 @@ impl RateLimitError {
             Self::Limited => "rate_limited",
             Self::Unavailable => "rate_limit_unavailable",
             Self::TokenBudgetExceeded => budget::BUDGET_EXCEEDED_CODE,
+            Self::MissingSubject => "jwt_missing_claim",
         }
     }
 
@@ -125,6 +131,7 @@ impl RateLimitError {
         match self {
             Self::Limited | Self::TokenBudgetExceeded => 429,
             Self::Unavailable => 503,
+            Self::MissingSubject => 401,
         }
     }
 }
@@ -136,6 +143,9 @@ impl fmt::Display for RateLimitError {
             Self::Unavailable => "rate limiting is temporarily unavailable",
             Self::TokenBudgetExceeded => {
                 "the response passed the token budget reserved for this request"
+            }
+            Self::MissingSubject => {
+                "the token has no `sub` claim, which this route's limits are counted by"
             }
         })
     }
@@ -184,6 +194,7 @@ struct Policy {
     monitor: bool,
     kind: PolicyKind,
     table: Table,
+    currency: Option<String>,
 }
 
 impl Policy {
@@ -203,7 +214,8 @@ impl Policy {
             window_s: rate.window_s(),
             remaining,
             reset_s,
-            tokens: self.kind == PolicyKind::LlmTokens,
+            tokens: self.kind != PolicyKind::Requests,
+            currency: self.currency.clone(),
         }
     }
 }
@@ -234,6 +246,11 @@ pub struct RateLimiter {
     client_ip: ClientIpSettings,
     default_max_tokens: u64,
     cap_streams: bool,
+    missing_subject: MissingSubject,
+    subject_fallback_claim: Option<String>,
+    models: Models,
+    missing_max_tokens: MissingMaxTokens,
+    pre_auth: Option<Box<RateLimiter>>,
 }
 
 impl Default for RateLimiter {
@@ -246,6 +263,11 @@ impl Default for RateLimiter {
             client_ip: ClientIpSettings::default(),
             default_max_tokens: 256,
             cap_streams: false,
+            missing_subject: MissingSubject::Deny,
+            subject_fallback_claim: None,
+            models: Models::default(),
+            missing_max_tokens: MissingMaxTokens::Reserve,
+            pre_auth: None,
         }
     }
 }
@@ -345,6 +367,45 @@ impl RateLimiter {
                 "must be greater than 0",
             ));
         }
+        let subject_fallback_claim = match &settings.subject_fallback_claim {
+            Some(c) => Some(check_name(
+                c,
+                "claim",
+                format!("{path}.subject_fallback_claim"),
+            )?),
+            None => None,
+        };
+        let models = Models::compile(&settings.models, &format!("{path}.models"))?;
+        let pre_auth = match &settings.pre_auth {
+            None => None,
+            Some(p) => {
+                let at = format!("{path}.pre_auth");
+                let inner = RateLimitSettings {
+                    policies: vec![PolicySettings {
+                        name: "pre_auth".to_string(),
+                        key: vec![KeyPartSettings::Ip],
+                        capacity: p.capacity,
+                        refill: p.refill.clone(),
+                        routes: Vec::new(),
+                        tiers: Vec::new(),
+                        monitor: false,
+                        kind: PolicyKind::Requests,
+                        slots: p.slots,
+                        currency: None,
+                    }],
+                    fail_mode: p.fail_mode,
+                    emit_headers: false,
+                    cas_retries: settings.cas_retries,
+                    client_ip: settings.client_ip.clone(),
+                    ..RateLimitSettings::default()
+                };
+                let limiter = RateLimiter::compile(inner, route_names, &at).map_err(|e| {
+                    // Name the operator's fields, not the synthetic policy's.
+                    ConfigError::new(e.path.replace(".policies[0]", ""), e.message)
+                })?;
+                Some(Box::new(limiter))
+            }
+        };
         let mut policies: Vec<Policy> = Vec::with_capacity(settings.policies.len());
         for (i, p) in settings.policies.into_iter().enumerate() {
             let at = |field: &str| format!("{path}.policies[{i}].{field}");
@@ -424,7 +485,34 @@ impl RateLimiter {
                     format!("must be between 1 and {MAX_SLOTS}"),
                 ));
             }
+            let currency = match (p.kind, &p.currency) {
+                (PolicyKind::Cost, Some(c))
+                    if (2..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphabetic()) =>
+                {
+                    if !models.has_prices() {
+                        return Err(ConfigError::new(
+                            at("kind"),
+                            "a `cost` policy needs prices in rate_limit.models",
+                        ));
+                    }
+                    Some(c.to_ascii_uppercase())
+                }
+                (PolicyKind::Cost, _) => {
+                    return Err(ConfigError::new(
+                        at("currency"),
+                        "a `cost` policy needs a currency code (2 to 8 letters, e.g. USD)",
+                    ))
+                }
+                (_, Some(_)) => {
+                    return Err(ConfigError::new(
+                        at("currency"),
+                        "only a `cost` policy has a currency",
+                    ))
+                }
+                (_, None) => None,
+            };
             policies.push(Policy {
+                currency,
                 table: Table::new(name, p.slots),
                 name: name.to_string(),
                 key,
@@ -443,7 +531,64 @@ impl RateLimiter {
             client_ip: settings.client_ip,
             default_max_tokens: settings.default_max_tokens,
             cap_streams: settings.cap_streams,
+            missing_subject: settings.missing_subject,
+            subject_fallback_claim,
+            models,
+            missing_max_tokens: settings.missing_max_tokens,
+            pre_auth,
         })
+    }
+
+    /// Takes one signature check from the client address's pre-auth
+    /// bucket. `None`: go ahead (no limit configured, the address is
+    /// unknown, or shared data failed with `fail_mode: open`); otherwise
+    /// the refusal (`Limited`, or `Failed` with `fail_mode: closed`).
+    pub fn check_pre_auth(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        now_ms: u64,
+    ) -> Option<Outcome> {
+        let limiter = self.pre_auth.as_ref()?;
+        match limiter.check_requests(store, facts, now_ms) {
+            Outcome::Admitted { .. } => None,
+            Outcome::Failed { .. } if limiter.fail_mode == FailMode::Open => None,
+            refusal => Some(refusal),
+        }
+    }
+
+    /// The subject a request's `subject` key parts use: the verified `sub`,
+    /// else the configured fallback claim (prefixed so it never shares a
+    /// bucket with a real subject of the same text).
+    fn subject_of(&self, facts: &RequestFacts) -> Option<String> {
+        if let Some(sub) = facts.subject.filter(|s| !s.is_empty()) {
+            return Some(sub.to_string());
+        }
+        let claim = self.subject_fallback_claim.as_deref()?;
+        let value = facts.claim_text(claim).filter(|v| !v.is_empty())?;
+        Some(format!("\u{0}{claim}\u{0}{value}"))
+    }
+
+    /// Refuses a verified token that has no subject (nor fallback claim) on
+    /// a route where a policy keys on the subject, unless `missing_subject`
+    /// is `skip`. Anonymous requests (no token) are not concerned: per-subject
+    /// policies never counted them; an `ip` policy does.
+    pub fn check_subject(&self, facts: &RequestFacts) -> Result<(), RateLimitError> {
+        if self.missing_subject == MissingSubject::Skip
+            || facts.claims.is_none()
+            || self.subject_of(facts).is_some()
+        {
+            return Ok(());
+        }
+        let keyed_on_subject = self.policies.iter().any(|p| {
+            (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
+                && p.key.contains(&KeyPart::Subject)
+        });
+        if keyed_on_subject {
+            Err(RateLimitError::MissingSubject)
+        } else {
+            Ok(())
+        }
     }
 
     /// True when no policy is configured.
@@ -455,14 +600,14 @@ impl RateLimiter {
     pub fn has_token_budgets(&self) -> bool {
         self.policies
             .iter()
-            .any(|p| p.kind == PolicyKind::LlmTokens)
+            .any(|p| matches!(p.kind, PolicyKind::LlmTokens | PolicyKind::Cost))
     }
 
     /// True when an LLM-token policy covers `route`: only then must a
     /// budget read that route's request body.
     pub fn budgets_route(&self, route: &str) -> bool {
         self.policies.iter().any(|p| {
-            p.kind == PolicyKind::LlmTokens
+            matches!(p.kind, PolicyKind::LlmTokens | PolicyKind::Cost)
                 && (p.routes.is_empty() || p.routes.iter().any(|r| r == route))
         })
     }
@@ -487,9 +632,42 @@ impl RateLimiter {
         self.policies.iter().map(|p| p.name.as_str())
     }
 
-    /// Estimates a request body with the configured `default_max_tokens`.
+    /// Estimates a request body. A request without an output limit is
+    /// charged its model's `max_output_tokens` (`models`), else
+    /// `default_max_tokens`.
     pub fn estimate_request(&self, body: &serde_json::Value) -> Estimate {
-        estimate_request_parts(body, self.default_max_tokens)
+        let model = body.get("model").and_then(serde_json::Value::as_str);
+        Estimate {
+            // A model without a price is charged the highest configured
+            // one: an unlisted model name is never free.
+            price: self.models.price(model).or_else(|| self.models.max_price()),
+            ..estimate_request_parts(body, self.output_allowance(body))
+        }
+    }
+
+    /// Output tokens reserved for a request that names no limit.
+    fn output_allowance(&self, body: &serde_json::Value) -> u64 {
+        let model = body.get("model").and_then(serde_json::Value::as_str);
+        self.models
+            .max_output_tokens(model)
+            .unwrap_or(self.default_max_tokens)
+    }
+
+    /// With `missing_max_tokens: inject`, the request body with the
+    /// reserved output limit written in when it names none (see
+    /// [`models::inject_limit`]); `None` leaves the body as it is.
+    pub fn cap_request(&self, path: &str, raw: &[u8], body: &serde_json::Value) -> Option<Vec<u8>> {
+        if self.missing_max_tokens != MissingMaxTokens::Inject {
+            return None;
+        }
+        let field = models::limit_field(path)?;
+        models::inject_limit(raw, body, field, self.output_allowance(body))
+    }
+
+    /// True when a request on `route` may have its body rewritten by
+    /// [`Self::cap_request`], so its `content-length` must go.
+    pub fn may_cap_requests(&self, route: &str) -> bool {
+        self.missing_max_tokens == MissingMaxTokens::Inject && self.budgets_route(route)
     }
 
     /// Upper bound, in bytes, of the keys and values this limiter can ever
@@ -517,7 +695,7 @@ impl RateLimiter {
         facts: &RequestFacts,
         now_ms: u64,
     ) -> Outcome {
-        match self.take_all(store, facts, PolicyKind::Requests, 1, now_ms) {
+        match self.take_all(store, facts, PolicyKind::Requests, &|_| 1, now_ms) {
             Ok(t) => Outcome::Admitted {
                 headers: self.admitted_headers(&t.views),
                 monitored: t.monitored,
@@ -537,7 +715,35 @@ impl RateLimiter {
         estimate: u64,
         now_ms: u64,
     ) -> Result<Reserved, Outcome> {
-        let t = self.take_all(store, facts, PolicyKind::LlmTokens, estimate, now_ms)?;
+        self.reserve(
+            store,
+            facts,
+            Estimate {
+                prompt: estimate,
+                ..Estimate::default()
+            },
+            now_ms,
+        )
+    }
+
+    /// Reserves a request's estimate from every applicable budget: its
+    /// tokens from LLM-token policies, its price (at the estimate's model
+    /// price, in micro-units) from money policies. `Err` is a `Limited` or
+    /// `Failed` outcome and nothing stays reserved.
+    pub fn reserve(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        estimate: Estimate,
+        now_ms: u64,
+    ) -> Result<Reserved, Outcome> {
+        let price = estimate.price.unwrap_or_default();
+        let cost = price.cost_micros(estimate.prompt, 0, estimate.output);
+        let amount_of = |p: &Policy| match p.kind {
+            PolicyKind::Cost => cost,
+            _ => estimate.total(),
+        };
+        let t = self.take_all(store, facts, PolicyKind::LlmTokens, &amount_of, now_ms)?;
         Ok(Reserved {
             reservations: t
                 .taken
@@ -548,11 +754,21 @@ impl RateLimiter {
                     slot: k.at.slot,
                     owner: k.at.owner,
                     amount: k.amount,
+                    price: estimate.price,
+                    prompt_estimate: estimate.prompt,
                 })
                 .collect(),
             headers: self.admitted_headers(&t.views),
             monitored: t.monitored,
         })
+    }
+
+    /// The cost, in micro-units, of a request's real usage at the price it
+    /// was reserved at (`None` when nothing was priced). For the audit
+    /// record and metrics.
+    pub fn cost_micros(&self, reservations: &[Reservation], usage: &Usage) -> Option<u64> {
+        let price = reservations.iter().find_map(|r| r.price)?;
+        Some(price.cost_micros(usage.prompt, usage.cached_prompt, usage.completion))
     }
 
     /// Settles reservations with the real total: refunds the unused part, or
@@ -568,11 +784,58 @@ impl RateLimiter {
         actual_total: u64,
         now_ms: u64,
     ) -> Result<(), &'static str> {
+        // Without the split, the prompt is taken as estimated and the rest
+        // as output (output tokens cost more: never cheaper than the truth
+        // when the prompt estimate is exact).
+        self.settle_with(store, reservations, now_ms, &|r: &Reservation| {
+            let prompt = r.prompt_estimate.min(actual_total);
+            (
+                actual_total,
+                Usage {
+                    prompt,
+                    completion: actual_total - prompt,
+                    total: actual_total,
+                    cached_prompt: 0,
+                },
+            )
+        })
+    }
+
+    /// [`Self::settle`] with the real usage split (prompt, cached prompt,
+    /// completion), so money budgets are charged exactly.
+    pub fn settle_usage(
+        &self,
+        store: &dyn SharedStore,
+        reservations: &[Reservation],
+        usage: &Usage,
+        now_ms: u64,
+    ) -> Result<(), &'static str> {
+        self.settle_with(store, reservations, now_ms, &|_: &Reservation| {
+            (usage.total, *usage)
+        })
+    }
+
+    fn settle_with(
+        &self,
+        store: &dyn SharedStore,
+        reservations: &[Reservation],
+        now_ms: u64,
+        actual: &dyn Fn(&Reservation) -> (u64, Usage),
+    ) -> Result<(), &'static str> {
         let mut first_err = None;
         for r in reservations {
             let Some(policy) = self.policies.get(r.policy) else {
                 first_err.get_or_insert("unknown_policy");
                 continue;
+            };
+            let (tokens, usage) = actual(r);
+            let actual_total = match policy.kind {
+                PolicyKind::Cost => r.price.unwrap_or_default().cost_micros(
+                    usage.prompt,
+                    usage.cached_prompt,
+                    usage.completion,
+                ),
+                _ => tokens,
             };
             if actual_total == r.amount {
                 continue;
@@ -607,22 +870,30 @@ impl RateLimiter {
     }
 
     fn applies(&self, p: &Policy, kind: PolicyKind, facts: &RequestFacts) -> bool {
-        p.kind == kind && (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
+        let kind_ok =
+            p.kind == kind || (kind == PolicyKind::LlmTokens && p.kind == PolicyKind::Cost);
+        kind_ok && (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
     }
 
-    /// Takes `amount` from every applicable policy of `kind`, all or nothing.
+    /// Takes `amount_of(policy)` from every applicable policy of `kind`
+    /// (`LlmTokens` also takes money budgets), all or nothing.
     fn take_all(
         &self,
         store: &dyn SharedStore,
         facts: &RequestFacts,
         kind: PolicyKind,
-        amount: u64,
+        amount_of: &dyn Fn(&Policy) -> u64,
         now_ms: u64,
     ) -> Result<TakeAll, Outcome> {
         let mut t = TakeAll {
             taken: Vec::new(),
             views: Vec::new(),
             monitored: Vec::new(),
+        };
+        let subject = self.subject_of(facts);
+        let facts = &RequestFacts {
+            subject: subject.as_deref(),
+            ..*facts
         };
         for (index, p) in self.policies.iter().enumerate() {
             if !self.applies(p, kind, facts) {
@@ -631,6 +902,7 @@ impl RateLimiter {
             let Some(fp) = key::fingerprint(&p.key, facts, &self.client_ip) else {
                 continue;
             };
+            let amount = amount_of(p);
             let tier = p.tier_for(facts);
             let rate = *p.rate_for(tier);
             // A monitor-mode refusal still writes the (refilled, unchanged)

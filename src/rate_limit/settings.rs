@@ -19,6 +19,7 @@
 use serde::Deserialize;
 
 use super::key::{ClientIpSettings, KeyPartSettings};
+use super::models::{MissingMaxTokens, ModelSettings};
 
 /// Default number of slots per policy.
 pub const DEFAULT_SLOTS: u32 = 65_536;
@@ -32,6 +33,10 @@ pub enum PolicyKind {
     Requests,
     /// LLM tokens: reserved from an estimate, settled from real usage.
     LlmTokens,
+    /// Money: the tokens' price (`rate_limit.models[].price`) in
+    /// micro-units of the policy's `currency`, reserved and settled like
+    /// LLM tokens.
+    Cost,
 }
 
 /// What happens when shared data misbehaves (CAS retries exhausted,
@@ -44,6 +49,19 @@ pub enum FailMode {
     Closed,
     /// Admit the request.
     Open,
+}
+
+/// What a per-subject policy does with a verified token that has no `sub`
+/// (and no `subject_fallback_claim`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum MissingSubject {
+    /// Refuse with 401 `jwt_missing_claim` (the default): an uncountable
+    /// caller is not let through a limit meant to count it.
+    #[default]
+    Deny,
+    /// The policy does not apply (the caller is unlimited by it).
+    Skip,
 }
 
 /// Refill: `tokens` every `per_s` seconds or `per_ms` milliseconds (exactly
@@ -112,6 +130,10 @@ pub struct PolicySettings {
     /// Hashed slots in shared data (bounds memory; see `RateLimiter::shared_data_bound_bytes`).
     #[serde(default = "default_slots")]
     pub slots: u32,
+    /// The currency of a `cost` policy (e.g. `USD`); `capacity` and
+    /// `refill.tokens` are then in micro-units of it (1 USD = 1000000).
+    #[serde(default)]
+    pub currency: Option<String>,
 }
 
 fn default_slots() -> u32 {
@@ -119,7 +141,7 @@ fn default_slots() -> u32 {
 }
 
 /// The `rate_limit` section.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSettings {
     /// Policies; all that apply must admit a request.
@@ -136,6 +158,43 @@ pub struct RateLimitSettings {
     pub default_max_tokens: u64,
     /// End a stream whose output passes its reservation.
     pub cap_streams: bool,
+    /// A verified token without `sub` on a route with a per-subject policy.
+    pub missing_subject: MissingSubject,
+    /// Claim that stands in for a missing `sub` in `subject` key parts
+    /// (e.g. `client_id`, `azp`), kept apart from real subjects.
+    pub subject_fallback_claim: Option<String>,
+    /// Per-model output maximum (and prices), first match wins.
+    pub models: Vec<ModelSettings>,
+    /// A request without an output limit: reserve the model maximum, or
+    /// also inject it into the request.
+    pub missing_max_tokens: MissingMaxTokens,
+    /// A per-IP limit on signature verifications, before authentication.
+    pub pre_auth: Option<PreAuthSettings>,
+}
+
+/// The per-IP pre-authentication limit: every request that would cost a
+/// signature verification (a token not in the verified-token cache that
+/// passed every check needing no key) takes one token from its client
+/// address's bucket. A flood of fresh tokens with bad signatures from one
+/// address is then bounded to the refill rate.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PreAuthSettings {
+    /// Bucket size (burst) of signature checks per address.
+    pub capacity: u64,
+    /// Refill rate.
+    pub refill: RefillSettings,
+    /// When shared data fails: `open` (the default: authentication still
+    /// runs) or `closed` (503).
+    #[serde(default = "default_pre_auth_fail_mode")]
+    pub fail_mode: FailMode,
+    /// Hashed slots in shared data.
+    #[serde(default = "default_slots")]
+    pub slots: u32,
+}
+
+fn default_pre_auth_fail_mode() -> FailMode {
+    FailMode::Open
 }
 
 impl Default for RateLimitSettings {
@@ -148,6 +207,11 @@ impl Default for RateLimitSettings {
             client_ip: ClientIpSettings::default(),
             default_max_tokens: 256,
             cap_streams: false,
+            missing_subject: MissingSubject::Deny,
+            subject_fallback_claim: None,
+            models: Vec::new(),
+            missing_max_tokens: MissingMaxTokens::Reserve,
+            pre_auth: None,
         }
     }
 }

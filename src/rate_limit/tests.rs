@@ -631,7 +631,7 @@ fn reservation_takes_the_estimate_and_settlement_refunds_the_unused_part() {
 }
 
 #[test]
-fn usage_beyond_the_reservation_is_charged_into_bounded_debt() {
+fn usage_beyond_the_reservation_is_charged_into_debt_that_is_repaid_in_full() {
     let l = budget(1000);
     let s = MemoryStore::new();
     let a = Req::user("a");
@@ -641,9 +641,13 @@ fn usage_beyond_the_reservation_is_charged_into_bounded_debt() {
     let r = l.reserve_tokens(&s, &a.facts(), 100, 0).unwrap();
     l.settle(&s, &r.reservations, 5000, 0).unwrap();
     assert!(l.reserve_tokens(&s, &a.facts(), 1, 0).is_err(), "in debt");
-    // Debt is one bucket at most: after 1 h (one full refill) it is repaid.
+    // 300 left after the second reservation, then 4900 over it: 4600 in
+    // debt, 4.6 refills (1000 an hour) to repay. Nothing is forgiven after
+    // the first hour.
     assert_eq!(budget_left(&l, &s, &a, 3_600_000), 0);
-    assert_eq!(budget_left(&l, &s, &a, 7_200_000), 1000);
+    assert_eq!(budget_left(&l, &s, &a, 4 * 3_600_000), 0);
+    assert_eq!(budget_left(&l, &s, &a, 5 * 3_600_000), 400);
+    assert_eq!(budget_left(&l, &s, &a, 6 * 3_600_000), 1000);
 }
 
 #[test]
@@ -718,6 +722,8 @@ fn settling_an_unknown_policy_reports_it() {
         slot: 0,
         owner: 1,
         amount: 1,
+        price: None,
+        prompt_estimate: 0,
     };
     assert_eq!(
         l.settle(&MemoryStore::new(), &[bogus], 5, 0),
@@ -733,7 +739,8 @@ fn estimate_uses_the_configured_default_max_tokens() {
         e,
         Estimate {
             prompt: 2,
-            output: 1000
+            output: 1000,
+            ..Default::default()
         }
     );
 }
@@ -781,4 +788,303 @@ fn a_refund_that_loses_a_race_is_retried_and_loses_nobody_s_token() {
         2,
         "5 - our 2 admitted - the other worker's 1"
     );
+}
+
+// ---- tokens without a subject (issue 11, F13) ----
+
+fn no_sub() -> Req {
+    Req {
+        sub: None,
+        ..Req::user("-")
+    }
+}
+
+#[test]
+fn a_token_without_sub_is_refused_on_a_per_subject_route_by_default() {
+    let l = limiter(per_user(10, 1, 1));
+    assert_eq!(
+        l.check_subject(&no_sub().facts()),
+        Err(RateLimitError::MissingSubject)
+    );
+    assert_eq!(RateLimitError::MissingSubject.code(), "jwt_missing_claim");
+    assert_eq!(RateLimitError::MissingSubject.status(), 401);
+    assert_eq!(l.check_subject(&Req::user("a").facts()), Ok(()));
+}
+
+#[test]
+fn anonymous_requests_and_routes_without_subject_policies_are_not_concerned() {
+    let l = limiter(json!({"policies":[
+        {"name":"u","key":["subject"],"routes":["chat"],"capacity":1,"refill":{"tokens":1,"per_s":1}},
+        {"name":"ip","key":["ip"],"capacity":1,"refill":{"tokens":1,"per_s":1}}]}));
+    let mut models = no_sub();
+    models.route = "models".into();
+    assert_eq!(l.check_subject(&models.facts()), Ok(()));
+    let anon = no_sub();
+    let facts = RequestFacts {
+        claims: None,
+        ..anon.facts()
+    };
+    assert_eq!(l.check_subject(&facts), Ok(()));
+}
+
+#[test]
+fn missing_subject_skip_keeps_the_old_fail_open_behaviour() {
+    let mut cfg = per_user(1, 1, 3600);
+    cfg["missing_subject"] = json!("skip");
+    let l = limiter(cfg);
+    let s = MemoryStore::new();
+    assert_eq!(l.check_subject(&no_sub().facts()), Ok(()));
+    assert_eq!(count_admitted(&l, &s, &no_sub(), 5, 0), 5);
+}
+
+#[test]
+fn a_fallback_claim_counts_subjectless_tokens_apart_from_real_subjects() {
+    let mut cfg = per_user(2, 1, 3600);
+    cfg["subject_fallback_claim"] = json!("client_id");
+    let l = limiter(cfg);
+    let s = MemoryStore::new();
+    let mut svc = no_sub();
+    svc.claims.insert("client_id".into(), json!("batch-job"));
+    assert_eq!(l.check_subject(&svc.facts()), Ok(()));
+    assert_eq!(
+        count_admitted(&l, &s, &svc, 5, 0),
+        2,
+        "counted by client_id"
+    );
+    // A user whose sub is the same text has a bucket of its own.
+    assert_eq!(count_admitted(&l, &s, &Req::user("batch-job"), 5, 0), 2);
+    // Without the claim either, the token is refused.
+    assert_eq!(
+        l.check_subject(&no_sub().facts()),
+        Err(RateLimitError::MissingSubject)
+    );
+}
+
+// ---- one request cannot overshoot a budget (issue 11, F9) ----
+
+fn capped_budget(capacity: u64, model_max: u64, mode: &str) -> RateLimiter {
+    limiter(json!({
+        "policies":[{"name":"tokens","kind":"llm_tokens","key":["subject"],
+            "capacity":capacity,"refill":{"tokens":capacity,"per_s":86400}}],
+        "models":[{"model":"m*","max_output_tokens":model_max}],
+        "missing_max_tokens": mode}))
+}
+
+#[test]
+fn a_request_without_max_tokens_reserves_the_models_maximum() {
+    let l = capped_budget(100_000, 4096, "reserve");
+    let body = json!({"model":"m-large","messages":[{"role":"user","content":"abcd"}]});
+    assert_eq!(l.estimate_request(&body).output, 4096);
+    let named = json!({"model":"m-large","max_tokens":10,"messages":[]});
+    assert_eq!(l.estimate_request(&named).output, 10, "a named limit wins");
+    let other = json!({"model":"other","messages":[]});
+    assert_eq!(l.estimate_request(&other).output, 256, "default_max_tokens");
+    assert_eq!(
+        l.cap_request("/v1/chat/completions", b"{}", &body),
+        None,
+        "reserve mode keeps the body"
+    );
+    assert!(!l.may_cap_requests("chat"));
+}
+
+#[test]
+fn inject_mode_writes_the_reserved_limit_into_the_request() {
+    let l = capped_budget(100_000, 150, "inject");
+    assert!(l.may_cap_requests("chat"));
+    let raw = br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#;
+    let body: serde_json::Value = serde_json::from_slice(raw).unwrap();
+    let out = l.cap_request("/v1/chat/completions", raw, &body).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert_eq!(v["max_completion_tokens"], 150);
+    assert_eq!(
+        l.estimate_request(&body).output,
+        150,
+        "what is injected is what is reserved"
+    );
+    let out = l.cap_request("/v1/messages", raw, &body).unwrap();
+    assert!(out.starts_with(br#"{"max_tokens":150,"#));
+    assert_eq!(l.cap_request("/v1/embeddings", raw, &body), None);
+}
+
+/// Twelve requests in flight at once against a 2,000-token budget, each
+/// without `max_tokens`, each from an upstream that would write 60,000
+/// tokens if let. With the limit injected the upstream stops at 150, so
+/// every admitted request costs at most its reservation: the total
+/// charged stays within the budget plus the error of the prompt estimate
+/// (here the estimate is exact, so within the budget).
+#[test]
+fn a_concurrent_burst_is_charged_within_the_budget() {
+    let l = capped_budget(2000, 150, "inject");
+    let s = MemoryStore::new();
+    let a = Req::user("burst");
+    let prompt = "x".repeat(40); // 10 tokens, estimated exactly
+    let raw =
+        serde_json::to_vec(&json!({"model":"m","messages":[{"role":"user","content":prompt}]}))
+            .unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&raw).unwrap();
+    let estimate = l.estimate_request(&body);
+    // Every request reserves before any settles (all in flight together).
+    let mut admitted = Vec::new();
+    for _ in 0..12 {
+        if let Ok(r) = l.reserve_tokens(&s, &a.facts(), estimate.total(), 0) {
+            let sent = l.cap_request("/v1/chat/completions", &raw, &body).unwrap();
+            let cap = serde_json::from_slice::<serde_json::Value>(&sent).unwrap()
+                ["max_completion_tokens"]
+                .as_u64()
+                .unwrap();
+            admitted.push((r, cap));
+        }
+    }
+    assert_eq!(admitted.len(), 12, "12 × 160 = 1,920 fits in 2,000");
+    let upstream_would_write = 60_000u64;
+    let mut charged = 0;
+    for (r, cap) in &admitted {
+        let actual = estimate.prompt + upstream_would_write.min(*cap);
+        charged += actual;
+        l.settle(&s, &r.reservations, actual, 1).unwrap();
+    }
+    assert!(charged <= 2000, "charged {charged}");
+    // The same burst with reserve-only against an upstream that overruns:
+    // the excess is charged as debt and paid back before anything else.
+    let l = capped_budget(2000, 150, "reserve");
+    let s = MemoryStore::new();
+    let mut admitted = Vec::new();
+    for _ in 0..12 {
+        if let Ok(r) = l.reserve_tokens(&s, &a.facts(), estimate.total(), 0) {
+            admitted.push(r);
+        }
+    }
+    for r in &admitted {
+        l.settle(
+            &s,
+            &r.reservations,
+            estimate.prompt + upstream_would_write,
+            1,
+        )
+        .unwrap();
+    }
+    // 12 × 60,010 = 720,120 charged against 2,000 a day: nothing more is
+    // admitted for 360 days' worth of refill, capped at 30 (see bucket.rs).
+    assert!(l
+        .reserve_tokens(&s, &a.facts(), 1, 29 * 86_400_000)
+        .is_err());
+    assert!(l.reserve_tokens(&s, &a.facts(), 1, 32 * 86_400_000).is_ok());
+}
+
+// ---- the per-IP pre-authentication limit (issue 16, item 4) ----
+
+#[test]
+fn pre_auth_limits_signature_checks_per_address_with_its_own_fail_mode() {
+    let l = limiter(json!({"pre_auth": {"capacity": 2, "refill": {"tokens": 1, "per_s": 60}}}));
+    assert!(l.is_empty(), "not a request policy");
+    let s = MemoryStore::new();
+    let a = Req::anonymous("10.0.0.9:1");
+    let b = Req::anonymous("10.0.0.10:1");
+    assert_eq!(l.check_pre_auth(&s, &a.facts(), 0), None);
+    assert_eq!(l.check_pre_auth(&s, &a.facts(), 0), None);
+    assert!(matches!(
+        l.check_pre_auth(&s, &a.facts(), 0),
+        Some(Outcome::Limited { ref policy, .. }) if policy == "pre_auth"
+    ));
+    assert_eq!(l.check_pre_auth(&s, &b.facts(), 0), None, "another address");
+    assert_eq!(l.check_pre_auth(&s, &a.facts(), 60_000), None, "refilled");
+    // Shared data failing: open by default, closed when asked.
+    let failing = MemoryStore::new();
+    failing.fail_everything(true);
+    assert_eq!(l.check_pre_auth(&failing, &a.facts(), 0), None);
+    let closed = limiter(
+        json!({"pre_auth": {"capacity": 2, "refill": {"tokens": 1, "per_s": 60}, "fail_mode": "closed"}}),
+    );
+    assert!(matches!(
+        closed.check_pre_auth(&failing, &a.facts(), 0),
+        Some(Outcome::Failed { .. })
+    ));
+    assert_eq!(
+        compile_err(json!({"pre_auth": {"capacity": 0, "refill": {"tokens": 1, "per_s": 60}}}))
+            .path,
+        "rate_limit.pre_auth.capacity"
+    );
+}
+
+// ---- money budgets (issue 18, item 4) ----
+
+fn money(capacity_micros: u64) -> RateLimiter {
+    limiter(json!({
+        "policies":[{"name":"spend","kind":"cost","currency":"usd","key":["subject"],
+            "capacity":capacity_micros,"refill":{"tokens":capacity_micros,"per_s":86400}}],
+        "models":[
+            {"model":"cheap","price":{"input_per_million":1.0,"output_per_million":2.0}},
+            {"model":"dear","price":{"input_per_million":10.0,"output_per_million":40.0,"cached_input_per_million":5.0}}]}))
+}
+
+#[test]
+fn a_money_budget_reserves_the_estimated_price_and_settles_the_real_one() {
+    let l = money(1_000_000); // 1 USD a day
+    let s = MemoryStore::new();
+    let a = Req::user("spender");
+    let body = json!({"model":"dear","max_tokens":1000,"messages":[{"role":"user","content":"x".repeat(4000)}]});
+    let e = l.estimate_request(&body);
+    // 1000 prompt tokens at 10/M + 1000 output at 40/M = 0.05 USD.
+    let r = l.reserve(&s, &a.facts(), e, 0).unwrap();
+    assert_eq!(r.reservations[0].amount, 50_000);
+    let policy = r
+        .headers
+        .iter()
+        .find(|(n, _)| n == "ratelimit-policy")
+        .unwrap();
+    assert!(policy.1.contains("qu=\"usd-micros\""), "{policy:?}");
+    let state = r.headers.iter().find(|(n, _)| n == "ratelimit").unwrap();
+    assert!(state.1.contains("r=950000"), "{state:?}");
+    // Real usage: 1000 in (400 cached), 200 out: 6000 + 2000 + 8000 micro-units.
+    let usage = Usage {
+        prompt: 1000,
+        completion: 200,
+        total: 1200,
+        cached_prompt: 400,
+    };
+    assert_eq!(l.cost_micros(&r.reservations, &usage), Some(16_000));
+    l.settle_usage(&s, &r.reservations, &usage, 0).unwrap();
+    let next = l.reserve(&s, &a.facts(), e, 0).unwrap();
+    let state = next.headers.iter().find(|(n, _)| n == "ratelimit").unwrap();
+    assert!(
+        state.1.contains("r=934000"),
+        "1,000,000 - 16,000 - 50,000: {state:?}"
+    );
+}
+
+#[test]
+fn a_spender_crossing_the_money_budget_is_refused_and_unpriced_models_are_not_free() {
+    let l = money(100_000); // 0.10 USD
+    let s = MemoryStore::new();
+    let a = Req::user("spender");
+    let cheap = l.estimate_request(&json!({"model":"cheap","max_tokens":10000,"messages":[]}));
+    assert_eq!(cheap.price.unwrap().output_nanos, 2000);
+    // 10,000 output tokens at 2/M: 20,000 micro-units each; 5 fit, the 6th not.
+    let admitted = (0..6)
+        .filter(|_| l.reserve(&s, &a.facts(), cheap, 0).is_ok())
+        .count();
+    assert_eq!(admitted, 5);
+    let unknown = l.estimate_request(&json!({"model":"brand-new","messages":[]}));
+    assert_eq!(
+        unknown.price.unwrap().output_nanos,
+        40_000,
+        "charged the highest price"
+    );
+}
+
+#[test]
+fn cost_policies_need_a_currency_and_prices() {
+    let no_currency = compile_err(
+        json!({"policies":[{"name":"c","kind":"cost","key":["subject"],"capacity":1,"refill":{"tokens":1,"per_s":1}}],
+        "models":[{"model":"m","price":{"input_per_million":1,"output_per_million":1}}]}),
+    );
+    assert_eq!(no_currency.path, "rate_limit.policies[0].currency");
+    let no_prices = compile_err(
+        json!({"policies":[{"name":"c","kind":"cost","currency":"EUR","key":["subject"],"capacity":1,"refill":{"tokens":1,"per_s":1}}]}),
+    );
+    assert_eq!(no_prices.path, "rate_limit.policies[0].kind");
+    let stray = compile_err(
+        json!({"policies":[{"name":"c","currency":"EUR","key":["subject"],"capacity":1,"refill":{"tokens":1,"per_s":1}}]}),
+    );
+    assert_eq!(stray.path, "rate_limit.policies[0].currency");
 }

@@ -19,6 +19,9 @@
 //! - the last 64 emitted bytes stay as left context, so boundaries and
 //!   `password=` keywords before the cut are still seen.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use super::Counts;
 use super::Inner;
 use memchr::memmem;

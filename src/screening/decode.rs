@@ -7,6 +7,9 @@
 //! letters). Random identifiers, hashes and binary blobs decode to garbage
 //! and are dropped. Decoded text is not decoded again.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use base64::alphabet;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;

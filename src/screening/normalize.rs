@@ -14,6 +14,9 @@
 //! may stand for either); rule phrases go through the same mapping, so both
 //! sides meet in one canonical spelling.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 /// What folding removed, for the smuggling rules.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Signals {

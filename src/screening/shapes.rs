@@ -7,6 +7,9 @@
 //! skipped (new modalities appear often), but a `text` string inside one is
 //! still taken: text must never slip past screening by being mislabelled.
 
+// Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
+#![deny(clippy::indexing_slicing)]
+
 use serde_json::{Map, Value};
 
 use super::settings::Role;

@@ -7,6 +7,11 @@ import harness
 ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
                404: "invalid_request_error", 413: "invalid_request_error", 415: "invalid_request_error",
                429: "rate_limit_error", 502: "api_error", 503: "api_error"}
+# Anthropic's documented error type per status: on Anthropic routes (/v1/messages)
+# the refusal's type follows the status, whatever the filter's own type.
+ANTHROPIC_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                   404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                   500: "api_error", 529: "overloaded_error"}
 CHALLENGE = re.compile(r'Bearer error="invalid_token", error_description="[^"\\]+"')
 
 
@@ -41,9 +46,13 @@ def assert_denied(resp: harness.Response, status: int, code: str, token: str | N
     assert resp.status == status, resp
     assert resp.header("x-mock-upstream") is None, f"the upstream answered, not the filter: {resp!r}"
     assert (resp.header("content-type") or "").startswith("application/json"), resp
-    error = resp.json()["error"]
+    body = resp.json()
+    error = body["error"]
     assert error["code"] == code, resp
-    assert error["type"] == (error_type or ERROR_TYPES[status]), resp
+    if body.get("type") == "error":  # Anthropic's envelope: {"type":"error","error":{...}}
+        assert ANTHROPIC_TYPES.get(status, error_type or ERROR_TYPES[status]) == error["type"], resp
+    else:
+        assert error["type"] == (error_type or ERROR_TYPES[status]), resp
     assert isinstance(error["message"], str) and error["message"], resp
     assert_no_token(resp, token)
     return error

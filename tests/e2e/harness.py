@@ -54,6 +54,9 @@ ROTATED_KEY = (KEYS / "es256-rotated.pem", "demo-es256-rotated")
 
 # Demo listener, admin and upstream ports, as written in envoy/envoy.yaml.
 LISTENER_PORT, ADMIN_PORT, UPSTREAM_PORT = 10000, 9901, 10001
+# The HTTPS listener (TLS 1.3 only) and its TEST-ONLY CA, from `make demo-tls`.
+TLS_LISTENER_PORT = 10443
+DEMO_CA = REPO / "envoy" / "demo" / "tls" / "demo-ca.crt"
 
 START_TIMEOUT_S = 30.0
 HTTP_TIMEOUT_S = 15.0
@@ -291,6 +294,8 @@ def free_port_yaml(yaml_text: str, upstream_port: int, wasm: Path | None = None)
     """The demo YAML with free ports (listener and admin 0, upstream = the mock)."""
     text = _replace_port(yaml_text, LISTENER_PORT, 0)
     text = _replace_port(text, ADMIN_PORT, 0)
+    if re.search(rf"\bport_value:\s*{TLS_LISTENER_PORT}\b", text):
+        text = _replace_port(text, TLS_LISTENER_PORT, 0)
     # Both `upstream` and `jwks` point at the mock.
     text = _replace_port(text, UPSTREAM_PORT, upstream_port, expect_min=2)
     if wasm is not None:
@@ -332,6 +337,12 @@ class Envoy:
         workdir.mkdir(parents=True, exist_ok=True)
         self.workdir = workdir
         self.config_path = workdir / "envoy.yaml"
+        # The access log (the audit record, audit.sink: filter_state) goes to a
+        # file of its own: on stdout its lines would interleave with Envoy's log.
+        self.access_log_path = workdir / "access.log"
+        if self.access_log_path.exists():
+            self.access_log_path.unlink()
+        yaml_text = yaml_text.replace("path: /dev/stdout", f"path: {self.access_log_path}")
         self.config_path.write_text(yaml_text)
         self.log_path = workdir / "envoy.log"
         self.admin_path = workdir / "admin.txt"
@@ -343,12 +354,15 @@ class Envoy:
             "--concurrency", str(concurrency),
             # No shared memory for hot restart: several Envoys run side by side.
             "--disable-hot-restart",
+            # Access-log files (audit records) are flushed every 10 s by default.
+            "--file-flush-interval-msec", "100",
             "--admin-address-path", str(self.admin_path),
             "-l", "info", "--component-log-level", "wasm:debug",
         ]
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO)
         self.admin = None
         self.url = None
+        self.tls_url = None
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> "Envoy":
         deadline = time.monotonic() + timeout
@@ -363,6 +377,8 @@ class Envoy:
                 try:
                     if http_request(self.admin, "GET", "/ready", timeout=2).status == 200:
                         self.url = f"http://127.0.0.1:{self._listener_port()}"
+                        tls_port = self._listener_port("tollgate_tls", required=False)
+                        self.tls_url = f"https://127.0.0.1:{tls_port}" if tls_port else None
                         return self
                 except OSError:
                     pass
@@ -370,13 +386,21 @@ class Envoy:
         self.stop()
         raise HarnessError(f"Envoy not ready after {timeout}s; log tail:\n{self.log_text()[-4000:]}")
 
-    def _listener_port(self) -> int:
+    def _listener_port(self, name: str | None = None, required: bool = True) -> int | None:
+        """The bound port of the listener `name` (default: the plaintext one, else the first)."""
         listeners = http_request(self.admin, "GET", "/listeners?format=json", timeout=2).json()
-        for status in listeners.get("listener_statuses", []):
-            port = status.get("local_address", {}).get("socket_address", {}).get("port_value")
-            if port:
-                return int(port)
-        raise HarnessError(f"no bound listener in the admin API: {listeners}")
+        statuses = listeners.get("listener_statuses", [])
+        wanted = [name] if name else ["tollgate", None]
+        for want in wanted:
+            for status in statuses:
+                if want is not None and status.get("name") != want:
+                    continue
+                port = status.get("local_address", {}).get("socket_address", {}).get("port_value")
+                if port:
+                    return int(port)
+        if not required:
+            return None
+        raise HarnessError(f"no bound listener {name or ''} in the admin API: {listeners}")
 
     def wait_exit(self, timeout: float) -> int | None:
         """Waits for Envoy to exit on its own; its status, or None if it kept running."""
@@ -386,8 +410,12 @@ class Envoy:
             return None
 
     def log_text(self) -> str:
+        """Envoy's log, then its access log (where the demo writes audit records)."""
         self._log.flush()
-        return self.log_path.read_text(errors="replace")
+        text = self.log_path.read_text(errors="replace")
+        if self.access_log_path.exists():
+            text += "\n" + self.access_log_path.read_text(errors="replace")
+        return text
 
     def request(self, method: str, path: str, headers=None, body=None, timeout=HTTP_TIMEOUT_S) -> Response:
         return http_request(self.url, method, path, headers, body, timeout)
@@ -598,9 +626,17 @@ class Stack:
         self.mock.stop()
 
 
+def ensure_demo_tls() -> None:
+    """The demo's TEST-ONLY certificate (the HTTPS listener needs it); `make demo-tls` makes it."""
+    if DEMO_CA.exists() and (DEMO_CA.parent / "server.crt").exists():
+        return
+    subprocess.run(["make", "-s", "demo-tls"], cwd=REPO, check=True, timeout=60)
+
+
 def start_stack(workdir: Path, minter: Minter, plugin: dict | str | None = None, yaml_text: str | None = None,
                 jwks: Path | None = None) -> Stack:
     """A fresh mock and Envoy, with the demo configuration or a replaced plugin configuration."""
+    ensure_demo_tls()
     mock = Mock(workdir, jwks=jwks)
     try:
         text = yaml_text if yaml_text is not None else demo_yaml()

@@ -322,13 +322,17 @@ def test_token_from_a_named_header_or_query_and_authorization_stripped(new_stack
     cfg["auth"]["token_sources"] = [{"header": "authorization", "prefix": "Bearer "},
                                     {"header": "x-api-token"}, {"query": "access_token"}]
     cfg["auth"]["strip_authorization"] = True
+    del cfg["auth"]["upstream_credential"]  # it would set authorization itself
     s = new_stack(plugin=cfg)
     token = s.mint(alg="HS256")
     body = {"messages": [{"role": "user", "content": "x"}]}
     mark = marker()
     assert_upstream_answered(s.request("POST", "/v1/chat/completions", token, {"x-test-id": mark}, body))
     assert header_values(upstream_saw(s, mark), "authorization") == []
-    assert_upstream_answered(s.request("POST", "/v1/chat/completions", headers={"x-api-token": token}, body=body))
+    mark = marker()
+    assert_upstream_answered(s.request("POST", "/v1/chat/completions", headers={"x-api-token": token, "x-test-id": mark},
+                                       body=body))
+    assert header_values(upstream_saw(s, mark), "x-api-token") == [], "every token header is stripped"
     assert_upstream_answered(s.request("POST", f"/v1/chat/completions?access_token={token}", body=body))
     r = s.request("POST", "/v1/chat/completions?access_token=garbage", body=body)
     assert_invalid_token(r, "jwt_malformed", "garbage")

@@ -74,7 +74,7 @@ def test_corrupt_rate_limit_state_is_a_clean_503_and_the_worker_serves_the_next_
     token = hs256_token(claims(sub="fail-closed"))
     hit, miss = split_teams(s, token)
     vm_before = hostile.vm_stats(s.admin)
-    errors_before = hostile.counter(s.admin, "wasmcustom.tollgate.internal.error.corrupt_state")
+    errors_before = hostile.counter(s.admin, "wasmcustom.tollgate.internal.error.kind.corrupt_state")
 
     # One connection is one worker: the same VM refuses, then serves, then refuses again.
     client = hostile.RawClient(s.url)
@@ -94,7 +94,7 @@ def test_corrupt_rate_limit_state_is_a_clean_503_and_the_worker_serves_the_next_
     finally:
         client.close()
 
-    harness.wait_until(lambda: hostile.counter(s.admin, "wasmcustom.tollgate.internal.error.corrupt_state")
+    harness.wait_until(lambda: hostile.counter(s.admin, "wasmcustom.tollgate.internal.error.kind.corrupt_state")
                        >= errors_before + 3, timeout=5, what="the corrupt_state counter")
     vm_after = hostile.vm_stats(s.admin)
     assert vm_after["wasm.envoy.wasm.runtime.v8.created"] == vm_before["wasm.envoy.wasm.runtime.v8.created"], vm_after
@@ -140,6 +140,6 @@ def test_with_fail_mode_open_the_same_corruption_admits_and_is_counted(run_dir, 
             client.close()
         assert statuses == [200] * 16, statuses
         # Slot 0 is in the probe window of half the homes: some of the 16 met it.
-        assert hostile.counter(s.admin, "wasmcustom.tollgate.internal.error.corrupt_state") > 0
+        assert hostile.counter(s.admin, "wasmcustom.tollgate.internal.error.kind.corrupt_state") > 0
     finally:
         s.stop()

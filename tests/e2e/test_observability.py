@@ -40,28 +40,49 @@ def test_each_decision_is_counted_in_stats(stack):
     assert_denied(chat(stack, None, "hello", marker()), 401, "jwt_missing")
     assert_denied(chat(stack, token, INJECTION, marker()), 403, "prompt_blocked", error_type="invalid_request_error")
     assert_denied(chat(stack, "not.a.token", "hello", marker()), 401, "jwt_malformed")
-    got = harness.wait_until(lambda: (d := deltas(before, stack.stats())) and len(d) >= 5 and d,
+    got = harness.wait_until(lambda: (d := deltas(before, stack.stats())) and len(d) >= 9 and d,
                              timeout=5, what="the counters")
     assert got == {
         "auth.allowed": 2,
-        "auth.denied.jwt_missing": 1,
-        "auth.denied.jwt_malformed": 1,
-        "screening.blocked.instruction_override": 1,
-        "redaction.email": 1,
+        "auth.denied.code.jwt_missing": 1,
+        "auth.denied.code.jwt_malformed": 1,
+        # The malformed token was refused before any signature check.
+        "auth.pre_signature_refused": 1,
+        "screening.blocked.category.instruction_override": 1,
+        "redaction.redacted.entity.email": 1,
+        # Every refusal, once, by route and code.
+        "denied.route.chat.code.jwt_missing": 1,
+        "denied.route.chat.code.jwt_malformed": 1,
+        "denied.route.chat.code.prompt_blocked": 1,
     }
 
 
 def prometheus_values(text: str) -> dict:
-    """Unlabelled samples (`name value` or `name{} value`) of the Prometheus output, as {name: int}."""
+    """Samples of the Prometheus output, as {name or name{labels}: int}; `name{}` is `name`."""
     out = {}
     for line in text.splitlines():
-        m = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{\})? ([0-9.eE+-]+)", line.strip())
+        m = re.fullmatch(r"([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? ([0-9.eE+-]+)", line.strip())
         if m:
-            out[m.group(1)] = int(float(m.group(2)))
+            labels = m.group(2) if m.group(2) not in (None, "{}") else ""
+            out[m.group(1) + labels] = int(float(m.group(3)))
     return out
 
 
-def test_counters_appear_in_prometheus_with_the_same_values(stack):
+# Envoy stat (under wasmcustom.) -> the Prometheus series it becomes through the
+# stats_tags of envoy/envoy.yaml: dimensions are labels, not part of the name.
+LABELLED = {
+    "auth.allowed": "tollgate_auth_allowed",
+    "auth.denied.code.jwt_missing": 'tollgate_auth_denied{code="jwt_missing"}',
+    "screening.blocked.category.instruction_override":
+        'tollgate_screening_blocked{category="instruction_override"}',
+    "redaction.redacted.entity.email": 'tollgate_redaction_redacted{entity="email"}',
+    "denied.route.chat.code.prompt_blocked": 'tollgate_denied{code="prompt_blocked",route="chat"}',
+    "config.loaded": "tollgate_config_loaded",
+    "jwks.fetch_ok": "tollgate_jwks_fetch_ok",
+}
+
+
+def test_counters_appear_in_prometheus_with_labels_and_the_same_values(stack):
     token = stack.mint(alg="HS256")
     chat(stack, token, f"write to {EMAIL}", marker())
     chat(stack, None, "hello", marker())
@@ -69,13 +90,37 @@ def test_counters_appear_in_prometheus_with_the_same_values(stack):
     stats = stack.stats()
     prom_text = stack.prometheus()
     prom = prometheus_values(prom_text)
-    for name in ("auth.allowed", "auth.denied.jwt_missing", "screening.blocked.instruction_override",
-                 "redaction.email", "config.loaded", "jwks.fetch_ok"):
-        prom_name = "tollgate_" + name.replace(".", "_")
-        assert prom_name in prom, f"{prom_name} missing from /stats/prometheus"
-        assert prom[prom_name] == stats[f"wasmcustom.tollgate.{name}"], name
-        assert prom[prom_name] > 0
-        assert f"# TYPE {prom_name} counter" in prom_text
+    for name, series in LABELLED.items():
+        assert series in prom, f"{series} missing from /stats/prometheus"
+        assert prom[series] == stats[f"wasmcustom.tollgate.{name}"], name
+        assert prom[series] > 0
+        family = series.split("{")[0]
+        assert f"# TYPE {family} counter" in prom_text
+    # No dimension is left baked into a metric name.
+    assert not re.search(r"^tollgate_auth_denied_jwt", prom_text, re.M)
+
+
+def test_token_usage_and_duration_by_model_are_labelled(stack):
+    token = stack.mint(alg="HS256")
+    body = {"model": "tollgate-mock-1", "messages": [{"role": "user", "content": "count my tokens"}],
+            "stream": True, "stream_options": {"include_usage": True}}
+    assert stack.request("POST", "/v1/chat/completions", token, {}, body).status == 200
+    unlisted = {**body, "model": f"private-model-{marker()}"}
+    assert stack.request("POST", "/v1/chat/completions", token, {}, unlisted).status == 200
+
+    def series():
+        p = prometheus_values(stack.prometheus())
+        want = ['tollgate_llm_token_usage_count{type="input",model="tollgate-mock-1"}',
+                'tollgate_llm_token_usage_count{type="output",model="tollgate-mock-1"}',
+                'tollgate_llm_request_duration_ms_count{model="tollgate-mock-1"}',
+                'tollgate_llm_time_to_first_token_ms_count{model="tollgate-mock-1"}',
+                'tollgate_llm_time_per_output_token_us_count{model="tollgate-mock-1"}',
+                'tollgate_llm_token_usage_count{type="input",model="other"}']
+        return all(p.get(w, 0) >= 1 for w in want) and p
+    # Envoy publishes histograms at its stats flush (every 5 s).
+    prom = harness.wait_until(series, timeout=12, interval=0.5, what="token usage by model")
+    # A model outside metrics.models is `other`, never its own series.
+    assert not any("private-model" in name for name in prom)
 
 
 def test_histograms_are_recorded(stack):

@@ -266,7 +266,7 @@ def monitor(run_dir, minter):
 
 def test_monitor_mode_admits_and_tells_the_upstream(monitor):
     tag = marker()
-    before = monitor.stat("wasmcustom.tollgate.screening.flagged.instruction_override")
+    before = monitor.stat("wasmcustom.tollgate.screening.flagged.category.instruction_override")
     r = send(monitor, "chat", INJECTION, tag)
     assert_upstream_answered(r)
     seen = monitor.mock.find_requests(tag)
@@ -276,9 +276,9 @@ def test_monitor_mode_admits_and_tells_the_upstream(monitor):
     rules = flag.split("rules=", 1)[1].split(",")
     assert any(rule.startswith("io.") for rule in rules), flag
     # One count per flagged rule of the category.
-    flagged = monitor.stat("wasmcustom.tollgate.screening.flagged.instruction_override") - before
+    flagged = monitor.stat("wasmcustom.tollgate.screening.flagged.category.instruction_override") - before
     assert 1 <= flagged <= len(rules), (flagged, rules)
-    assert monitor.stat("wasmcustom.tollgate.screening.blocked.instruction_override") == 0
+    assert monitor.stat("wasmcustom.tollgate.screening.blocked.category.instruction_override") == 0
 
 
 def test_monitor_mode_leaves_benign_requests_unflagged(monitor):
