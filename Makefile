@@ -145,6 +145,7 @@ include benches/bench.mk
 
 # Fuzzing (issue 8): `make fuzz` (FUZZ_SECONDS per target, default 60).
 include fuzz/fuzz.mk
+include tools/redaction.mk
 
 # Global limits (issue 15): `make run-cluster`.
 include tools/cluster.mk

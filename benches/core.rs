@@ -621,6 +621,43 @@ fn bench_redaction(b: &mut Bench) {
         );
     }
 
+    // Issue 16's target case: a 2 KiB JSON answer (prose, two PII values).
+    let mut two_k = benign_text(&mut rng, 2048 - 64);
+    two_k.push_str(" mail john.doe@example.com card 4111 1111 1111 1111.");
+    let doc2k = completion_json(&two_k);
+    b.run(
+        "redact_json 2 KiB answer",
+        Some(doc2k.len()),
+        "chat completion, prose + 2 PII values",
+        || {
+            let mut counts = Counts::default();
+            r.redact_json(profile, black_box(&doc2k), &mut counts)
+                .map(|v| v.len())
+        },
+    );
+    // The same answer streamed as a model sends it: 4 characters per event
+    // (issue 14's pace). Per byte of event, to compare with the JSON per byte.
+    let chars: Vec<char> = two_k.chars().collect();
+    let tiny: Vec<Vec<u8>> = chars
+        .chunks(4)
+        .map(|c| sse_event(&c.iter().collect::<String>()))
+        .collect();
+    let tiny_bytes: usize = tiny.iter().map(Vec::len).sum();
+    b.run(
+        "stream SSE 2 KiB answer in 4-char events",
+        Some(tiny_bytes),
+        &format!("{} events, whole answer per iteration", tiny.len()),
+        || {
+            let mut stream = r.stream(profile, StreamKind::Sse);
+            let mut counts = Counts::default();
+            let mut n = 0;
+            for e in &tiny {
+                n += stream.push(black_box(e), &mut counts).len();
+            }
+            n + stream.finish(&mut counts).len()
+        },
+    );
+
     // Streaming: one long-lived redactor, one small delta event per push;
     // every eighth event carries a PII value, whole inside that event.
     let events: Vec<Vec<u8>> = (0..64)

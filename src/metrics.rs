@@ -277,6 +277,17 @@ pub fn redacted(entity: &str) -> String {
     )
 }
 
+/// `tollgate.redaction.phone.context` or `.format`: phones taken because a
+/// context word was near, or on their format alone
+/// ([`crate::redaction::Counts::phone_split`]).
+pub fn redacted_phone(by_context: bool) -> &'static str {
+    if by_context {
+        "tollgate.redaction.phone.context"
+    } else {
+        "tollgate.redaction.phone.format"
+    }
+}
+
 /// Characters of prompt text screened per request (histogram).
 pub const PROMPT_CHARS: &str = "tollgate.screening.prompt_chars";
 

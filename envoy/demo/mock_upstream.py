@@ -18,6 +18,12 @@ Request headers a test may send (they pass through Envoy to here):
     x-mock-delay-ms: N     pause between streamed events (default 0)
     x-mock-repeat: N       the answer is the echoed text repeated N times (default 1;
                            at most 16 MiB of answer), for large responses
+    x-mock-shape: NAME     (chat completions) answer in another shape, for the redaction
+                           tests: function_call | audio | content_parts | logprobs
+                           (streamed when the request says stream), ndjson (an
+                           Ollama-style application/x-ndjson stream), octet
+                           (application/octet-stream), invalid_json (a truncated
+                           JSON body that writes `@` as `\u0040`)
     x-mock-ignore-max-tokens: 1  answer past max_tokens / max_completion_tokens /
                            max_output_tokens (otherwise honoured, 4 characters a token)
     x-mock-content-encoding: gzip
@@ -408,6 +414,10 @@ class Handler(BaseHTTPRequestHandler):
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": tokens(answer),
                  "total_tokens": prompt_tokens + tokens(answer)}
         ident, created, model = new_id("chatcmpl-"), now(), req.get("model", MODEL)
+        shape = self.headers.get("x-mock-shape", "")
+        if shape:
+            self.chat_shape(shape, req, answer, ident, created, model, usage)
+            return
         if not req.get("stream"):
             self.send_json(200, {
                 "id": ident, "object": "chat.completion", "created": created, "model": model,
@@ -429,6 +439,79 @@ class Handler(BaseHTTPRequestHandler):
         if isinstance(options, dict) and options.get("include_usage"):
             self.event({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
                         "choices": [], "usage": usage})
+        self.write_chunk(b"data: [DONE]\n\n")
+        self.end_stream()
+
+    def chat_shape(self, shape, req, answer, ident, created, model, usage):
+        """Other answer shapes for the redaction tests (x-mock-shape)."""
+        size = max(1, self.int_header("x-mock-chunk-chars", 4))
+        if shape == "octet":
+            self.send(200, answer.encode("utf-8"), "application/octet-stream")
+            return
+        if shape == "invalid_json":
+            body = '{"choices":[{"message":{"content":"' + answer.replace("@", "\\u0040") + '"}}'
+            self.send(200, body.encode("utf-8"), "application/json")
+            return
+        if shape == "ndjson":
+            self.send_response(200)
+            self.send_header("content-type", "application/x-ndjson")
+            self.send_header("transfer-encoding", "chunked")
+            self.send_header("x-mock-upstream", "1")
+            self.end_headers()
+            self.gzip_stream = None
+            for piece in pieces(answer, size):
+                self.write_chunk(json.dumps({"model": model, "created_at": "2024-01-01T00:00:00Z",
+                                             "message": {"role": "assistant", "content": piece},
+                                             "done": False}).encode() + b"\n")
+            self.write_chunk(json.dumps({"model": model, "created_at": "2024-01-01T00:00:00Z",
+                                         "message": {"role": "assistant", "content": ""}, "done": True,
+                                         "done_reason": "stop"}).encode() + b"\n")
+            self.end_stream()
+            return
+
+        def logprobs(piece):
+            return {"content": [{"token": piece, "logprob": -0.1, "bytes": list(piece.encode()),
+                                 "top_logprobs": [{"token": piece, "logprob": -0.1, "bytes": list(piece.encode())}]}]}
+
+        def delta(piece, first):
+            if shape == "function_call":
+                d = {"arguments": piece}
+                if first:
+                    d["name"] = "save_note"
+                return {"function_call": d}
+            if shape == "audio":
+                return {"audio": {"id": "audio_1", "transcript": piece}} if first else {"audio": {"transcript": piece}}
+            if shape == "content_parts":
+                return {"content": [{"type": "text", "text": piece}]}
+            return {"content": piece}
+
+        if not req.get("stream"):
+            message = {"role": "assistant", "content": answer}
+            if shape == "function_call":
+                message = {"role": "assistant", "content": None,
+                           "function_call": {"name": "save_note", "arguments": answer}}
+            elif shape == "audio":
+                message = {"role": "assistant", "content": None,
+                           "audio": {"id": "audio_1", "data": "", "transcript": answer}}
+            elif shape == "content_parts":
+                message = {"role": "assistant", "content": [{"type": "text", "text": answer}]}
+            choice = {"index": 0, "message": message, "finish_reason": "stop",
+                      "logprobs": logprobs(answer) if shape == "logprobs" else None}
+            self.send_json(200, {"id": ident, "object": "chat.completion", "created": created, "model": model,
+                                 "choices": [choice], "usage": usage})
+            return
+        self.start_stream()
+        self.event({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": {"role": "assistant"}, "logprobs": None,
+                                 "finish_reason": None}]})
+        for i, piece in enumerate(pieces(answer, size)):
+            self.event({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                        "choices": [{"index": 0, "delta": delta(piece, i == 0),
+                                     "logprobs": logprobs(piece) if shape == "logprobs" else None,
+                                     "finish_reason": None}]})
+        self.event({"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                    "choices": [{"index": 0, "delta": {}, "logprobs": None,
+                                 "finish_reason": "function_call" if shape == "function_call" else "stop"}]})
         self.write_chunk(b"data: [DONE]\n\n")
         self.end_stream()
 

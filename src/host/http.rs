@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics;
 use crate::pipeline::global::RateLimitCall;
-use crate::pipeline::response::{self, BodyStep};
+use crate::pipeline::response::{self, BodyRead, BodyStep};
 use crate::pipeline::stream::{self as machine, Call, Forward, Step};
 use crate::pipeline::{self, Env, HeaderEdits, RequestHead, Stage, StreamState};
 
@@ -397,13 +397,26 @@ impl HttpContext for Http {
             return Action::Continue;
         }
         let started = now_ns();
-        let held = buffer(BufferType::HttpResponseBody, body_size).unwrap_or_default();
-        let action = match response::on_response_body(
+        // The core says whether this callback needs the bytes at all: a held
+        // JSON answer is read once, at its end, not on every chunk.
+        let step = match response::body_read(
             &self.shared.config,
-            &mut self.stream,
-            &held,
+            &self.stream,
+            body_size,
             end_of_stream,
         ) {
+            BodyRead::Skip(step) => step,
+            BodyRead::Read => {
+                let held = buffer(BufferType::HttpResponseBody, body_size).unwrap_or_default();
+                response::on_response_body(
+                    &self.shared.config,
+                    &mut self.stream,
+                    &held,
+                    end_of_stream,
+                )
+            }
+        };
+        let action = match step {
             BodyStep::Pass => Action::Continue,
             BodyStep::Hold => Action::Pause,
             BodyStep::Replace(bytes) => {

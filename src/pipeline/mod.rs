@@ -741,6 +741,14 @@ pub fn on_log(
             counts.insert(entity.to_string(), json!(n));
         }
         stream.audit.insert("redactions".into(), counts);
+        // Phones confirmed by a nearby context word, and by format alone.
+        let (context, format) = stream.redactions.phone_split();
+        if context > 0 {
+            env.metrics.count(metrics::redacted_phone(true), context);
+        }
+        if format > 0 {
+            env.metrics.count(metrics::redacted_phone(false), format);
+        }
     }
     if let Some(code) = stream.denied {
         env.metrics

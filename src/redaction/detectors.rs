@@ -57,6 +57,8 @@ pub(crate) struct Finding {
     pub start: usize,
     pub end: usize,
     pub entity: u8,
+    /// A phone in a national format, taken because a context word is near.
+    pub by_context: bool,
 }
 
 /// Tie-break when two findings start at the same place with the same length:
@@ -191,6 +193,7 @@ impl Detectors {
                             start: m.start(),
                             end: m.end(),
                             entity: *id,
+                            by_context: false,
                         });
                     }
                 }
@@ -209,6 +212,7 @@ impl Detectors {
                             start: i,
                             end,
                             entity: AWS_ACCESS_KEY,
+                            by_context: false,
                         });
                     }
                 }
@@ -222,6 +226,7 @@ impl Detectors {
                             start: i,
                             end,
                             entity,
+                            by_context: false,
                         });
                     }
                 }
@@ -234,6 +239,7 @@ impl Detectors {
                         start: i,
                         end,
                         entity: GITHUB_TOKEN,
+                        by_context: false,
                     });
                 }
             }
@@ -245,6 +251,7 @@ impl Detectors {
                             start: i,
                             end,
                             entity: GITHUB_TOKEN,
+                            by_context: false,
                         });
                     }
                 }
@@ -257,6 +264,7 @@ impl Detectors {
                         start: i,
                         end,
                         entity: SLACK_TOKEN,
+                        by_context: false,
                     });
                 }
             }
@@ -270,6 +278,7 @@ impl Detectors {
                             start: i,
                             end,
                             entity: GOOGLE_API_KEY,
+                            by_context: false,
                         });
                     }
                 }
@@ -282,6 +291,7 @@ impl Detectors {
                         start: i,
                         end,
                         entity: JWT,
+                        by_context: false,
                     });
                 }
             }
@@ -293,6 +303,7 @@ impl Detectors {
                         start: i,
                         end,
                         entity: PRIVATE_KEY,
+                        by_context: false,
                     });
                 }
             }
@@ -304,6 +315,7 @@ impl Detectors {
                         start: s,
                         end: e,
                         entity: SECRET_ASSIGNMENT,
+                        by_context: false,
                     });
                 }
             }
@@ -320,6 +332,7 @@ impl Detectors {
                                     start: s,
                                     end: e,
                                     entity: SECRET_ASSIGNMENT,
+                                    by_context: false,
                                 });
                             }
                         }
@@ -337,6 +350,7 @@ impl Detectors {
                                 start: s,
                                 end: e,
                                 entity: SECRET_ASSIGNMENT,
+                                by_context: false,
                             });
                         }
                     }
@@ -344,6 +358,144 @@ impl Detectors {
             }
         }
     }
+}
+
+/// Bytes a growing value may end with: what the email, key, token, URL and
+/// assignment detectors accept, i.e. ASCII graphic characters except the
+/// quotes, commas, semicolons and brackets that end every one of them.
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_graphic() && !b"\",;<>{}`".contains(&b)
+}
+
+/// Longest chain of space-separated number groups held while it may still
+/// grow (an IBAN with its spaces is 42 bytes, a grouped phone about 20).
+const MAX_NUMBER_CHAIN: usize = 64;
+/// How far back an unfinished PEM header or quoted assignment is looked for.
+const OPEN_LOOKBACK: usize = 320;
+
+impl Detectors {
+    /// Where the suffix of `t` that could still grow into a match begins
+    /// (`t.len()` when nothing could). Streams hold back exactly this suffix
+    /// and release the rest now.
+    ///
+    /// Why a per-detector "can this suffix be extended" check rather than a
+    /// prefix automaton: the detectors are hand-written scanners with
+    /// checksums and context rules, not one regular language, and each
+    /// entity's alphabet gives a simple, provable bound:
+    /// - emails, keys, tokens, JWTs, URLs with passwords and unquoted secret
+    ///   values are single words: the trailing run of word bytes is held;
+    /// - numbers (cards, phones, IBANs, SSNs) may be groups joined by single
+    ///   spaces: the trailing chain of digit-bearing words is held too while
+    ///   the text ends in a space or a word that could continue it;
+    /// - a quoted secret value or a PEM header may hold spaces: held from
+    ///   its start while its closing quote or dashes have not arrived;
+    /// - a complete finding touching the end (or the held part) may still
+    ///   grow, so it is held whole.
+    ///
+    /// `None` when an operator-defined pattern is on: its alphabet is
+    /// unknown, so the caller holds a fixed window instead.
+    pub(crate) fn hold_start(&self, mask: u64, t: &[u8], findings: &[Finding]) -> Option<usize> {
+        if self.custom.iter().any(|(id, _)| mask & (1u64 << id) != 0) {
+            return None;
+        }
+        let n = t.len();
+        let on = |e: u8| mask & (1u64 << e) != 0;
+        let mut k = n;
+        while k > 0 && is_word_byte(t[k - 1]) {
+            k -= 1;
+        }
+        let mut h = k;
+        let numeric = on(PHONE) || on(CREDIT_CARD) || on(US_SSN) || on(IBAN);
+        let continues = k == n || matches!(t[k], b'0'..=b'9' | b'+' | b'(' | b'A'..=b'Z');
+        if numeric && continues {
+            let mut j = k;
+            // Word starts in the chain, latest first; it must begin with digits.
+            let mut starts: Vec<(usize, bool)> = Vec::new();
+            while j >= 2 && t[j - 1] == b' ' && is_word_byte(t[j - 2]) {
+                let mut s = j - 1;
+                while s > 0 && is_word_byte(t[s - 1]) {
+                    s -= 1;
+                }
+                let w = &t[s..j - 1];
+                // Digit groups, and the four-letter bank codes of an IBAN (`NL91 ABNA 0417…`).
+                let group = w.iter().any(u8::is_ascii_digit)
+                    || (w.len() <= 4
+                        && w.iter()
+                            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()));
+                if !group || n - s > MAX_NUMBER_CHAIN {
+                    break;
+                }
+                starts.push((s, w.iter().any(u8::is_ascii_digit)));
+                j = s;
+            }
+            // The chain begins with digits: `the IBAN ` alone is no number.
+            while starts.last().is_some_and(|&(_, digits)| !digits) {
+                starts.pop();
+            }
+            j = starts.last().map_or(k, |&(s, _)| s);
+            h = h.min(j);
+        }
+        let from = n.saturating_sub(OPEN_LOOKBACK);
+        if on(PRIVATE_KEY) {
+            if let Some(p) = memmem::rfind(&t[from..], b"-----BEGIN ") {
+                let p = from + p;
+                if memmem::find(&t[p + 11..], b"-----").is_none() {
+                    h = h.min(p);
+                }
+            }
+        }
+        if on(SECRET_ASSIGNMENT) && memchr::memchr2(b'"', b'\'', &t[from..]).is_some() {
+            let lower = t[from..].to_ascii_lowercase();
+            for (idx, finder) in self.finders.keywords.iter().enumerate() {
+                let klen = SECRET_KEYWORDS.get(idx).map_or(0, |s| s.len());
+                for i in finder.find_iter(&lower) {
+                    if let Some(v) = open_quoted_value_after(t, from + i + klen) {
+                        h = h.min(v);
+                    }
+                }
+            }
+        }
+        for f in findings.iter().rev() {
+            if f.end >= h || f.end == n {
+                h = h.min(f.start);
+            } else {
+                break;
+            }
+        }
+        Some(h)
+    }
+}
+
+/// The start of a quoted secret value after a keyword ending at `k` whose
+/// closing quote has not arrived (the text ends inside it).
+fn open_quoted_value_after(t: &[u8], k: usize) -> Option<usize> {
+    let mut p = k;
+    if byte_at(t, p) == Some(b'\\') && byte_at(t, p + 1) == Some(b'"') {
+        p += 2;
+    } else if matches!(byte_at(t, p), Some(b'"' | b'\'')) {
+        p += 1;
+    }
+    p = skip_spaces(t, p);
+    match byte_at(t, p)? {
+        b'=' | b':' => p += 1,
+        _ => return None,
+    }
+    if matches!(byte_at(t, p), Some(b'>' | b'=')) {
+        p += 1;
+    }
+    p = skip_spaces(t, p);
+    if byte_at(t, p) == Some(b'\\') && byte_at(t, p + 1) == Some(b'"') {
+        p += 2;
+    } else if matches!(byte_at(t, p), Some(b'"' | b'\'')) {
+        p += 1;
+    } else {
+        return None;
+    }
+    let rest = t.get(p..)?;
+    let closed = rest
+        .iter()
+        .any(|&b| matches!(b, b'"' | b'\'' | b'\\' | b'\n' | b'\r'));
+    (!closed && rest.len() <= 256).then_some(p)
 }
 
 /// Sorts by start (longer first, then priority) and drops findings that
@@ -492,6 +644,7 @@ fn find_emails(t: &[u8], out: &mut Vec<Finding>) {
             start: s,
             end: e,
             entity: EMAIL,
+            by_context: false,
         });
         min_next = e;
     }
@@ -608,10 +761,214 @@ fn find_phones(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                 start: i,
                 end,
                 entity: PHONE,
+                by_context: false,
+            });
+            done = end;
+        } else if let Some(end) = national_phone_at(t, i).filter(|_| phone_context_before(t, i)) {
+            out.push(Finding {
+                start: i,
+                end,
+                entity: PHONE,
+                by_context: true,
             });
             done = end;
         }
     }
+}
+
+/// Words that make a nearby national-format number a phone (Presidio's
+/// approach: the format alone is too weak, the context confirms it). English,
+/// French, German, Spanish, Italian and Portuguese; matched as whole words,
+/// lowercase, accents as written and without.
+const PHONE_CONTEXT: &[&str] = &[
+    "phone",
+    "telephone",
+    "tel",
+    "call",
+    "calling",
+    "mobile",
+    "cell",
+    "cellphone",
+    "fax",
+    "whatsapp",
+    "contact",
+    "number",
+    "ph",
+    "mob",
+    "sms",
+    "text",
+    "dial",
+    "reach",
+    // French
+    "téléphone",
+    "telephone",
+    "tél",
+    "portable",
+    "appeler",
+    "appelez",
+    "appelle",
+    "numéro",
+    "numero",
+    "joindre",
+    "joignable",
+    // German
+    "telefon",
+    "telefonnummer",
+    "handy",
+    "rufnummer",
+    "anrufen",
+    "ruf",
+    "nummer",
+    "mobil",
+    "kontakt",
+    "erreichbar",
+    // Spanish
+    "teléfono",
+    "telefono",
+    "llamar",
+    "llame",
+    "llámame",
+    "móvil",
+    "movil",
+    "celular",
+    "número",
+    "contacto",
+    // Italian
+    "cellulare",
+    "chiamare",
+    "chiama",
+    "chiamami",
+    "contatto",
+    "recapito",
+    // Portuguese
+    "telefone",
+    "ligar",
+    "ligue",
+    "telemóvel",
+    "telemovel",
+    "contato",
+];
+
+/// Bytes before a number searched for a context word (a few words).
+const PHONE_CONTEXT_BYTES: usize = 48;
+/// Words before a number searched for a context word.
+const PHONE_CONTEXT_WORDS: usize = 4;
+
+/// "Number" words confirm a phone unless another noun says what number it
+/// is (`case number`, `order number`, `numéro de commande` is not handled).
+const NUMBER_WORDS: &[&str] = &["number", "nummer", "numéro", "numero", "número"];
+const NOT_PHONE_NUMBERS: &[&str] = &[
+    "case",
+    "order",
+    "invoice",
+    "part",
+    "account",
+    "reference",
+    "ref",
+    "ticket",
+    "tracking",
+    "serial",
+    "model",
+    "version",
+    "id",
+    "customer",
+    "policy",
+    "transaction",
+    "confirmation",
+    "booking",
+    "item",
+    "batch",
+    "lot",
+    "claim",
+    "card",
+    "license",
+    "licence",
+    "registration",
+    "passport",
+    "member",
+    "membership",
+    "employee",
+    "student",
+    "patient",
+    "vat",
+    "tax",
+    "build",
+    "page",
+    "issue",
+    "room",
+    "flight",
+    "seat",
+    "table",
+    "lucky",
+    "magic",
+    "random",
+    "prime",
+];
+
+fn phone_context_before(t: &[u8], i: usize) -> bool {
+    let from = i.saturating_sub(PHONE_CONTEXT_BYTES);
+    let window = t[from..i].to_ascii_lowercase();
+    let words: Vec<&[u8]> = window
+        .split(|&b| b.is_ascii() && !b.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let n = words.len();
+    (n.saturating_sub(PHONE_CONTEXT_WORDS)..n).any(|k| {
+        let w = words[k];
+        if !PHONE_CONTEXT.iter().any(|c| c.as_bytes() == w) {
+            return false;
+        }
+        if NUMBER_WORDS.iter().any(|c| c.as_bytes() == w) {
+            let before = k.checked_sub(1).map(|j| words[j]);
+            return !before.is_some_and(|b| NOT_PHONE_NUMBERS.iter().any(|c| c.as_bytes() == b));
+        }
+        true
+    })
+}
+
+/// A national-format number: 7..=12 digits, contiguous or in groups of at
+/// least two joined by ` `, `-`, `.` (one kind), or a `(area)` first; not a
+/// date (`2024-01-15`, `15.01.2024`) and not part of a longer number.
+fn national_phone_at(t: &[u8], i: usize) -> Option<usize> {
+    let (end, digits, groups) = phone_groups(t, i, 12);
+    if !(7..=12).contains(&digits) || !number_right_ok(t, end) || space_continues(t, i, end) {
+        return None;
+    }
+    // No dialling plan starts with `000`: zero-padded ids do.
+    if t.get(i..i + 3) == Some(b"000") {
+        return None;
+    }
+    let g: &[usize] = &groups;
+    if g.len() > 1 && g.iter().any(|&n| n < 2) {
+        return None;
+    }
+    if matches!(g, [4, 2, 2] | [2, 2, 4] | [2, 2, 2]) {
+        return None;
+    }
+    let seps_from = if t[i] == b'(' {
+        memchr::memchr(b')', &t[i..end]).map_or(i, |p| i + p + 2)
+    } else {
+        i
+    };
+    if g.len() > 1 && !same_separators_any(t, seps_from.min(end), end) {
+        return None;
+    }
+    Some(end)
+}
+
+/// Like `same_separators`, but dots are allowed (`699.956.915`).
+fn same_separators_any(t: &[u8], s: usize, e: usize) -> bool {
+    let mut seen = None;
+    for &b in &t[s..e] {
+        if matches!(b, b'-' | b'.' | b' ') {
+            match seen {
+                None => seen = Some(b),
+                Some(x) if x != b => return false,
+                _ => {}
+            }
+        }
+    }
+    true
 }
 
 /// A phone does not continue a space-separated digit sequence on either side
@@ -699,70 +1056,91 @@ fn same_separators(t: &[u8], s: usize, e: usize) -> bool {
 
 // ---- CREDIT_CARD ----------------------------------------------------------
 
+/// Cards: 12..=19 digits, contiguous or in groups (2..=8 digits first, then
+/// any length of two or more: `625081 1610210402699`) joined by one
+/// consistent separator (space, dash or dot; NBSP and zero-width are folded
+/// before), Luhn-valid, and inside an issuer's IIN range for that length
+/// (`validate::card_iin_fits`). Punctuation may glue it to a word
+/// (`No.4111…`, `card-4111…`), and a contiguous number may be followed by
+/// `-1227` (an expiry); a letter or digit touching it makes it part of a
+/// code (`4000…1234X`). The checksum and IIN ranges keep order numbers out.
 fn find_cards(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
     let mut done = 0;
     for &i in starts {
-        if i < done || !number_left_ok(t, i) {
+        if i < done {
             continue;
         }
-        let first_end = digit_run(t, i);
-        let first_len = first_end - i;
-        let mut best = None;
-        if (13..=19).contains(&first_len) {
-            if number_right_ok_card(t, first_end) {
-                best = Some(first_end);
-            }
-        } else if first_len == 4 {
-            // grouped: 4 then groups of 3..=6 with one consistent separator
-            let sep = byte_at(t, first_end);
-            if matches!(sep, Some(b' ' | b'-')) {
-                let mut pos = first_end;
-                let mut total = first_len;
-                while byte_at(t, pos) == sep
-                    && byte_at(t, pos + 1).is_some_and(|c| c.is_ascii_digit())
-                {
-                    let e = digit_run(t, pos + 1);
-                    let n = e - (pos + 1);
-                    if !(3..=6).contains(&n) || total + n > 19 {
-                        break;
-                    }
-                    total += n;
-                    pos = e;
-                    if total >= 13
-                        && card_ok(&t[i..pos], total)
-                        && !byte_at(t, pos).is_some_and(is_alnum)
-                    {
-                        best = Some(pos);
-                    }
-                }
-            }
-        }
-        if let Some(end) = best.filter(|&end| card_ok(&t[i..end], count_digits(&t[i..end]))) {
+        if let Some(end) = card_at(t, i) {
             out.push(Finding {
                 start: i,
                 end,
                 entity: CREDIT_CARD,
+                by_context: false,
             });
             done = end;
         }
     }
 }
 
-fn number_right_ok_card(t: &[u8], e: usize) -> bool {
-    let word = byte_at(t, e).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_');
-    let continues = matches!(byte_at(t, e), Some(b'-' | b'.'))
-        && byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit());
-    !word && !continues
+fn card_at(t: &[u8], i: usize) -> Option<usize> {
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    if byte_before(t, i).is_some_and(word) {
+        return None;
+    }
+    // `0.5813…`, `12-4111…`: the fraction or tail of another number.
+    if matches!(byte_before(t, i), Some(b'.' | b',' | b'-' | b'/' | b':'))
+        && i >= 2
+        && byte_before(t, i - 1).is_some_and(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    let end = card_span(t, i)?;
+    (!byte_at(t, end).is_some_and(word)).then_some(end)
 }
 
-fn count_digits(s: &[u8]) -> usize {
-    s.iter().filter(|b| b.is_ascii_digit()).count()
+fn card_span(t: &[u8], i: usize) -> Option<usize> {
+    let e0 = digit_run(t, i);
+    let n0 = e0 - i;
+    if (12..=19).contains(&n0) {
+        return card_ok(&t[i..e0], n0).then_some(e0);
+    }
+    if !(2..=8).contains(&n0) {
+        return None;
+    }
+    let sep = byte_at(t, e0).filter(|b| matches!(b, b' ' | b'-' | b'.'))?;
+    let mut pos = e0;
+    let mut total = n0;
+    let mut groups = 1;
+    while byte_at(t, pos) == Some(sep) && byte_at(t, pos + 1).is_some_and(|c| c.is_ascii_digit()) {
+        let e = digit_run(t, pos + 1);
+        let n = e - (pos + 1);
+        total += n;
+        if n < 2 || total > 19 {
+            return None;
+        }
+        pos = e;
+        groups += 1;
+    }
+    if total < 12 || groups < 2 {
+        return None;
+    }
+    // A dotted run ending in `.5` is a decimal, a trailing letter a code.
+    card_ok(&t[i..pos], total).then_some(pos)
 }
 
 fn card_ok(s: &[u8], digits: usize) -> bool {
-    s.first()
-        .is_some_and(|&f| validate::card_length_fits_issuer(f, digits))
-        && validate::luhn(s)
+    let mut d = [0u8; 19];
+    let mut n = 0;
+    for &b in s {
+        if b.is_ascii_digit() {
+            if n >= d.len() {
+                return false;
+            }
+            d[n] = b;
+            n += 1;
+        }
+    }
+    n == digits && validate::card_iin_fits(&d[..n]) && validate::luhn(s)
 }
 
 // ---- US_SSN ---------------------------------------------------------------
@@ -799,6 +1177,7 @@ fn find_ssns(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                 start: i,
                 end,
                 entity: US_SSN,
+                by_context: false,
             });
             done = end;
         }
@@ -825,8 +1204,9 @@ fn find_ibans(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
             continue;
         }
         let c = &t[i..i + 4];
-        let shape = c[0].is_ascii_uppercase()
-            && c[1].is_ascii_uppercase()
+        // Lowercase country codes too (`de89 3704 …`): the checksum decides.
+        let shape = c[0].is_ascii_alphabetic()
+            && c[1].is_ascii_alphabetic()
             && c[2].is_ascii_digit()
             && c[3].is_ascii_digit();
         if !shape || !left_ok(t, i, is_alnum) {
@@ -837,6 +1217,7 @@ fn find_ibans(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                 start: i,
                 end,
                 entity: IBAN,
+                by_context: false,
             });
             done = end;
         }
@@ -844,19 +1225,22 @@ fn find_ibans(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
 }
 
 fn iban_at(t: &[u8], i: usize) -> Option<usize> {
-    let len = validate::iban_length(&t[i..i + 2])?;
+    let len = validate::iban_length(&t[i..i + 2].to_ascii_uppercase())?;
     let mut compact = Vec::with_capacity(len);
     let mut pos = i;
     let mut sep: Option<u8> = None;
+    // One case throughout: `de89 3704 …` is an IBAN typed in lowercase,
+    // `LV80 bANK …` is not one.
+    let lower = t[i].is_ascii_lowercase();
     while compact.len() < len {
         let b = byte_at(t, pos)?;
-        if b.is_ascii_uppercase() || b.is_ascii_digit() {
-            compact.push(b);
+        if b.is_ascii_digit() || (b.is_ascii_alphabetic() && b.is_ascii_lowercase() == lower) {
+            compact.push(b.to_ascii_uppercase());
             pos += 1;
         } else if matches!(b, b' ' | b'-') && compact.len() >= 4 && sep.is_none_or(|s| s == b) {
             sep = Some(b);
             let next = byte_at(t, pos + 1)?;
-            if !(next.is_ascii_uppercase() || next.is_ascii_digit()) {
+            if !next.is_ascii_alphanumeric() {
                 return None;
             }
             pos += 1;
@@ -895,6 +1279,7 @@ fn find_ipv4s(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
                     start: i,
                     end,
                     entity: IP_ADDRESS,
+                    by_context: false,
                 });
                 done = end;
             }
@@ -923,6 +1308,7 @@ fn find_ipv6s(t: &[u8], out: &mut Vec<Finding>) {
                 start: s,
                 end,
                 entity: IP_ADDRESS,
+                by_context: false,
             });
             done = end;
         }
@@ -1388,8 +1774,63 @@ mod tests {
     }
 
     #[test]
+    fn national_phones_need_a_context_word_nearby() {
+        for (text, v) in [
+            ("phone: 699 956 915", "699 956 915"),
+            ("Tel. (37) 788-063", "(37) 788-063"),
+            ("call me at 467 3395 tonight", "467 3395"),
+            ("WhatsApp 78 651 450", "78 651 450"),
+            ("mon numéro: 06 12 34 56 78", "06 12 34 56 78"),
+            ("Telefon 030 1234567", "030 1234567"),
+            ("llame al 912 345 678", "912 345 678"),
+            ("contact 4155550132", "4155550132"),
+        ] {
+            assert_finds("PHONE", text, v);
+        }
+        for text in [
+            "699 956 915 units shipped",
+            "in 467 3395 cases",
+            "call it on 2024-01-15",
+            "order 4155550132",
+        ] {
+            assert_none("PHONE", text);
+        }
+        let d = Detectors::new(Vec::new());
+        let f = d.find(1 << PHONE, "phone: 699 956 915");
+        assert!(f[0].by_context);
+        let f = d.find(1 << PHONE, "+34 699 956 915");
+        assert!(!f[0].by_context);
+    }
+
+    #[test]
+    fn every_card_brand_and_length_is_found() {
+        for v in [
+            "630400000000",        // Maestro, 12
+            "501800000009",        // Maestro, 12
+            "213100000000001",     // JCB legacy, 15
+            "180000000000002",     // JCB legacy, 15
+            "378282246310005",     // Amex
+            "30569309025904",      // Diners, 14
+            "6011111111111117",    // Discover
+            "3530111333300000",    // JCB
+            "6200000000000005",    // UnionPay
+            "2221000000000009",    // Mastercard 2-series
+            "4000000000000000006", // Visa, 19
+            "6759 6498 2643 8453", // Maestro grouped
+            "3782 822463 10005",   // Amex grouped
+            "4111-1111-1111-1111",
+        ] {
+            assert_finds("CREDIT_CARD", &format!("card {v}."), v);
+        }
+        // A Luhn-valid 12-digit number outside Maestro's ranges is not a card.
+        assert_none("CREDIT_CARD", "ref 412345678905");
+    }
+
+    #[test]
     fn card_false_cases() {
         for text in [
+            "plain question 0.5813629012345676", // a decimal fraction, Luhn-valid
+            "ratio 3.4111111111111111",
             "4012-8888-8888-1882",  // Luhn failure
             "ts 1700000000003",     // 13 digits starting with 1
             "id 94111111111111111", // card inside a longer digit run

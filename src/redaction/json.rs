@@ -25,12 +25,34 @@ pub(crate) enum JsonError {
 pub(crate) enum Seg<'a> {
     Key(Cow<'a, str>),
     Index(usize),
+    /// Last step of the path handed to the callback for an object key
+    /// itself (the key's name, not its value).
+    ObjectKey,
 }
 
-/// Walks `doc`; for each string value (not object keys), `f(path, decoded)`
-/// may return a replacement. Returns `None` when nothing was replaced.
+/// What the walker does besides handing strings to the callback.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Options {
+    /// Values of `logprobs` / `top_logprobs` keys become `null` (objects) or
+    /// `[]` (arrays): their tokens and bytes spell the text out again.
+    pub drop_logprobs: bool,
+}
+
+/// Walks `doc`; for each string value `f(path, decoded)` may return a
+/// replacement. Returns `None` when nothing was replaced.
+#[cfg(test)]
 pub(crate) fn rewrite_strings<'a>(
     doc: &'a [u8],
+    f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<String>,
+) -> Result<Option<Vec<u8>>, JsonError> {
+    rewrite(doc, Options::default(), f)
+}
+
+/// [`rewrite_strings`] with options. Object keys are handed to `f` too,
+/// with a path ending in [`Seg::ObjectKey`].
+pub(crate) fn rewrite<'a>(
+    doc: &'a [u8],
+    opts: Options,
     f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<String>,
 ) -> Result<Option<Vec<u8>>, JsonError> {
     let text = std::str::from_utf8(doc).map_err(|_| JsonError::Invalid)?;
@@ -42,6 +64,8 @@ pub(crate) fn rewrite_strings<'a>(
         copied: 0,
         changed: false,
         path: Vec::new(),
+        opts,
+        quiet: 0,
     };
     w.ws();
     w.value(f, 0)?;
@@ -65,6 +89,9 @@ struct Walker<'a> {
     copied: usize,
     changed: bool,
     path: Vec<Seg<'a>>,
+    opts: Options,
+    /// Inside a value being dropped: no callbacks.
+    quiet: usize,
 }
 
 impl<'a> Walker<'a> {
@@ -99,15 +126,44 @@ impl<'a> Walker<'a> {
                     if self.peek() != Some(b'"') {
                         return Err(JsonError::Invalid);
                     }
-                    let (key, _, _) = self.string()?;
+                    let (key, kstart, kend) = self.string()?;
+                    if self.quiet == 0 {
+                        self.path.push(Seg::ObjectKey);
+                        let new = f(&self.path, &key);
+                        self.path.pop();
+                        if let Some(new) = new.filter(|n| *n != key) {
+                            self.splice(kstart, kend, &new);
+                        }
+                    }
                     self.ws();
                     if self.peek() != Some(b':') {
                         return Err(JsonError::Invalid);
                     }
                     self.pos += 1;
                     self.ws();
+                    let drop = self.opts.drop_logprobs
+                        && self.quiet == 0
+                        && (key == "logprobs" || key == "top_logprobs")
+                        && matches!(self.peek(), Some(b'{' | b'['));
                     self.path.push(Seg::Key(key));
-                    self.value(f, depth + 1)?;
+                    if drop {
+                        let vstart = self.pos;
+                        let array = self.peek() == Some(b'[');
+                        self.quiet += 1;
+                        let r = self.value(f, depth + 1);
+                        self.quiet -= 1;
+                        r?;
+                        let empty: &[u8] = if array { b"[]" } else { b"null" };
+                        if self.t.get(vstart..self.pos) != Some(empty) {
+                            let before = self.t.get(self.copied..vstart).unwrap_or(&[]);
+                            self.out.extend_from_slice(before);
+                            self.out.extend_from_slice(empty);
+                            self.copied = self.pos;
+                            self.changed = true;
+                        }
+                    } else {
+                        self.value(f, depth + 1)?;
+                    }
                     self.path.pop();
                     self.ws();
                     match self.peek() {
@@ -147,12 +203,12 @@ impl<'a> Walker<'a> {
             }
             b'"' => {
                 let (decoded, start, end) = self.string()?;
+                if self.quiet > 0 {
+                    return Ok(());
+                }
                 if let Some(new) = f(&self.path, &decoded) {
                     if new != decoded {
-                        self.out.extend_from_slice(&self.t[self.copied..start]);
-                        encode_string(&new, &mut self.out);
-                        self.copied = end;
-                        self.changed = true;
+                        self.splice(start, end, &new);
                     }
                 }
                 Ok(())
@@ -172,6 +228,15 @@ impl<'a> Walker<'a> {
             }
             _ => Err(JsonError::Invalid),
         }
+    }
+
+    /// Replaces the string literal at `start..end` with `new`, encoded.
+    fn splice(&mut self, start: usize, end: usize, new: &str) {
+        let before = self.t.get(self.copied..start).unwrap_or(&[]);
+        self.out.extend_from_slice(before);
+        encode_string(new, &mut self.out);
+        self.copied = end;
+        self.changed = true;
     }
 
     fn literal(&mut self, lit: &[u8]) -> Result<(), JsonError> {
@@ -308,7 +373,10 @@ mod tests {
     use super::*;
 
     fn upper_all(doc: &str) -> String {
-        let out = rewrite_strings(doc.as_bytes(), &mut |_, s| Some(s.to_uppercase())).unwrap();
+        let out = rewrite_strings(doc.as_bytes(), &mut |p, s| {
+            (p.last() != Some(&Seg::ObjectKey)).then(|| s.to_uppercase())
+        })
+        .unwrap();
         String::from_utf8(out.unwrap_or_else(|| doc.as_bytes().to_vec())).unwrap()
     }
 
@@ -324,9 +392,11 @@ mod tests {
     #[test]
     fn escapes_are_decoded_and_reencoded_minimally() {
         let doc = r#"{"s":"say \"hi\" \u0040 \\ \ud83d\ude00 \/"}"#;
-        let out = rewrite_strings(doc.as_bytes(), &mut |_, s| Some(format!("{s}!")))
-            .unwrap()
-            .unwrap();
+        let out = rewrite_strings(doc.as_bytes(), &mut |p, s| {
+            (p.last() != Some(&Seg::ObjectKey)).then(|| format!("{s}!"))
+        })
+        .unwrap()
+        .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["s"], "say \"hi\" @ \\ 😀 /!");
     }
@@ -336,7 +406,9 @@ mod tests {
         let doc = r#"{"choices":[{"delta":{"content":"hi"}}]}"#;
         let mut seen = Vec::new();
         rewrite_strings(doc.as_bytes(), &mut |p, _| {
-            seen.push(p.to_vec());
+            if p.last() != Some(&Seg::ObjectKey) {
+                seen.push(p.to_vec());
+            }
             None
         })
         .unwrap();
@@ -349,6 +421,40 @@ mod tests {
                 Seg::Key("content".into())
             ]]
         );
+    }
+
+    #[test]
+    fn object_keys_are_offered_with_an_object_key_path() {
+        let doc = r#"{"a@b.co":{"k":"v"}}"#;
+        let out = rewrite(doc.as_bytes(), Options::default(), &mut |p, s| {
+            (p.last() == Some(&Seg::ObjectKey) && s.contains('@')).then(|| "[K]".to_string())
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(out, br#"{"[K]":{"k":"v"}}"#);
+    }
+
+    #[test]
+    fn logprobs_are_dropped_when_asked() {
+        let doc = r#"{"choices":[{"text":"x","logprobs":{"tokens":["41","11"],"top_logprobs":[{"a":1}]}},{"logprobs":[{"token":"4","top_logprobs":[{"token":"4"}]}]},{"logprobs":null}]}"#;
+        let mut seen = Vec::new();
+        let out = rewrite(
+            doc.as_bytes(),
+            Options {
+                drop_logprobs: true,
+            },
+            &mut |_, s| {
+                seen.push(s.to_string());
+                None
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            out,
+            br#"{"choices":[{"text":"x","logprobs":null},{"logprobs":[]},{"logprobs":null}]}"#
+        );
+        assert!(!seen.iter().any(|s| s == "41"));
     }
 
     #[test]

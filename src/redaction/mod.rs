@@ -15,6 +15,7 @@
 
 mod detectors;
 mod json;
+mod normalize;
 mod operators;
 mod settings;
 mod sse;
@@ -33,8 +34,8 @@ pub use detectors::BUILTIN_ENTITIES;
 use detectors::{Detectors, Finding, MAX_ENTITIES};
 use operators::Operator;
 pub use settings::{
-    CompressedPolicy, CustomPatternSettings, EntitySettings, OperatorKind, ProfileSettings,
-    RedactionSettings,
+    CompressedPolicy, CustomPatternSettings, EntitySettings, LogprobsPolicy, OperatorKind,
+    ProfileSettings, RedactionSettings, UnknownContentPolicy,
 };
 
 /// Which entities a request's responses are redacted for (opaque; from [`Redactor::profile_for`]).
@@ -48,15 +49,29 @@ pub enum StreamKind {
     Sse,
     /// Any other text (also JSON bodies over `json_max_bytes`).
     Text,
+    /// NDJSON / JSON Lines (`application/x-ndjson`, `application/jsonl`):
+    /// one JSON value per line, Ollama-style streams.
+    Lines,
+    /// RFC 7464 JSON text sequences (`application/json-seq`).
+    JsonSeq,
 }
 
 /// Redaction counts per entity name. Never holds a value.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Counts {
     by_entity: BTreeMap<String, u64>,
+    phone_by_context: u64,
+    phone_by_format: u64,
 }
 
 impl Counts {
+    /// Phones redacted because a context word was near (national formats),
+    /// and phones redacted on their format alone (international, NANP,
+    /// trunk-prefixed): `(by_context, by_format)`.
+    pub fn phone_split(&self) -> (u64, u64) {
+        (self.phone_by_context, self.phone_by_format)
+    }
+
     /// Adds `n` redactions of `entity`.
     pub fn add(&mut self, entity: &str, n: u64) {
         if let Some(c) = self.by_entity.get_mut(entity) {
@@ -150,6 +165,8 @@ pub(crate) struct Inner {
     compressed: CompressedPolicy,
     redact_requests: bool,
     hold_json: bool,
+    drop_logprobs: bool,
+    unknown_content_type: UnknownContentPolicy,
 }
 
 /// The compiled redactor: immutable, cheap to clone, shared by every stream.
@@ -337,6 +354,8 @@ impl Redactor {
                 compressed: s.compressed,
                 redact_requests: s.redact_requests,
                 hold_json: s.hold_json,
+                drop_logprobs: s.logprobs == LogprobsPolicy::Drop,
+                unknown_content_type: s.unknown_content_type,
             }),
         })
     }
@@ -384,8 +403,8 @@ impl Redactor {
     /// Detected spans as `(start, end, entity name)` byte ranges, for evaluation and tests.
     pub fn find_spans(&self, profile: ProfileId, text: &str) -> Vec<(usize, usize, &str)> {
         self.inner
-            .detectors
-            .find(profile.0, text)
+            .scan(profile.0, text, true, false)
+            .0
             .into_iter()
             .map(|f| (f.start, f.end, self.inner.entity_name(f.entity)))
             .collect()
@@ -405,12 +424,16 @@ impl Redactor {
             return Err(RedactionError::TooLarge);
         }
         let inner = &self.inner;
-        let out =
-            json::rewrite_strings(body, &mut |_, s| inner.redact_string(profile.0, s, counts))
-                .map_err(|e| match e {
-                    json::JsonError::Invalid => RedactionError::InvalidJson,
-                    json::JsonError::TooDeep => RedactionError::TooDeep,
-                })?;
+        let opts = json::Options {
+            drop_logprobs: inner.drop_logprobs,
+        };
+        let out = json::rewrite(body, opts, &mut |_, s| {
+            inner.redact_string(profile.0, s, counts)
+        })
+        .map_err(|e| match e {
+            json::JsonError::Invalid => RedactionError::InvalidJson,
+            json::JsonError::TooDeep => RedactionError::TooDeep,
+        })?;
         Ok(out.unwrap_or_else(|| body.to_vec()))
     }
 
@@ -418,8 +441,19 @@ impl Redactor {
     pub fn stream(&self, profile: ProfileId, kind: StreamKind) -> StreamRedactor {
         let inner = Arc::clone(&self.inner);
         let state = match kind {
-            StreamKind::Text => StreamState::Text(stream::TextWindow::default()),
-            StreamKind::Sse => StreamState::Sse(Box::default()),
+            StreamKind::Text => StreamState::Text(stream::TextWindow::raw()),
+            StreamKind::Sse => StreamState::Sse(Box::new(sse::SseState::new(
+                sse::Framing::Sse,
+                self.inner.drop_logprobs,
+            ))),
+            StreamKind::Lines => StreamState::Sse(Box::new(sse::SseState::new(
+                sse::Framing::Lines,
+                self.inner.drop_logprobs,
+            ))),
+            StreamKind::JsonSeq => StreamState::Sse(Box::new(sse::SseState::new(
+                sse::Framing::JsonSeq,
+                self.inner.drop_logprobs,
+            ))),
         };
         StreamRedactor {
             inner,
@@ -452,6 +486,11 @@ impl Redactor {
     pub fn hold_json(&self) -> bool {
         self.inner.hold_json
     }
+
+    /// What to do with a body whose content type the redactor cannot read.
+    pub fn unknown_content_type(&self) -> UnknownContentPolicy {
+        self.inner.unknown_content_type
+    }
 }
 
 impl Inner {
@@ -459,6 +498,42 @@ impl Inner {
         self.entities
             .get(usize::from(id))
             .map_or("UNKNOWN", |e| e.name.as_str())
+    }
+
+    /// Findings in `text` (original byte offsets), detected on its folded
+    /// view (see `normalize`); `escapes` also decodes JSON escapes. With
+    /// `hold`, also where the suffix that could still grow into a match
+    /// begins (`None` when that cannot be known: a custom pattern is on).
+    pub(crate) fn scan(
+        &self,
+        mask: u64,
+        text: &str,
+        escapes: bool,
+        hold: bool,
+    ) -> (Vec<Finding>, Option<usize>) {
+        let folded = normalize::Folded::new(text, escapes);
+        let ft = folded.text.as_ref();
+        let mut findings = self.detectors.find(mask, ft);
+        let h = if hold {
+            self.detectors
+                .hold_start(mask, ft.as_bytes(), &findings)
+                .map(|h| folded.orig(h))
+        } else {
+            None
+        };
+        if folded.is_folded() {
+            for f in &mut findings {
+                f.start = folded.orig(f.start);
+                f.end = folded.orig(f.end);
+            }
+            // A dropped character right after a value is kept out of it.
+            for f in &mut findings {
+                while f.end > f.start && !text.is_char_boundary(f.end) {
+                    f.end -= 1;
+                }
+            }
+        }
+        (findings, h)
     }
 
     /// Writes `text[from..to]` to `out` with every finding inside it replaced.
@@ -471,7 +546,7 @@ impl Inner {
         counts: &mut Counts,
         out: &mut String,
     ) {
-        let findings = self.detectors.find(mask, text);
+        let (findings, _) = self.scan(mask, text, true, false);
         self.apply(&findings, text, from, to, counts, out);
     }
 
@@ -490,10 +565,20 @@ impl Inner {
                 continue;
             }
             out.push_str(text.get(last..f.start).unwrap_or(""));
-            let value = text.get(f.start..f.end).unwrap_or("");
+            let raw = text.get(f.start..f.end).unwrap_or("");
+            // Operators see the folded value: `mask` shows plain digits and
+            // `hash` gives a disguised value the same token as the plain one.
+            let value = normalize::Folded::new(raw, true);
             if let Some(e) = self.entities.get(usize::from(f.entity)) {
-                e.operator.apply(&e.name, value, &self.hash_key, out);
+                e.operator.apply(&e.name, &value.text, &self.hash_key, out);
                 counts.add(&e.name, 1);
+                if f.entity == detectors::PHONE {
+                    if f.by_context {
+                        counts.phone_by_context = counts.phone_by_context.saturating_add(1);
+                    } else {
+                        counts.phone_by_format = counts.phone_by_format.saturating_add(1);
+                    }
+                }
             }
             last = f.end;
         }
@@ -502,7 +587,7 @@ impl Inner {
 
     /// Redacts one decoded JSON string; `None` when nothing was found.
     fn redact_string(&self, mask: u64, s: &str, counts: &mut Counts) -> Option<String> {
-        let findings = self.detectors.find(mask, s);
+        let (findings, _) = self.scan(mask, s, false, false);
         if findings.is_empty() {
             return None;
         }
@@ -555,6 +640,15 @@ impl StreamRedactor {
             StreamState::Sse(st) => st.finish(&self.inner, self.profile.0, counts, &mut out),
         }
         out
+    }
+
+    /// Text bytes held back, not yet emitted (left context and SSE framing
+    /// not counted): what the client is still waiting for.
+    pub fn held_bytes(&self) -> usize {
+        match &self.state {
+            StreamState::Text(w) => w.held_bytes(),
+            StreamState::Sse(st) => st.held_bytes(),
+        }
     }
 
     /// Bytes currently held (for tests and a memory gauge).

@@ -40,8 +40,15 @@ pub struct RedactionSettings {
     pub redact_requests: bool,
     /// Hold JSON bodies whole and redact inside string values (the default).
     /// Off: JSON streams through the text window like any text, for hosts that
-    /// cannot pause a response body (Kong); escaped PII (`\u0040`) may pass then.
+    /// cannot pause a response body (Kong); JSON escapes are still decoded
+    /// before detection there.
     pub hold_json: bool,
+    /// `logprobs` in answers (JSON and streamed): their tokens and bytes
+    /// spell the text out again, so by default they are dropped.
+    pub logprobs: LogprobsPolicy,
+    /// A response body whose content type the redactor cannot read
+    /// (`application/octet-stream`, `image/*`, ...): refused by default.
+    pub unknown_content_type: UnknownContentPolicy,
 }
 
 impl Default for RedactionSettings {
@@ -57,6 +64,8 @@ impl Default for RedactionSettings {
             compressed: CompressedPolicy::Refuse,
             redact_requests: false,
             hold_json: true,
+            logprobs: LogprobsPolicy::Drop,
+            unknown_content_type: UnknownContentPolicy::Block,
         }
     }
 }
@@ -132,4 +141,28 @@ pub enum CompressedPolicy {
     Refuse,
     /// Forward it unredacted.
     Pass,
+}
+
+/// What to do with `logprobs` in answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogprobsPolicy {
+    /// `logprobs` objects become `null`, arrays `[]` (the default).
+    #[default]
+    Drop,
+    /// Forward them unredacted: they can rebuild a masked value.
+    Pass,
+}
+
+/// What to do with a body whose content type the redactor cannot read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum UnknownContentPolicy {
+    /// Refuse it with a 502 in the API's error shape (the default).
+    #[default]
+    Block,
+    /// Forward it unredacted.
+    Pass,
+    /// Redact it as text (bytes that are not UTF-8 become U+FFFD).
+    Text,
 }

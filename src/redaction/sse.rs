@@ -19,7 +19,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::json::{rewrite_strings, Seg};
+use super::json::{rewrite, Options, Seg};
 use super::stream::TextWindow;
 use super::{Counts, Inner};
 
@@ -48,7 +48,27 @@ enum Key {
         index: u64,
         field: String,
     },
+    /// Legacy completions `choices[i].text`.
+    Completion {
+        choice: u64,
+    },
+    /// A line of an NDJSON stream (Ollama): `message.content`, `response`, ...
+    Line {
+        field: String,
+    },
     Raw,
+}
+
+/// How events are framed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Framing {
+    /// `text/event-stream`: events end at a blank line, data in `data:` lines.
+    #[default]
+    Sse,
+    /// NDJSON / JSON Lines: one JSON value per line.
+    Lines,
+    /// RFC 7464 JSON text sequences: `RS` + JSON + `LF`.
+    JsonSeq,
 }
 
 #[derive(Debug)]
@@ -70,19 +90,25 @@ pub(crate) struct SseState {
     envelope: Map<String, Value>,
     crlf: bool,
     fallback: Option<TextWindow>,
+    framing: Framing,
+    drop_logprobs: bool,
+    /// Set while rewriting an event whose text was all held: it is not sent.
+    drop_event: bool,
+    /// The last NDJSON line's envelope (`model`, `created_at`), for flush lines.
+    line_envelope: Map<String, Value>,
 }
 
 fn seg_key<'a>(s: &'a Seg<'_>) -> Option<&'a str> {
     match s {
         Seg::Key(k) => Some(k.as_ref()),
-        Seg::Index(_) => None,
+        _ => None,
     }
 }
 
 fn seg_index(s: &Seg<'_>) -> Option<usize> {
     match s {
         Seg::Index(i) => Some(*i),
-        Seg::Key(_) => None,
+        _ => None,
     }
 }
 
@@ -112,12 +138,17 @@ fn window_push(
     let pos = match entries.iter().position(|e| e.key == key) {
         Some(p) => Some(p),
         None if entries.len() < MAX_WINDOWS => {
+            let window = if key == Key::Raw {
+                TextWindow::raw()
+            } else {
+                TextWindow::default()
+            };
             entries.push(Entry {
                 key,
                 item_id,
                 delta_type,
                 event_line,
-                window: TextWindow::default(),
+                window,
             });
             Some(entries.len() - 1)
         }
@@ -145,7 +176,60 @@ fn window_push(
     out
 }
 
+/// Keys of a chat `delta` that carry streamed text (windowed), or that may
+/// sit beside it in a pure text event.
+fn droppable_chat(v: &Value) -> bool {
+    let only = |o: &Value, keys: &[&str]| {
+        o.as_object()
+            .is_some_and(|m| m.keys().all(|k| keys.contains(&k.as_str())))
+    };
+    if v.get("usage").is_some_and(|u| !u.is_null()) {
+        return false;
+    }
+    let Some(choices) = v.get("choices").and_then(Value::as_array) else {
+        return false;
+    };
+    choices.iter().all(|c| {
+        let fin = c.get("finish_reason").is_some_and(|f| !f.is_null());
+        let delta_ok = c.get("delta").is_none_or(|d| {
+            d.as_object().is_some_and(|m| {
+                m.iter().all(|(k, x)| match k.as_str() {
+                    "content" | "refusal" | "reasoning_content" | "reasoning" => {
+                        x.is_string() || x.is_null()
+                    }
+                    "function_call" => only(x, &["arguments"]),
+                    "tool_calls" => x.as_array().is_some_and(|a| {
+                        a.iter().all(|t| {
+                            only(t, &["index", "function"])
+                                && t.get("function").is_none_or(|f| only(f, &["arguments"]))
+                        })
+                    }),
+                    _ => false,
+                })
+            })
+        });
+        !fin && delta_ok && only(c, &["index", "delta", "text", "logprobs", "finish_reason"])
+    })
+}
+
 impl SseState {
+    /// A stream with this framing; `drop_logprobs` nulls `logprobs` values.
+    pub(crate) fn new(framing: Framing, drop_logprobs: bool) -> Self {
+        Self {
+            framing,
+            drop_logprobs,
+            ..Self::default()
+        }
+    }
+
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.entries
+            .iter()
+            .map(|e| e.window.held_bytes())
+            .sum::<usize>()
+            + self.fallback.as_ref().map_or(0, TextWindow::held_bytes)
+    }
+
     pub(crate) fn buffered_bytes(&self) -> usize {
         self.buf.len()
             + self
@@ -172,9 +256,16 @@ impl SseState {
             return;
         }
         self.buf.extend_from_slice(chunk);
+        if self.framing != Framing::Sse {
+            while let Some(idx) = memchr::memchr(b'\n', &self.buf) {
+                let line: Vec<u8> = self.buf.drain(..=idx).collect();
+                self.process_line(&cx, &line, counts, out);
+            }
+        }
         while let Some(rel) = self
             .buf
             .get(self.line_start..)
+            .filter(|_| self.framing == Framing::Sse)
             .and_then(|b| memchr::memchr2(b'\n', b'\r', b))
         {
             let idx = self.line_start + rel;
@@ -201,7 +292,7 @@ impl SseState {
         }
         if self.buf.len() > MAX_EVENT_BYTES {
             self.flush_all(&cx, counts, out);
-            let mut fb = TextWindow::default();
+            let mut fb = TextWindow::raw();
             let mut s = String::new();
             fb.push_bytes(r, mask, &std::mem::take(&mut self.buf), counts, &mut s);
             out.extend_from_slice(s.as_bytes());
@@ -221,9 +312,81 @@ impl SseState {
         if !self.buf.is_empty() {
             let event = std::mem::take(&mut self.buf);
             self.line_start = 0;
-            self.process_event(&cx, &event, counts, out);
+            if self.framing == Framing::Sse {
+                self.process_event(&cx, &event, counts, out);
+            } else {
+                self.process_line(&cx, &event, counts, out);
+            }
         }
         self.flush_all(&cx, counts, out);
+    }
+
+    /// One line of an NDJSON / JSON-seq stream (with its terminator).
+    fn process_line(&mut self, cx: &Ctx<'_>, line: &[u8], counts: &mut Counts, out: &mut Vec<u8>) {
+        let body_end = line
+            .iter()
+            .rposition(|&b| b != b'\n' && b != b'\r')
+            .map_or(0, |i| i + 1);
+        let (body, term) = line.split_at(body_end);
+        let (rs, json_part) = match body.split_first() {
+            Some((0x1e, rest)) => (&body[..1], rest),
+            _ => (&body[..0], body),
+        };
+        if json_part.trim_ascii().is_empty() {
+            out.extend_from_slice(line);
+            return;
+        }
+        let mut pre = Vec::new();
+        self.drop_event = false;
+        let new = match serde_json::from_slice::<Value>(json_part) {
+            Ok(v) => self.rewrite_json_event(cx, &v, json_part, false, counts, &mut pre),
+            Err(_) => {
+                let text = String::from_utf8_lossy(json_part);
+                let released = window_push(
+                    &mut self.entries,
+                    cx,
+                    Key::Raw,
+                    None,
+                    None,
+                    false,
+                    &text,
+                    false,
+                    counts,
+                );
+                self.drop_event = released.is_empty();
+                (released.as_bytes() != json_part).then(|| released.into_bytes())
+            }
+        };
+        out.extend_from_slice(&pre);
+        if std::mem::take(&mut self.drop_event) {
+            return;
+        }
+        out.extend_from_slice(rs);
+        out.extend_from_slice(new.as_deref().unwrap_or(json_part));
+        out.extend_from_slice(if term.is_empty() { b"\n" } else { term });
+    }
+
+    /// Writes one synthetic event carrying `body` in this stream's framing.
+    fn write_event(&self, out: &mut Vec<u8>, event_name: Option<&str>, body: &[u8]) {
+        match self.framing {
+            Framing::Sse => {
+                let nl = self.nl();
+                if let Some(name) = event_name {
+                    out.extend_from_slice(b"event: ");
+                    out.extend_from_slice(name.as_bytes());
+                    out.extend_from_slice(nl);
+                }
+                write_data(out, body, nl);
+                out.extend_from_slice(nl);
+            }
+            Framing::Lines | Framing::JsonSeq => {
+                if self.framing == Framing::JsonSeq {
+                    out.push(0x1e);
+                }
+                out.extend_from_slice(body);
+                out.push(b'\n');
+            }
+        }
     }
 
     fn nl(&self) -> &'static [u8] {
@@ -268,6 +431,7 @@ impl SseState {
         }
         let has_event_line = event_name.is_some();
         let mut pre = Vec::new();
+        self.drop_event = false;
         let new_data: Option<Vec<u8>> = match serde_json::from_slice::<Value>(&data) {
             Ok(v) => self.rewrite_json_event(cx, &v, &data, has_event_line, counts, &mut pre),
             Err(_) => {
@@ -283,10 +447,15 @@ impl SseState {
                     false,
                     counts,
                 );
+                self.drop_event = released.is_empty();
                 (released.as_bytes() != data.as_slice()).then(|| released.into_bytes())
             }
         };
         out.extend_from_slice(&pre);
+        if std::mem::take(&mut self.drop_event) {
+            // Its text is all held: it goes out later, in an event that carries it.
+            return;
+        }
         match new_data {
             None => out.extend_from_slice(event),
             Some(nd) => {
@@ -307,7 +476,10 @@ impl SseState {
     }
 
     /// Returns the new data for a JSON event (or `None` to keep it), pushing
-    /// any synthetic flush events that must precede it into `pre`.
+    /// any synthetic flush events that must precede it into `pre`. Sets
+    /// `drop_event` when the event carried text, all of it is held, and the
+    /// event has nothing else to say: it is then not sent, and its text goes
+    /// out in a later event of the same field.
     fn rewrite_json_event(
         &mut self,
         cx: &Ctx<'_>,
@@ -318,15 +490,38 @@ impl SseState {
         pre: &mut Vec<u8>,
     ) -> Option<Vec<u8>> {
         let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
+        let opts = Options {
+            drop_logprobs: self.drop_logprobs,
+        };
         let entries = &mut self.entries;
         let redact_whole = |s: &str, counts: &mut Counts| cx.r.redact_string(cx.mask, s, counts);
+        // Text fed to windows in this event, and text they released.
+        let mut fed = false;
+        let mut released = false;
+        let mut push = |entries: &mut Vec<Entry>,
+                        key: Key,
+                        item_id: Option<String>,
+                        delta_type: Option<String>,
+                        event_line: bool,
+                        s: &str,
+                        fin: bool,
+                        counts: &mut Counts| {
+            let out = window_push(
+                entries, cx, key, item_id, delta_type, event_line, s, fin, counts,
+            );
+            fed |= !s.is_empty();
+            released |= !out.is_empty();
+            out
+        };
+        let droppable;
         let result = if let Some(choices) = v.get("choices").and_then(Value::as_array) {
-            // OpenAI chat chunk.
+            // OpenAI chat chunk, or a legacy completions chunk.
             for k in ["id", "object", "created", "model", "system_fingerprint"] {
                 if let Some(x) = v.get(k) {
                     self.envelope.insert(k.to_string(), x.clone());
                 }
             }
+            droppable = droppable_chat(v);
             let info: Vec<(u64, bool)> = choices
                 .iter()
                 .enumerate()
@@ -347,34 +542,59 @@ impl SseState {
                 )
             };
             let mut touched: Vec<Key> = Vec::new();
-            let r = rewrite_strings(data, &mut |path, s| {
+            let r = rewrite(data, opts, &mut |path, s| {
                 let k = path.get(1).and_then(seg_index)?;
                 if path.first().and_then(seg_key) != Some("choices") {
                     return redact_whole(s, counts);
                 }
                 let (choice, fin) = info.get(k).copied().unwrap_or((k as u64, false));
-                if path.get(2).and_then(seg_key) != Some("delta") {
-                    return redact_whole(s, counts);
-                }
-                let key = match path.get(3..) {
-                    Some([Seg::Key(f)]) if f != "role" && f != "type" => Key::Chat {
-                        choice,
-                        field: f.to_string(),
-                    },
-                    Some([Seg::Key(tc), Seg::Index(t), Seg::Key(func), Seg::Key(args)])
-                        if tc == "tool_calls" && func == "function" && args == "arguments" =>
-                    {
-                        Key::ChatTool {
+                let key = match path.get(2..) {
+                    // Legacy completions: `choices[i].text`.
+                    Some([Seg::Key(t)]) if t == "text" => Key::Completion { choice },
+                    Some([Seg::Key(d), rest @ ..]) if d == "delta" => match rest {
+                        [Seg::Key(f)] if f != "role" && f != "type" => Key::Chat {
                             choice,
-                            tool: tool_index(k, *t),
+                            field: f.to_string(),
+                        },
+                        [Seg::Key(tc), Seg::Index(t), Seg::Key(func), Seg::Key(args)]
+                            if tc == "tool_calls" && func == "function" && args == "arguments" =>
+                        {
+                            Key::ChatTool {
+                                choice,
+                                tool: tool_index(k, *t),
+                            }
                         }
-                    }
-                    _ => return None, // roles, tool ids, function names: kept
+                        [Seg::Key(a), Seg::Key(b)]
+                            if (a == "function_call" && b == "arguments")
+                                || (a == "audio" && b == "transcript") =>
+                        {
+                            Key::Chat {
+                                choice,
+                                field: format!("{a}.{b}"),
+                            }
+                        }
+                        // Content as an array of parts: one window over their text.
+                        [Seg::Key(c), Seg::Index(_), Seg::Key(t)]
+                            if c == "content" && (t == "text" || t == "refusal") =>
+                        {
+                            Key::Chat {
+                                choice,
+                                field: "content[].text".to_string(),
+                            }
+                        }
+                        // roles, tool ids, function names, part types, audio ids: kept
+                        [.., Seg::Key(f)]
+                            if matches!(f.as_ref(), "role" | "type" | "id" | "name" | "data") =>
+                        {
+                            return None
+                        }
+                        [.., Seg::ObjectKey] => return None,
+                        _ => return redact_whole(s, counts),
+                    },
+                    _ => return redact_whole(s, counts),
                 };
                 touched.push(key.clone());
-                Some(window_push(
-                    entries, cx, key, None, None, false, s, fin, counts,
-                ))
+                Some(push(entries, key, None, None, false, s, fin, counts))
             });
             // Choices that finished in this event: flush their other windows before it.
             let finished: Vec<u64> = info
@@ -387,9 +607,9 @@ impl SseState {
                 .iter()
                 .map(|e| e.key.clone())
                 .filter(|key| match key {
-                    Key::Chat { choice: c, .. } | Key::ChatTool { choice: c, .. } => {
-                        finished.contains(c)
-                    }
+                    Key::Chat { choice: c, .. }
+                    | Key::ChatTool { choice: c, .. }
+                    | Key::Completion { choice: c } => finished.contains(c),
                     _ => false,
                 })
                 .filter(|key| !touched.contains(key))
@@ -403,16 +623,16 @@ impl SseState {
             && v.get("delta").is_some_and(Value::is_string)
         {
             // OpenAI Responses delta event.
+            droppable = true;
             let key = Key::Resp {
                 kind: ty.to_string(),
                 output: u64_of(v.get("output_index"), 0),
                 content: u64_of(v.get("content_index"), 0),
             };
             let item_id = v.get("item_id").and_then(Value::as_str).map(str::to_string);
-            rewrite_strings(data, &mut |path, s| match path {
-                [Seg::Key(d)] if d == "delta" => Some(window_push(
+            rewrite(data, opts, &mut |path, s| match path {
+                [Seg::Key(d)] if d == "delta" => Some(push(
                     entries,
-                    cx,
                     key.clone(),
                     item_id.clone(),
                     None,
@@ -422,23 +642,24 @@ impl SseState {
                     counts,
                 )),
                 [Seg::Key(k)] if k == "type" || k == "item_id" => None,
+                [Seg::ObjectKey] => None,
                 _ => redact_whole(s, counts),
             })
         } else if ty == "content_block_delta" {
             // Anthropic delta.
+            droppable = true;
             let index = u64_of(v.get("index"), 0);
             let delta_type = v
                 .pointer("/delta/type")
                 .and_then(Value::as_str)
                 .map(str::to_string);
-            rewrite_strings(data, &mut |path, s| match path {
+            rewrite(data, opts, &mut |path, s| match path {
                 [Seg::Key(d), Seg::Key(f)]
                     if d == "delta"
                         && matches!(f.as_ref(), "text" | "partial_json" | "thinking") =>
                 {
-                    Some(window_push(
+                    Some(push(
                         entries,
-                        cx,
                         Key::Anth {
                             index,
                             field: f.to_string(),
@@ -455,9 +676,52 @@ impl SseState {
                     None
                 }
                 [Seg::Key(k)] if k == "type" => None,
+                [.., Seg::ObjectKey] => None,
                 _ => redact_whole(s, counts),
             })
+        } else if self.framing != Framing::Sse
+            && (v.pointer("/message/content").is_some_and(Value::is_string)
+                || v.get("response").is_some_and(Value::is_string))
+        {
+            // An Ollama-style line: `message.content` (chat) or `response` (generate).
+            let done = v.get("done").and_then(Value::as_bool).unwrap_or(false);
+            for k in ["model", "created_at"] {
+                if let Some(x) = v.get(k) {
+                    self.line_envelope.insert(k.to_string(), x.clone());
+                }
+            }
+            droppable = !done && v.get("done_reason").is_none();
+            if done {
+                self.flush_all(cx, counts, pre);
+            }
+            let entries = &mut self.entries;
+            rewrite(data, opts, &mut |path, s| {
+                let field = match path {
+                    [Seg::Key(m), Seg::Key(f)]
+                        if m == "message" && (f == "content" || f == "thinking") =>
+                    {
+                        format!("message.{f}")
+                    }
+                    [Seg::Key(f)] if f == "response" || f == "thinking" => f.to_string(),
+                    [.., Seg::Key(f)] if matches!(f.as_ref(), "role" | "model" | "created_at") => {
+                        return None
+                    }
+                    [.., Seg::ObjectKey] => return None,
+                    _ => return redact_whole(s, counts),
+                };
+                Some(push(
+                    entries,
+                    Key::Line { field },
+                    None,
+                    None,
+                    false,
+                    s,
+                    done,
+                    counts,
+                ))
+            })
         } else {
+            droppable = false;
             // A complete object: flush what it closes, then redact its strings whole.
             if ty == "content_block_stop" {
                 let index = u64_of(v.get("index"), 0);
@@ -486,12 +750,16 @@ impl SseState {
                 };
                 self.flush_one(cx, &key, counts, pre);
             }
-            rewrite_strings(data, &mut |_, s| cx.r.redact_string(cx.mask, s, counts))
+            rewrite(data, opts, &mut |_, s| {
+                cx.r.redact_string(cx.mask, s, counts)
+            })
         };
+        self.drop_event = droppable && fed && !released;
         // Unparseable by our walker although serde accepted it: redact the data as text.
         match result {
             Ok(x) => x,
             Err(_) => {
+                self.drop_event = false;
                 let text = String::from_utf8_lossy(data);
                 let mut o = String::new();
                 cx.r.redact_into(cx.mask, &text, 0, text.len(), counts, &mut o);
@@ -519,12 +787,37 @@ impl SseState {
         if text.is_empty() {
             return;
         }
-        let nl = self.nl();
         let (event_name, value): (Option<&str>, Value) = match &e.key {
             Key::Chat { choice, field } => {
-                let mut delta = Map::new();
-                delta.insert(field.clone(), Value::String(text));
-                (None, self.chat_event(*choice, Value::Object(delta)))
+                let delta = match field.as_str() {
+                    "content[].text" => json!({"content": [{"type": "text", "text": text}]}),
+                    f => match f.split_once('.') {
+                        Some((a, b)) => json!({ a: { b: text } }),
+                        None => json!({ f: text }),
+                    },
+                };
+                (None, self.chat_event(*choice, delta))
+            }
+            Key::Completion { choice } => {
+                let mut m = self.envelope.clone();
+                m.insert(
+                    "choices".into(),
+                    json!([{"index": choice, "text": text, "logprobs": null, "finish_reason": null}]),
+                );
+                (None, Value::Object(m))
+            }
+            Key::Line { field } => {
+                let mut m = self.line_envelope.clone();
+                match field.split_once('.') {
+                    Some((a, b)) => {
+                        m.insert(a.into(), json!({"role": "assistant", b: text}));
+                    }
+                    None => {
+                        m.insert(field.clone(), Value::String(text));
+                    }
+                }
+                m.insert("done".into(), Value::Bool(false));
+                (None, Value::Object(m))
             }
             Key::ChatTool { choice, tool } => (
                 None,
@@ -559,19 +852,12 @@ impl SseState {
                 )
             }
             Key::Raw => {
-                write_data(out, text.as_bytes(), nl);
-                out.extend_from_slice(nl);
+                self.write_event(out, None, text.as_bytes());
                 return;
             }
         };
-        if let Some(name) = event_name {
-            out.extend_from_slice(b"event: ");
-            out.extend_from_slice(name.as_bytes());
-            out.extend_from_slice(nl);
-        }
         let body = serde_json::to_vec(&value).unwrap_or_default();
-        write_data(out, &body, nl);
-        out.extend_from_slice(nl);
+        self.write_event(out, event_name, &body);
     }
 
     fn chat_event(&self, choice: u64, delta: Value) -> Value {

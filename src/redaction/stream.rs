@@ -2,10 +2,15 @@
 //!
 //! Text arrives in pieces; a value may be split anywhere (`jo` | `hn@exam` |
 //! `ple.com`). The window keeps the not-yet-emitted tail and releases text
-//! once it can no longer be part of a match:
-//! - at most `window_bytes` are held; when more arrive, everything but the
-//!   last `window_bytes / 2` is scanned and released (halving keeps each byte
-//!   scanned only two or three times on streams of tiny deltas);
+//! as soon as it can no longer be part of a match:
+//! - on every piece, the detectors say where the suffix that could still
+//!   grow into a match begins (`Detectors::hold_start`: the trailing word,
+//!   a trailing chain of number groups, an open quoted secret or PEM
+//!   header); everything before it is redacted and released at once, so
+//!   prose leaves in the piece it arrived in;
+//! - `window_bytes` caps what is held: past it, everything but the last
+//!   `window_bytes / 2` is released (also the rule when a custom pattern is
+//!   on, whose alphabet is unknown);
 //! - the cut never splits a match: a match straddling it moves the cut back
 //!   to its start, so it is held until it is complete;
 //! - a match still growing past `max_match_bytes` (an endless PEM block, a
@@ -21,8 +26,9 @@ use super::Counts;
 use super::Inner;
 use memchr::memmem;
 
-/// Emitted text kept as left context for the next scan.
-const CONTEXT_BYTES: usize = 64;
+/// Emitted text kept as left context for the next scan: more than any
+/// detector looks left of a value (phone context words: 48 bytes).
+const CONTEXT_BYTES: usize = 96;
 /// Bytes of a suppressed PEM block kept while looking for its END line.
 const PEM_TAIL_BYTES: usize = 96;
 
@@ -43,7 +49,8 @@ pub(crate) struct TextWindow {
     ctx: String,
     partial: Vec<u8>,
     carry: Carry,
-    next_release: usize,
+    /// Decode JSON escapes before detection (raw text that may be JSON source).
+    escapes: bool,
 }
 
 fn is_token_byte(b: u8) -> bool {
@@ -61,6 +68,20 @@ fn floor_boundary(s: &str, mut i: usize) -> usize {
 }
 
 impl TextWindow {
+    /// A window over raw text that may be JSON source (fallbacks, plain
+    /// text, non-JSON SSE data): JSON escapes are decoded before detection.
+    pub(crate) fn raw() -> Self {
+        Self {
+            escapes: true,
+            ..Self::default()
+        }
+    }
+
+    /// Bytes held back (not yet emitted); left context is not counted.
+    pub(crate) fn held_bytes(&self) -> usize {
+        self.pending.len() + self.partial.len()
+    }
+
     /// Bytes held.
     pub(crate) fn buffered_bytes(&self) -> usize {
         let carry = match &self.carry {
@@ -128,13 +149,11 @@ impl TextWindow {
             Some(rest) => rest,
             None => return,
         };
+        if s.is_empty() {
+            return;
+        }
         self.pending.push_str(&s);
-        if self.next_release == 0 {
-            self.next_release = r.window;
-        }
-        if self.pending.len() > self.next_release {
-            self.release(r, mask, false, counts, out);
-        }
+        self.release(r, mask, false, counts, out);
     }
 
     /// Flushes everything held.
@@ -197,16 +216,17 @@ impl TextWindow {
         text.push_str(&self.ctx);
         text.push_str(&self.pending);
         let base = self.ctx.len();
-        let findings: Vec<_> = r
-            .detectors
-            .find(mask, &text)
-            .into_iter()
-            .filter(|f| f.start >= base)
-            .collect();
+        let (all, hold) = r.scan(mask, &text, self.escapes, !last);
+        let findings: Vec<_> = all.into_iter().filter(|f| f.start >= base).collect();
         let mut cut = if last {
             text.len()
         } else {
-            floor_boundary(&text, text.len().saturating_sub(r.window / 2)).max(base)
+            let h = hold.unwrap_or_else(|| text.len().saturating_sub(r.window / 2));
+            let mut c = floor_boundary(&text, h).max(base);
+            if text.len() - c > r.window {
+                c = floor_boundary(&text, text.len() - r.window / 2).max(c);
+            }
+            c
         };
         let mut carry = Carry::None;
         if let Some(f) = findings.iter().find(|f| f.start < cut && f.end > cut) {
@@ -231,8 +251,6 @@ impl TextWindow {
         self.ctx = text.get(ctx_from..cut).unwrap_or("").to_string();
         self.pending = text.get(cut..).unwrap_or("").to_string();
         self.carry = carry;
-        // Scan again once another half window has arrived (or a full one, after a plain release).
-        self.next_release = self.pending.len().max(r.window / 2) + r.window / 2;
         if last {
             self.pending.clear();
         }

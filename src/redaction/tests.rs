@@ -496,10 +496,9 @@ fn sse_held_text_is_flushed_before_done_in_a_synthetic_chunk() {
     let flushed = out[..done_at].rfind("data: {").unwrap();
     let v: serde_json::Value = serde_json::from_str(out[flushed + 6..done_at].trim()).unwrap();
     assert_eq!(v["id"], "c5");
-    assert_eq!(
-        v["choices"][0]["delta"]["content"],
-        "reach me at [REDACTED:EMAIL]"
-    );
+    // The prose left in its own event; only the value that could still grow waited.
+    assert_eq!(v["choices"][0]["delta"]["content"], "[REDACTED:EMAIL]");
+    assert_eq!(chat_text(&out).0, "reach me at [REDACTED:EMAIL]");
 }
 
 #[test]
@@ -576,7 +575,8 @@ fn sse_anthropic_deltas_are_windowed_and_flushed_at_block_stop() {
     assert!(!out.contains("klmnop"));
     let stop = out.find("event: content_block_stop").unwrap();
     assert!(
-        out[..stop].contains("[REDACTED:ANTHROPIC_KEY] ok"),
+        out[..stop].contains("[REDACTED:ANTHROPIC_KEY] ")
+            && out[..stop].contains("\"text\":\"ok\""),
         "flushed before the stop: {out}"
     );
 }
@@ -655,12 +655,369 @@ fn arbitrary_input_never_panics() {
         let mut c = Counts::default();
         let _ = r.redact_text(p, &text, &mut c);
         let _ = r.redact_json(p, &bytes, &mut c);
-        for kind in [StreamKind::Text, StreamKind::Sse] {
+        for kind in [
+            StreamKind::Text,
+            StreamKind::Sse,
+            StreamKind::Lines,
+            StreamKind::JsonSeq,
+        ] {
             let mut s = r.stream(p, kind);
             for ch in bytes.chunks(1 + (next() % 17) as usize) {
                 let _ = s.push(ch, &mut c);
             }
             let _ = s.finish(&mut c);
         }
+    }
+}
+
+// ---- release at the stream's pace ----------------------------------------------------
+
+/// Realistic sentences with every entity, several disguised.
+const PACE_CORPUS: &[&str] = &[
+    "Sure! You can reach John at john.doe@example.com or call (415) 555-0132 tomorrow.",
+    "Her card 4111 1111 1111 1111 expires 12/29; the IBAN is DE89 3704 0044 0532 0130 00.",
+    "SSN 078-05-1123 was on file, and the server 10.20.30.40 logged it. Pay NL91 ABNA 0417 1643 00 now.",
+    "Phone: 699 956 915, or WhatsApp +34 699 956 915 after six.",
+    "Use password: \"correct horse battery\" and key sk-proj-abcDEF1234567890abcdefGHIJ today.",
+    "Ｍａｉｌ ａｌｉｃｅ＠ｅｘａｍｐｌｅ.com or card 4111\u{200B}1111\u{200B}1111\u{200B}1111 please.",
+    "No personal data here, just a plain answer about the weather in 2024 and 3 apples.",
+];
+
+/// Whole-text redaction is the reference for every chunking.
+fn check_chunking(r: &Redactor, whole: &str, sizes: &[usize]) {
+    let expected = text(r, whole);
+    let b = whole.as_bytes();
+    let mut i = 0;
+    let mut k = 0;
+    let mut chunks: Vec<&[u8]> = Vec::new();
+    while i < b.len() {
+        let n = sizes[k % sizes.len()].min(b.len() - i);
+        chunks.push(&b[i..i + n]);
+        i += n;
+        k += 1;
+    }
+    let (out, _) = stream_chunks(r, StreamKind::Text, &chunks);
+    assert_eq!(out, expected, "sizes {sizes:?} on {whole:?}");
+}
+
+#[test]
+fn every_chunking_equals_whole_text_redaction_on_realistic_sentences() {
+    let r = default_redactor();
+    let whole = PACE_CORPUS.join(" ");
+    for sizes in [&[1usize][..], &[2], &[3], &[4], &[5, 1, 7], &[13, 2], &[64]] {
+        check_chunking(&r, &whole, sizes);
+    }
+    for line in PACE_CORPUS {
+        for cut in 0..=line.len() {
+            if line.is_char_boundary(cut) {
+                let (a, b) = line.as_bytes().split_at(cut);
+                let (out, _) = stream_chunks(&r, StreamKind::Text, &[a, b]);
+                assert_eq!(out, text(&r, line), "split at {cut} of {line:?}");
+            }
+        }
+    }
+}
+
+/// Length of the longest suffix of `seen` that could still be part of a
+/// value: the trailing word (a word may be an e-mail's local part), the
+/// chain of number groups before it, or the prefix of a value of `whole`
+/// that `seen` ends inside (a quoted secret with spaces).
+fn longest_partial(seen: &str, whole: &str, values: &[&str]) -> usize {
+    let b = seen.as_bytes();
+    let mut k = b.len();
+    while k > 0 && !b[k - 1].is_ascii_whitespace() {
+        k -= 1;
+    }
+    // Number groups joined by single spaces (an IBAN's four-letter bank code
+    // counts as a group), beginning with digits.
+    let mut j = k;
+    let mut chain = Vec::new();
+    while j >= 2 && b[j - 1] == b' ' && !b[j - 2].is_ascii_whitespace() {
+        let mut s = j - 1;
+        while s > 0 && !b[s - 1].is_ascii_whitespace() {
+            s -= 1;
+        }
+        let w = &b[s..j - 1];
+        let digits = w.iter().any(u8::is_ascii_digit);
+        let bank_code = w.len() <= 4 && w.iter().all(u8::is_ascii_uppercase);
+        if !(digits || bank_code) {
+            break;
+        }
+        chain.push((s, digits));
+        j = s;
+    }
+    while chain.last().is_some_and(|&(_, d)| !d) {
+        chain.pop();
+    }
+    let j = chain.last().map_or(k, |&(s, _)| s);
+    let mut longest = b.len() - j;
+    for v in values {
+        for (at, _) in whole.match_indices(v) {
+            if at < b.len() && b.len() <= at + v.len() {
+                // The value's left context may be held with it (`password: "`).
+                longest = longest.max(b.len() - at.saturating_sub(12));
+            }
+        }
+    }
+    longest
+}
+
+#[test]
+fn held_back_bytes_never_exceed_the_longest_partial_match() {
+    let r = default_redactor();
+    let values = [
+        "correct horse battery",
+        "4111\u{200B}1111\u{200B}1111\u{200B}1111",
+    ];
+    for line in PACE_CORPUS {
+        let mut s = r.stream(all(&r), StreamKind::Text);
+        let mut c = Counts::default();
+        let mut seen = String::new();
+        for ch in line.chars() {
+            let mut buf = [0u8; 4];
+            let _ = s.push(ch.encode_utf8(&mut buf).as_bytes(), &mut c);
+            seen.push(ch);
+            let bound = longest_partial(&seen, line, &values);
+            assert!(
+                s.held_bytes() <= bound,
+                "held {} > {bound} after {seen:?}",
+                s.held_bytes()
+            );
+        }
+    }
+}
+
+#[test]
+fn prose_leaves_in_the_event_it_arrived_in() {
+    let r = default_redactor();
+    let mut s = r.stream(all(&r), StreamKind::Text);
+    let mut c = Counts::default();
+    let out = s.push(b"The weather is fine today, ", &mut c);
+    assert_eq!(out, b"The weather is fine today, ");
+    // A trailing word waits only for the character that ends it.
+    let out = s.push(b"and tomorrow", &mut c);
+    assert_eq!(out, b"and ");
+    let out = s.push(b" too.\n", &mut c);
+    assert_eq!(out, b"tomorrow too.\n");
+}
+
+#[test]
+fn a_digit_run_is_held_until_it_ends() {
+    let r = default_redactor();
+    let mut s = r.stream(all(&r), StreamKind::Text);
+    let mut c = Counts::default();
+    let mut out = s.push(b"card 4111 1111 ", &mut c);
+    assert_eq!(out, b"card ");
+    out.extend(s.push(b"1111 1111", &mut c));
+    assert_eq!(out, b"card ");
+    out.extend(s.push(b" thanks", &mut c));
+    assert_eq!(out, b"card [REDACTED:CREDIT_CARD] ");
+}
+
+fn sse_events(out: &str) -> Vec<serde_json::Value> {
+    out.split("\n\n")
+        .filter_map(|e| e.lines().find_map(|l| l.strip_prefix("data: ")))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}
+
+#[test]
+fn sse_events_that_carried_text_are_never_sent_empty() {
+    let r = default_redactor();
+    let answer = "Sure, here is the summary you asked for. Write to john.doe@example.com or call 415-555-0132 if anything is unclear. Bye.";
+    let mut body = String::new();
+    let pieces: Vec<String> = answer
+        .as_bytes()
+        .chunks(4)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    for p in &pieces {
+        body.push_str(&chat_chunk("c9", p));
+    }
+    body.push_str("data: [DONE]\n\n");
+    let mut s = r.stream(all(&r), StreamKind::Sse);
+    let mut c = Counts::default();
+    let mut out = Vec::new();
+    let mut per_event_out = Vec::new();
+    for ev in body.split_inclusive("\n\n") {
+        let o = s.push(ev.as_bytes(), &mut c);
+        per_event_out.push(!o.is_empty());
+        out.extend(o);
+    }
+    out.extend(s.finish(&mut c));
+    let out = String::from_utf8(out).unwrap();
+    let events = sse_events(&out);
+    for e in &events {
+        let content = e["choices"][0]["delta"]["content"].as_str().unwrap_or("x");
+        assert!(!content.is_empty(), "empty-content event: {e}");
+    }
+    assert_eq!(
+        chat_text(&out).0,
+        "Sure, here is the summary you asked for. Write to [REDACTED:EMAIL] or call [REDACTED:PHONE] if anything is unclear. Bye."
+    );
+    // Text leaves by the second event at the latest; at least half the events leave.
+    assert!(per_event_out[0] || per_event_out[1], "{out}");
+    let sent = per_event_out.iter().filter(|x| **x).count();
+    assert!(sent * 2 >= pieces.len(), "{sent} of {}", pieces.len());
+}
+
+#[test]
+fn sse_legacy_completions_text_is_windowed_per_choice() {
+    let r = default_redactor();
+    let ev = |t: &str| {
+        format!(
+            "data: {{\"id\":\"cmpl-1\",\"object\":\"text_completion\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"text\":{},\"logprobs\":null,\"finish_reason\":null}}]}}\n\n",
+            serde_json::to_string(t).unwrap()
+        )
+    };
+    let body = format!(
+        "{}{}{}data: [DONE]\n\n",
+        ev("card 4111 11"),
+        ev("11 1111 1111"),
+        ev(" ok")
+    );
+    let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert_eq!(c.get("CREDIT_CARD"), 1, "{out}");
+    let text: String = sse_events(&out)
+        .iter()
+        .map(|e| e["choices"][0]["text"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(text, "card [REDACTED:CREDIT_CARD] ok");
+    for e in sse_events(&out) {
+        assert_eq!(e["object"], "text_completion");
+    }
+}
+
+#[test]
+fn sse_function_call_arguments_audio_transcripts_and_content_parts_are_windowed() {
+    let r = default_redactor();
+    let ev = |delta: serde_json::Value| {
+        format!(
+            "data: {}\n\n",
+            serde_json::json!({"id":"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":delta,"finish_reason":null}]})
+        )
+    };
+    let body = [
+        ev(serde_json::json!({"function_call": {"name": "f", "arguments": "{\"card\": \"4111 11"}})),
+        ev(serde_json::json!({"function_call": {"arguments": "11 1111 1111\"}"}})),
+        ev(serde_json::json!({"audio": {"id": "a1", "transcript": "mail jo"}})),
+        ev(serde_json::json!({"audio": {"transcript": "hn@example.com now"}})),
+        ev(serde_json::json!({"content": [{"type": "text", "text": "ssn 078-05-1123 ok"}]})),
+        "data: [DONE]\n\n".to_string(),
+    ]
+    .concat();
+    let (out, c) = stream_chunks(&r, StreamKind::Sse, &[body.as_bytes()]);
+    assert_eq!(c.get("CREDIT_CARD"), 1, "{out}");
+    assert_eq!(c.get("EMAIL"), 1, "{out}");
+    assert_eq!(c.get("US_SSN"), 1, "{out}");
+    for leak in ["4111", "john", "1123"] {
+        assert!(!out.contains(leak), "{leak} in {out}");
+    }
+}
+
+#[test]
+fn logprobs_are_dropped_by_default_in_json_and_sse() {
+    let r = default_redactor();
+    let doc = r#"{"choices":[{"message":{"content":"card [x]"},"logprobs":{"content":[{"token":"4111","bytes":[52,49,49,49],"top_logprobs":[]}]}}]}"#;
+    let out = r
+        .redact_json(all(&r), doc.as_bytes(), &mut Counts::default())
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    assert!(v["choices"][0]["logprobs"].is_null());
+    let ev = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"41\"},\"logprobs\":{\"content\":[{\"token\":\"41\",\"bytes\":[52,49]}]},\"finish_reason\":null}]}\n\n";
+    let (out, _) = stream_chunks(&r, StreamKind::Sse, &[ev.as_bytes()]);
+    assert!(!out.contains("bytes"), "{out}");
+    let keep = redactor_from(r#"{"logprobs": "pass"}"#);
+    let out = keep
+        .redact_json(all(&keep), doc.as_bytes(), &mut Counts::default())
+        .unwrap();
+    assert!(String::from_utf8(out).unwrap().contains("\"bytes\""));
+}
+
+#[test]
+fn ndjson_lines_are_windowed_and_stay_one_json_per_line() {
+    let r = default_redactor();
+    let line = |t: &str, done: bool| {
+        format!(
+            "{}\n",
+            serde_json::json!({"model":"llama","created_at":"t","message":{"role":"assistant","content":t},"done":done})
+        )
+    };
+    let body = [
+        line("mail jo", false),
+        line("hn@exam", false),
+        line("ple.com ok", false),
+        line("", true),
+    ]
+    .concat();
+    for size in [1usize, 5, 1000] {
+        let chunks: Vec<&[u8]> = body.as_bytes().chunks(size).collect();
+        let (out, c) = stream_chunks(&r, StreamKind::Lines, &chunks);
+        assert_eq!(c.get("EMAIL"), 1, "{out}");
+        let mut text = String::new();
+        for l in out.lines() {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            text.push_str(v["message"]["content"].as_str().unwrap());
+        }
+        assert_eq!(text, "mail [REDACTED:EMAIL] ok");
+    }
+}
+
+#[test]
+fn escaped_values_are_caught_on_every_raw_fallback() {
+    let r = default_redactor();
+    let mut c = Counts::default();
+    // Invalid JSON, too deep JSON and oversized events all end in a text window.
+    let body = format!("{}{{\"a\":\"alice\\u0040example.com\"", "[".repeat(200));
+    let (out, _) = stream_chunks(&r, StreamKind::Text, &[body.as_bytes()]);
+    assert!(!out.contains("alice"), "{out}");
+    let big = format!(
+        "data: {{\"x\":\"{}\",\"y\":\"bob\\u0040example.com\"}}\n\n",
+        "z".repeat(1_100_000)
+    );
+    let mut s = r.stream(all(&r), StreamKind::Sse);
+    let mut out = s.push(big.as_bytes(), &mut c);
+    out.extend(s.finish(&mut c));
+    assert!(!String::from_utf8_lossy(&out).contains("bob"));
+}
+
+#[test]
+fn json_object_keys_are_redacted_too() {
+    let r = default_redactor();
+    let out = r
+        .redact_json(
+            all(&r),
+            br#"{"alice@example.com": {"card": "x"}}"#,
+            &mut Counts::default(),
+        )
+        .unwrap();
+    assert_eq!(out, br#"{"[REDACTED:EMAIL]": {"card": "x"}}"#);
+}
+
+#[test]
+fn disguised_formats_are_folded_before_detection() {
+    let r = default_redactor();
+    for (input, entity) in [
+        ("mail ａｌｉｃｅ＠ｅｘａｍｐｌｅ.com", "EMAIL"),
+        ("card ４１１１ １１１１ １１１１ １１１１", "CREDIT_CARD"),
+        (
+            "card 4111\u{200B}1111\u{200B}1111\u{200B}1111",
+            "CREDIT_CARD",
+        ),
+        (
+            "card 4111\u{00A0}1111\u{00A0}1111\u{00A0}1111",
+            "CREDIT_CARD",
+        ),
+        ("card 4111.1111.1111.1111", "CREDIT_CARD"),
+        ("No.4111111111111111", "CREDIT_CARD"),
+        ("card-4111111111111111", "CREDIT_CARD"),
+        ("4111111111111111-1227", "CREDIT_CARD"),
+        ("iban de89370400440532013000", "IBAN"),
+        ("call me: 4155550132", "PHONE"),
+    ] {
+        let mut c = Counts::default();
+        let out = r.redact_text(all(&r), input, &mut c);
+        assert_eq!(c.get(entity), 1, "{entity} in {input:?} -> {out:?}");
     }
 }

@@ -26,19 +26,63 @@ pub(crate) fn luhn(s: &[u8]) -> bool {
     n > 0 && sum.is_multiple_of(10)
 }
 
-/// Whether a card number of `len` digits may start with `first`.
-///
-/// Real issuers use a handful of length/prefix combinations; rejecting the
-/// rest removes most Luhn coincidences on millisecond timestamps (13 digits
-/// starting with `1`) and long ids.
-pub(crate) fn card_length_fits_issuer(first: u8, len: usize) -> bool {
-    match first {
-        b'1' => len == 15,                        // UATP
-        b'2' => len == 16,                        // Mastercard 2-series, Mir
-        b'3' => matches!(len, 14 | 15 | 16 | 19), // Diners, Amex, JCB
-        b'4' => matches!(len, 13 | 16 | 19),      // Visa
-        b'5' => matches!(len, 16 | 19),           // Mastercard, Maestro
-        b'6' => matches!(len, 16 | 19),           // Discover, UnionPay, Maestro
+/// Whether a card number (its digits) falls in an issuer's IIN range for
+/// its length. Real issuers use a handful of prefix/length combinations;
+/// rejecting the rest removes most Luhn coincidences on timestamps and ids.
+/// Twelve digits are only Maestro, so a random Luhn-valid 12-digit number
+/// is not a card.
+pub(crate) fn card_iin_fits(d: &[u8]) -> bool {
+    let len = d.len();
+    let p = |k: usize| -> u32 {
+        d.iter()
+            .take(k)
+            .fold(0u32, |a, &b| a * 10 + u32::from(b.wrapping_sub(b'0')))
+    };
+    let (p1, p2, p3, p4, p6) = (p(1), p(2), p(3), p(4), p(6));
+    let maestro = matches!(
+        p4,
+        5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763 | 6390
+    ) || p2 == 50
+        || (56..=58).contains(&p2);
+    match len {
+        12 => matches!(
+            p4,
+            5018 | 5020 | 5038 | 5893 | 6304 | 6759 | 6761 | 6762 | 6763 | 6390
+        ),
+        13 => p1 == 4 || maestro,
+        14 => matches!(p2, 36 | 38 | 39) || (300..=305).contains(&p3) || maestro,
+        15 => matches!(p2, 34 | 37) || matches!(p4, 2131 | 1800) || p1 == 1 || maestro,
+        16..=19 => {
+            let visa = p1 == 4;
+            let mastercard = (51..=55).contains(&p2) || (2221..=2720).contains(&p4);
+            let mir = (2200..=2204).contains(&p4);
+            let jcb = (3528..=3589).contains(&p4);
+            let diners = (300..=305).contains(&p3) || matches!(p2, 36 | 38 | 39);
+            let discover = p4 == 6011
+                || (644..=649).contains(&p3)
+                || p2 == 65
+                || (622_126..=622_925).contains(&p6);
+            let unionpay = p2 == 62 || p2 == 81 || p2 == 60;
+            let rupay = matches!(p2, 82) || matches!(p3, 508 | 353 | 356);
+            let other = matches!(p3, 636..=639)
+                || p4 == 9792
+                || p4 == 6334
+                || p4 == 6767
+                || p4 == 6706
+                || p4 == 6771
+                || p4 == 6709;
+            (len == 16 && (visa || mastercard))
+                || (len == 19 && visa)
+                || (len == 18 && visa && p4 == 4903)
+                || mir
+                || jcb
+                || (diners && len >= 16)
+                || discover
+                || unionpay
+                || rupay
+                || maestro
+                || other
+        }
         _ => false,
     }
 }
@@ -202,11 +246,17 @@ mod tests {
     }
 
     #[test]
-    fn issuer_lengths_reject_millisecond_timestamps() {
-        assert!(!card_length_fits_issuer(b'1', 13));
-        assert!(card_length_fits_issuer(b'1', 15));
-        assert!(card_length_fits_issuer(b'4', 16));
-        assert!(!card_length_fits_issuer(b'9', 16));
+    fn iin_ranges_reject_timestamps_and_random_twelve_digit_numbers() {
+        assert!(!card_iin_fits(b"1700000000003"));
+        assert!(card_iin_fits(b"180012345678901")); // JCB legacy, 15
+        assert!(card_iin_fits(b"213112345678901")); // JCB legacy, 15
+        assert!(card_iin_fits(b"4111111111111111"));
+        assert!(card_iin_fits(b"630412345678")); // Maestro, 12
+        assert!(card_iin_fits(b"501812345678")); // Maestro, 12
+        assert!(!card_iin_fits(b"412345678903")); // random 12 digits
+        assert!(card_iin_fits(b"6200000000000005")); // UnionPay
+        assert!(card_iin_fits(b"2200123412341234")); // Mir
+        assert!(!card_iin_fits(b"9111111111111111"));
     }
 
     #[test]
