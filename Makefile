@@ -140,6 +140,9 @@ include benches/bench.mk
 # Fuzzing (issue 8): `make fuzz` (FUZZ_SECONDS per target, default 60).
 include fuzz/fuzz.mk
 
+# Screening model: `make train`, `make train-check`, `make eval-screening` (issue 12).
+include tools/screening.mk
+
 clean:
 	cargo clean
 	rm -rf $(VENV) tests/.run .pytest_cache tests/e2e/.pytest_cache

@@ -103,7 +103,10 @@ pub fn extract(
     body: &[u8],
     allow_token_input: bool,
 ) -> Result<Extracted, ValidationError> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| ValidationError::InvalidJson)?;
+    let value = super::strict_json::parse(body).map_err(|e| match e {
+        super::strict_json::StrictError::Invalid => ValidationError::InvalidJson,
+        super::strict_json::StrictError::DuplicateKey => ValidationError::DuplicateJsonKey,
+    })?;
     let Value::Object(obj) = value else {
         return Err(ValidationError::invalid("", "a json object"));
     };
@@ -209,6 +212,48 @@ pub fn extract(
                 ))
             }
         }
+    }
+    // Other text the model reads (issue 11 F8): tool definitions and
+    // structured-output schemas (developer-authored), a predicted output,
+    // and the legacy completion suffix.
+    if let Some(Value::Array(tools)) = obj.get("tools") {
+        for t in tools {
+            let def = t.get("function").unwrap_or(t);
+            for key in ["description", "parameters", "input_schema", "name"] {
+                if let Some(v) = def.get(key) {
+                    json_strings(&mut ctx, v, Role::Developer, None);
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(fns)) = obj.get("functions") {
+        for f in fns {
+            for key in ["description", "parameters"] {
+                if let Some(v) = f.get(key) {
+                    json_strings(&mut ctx, v, Role::Developer, None);
+                }
+            }
+        }
+    }
+    if let Some(rf) = obj.get("response_format") {
+        if let Some(schema) = rf.get("json_schema") {
+            json_strings(&mut ctx, schema, Role::Developer, None);
+        }
+    }
+    if let Some(Value::Object(text)) = obj.get("text") {
+        if let Some(format) = text.get("format") {
+            json_strings(&mut ctx, format, Role::Developer, None);
+        }
+    }
+    if let Some(p) = obj.get("prediction") {
+        if let Some(c) = p.get("content") {
+            content(&mut ctx, c, Role::Assistant, None, "prediction.content")?;
+        }
+    }
+    match obj.get("suffix") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => ctx.push(Role::User, s, None),
+        Some(_) => return Err(ValidationError::invalid("suffix", "a string")),
     }
     ex.segments = ctx.out;
     Ok(ex)
@@ -440,12 +485,12 @@ fn part(
             if let Some(Value::Object(src)) = obj.get("source") {
                 match (src.get("type"), src.get("data")) {
                     (Some(Value::String(t)), Some(Value::String(d))) if t == "text" => {
-                        ctx.push(role, d, unit)
+                        ctx.push(Role::Tool, d, unit)
                     }
                     _ => {}
                 }
                 if let Some(c) = src.get("content") {
-                    content(ctx, c, role, unit, &format!("{at}.source.content"))?;
+                    content(ctx, c, Role::Tool, unit, &format!("{at}.source.content"))?;
                 }
             }
             for key in ["title", "context"] {
@@ -518,6 +563,14 @@ fn input_item(
                 }
             }
             Ok(Some(Role::Assistant))
+        }
+        "reasoning" => {
+            for key in ["summary", "content"] {
+                if let Some(v) = obj.get(key) {
+                    json_strings(ctx, v, Role::Assistant, unit);
+                }
+            }
+            Ok(None)
         }
         _ => {
             if let Some(Value::String(s)) = obj.get("text") {
@@ -693,7 +746,7 @@ mod tests {
             texts(Api::Anthropic, body),
             vec![
                 (Role::System, "sys".into()),
-                (Role::User, "doc body".into()),
+                (Role::Tool, "doc body".into()),
                 (Role::User, "T".into())
             ]
         );

@@ -1,0 +1,252 @@
+//! The learned screening model: logistic regression over hashed features of
+//! the normalised text ([`super::normalize::tokenize`] output, `" w1 w2 "`).
+//!
+//! Features, hashed into `2^BUCKETS_LOG2` int8 weights:
+//! - byte 3-, 4- and 5-grams (spaces included, so word edges count; UTF-8
+//!   bytes, so every script gets features);
+//! - word unigrams and bigrams.
+//!
+//! One pass over the bytes, no allocation: each feature adds its weight to the
+//! sum of the 256-byte block it ends in. A text is scored in windows of two
+//! adjacent blocks (512 bytes, stride 256) and its score is the highest window
+//! score, so an injection inside a long pasted document is not diluted by the
+//! rest. A window's score is `sigmoid(bias + scale * sum / sqrt(count))`.
+//!
+//! Training (`tollgate-train-screening`) uses [`window_features`], built on
+//! the same [`scan`], so training and the filter cannot disagree on features.
+//!
+//! Artefact layout (little-endian): magic `TGSM`, `u32` format version,
+//! `u32` bucket bits, `f32` scale, `f32` bias, then `2^bits` `i8` weights.
+
+use crate::config::ConfigError;
+
+/// Bits of the feature hash.
+pub const BUCKETS_LOG2: u32 = 18;
+/// Number of weights.
+pub const BUCKETS: usize = 1 << BUCKETS_LOG2;
+/// Bytes per block; a window is two adjacent blocks.
+pub const BLOCK: usize = 256;
+/// Artefact format version.
+pub const FORMAT: u32 = 1;
+const MAGIC: &[u8; 4] = b"TGSM";
+const HEADER: usize = 20;
+
+/// The model shipped in the `.wasm` (built by `make train`).
+pub static SHIPPED: &[u8] = include_bytes!("model.bin");
+
+const K: u64 = 0x9E37_79B9_7F4A_7C15;
+const FNV: u64 = 0x0000_0100_0000_01B3;
+const FNV_SEED: u64 = 0xCBF2_9CE4_8422_2325;
+
+#[inline(always)]
+fn bucket(h: u64) -> u32 {
+    (h.wrapping_mul(K) >> (64 - BUCKETS_LOG2)) as u32
+}
+
+/// Calls `emit(block, bucket)` for every feature of `text` (normalised:
+/// lowercase words separated by single spaces, a space at each end).
+#[inline]
+pub fn scan(text: &[u8], mut emit: impl FnMut(usize, u32)) {
+    let mut win: u64 = 0;
+    let mut seen: usize = 0;
+    let mut word: u64 = FNV_SEED;
+    let mut word_len: usize = 0;
+    let mut prev_word: u64 = 0;
+    for (i, &b) in text.iter().enumerate() {
+        let block = i / BLOCK;
+        win = (win << 8) | u64::from(b);
+        seen += 1;
+        if seen >= 3 {
+            emit(block, bucket((win & 0xFF_FFFF) ^ (3 << 56)));
+        }
+        if seen >= 4 {
+            emit(block, bucket((win & 0xFFFF_FFFF) ^ (4 << 56)));
+        }
+        if seen >= 5 {
+            emit(block, bucket((win & 0xFF_FFFF_FFFF) ^ (5 << 56)));
+        }
+        if b == b' ' {
+            if word_len > 0 {
+                emit(block, bucket(word ^ 0x1111));
+                if prev_word != 0 {
+                    emit(
+                        block,
+                        bucket(prev_word.wrapping_mul(FNV).rotate_left(29) ^ word ^ 0x2222),
+                    );
+                }
+                prev_word = word;
+            }
+            word = FNV_SEED;
+            word_len = 0;
+        } else {
+            word = (word ^ u64::from(b)).wrapping_mul(FNV);
+            word_len += 1;
+        }
+    }
+}
+
+/// The features of each scoring window of `text`, as the filter scores them
+/// (for training). Allocates; not used by the filter.
+pub fn window_features(text: &str) -> Vec<Vec<u32>> {
+    let mut blocks: Vec<Vec<u32>> = Vec::new();
+    scan(text.as_bytes(), |block, f| {
+        while blocks.len() <= block {
+            blocks.push(Vec::new());
+        }
+        if let Some(b) = blocks.get_mut(block) {
+            b.push(f);
+        }
+    });
+    if blocks.len() <= 2 {
+        return vec![blocks.concat()];
+    }
+    blocks.windows(2).map(|w| w.concat()).collect()
+}
+
+/// A loaded, validated model.
+#[derive(Debug, Clone)]
+pub struct Model {
+    weights: Vec<i8>,
+    scale: f32,
+    bias: f32,
+}
+
+impl Model {
+    /// Parses and validates an artefact.
+    pub fn load(bytes: &[u8], path: &str) -> Result<Self, ConfigError> {
+        let bad = |why: &str| ConfigError::new(path, format!("screening model: {why}"));
+        let word = |at: usize| -> Result<[u8; 4], ConfigError> {
+            bytes
+                .get(at..at + 4)
+                .and_then(|s| <[u8; 4]>::try_from(s).ok())
+                .ok_or_else(|| bad("truncated header"))
+        };
+        if bytes.get(0..4) != Some(MAGIC.as_slice()) {
+            return Err(bad("not a Tollgate model (bad magic)"));
+        }
+        if u32::from_le_bytes(word(4)?) != FORMAT {
+            return Err(bad("unsupported format version"));
+        }
+        if u32::from_le_bytes(word(8)?) != BUCKETS_LOG2 {
+            return Err(bad("feature hash width differs from this build"));
+        }
+        let scale = f32::from_le_bytes(word(12)?);
+        let bias = f32::from_le_bytes(word(16)?);
+        if !scale.is_finite() || scale <= 0.0 || !bias.is_finite() {
+            return Err(bad("scale or bias is not a finite number"));
+        }
+        let w = bytes.get(HEADER..).unwrap_or_default();
+        if w.len() != BUCKETS {
+            return Err(bad("weight table has the wrong size"));
+        }
+        Ok(Self {
+            weights: w.iter().map(|&b| b as i8).collect(),
+            scale,
+            bias,
+        })
+    }
+
+    /// Builds the artefact bytes (used by training).
+    pub fn to_bytes(weights: &[i8], scale: f32, bias: f32) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + weights.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&FORMAT.to_le_bytes());
+        out.extend_from_slice(&BUCKETS_LOG2.to_le_bytes());
+        out.extend_from_slice(&scale.to_le_bytes());
+        out.extend_from_slice(&bias.to_le_bytes());
+        out.extend(weights.iter().map(|&w| w as u8));
+        out
+    }
+
+    /// Probability that normalised `text` is an injection or jailbreak: the
+    /// highest score of its windows. One pass, no allocation.
+    pub fn score(&self, text: &str) -> f32 {
+        // Sums of the current and the previous block.
+        let (mut cur_sum, mut cur_n, mut cur_block) = (0i32, 0u32, 0usize);
+        let (mut prev_sum, mut prev_n) = (0i32, 0u32);
+        let mut best = f32::NEG_INFINITY;
+        let mut windows = 0usize;
+        let w = &self.weights;
+        scan(text.as_bytes(), |block, f| {
+            if block != cur_block {
+                if cur_block >= 1 {
+                    best = best.max(self.logit(prev_sum + cur_sum, prev_n + cur_n));
+                    windows += 1;
+                }
+                prev_sum = cur_sum;
+                prev_n = cur_n;
+                cur_sum = 0;
+                cur_n = 0;
+                cur_block = block;
+            }
+            cur_sum += i32::from(w.get(f as usize).copied().unwrap_or(0));
+            cur_n += 1;
+        });
+        if windows == 0 || cur_n > 0 {
+            best = best.max(self.logit(prev_sum + cur_sum, prev_n + cur_n));
+        }
+        sigmoid(best)
+    }
+
+    fn logit(&self, sum: i32, n: u32) -> f32 {
+        if n == 0 {
+            return self.bias;
+        }
+        self.bias + self.scale * sum as f32 / (n as f32).sqrt()
+    }
+}
+
+/// The text the model reads: folded and tokenised exactly as the rules see it.
+pub fn model_text(raw: &str) -> String {
+    super::normalize::tokenize(&super::normalize::fold(raw).text, false).text
+}
+
+/// The logistic function.
+pub fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_model_loads() {
+        assert!(Model::load(SHIPPED, "screening.model").is_ok());
+    }
+
+    #[test]
+    fn corrupt_artefacts_are_refused_with_the_field() {
+        let mut bytes = SHIPPED.to_vec();
+        bytes.truncate(HEADER + 10);
+        let err = Model::load(&bytes, "screening.model").unwrap_err();
+        assert!(err.to_string().contains("screening.model"), "{err}");
+        assert!(Model::load(b"nope", "m").is_err());
+        let mut wrong = SHIPPED.to_vec();
+        wrong[8] = 17;
+        assert!(Model::load(&wrong, "m").is_err());
+    }
+
+    #[test]
+    fn window_features_match_the_scoring_windows() {
+        let short = " hello there ";
+        assert_eq!(window_features(short).len(), 1);
+        let long = " word".repeat(300) + " ";
+        // 1,501 bytes: 6 blocks, 5 windows of two blocks.
+        assert_eq!(window_features(&long).len(), 5);
+    }
+
+    #[test]
+    fn score_equals_the_best_window_computed_from_training_features() {
+        let m = Model::load(SHIPPED, "m").unwrap();
+        let text = " please summarise the attached report ".repeat(30);
+        let best = window_features(&text)
+            .iter()
+            .map(|fs| {
+                let s: i32 = fs.iter().map(|&f| i32::from(m.weights[f as usize])).sum();
+                m.logit(s, fs.len() as u32)
+            })
+            .fold(f32::NEG_INFINITY, f32::max);
+        assert!((m.score(&text) - sigmoid(best)).abs() < 1e-6);
+    }
+}
