@@ -560,7 +560,9 @@ fn bench_screening(b: &mut Bench) {
         let body = chat_body(kb * 1024);
         let outcome = config.screening.screen(CHAT_PATH, &body);
         assert!(
-            matches!(&outcome, ScreenOutcome::Pass { flagged, .. } if flagged.is_empty()),
+            // Admitted (the model may flag the random word salad, not block it).
+            matches!(&outcome, ScreenOutcome::Pass { flagged, .. }
+                if flagged.iter().all(|h| h.rule_id == "model.injection")),
             "{kb} KiB: {outcome:?}"
         );
         b.run(
