@@ -104,10 +104,56 @@ impl ScanState {
 
 /// Calls `emit(block, bucket)` for every feature of `text` (normalised:
 /// lowercase words separated by single spaces, a space at each end).
+/// Each feature counts once per block, so repetition cannot inflate a score.
 pub fn scan(text: &[u8], mut emit: impl FnMut(usize, u32)) {
     let mut state = ScanState::new();
+    let mut seen = Seen::new();
     for (block, chunk) in text.chunks(BLOCK).enumerate() {
-        state.run(chunk, |f| emit(block, f));
+        state.run(chunk, |f| {
+            if seen.insert(f) {
+                emit(block, f)
+            }
+        });
+        seen.clear();
+    }
+}
+
+/// A set of buckets, cleared per block by undoing only what was set.
+/// Bounded: 32 KiB of bits plus the touched list (at most ~5 features per byte).
+struct Seen {
+    bits: Vec<u64>,
+    touched: Vec<u32>,
+}
+
+impl Seen {
+    fn new() -> Self {
+        Self {
+            bits: vec![0; BUCKETS / 64],
+            touched: Vec::with_capacity(BLOCK * 5),
+        }
+    }
+
+    #[inline(always)]
+    fn insert(&mut self, f: u32) -> bool {
+        let i = (f as usize >> 6) & (BUCKETS / 64 - 1);
+        let m = 1u64 << (f & 63);
+        match self.bits.get_mut(i) {
+            Some(w) if *w & m == 0 => {
+                *w |= m;
+                self.touched.push(f);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn clear(&mut self) {
+        for &f in &self.touched {
+            if let Some(w) = self.bits.get_mut((f as usize >> 6) & (BUCKETS / 64 - 1)) {
+                *w = 0;
+            }
+        }
+        self.touched.clear();
     }
 }
 
@@ -189,20 +235,24 @@ impl Model {
     }
 
     /// Probability that normalised `text` is an injection or jailbreak: the
-    /// highest score of its windows. One pass, no allocation.
+    /// highest score of its windows. One pass; a bounded 32 KiB scratch set.
     pub fn score(&self, text: &str) -> f32 {
         let bytes = text.as_bytes();
         let w = &*self.weights;
         let mut best = f32::NEG_INFINITY;
         let (mut prev_sum, mut prev_n) = (0i32, 0u32);
         let mut state = ScanState::new();
+        let mut seen = Seen::new();
         let mut blocks = bytes.chunks(BLOCK).enumerate().peekable();
         while let Some((i, chunk)) = blocks.next() {
             let (mut sum, mut n) = (0i32, 0u32);
             state.run(chunk, |f| {
-                sum += i32::from(w[f as usize & (BUCKETS - 1)]);
-                n += 1;
+                if seen.insert(f) {
+                    sum += i32::from(w[f as usize & (BUCKETS - 1)]);
+                    n += 1;
+                }
             });
+            seen.clear();
             let last = blocks.peek().is_none();
             // Windows are blocks (i-1, i); a text of one or two blocks is one window.
             if i >= 1 || last {

@@ -131,6 +131,12 @@ fn load(dir: &Path, cse: Cse, suffix_weight: f32, items: &mut Vec<Item>) -> Resu
             if kind == "adversarial_suffix" {
                 weight *= suffix_weight;
             }
+            // Repeated-token attacks teach "repetition is an attack": with
+            // sum/sqrt(count) scoring, any long repetitive benign text (logs,
+            // test data) would then score 1.0. Left out.
+            if kind == "injection_repeated_token_attack" {
+                weight = 0.0;
+            }
             items.push(item(&t, attack, weight));
         }
     }
