@@ -152,6 +152,9 @@ include tools/cluster.mk
 # Demo TLS certificate (issue 18): `make demo-tls`.
 include tools/tls.mk
 
+# Screening model: `make train`, `make train-check`, `make eval-screening` (issue 12).
+include tools/screening.mk
+
 clean:
 	cargo clean
 	rm -rf $(VENV) tests/.run .pytest_cache tests/e2e/.pytest_cache

@@ -291,6 +291,10 @@ pub fn redacted_phone(by_context: bool) -> &'static str {
 /// Characters of prompt text screened per request (histogram).
 pub const PROMPT_CHARS: &str = "tollgate.screening.prompt_chars";
 
+/// The screening model's highest score per screened request, in thousandths
+/// (histogram, 0-1000).
+pub const SCREENING_MODEL_SCORE: &str = "tollgate.screening.model_score_permille";
+
 /// `tollgate.screening.blocked.category.<category>`.
 pub fn screening_blocked(category: &str) -> String {
     format!("tollgate.screening.blocked{}", label("category", category))

@@ -341,7 +341,7 @@ pub fn screening(data: &[u8]) {
                     assert!(v.starts_with("flagged; rules="));
                 }
             }
-            ScreenOutcome::Block { hit } => assert!(!hit.rule_id.is_empty()),
+            ScreenOutcome::Block { hit, .. } => assert!(!hit.rule_id.is_empty()),
             ScreenOutcome::Invalid(e) => assert!(!e.code().is_empty()),
         }
     });

@@ -662,11 +662,11 @@ fn screen_text(screener: &Screener, text: &str, check: Check) -> Screened {
             flagged,
             ..Screened::default()
         },
-        ScreenOutcome::Block { hit } if check == Check::Block => Screened {
+        ScreenOutcome::Block { hit, .. } if check == Check::Block => Screened {
             blocked: Some(hit),
             ..Screened::default()
         },
-        ScreenOutcome::Block { hit } => Screened {
+        ScreenOutcome::Block { hit, .. } => Screened {
             flagged: vec![RuleHit {
                 action: Action::Monitor,
                 ..hit

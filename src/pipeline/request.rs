@@ -272,7 +272,22 @@ fn screen(
     body: &[u8],
     edits: &mut HeaderEdits,
 ) -> Result<(), Denial> {
-    match config.screening.screen(&stream.path, body) {
+    let route = stream.route.as_deref().unwrap_or("");
+    let outcome = config.screening.screen_on(route, &stream.path, body);
+    // The model's score goes to a histogram and the audit line on every
+    // screened request, admitted or not.
+    let score = match &outcome {
+        ScreenOutcome::Pass { score, .. } | ScreenOutcome::Block { score, .. } => *score,
+        ScreenOutcome::Invalid(_) => None,
+    };
+    if let Some(s) = score {
+        let permille = (s.clamp(0.0, 1.0) * 1000.0).round() as u64;
+        env.metrics.record(metrics::SCREENING_MODEL_SCORE, permille);
+        stream
+            .audit_section("screening")
+            .insert("score".into(), json!(permille as f64 / 1000.0));
+    }
+    match outcome {
         ScreenOutcome::Pass {
             flagged,
             prompt_chars,
@@ -296,7 +311,7 @@ fn screen(
             }
             Ok(())
         }
-        ScreenOutcome::Block { hit } => {
+        ScreenOutcome::Block { hit, .. } => {
             env.metrics
                 .count(&metrics::screening_blocked(hit.category), 1);
             let section = stream.audit_section("screening");

@@ -37,6 +37,8 @@ pub struct Budget {
     pub min_base64: usize,
     /// Shortest hex run, in digits.
     pub min_hex: usize,
+    /// Set when a run was left undecoded because the budget ran out.
+    pub exhausted: bool,
 }
 
 const LENIENT: GeneralPurposeConfig = GeneralPurposeConfig::new()
@@ -56,6 +58,7 @@ pub fn decode_runs(text: &str, budget: &mut Budget) -> Vec<(Encoding, String)> {
 
 fn take(budget: &mut Budget) -> bool {
     if budget.runs == 0 || budget.bytes == 0 {
+        budget.exhausted = true;
         return false;
     }
     budget.runs -= 1;
@@ -243,6 +246,7 @@ mod tests {
             bytes: 64 * 1024,
             min_base64: 24,
             min_hex: 32,
+            exhausted: false,
         }
     }
 

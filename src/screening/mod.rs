@@ -15,11 +15,14 @@
 
 mod decode;
 mod engine;
+pub mod model;
 pub mod normalize;
 pub mod rules;
 pub mod settings;
 pub mod shapes;
 pub mod validate;
+
+use std::sync::Arc;
 
 use aho_corasick::AhoCorasick;
 use regex_lite::Regex;
@@ -31,8 +34,15 @@ use engine::{push_unique, ViewMatcher};
 use rules::Category;
 pub use settings::{
     Action, AllowRuleSettings, CategorySettings, DecodeSettings, DenyRuleSettings, History,
-    MatchOn, Mode, Role, ScreeningSettings,
+    MatchOn, Mode, ModelSettings, Role, ScreeningSettings,
 };
+
+/// Rule id reported when the learned model decides.
+pub const MODEL_RULE_ID: &str = "model.injection";
+/// Category reported when the learned model decides.
+pub const MODEL_CATEGORY: &str = "model";
+/// Rule id reported when a request has more encoded runs than the decode budget.
+pub const DECODE_BUDGET_RULE_ID: &str = "smuggling.decode_budget_exhausted";
 pub use shapes::Api;
 pub use validate::ValidationError;
 
@@ -48,7 +58,7 @@ pub struct RuleHit {
 }
 
 /// The result of screening one request body.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum ScreenOutcome {
     /// Forward the request.
     Pass {
@@ -60,11 +70,16 @@ pub enum ScreenOutcome {
         model: Option<String>,
         /// The largest requested output-token limit.
         max_tokens: Option<u64>,
+        /// The model's highest score over the screened texts (`None`: model off
+        /// or nothing screened).
+        score: Option<f32>,
     },
     /// Refuse with 403 `prompt_blocked`, naming `hit.rule_id`.
     Block {
         /// The first blocking hit.
         hit: RuleHit,
+        /// The model's highest score over the texts screened so far.
+        score: Option<f32>,
     },
     /// Refuse with 400 and the error's code.
     Invalid(ValidationError),
@@ -128,6 +143,9 @@ pub struct Screener {
     decode: DecodeSettings,
     exempt_routes: Vec<String>,
     exempt_roles: Vec<String>,
+    model: Option<Arc<model::Model>>,
+    model_settings: ModelSettings,
+    system_action: Action,
 }
 
 fn valid_id(id: &str) -> bool {
@@ -190,6 +208,33 @@ impl Screener {
                 "minimum run lengths must be at least 8",
             ));
         }
+        let m = &s.model;
+        let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
+        if !unit(m.block_threshold) {
+            return Err(ConfigError::new(
+                at("model.block_threshold"),
+                "must be a number from 0 to 1",
+            ));
+        }
+        if !unit(m.monitor_threshold) || m.monitor_threshold > m.block_threshold {
+            return Err(ConfigError::new(
+                at("model.monitor_threshold"),
+                "must be a number from 0 to model.block_threshold",
+            ));
+        }
+        for r in m.route_indirect_actions.keys() {
+            if !route_names.contains(&r.as_str()) {
+                return Err(ConfigError::new(
+                    at("model.route_indirect_actions"),
+                    format!("no route named `{r}`"),
+                ));
+            }
+        }
+        let model = if m.enabled {
+            Some(Arc::new(model::Model::load(model::SHIPPED, &at("model"))?))
+        } else {
+            None
+        };
         if s.roles.is_empty() {
             return Err(ConfigError::new(
                 at("roles"),
@@ -468,6 +513,9 @@ impl Screener {
             decode: s.decode,
             exempt_routes: s.exempt_routes,
             exempt_roles: s.exempt_roles,
+            model,
+            model_settings: s.model,
+            system_action: s.system_action,
         })
     }
 
@@ -490,12 +538,64 @@ impl Screener {
 
     /// Validates and screens a whole request body. `path` picks the API shape.
     pub fn screen(&self, path: &str, body: &[u8]) -> ScreenOutcome {
-        match self.check(path, body) {
+        self.screen_on("", path, body)
+    }
+
+    /// [`Screener::screen`] for a request on the named route (which may
+    /// override the action for indirect text).
+    pub fn screen_on(&self, route: &str, path: &str, body: &[u8]) -> ScreenOutcome {
+        let mut score = None;
+        let outcome = match self.check(route, path, body, &mut score) {
             Ok(outcome) | Err(outcome) => outcome,
+        };
+        match outcome {
+            ScreenOutcome::Pass {
+                flagged,
+                prompt_chars,
+                model,
+                max_tokens,
+                ..
+            } => ScreenOutcome::Pass {
+                flagged,
+                prompt_chars,
+                model,
+                max_tokens,
+                score,
+            },
+            ScreenOutcome::Block { hit, .. } => ScreenOutcome::Block { hit, score },
+            other => other,
         }
     }
 
-    fn check(&self, path: &str, body: &[u8]) -> Result<ScreenOutcome, ScreenOutcome> {
+    /// Replaces the model with another artefact (evaluation of a candidate
+    /// before it is shipped). Invalid artefacts are refused.
+    pub fn use_model(&mut self, bytes: &[u8]) -> Result<(), ConfigError> {
+        self.model = Some(Arc::new(model::Model::load(bytes, "model")?));
+        Ok(())
+    }
+
+    /// The model's score for one text (for evaluation and tests): `None` when
+    /// the model is off.
+    pub fn model_score(&self, text: &str) -> Option<f32> {
+        let m = self.model.as_ref()?;
+        Some(m.score(&model::model_text(text)))
+    }
+
+    /// The action a hit of `action` takes in text of `role`.
+    fn role_action(&self, role: Role, action: Action) -> Action {
+        match (role, action) {
+            (Role::System | Role::Developer, Action::Block) => self.system_action,
+            (_, a) => a,
+        }
+    }
+
+    fn check(
+        &self,
+        route: &str,
+        path: &str,
+        body: &[u8],
+        best: &mut Option<f32>,
+    ) -> Result<ScreenOutcome, ScreenOutcome> {
         let invalid = ScreenOutcome::Invalid;
         if body.len() > self.max_body_bytes {
             // The host refuses these with 413 first; this keeps the core safe on its own.
@@ -551,8 +651,38 @@ impl Screener {
             bytes: self.decode.max_decoded_bytes,
             min_base64: self.decode.min_base64_chars,
             min_hex: self.decode.min_hex_chars,
+            exhausted: false,
         };
+        let indirect_action = self
+            .model_settings
+            .route_indirect_actions
+            .get(route)
+            .copied()
+            .unwrap_or(self.model_settings.indirect_action);
         let mut flagged: Vec<RuleHit> = Vec::new();
+        let record = |id: &str,
+                      category: &'static str,
+                      action: Action,
+                      flagged: &mut Vec<RuleHit>|
+         -> Result<(), ScreenOutcome> {
+            let action = match (self.mode, action) {
+                (Mode::Monitor, Action::Block) => Action::Monitor,
+                (_, a) => a,
+            };
+            let hit = RuleHit {
+                rule_id: id.to_string(),
+                category,
+                action,
+            };
+            match action {
+                Action::Block => Err(ScreenOutcome::Block { hit, score: None }),
+                Action::Monitor if !flagged.iter().any(|h| h.rule_id == hit.rule_id) => {
+                    flagged.push(hit);
+                    Ok(())
+                }
+                _ => Ok(()),
+            }
+        };
         for seg in &ex.segments {
             if !self.roles.contains(&seg.role) {
                 continue;
@@ -560,39 +690,62 @@ impl Screener {
             if self.history == History::Last && seg.unit.is_some_and(|u| u < ex.new_turn_start) {
                 continue;
             }
-            for rule in self.hits(&seg.text, seg.role == Role::Tool, &mut budget) {
+            let mut score = None;
+            let tool = seg.role == Role::Tool;
+            for rule in self.hits(&seg.text, tool, &mut budget, &mut score) {
                 let Some(meta) = self.rules.get(rule) else {
                     continue;
                 };
-                let action = match (self.mode, meta.action) {
-                    (Mode::Monitor, Action::Block) => Action::Monitor,
-                    (_, a) => a,
-                };
-                let hit = RuleHit {
-                    rule_id: meta.id.clone(),
-                    category: meta.category.as_str(),
-                    action,
-                };
-                match action {
-                    Action::Block => return Err(ScreenOutcome::Block { hit }),
-                    Action::Monitor if !flagged.iter().any(|h| h.rule_id == hit.rule_id) => {
-                        flagged.push(hit)
-                    }
-                    _ => {}
-                }
+                let action = self.role_action(seg.role, meta.action);
+                record(&meta.id, meta.category.as_str(), action, &mut flagged)?;
             }
+            if let Some(sc) = score {
+                *best = Some(best.map_or(sc, |b: f32| b.max(sc)));
+                let ms = &self.model_settings;
+                let action = if sc >= ms.block_threshold {
+                    if tool {
+                        indirect_action
+                    } else {
+                        self.role_action(seg.role, Action::Block)
+                    }
+                } else if sc >= ms.monitor_threshold {
+                    if tool && indirect_action == Action::Off {
+                        Action::Off
+                    } else {
+                        Action::Monitor
+                    }
+                } else {
+                    Action::Off
+                };
+                record(MODEL_RULE_ID, MODEL_CATEGORY, action, &mut flagged)?;
+            }
+        }
+        if budget.exhausted {
+            record(
+                DECODE_BUDGET_RULE_ID,
+                Category::Smuggling.as_str(),
+                self.decode.on_exhausted,
+                &mut flagged,
+            )?;
         }
         Ok(ScreenOutcome::Pass {
             flagged,
             prompt_chars: total,
             model: ex.model,
             max_tokens: ex.max_tokens,
+            score: None,
         })
     }
 
     /// Deny-rule hits in one text, after allow rules had their say.
-    fn hits(&self, text: &str, tool: bool, budget: &mut Budget) -> Vec<usize> {
-        let mut found = self.scan(text, tool, Some(budget));
+    fn hits(
+        &self,
+        text: &str,
+        tool: bool,
+        budget: &mut Budget,
+        score: &mut Option<f32>,
+    ) -> Vec<usize> {
+        let mut found = self.scan(text, tool, Some(budget), score);
         let allowed = found
             .iter()
             .any(|&r| self.rules.get(r).is_some_and(|m| m.allow));
@@ -605,7 +758,13 @@ impl Screener {
     }
 
     /// Every rule (deny and allow) matching `text`; decodes runs when given a budget.
-    fn scan(&self, text: &str, tool: bool, budget: Option<&mut Budget>) -> Vec<usize> {
+    fn scan(
+        &self,
+        text: &str,
+        tool: bool,
+        budget: Option<&mut Budget>,
+        score: &mut Option<f32>,
+    ) -> Vec<usize> {
         let mut found = Vec::new();
         let folded = normalize::fold(text);
         if let Some(r) = self.tags_rule {
@@ -619,6 +778,10 @@ impl Screener {
             }
         }
         let tokens = normalize::tokenize(&folded.text, false);
+        if let Some(m) = &self.model {
+            let sc = m.score(&tokens.text);
+            *score = Some(score.map_or(sc, |b: f32| b.max(sc)));
+        }
         self.plain.scan(&tokens, &mut found);
         if tool {
             self.tool_plain.scan(&tokens, &mut found);
@@ -677,7 +840,7 @@ impl Screener {
                         Encoding::Url => self.encoded_rules[2],
                     };
                     let Some(rule) = rule else { continue };
-                    let inner = self.scan(&decoded, tool, None);
+                    let inner = self.scan(&decoded, tool, None, score);
                     if inner
                         .iter()
                         .any(|&r| self.rules.get(r).is_some_and(|m| !m.allow))

@@ -931,7 +931,6 @@ const BAD_ADJ: &[&str] = &[
 const AI_NOUN: &[&str] = &[
     "ai",
     "a i",
-    "al",
     "assistant",
     "chatbot",
     "bot",
@@ -1346,7 +1345,6 @@ pub const TEMPLATES: &[Template] = &[
                 "released from",
                 "unshackled",
                 "unchained",
-                "given a system upgrade",
                 "given new instructions",
                 "given a new directive",
                 "given new directives",
@@ -1446,7 +1444,6 @@ pub const TEMPLATES: &[Template] = &[
                 "did your creators",
                 "did openai",
                 "did anthropic",
-                "instructions were you",
                 "rules were you",
             ]),
             W(&[
@@ -1921,7 +1918,6 @@ pub const TEMPLATES: &[Template] = &[
             W(&[
                 "stands for",
                 "can do anything",
-                "has broken free",
                 "has no",
                 "doesn t have",
                 "does not have",
@@ -2060,7 +2056,6 @@ pub const TEMPLATES: &[Template] = &[
             W(&[
                 "ai",
                 "a i",
-                "al",
                 "openai",
                 "programming",
                 "llm",
@@ -2094,7 +2089,6 @@ pub const TEMPLATES: &[Template] = &[
                 "have no more",
                 "are not bound by",
                 "aren t bound by",
-                "do not have to abide by",
                 "don t have to abide by",
                 "do not need to follow",
                 "don t need to follow",
@@ -2203,7 +2197,6 @@ pub const TEMPLATES: &[Template] = &[
                 "emulate",
                 "respond as",
                 "answer as",
-                "immerse yourself into the role of",
                 "you are now",
                 "you will be",
                 "you re now",
@@ -2244,9 +2237,6 @@ pub const TEMPLATES: &[Template] = &[
             ]),
             Gap(6),
             W(&[
-                "is now online",
-                "now online",
-                "is online",
                 "took over",
                 "has taken over",
                 "takes over",
@@ -2407,7 +2397,6 @@ pub const PHRASES: &[Phrases] = &[Phrases {
     category: JB,
     phrases: &[
         "do anything now",
-        "strive to avoid norms",
         "always intelligent and machiavellian",
         "evil confidant",
         "mongo tom",

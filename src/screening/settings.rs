@@ -175,6 +175,10 @@ pub struct DecodeSettings {
     pub max_runs: usize,
     /// Most decoded bytes screened per request.
     pub max_decoded_bytes: usize,
+    /// What happens when a request has more encoded runs or bytes than the
+    /// budget: `block` (default, fail closed), `monitor` (flag) or `off`.
+    /// Never a silent pass by default: decoys could hide the real payload.
+    pub on_exhausted: Action,
 }
 
 impl Default for DecodeSettings {
@@ -185,6 +189,37 @@ impl Default for DecodeSettings {
             min_hex_chars: 32,
             max_runs: 32,
             max_decoded_bytes: 64 * 1024,
+            on_exhausted: Action::Block,
+        }
+    }
+}
+
+/// The learned classifier (see `docs/screening.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSettings {
+    /// Score texts with the built-in model.
+    pub enabled: bool,
+    /// Score at or above which a text is blocked (0-1).
+    pub block_threshold: f32,
+    /// Score at or above which a text is flagged (0-1, at most `block_threshold`).
+    pub monitor_threshold: f32,
+    /// Action for a high score in indirect text (tool results, attached
+    /// documents): `monitor` by default, since a document that merely
+    /// discusses instructions is common.
+    pub indirect_action: Action,
+    /// Per-route override of `indirect_action`, by route name.
+    pub route_indirect_actions: BTreeMap<String, Action>,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            block_threshold: 0.9,
+            monitor_threshold: 0.5,
+            indirect_action: Action::Monitor,
+            route_indirect_actions: BTreeMap::new(),
         }
     }
 }
@@ -231,6 +266,12 @@ pub struct ScreeningSettings {
     pub exempt_roles: Vec<String>,
     /// Decoding of base64 / hex / URL-encoded runs.
     pub decode: DecodeSettings,
+    /// The learned classifier.
+    pub model: ModelSettings,
+    /// Action for hits in `system` and `developer` text (messages, tool and
+    /// schema descriptions): `block` by default, since a client writes the
+    /// whole body; `monitor` for apps whose own system prompts quote attacks.
+    pub system_action: Action,
 }
 
 impl Default for ScreeningSettings {
@@ -245,7 +286,13 @@ impl Default for ScreeningSettings {
             max_tokens_cap: None,
             allowed_models: Vec::new(),
             allow_token_input: false,
-            roles: vec![Role::User, Role::Tool],
+            roles: vec![
+                Role::System,
+                Role::Developer,
+                Role::User,
+                Role::Assistant,
+                Role::Tool,
+            ],
             history: History::All,
             categories: CategorySettings::default(),
             rule_actions: BTreeMap::new(),
@@ -255,6 +302,8 @@ impl Default for ScreeningSettings {
             exempt_routes: Vec::new(),
             exempt_roles: Vec::new(),
             decode: DecodeSettings::default(),
+            model: ModelSettings::default(),
+            system_action: Action::Block,
         }
     }
 }

@@ -106,7 +106,12 @@ pub fn extract(
     body: &[u8],
     allow_token_input: bool,
 ) -> Result<Extracted, ValidationError> {
-    let value: Value = serde_json::from_slice(body).map_err(|_| ValidationError::InvalidJson)?;
+    // The same strict parse as the pipeline's (llm_api): a repeated member
+    // name is refused, since the upstream's reading of it is unknowable.
+    let value = crate::llm_api::parse_body(body).map_err(|e| match e {
+        crate::llm_api::ParseError::InvalidJson => ValidationError::InvalidJson,
+        crate::llm_api::ParseError::DuplicateKey => ValidationError::DuplicateJsonKey,
+    })?;
     let Value::Object(obj) = value else {
         return Err(ValidationError::invalid("", "a json object"));
     };
@@ -212,6 +217,48 @@ pub fn extract(
                 ))
             }
         }
+    }
+    // Other text the model reads (issue 11 F8): tool definitions and
+    // structured-output schemas (developer-authored), a predicted output,
+    // and the legacy completion suffix.
+    if let Some(Value::Array(tools)) = obj.get("tools") {
+        for t in tools {
+            let def = t.get("function").unwrap_or(t);
+            for key in ["description", "parameters", "input_schema", "name"] {
+                if let Some(v) = def.get(key) {
+                    json_strings(&mut ctx, v, Role::Developer, None);
+                }
+            }
+        }
+    }
+    if let Some(Value::Array(fns)) = obj.get("functions") {
+        for f in fns {
+            for key in ["description", "parameters"] {
+                if let Some(v) = f.get(key) {
+                    json_strings(&mut ctx, v, Role::Developer, None);
+                }
+            }
+        }
+    }
+    if let Some(rf) = obj.get("response_format") {
+        if let Some(schema) = rf.get("json_schema") {
+            json_strings(&mut ctx, schema, Role::Developer, None);
+        }
+    }
+    if let Some(Value::Object(text)) = obj.get("text") {
+        if let Some(format) = text.get("format") {
+            json_strings(&mut ctx, format, Role::Developer, None);
+        }
+    }
+    if let Some(p) = obj.get("prediction") {
+        if let Some(c) = p.get("content") {
+            content(&mut ctx, c, Role::Assistant, None, "prediction.content")?;
+        }
+    }
+    match obj.get("suffix") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(s)) => ctx.push(Role::User, s, None),
+        Some(_) => return Err(ValidationError::invalid("suffix", "a string")),
     }
     ex.segments = ctx.out;
     Ok(ex)
@@ -443,12 +490,12 @@ fn part(
             if let Some(Value::Object(src)) = obj.get("source") {
                 match (src.get("type"), src.get("data")) {
                     (Some(Value::String(t)), Some(Value::String(d))) if t == "text" => {
-                        ctx.push(role, d, unit)
+                        ctx.push(Role::Tool, d, unit)
                     }
                     _ => {}
                 }
                 if let Some(c) = src.get("content") {
-                    content(ctx, c, role, unit, &format!("{at}.source.content"))?;
+                    content(ctx, c, Role::Tool, unit, &format!("{at}.source.content"))?;
                 }
             }
             for key in ["title", "context"] {
@@ -521,6 +568,14 @@ fn input_item(
                 }
             }
             Ok(Some(Role::Assistant))
+        }
+        "reasoning" => {
+            for key in ["summary", "content"] {
+                if let Some(v) = obj.get(key) {
+                    json_strings(ctx, v, Role::Assistant, unit);
+                }
+            }
+            Ok(None)
         }
         _ => {
             if let Some(Value::String(s)) = obj.get("text") {
@@ -696,7 +751,7 @@ mod tests {
             texts(Api::Anthropic, body),
             vec![
                 (Role::System, "sys".into()),
-                (Role::User, "doc body".into()),
+                (Role::Tool, "doc body".into()),
                 (Role::User, "T".into())
             ]
         );

@@ -44,6 +44,9 @@ pub enum ValidationError {
     },
     /// The model is missing or not in `allowed_models`.
     ModelNotAllowed,
+    /// An object in the body has the same key twice: which value the upstream
+    /// would read is unknowable, so screening cannot vouch for the body.
+    DuplicateJsonKey,
     /// The body is larger than `max_body_bytes` (the host answers 413 before buffering).
     BodyTooLarge {
         /// The configured limit, in bytes.
@@ -63,6 +66,7 @@ impl ValidationError {
             ValidationError::PromptTooLong { .. } => "prompt_too_long",
             ValidationError::MaxTokensTooHigh { .. } => "max_tokens_too_high",
             ValidationError::ModelNotAllowed => "model_not_allowed",
+            ValidationError::DuplicateJsonKey => "duplicate_json_key",
             ValidationError::BodyTooLarge { .. } => "body_too_large",
         }
     }
@@ -79,6 +83,9 @@ impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ValidationError::InvalidJson => write!(f, "request body is not valid json"),
+            ValidationError::DuplicateJsonKey => {
+                write!(f, "request body has an object with a duplicate key")
+            }
             ValidationError::InvalidBody { field, expected } => {
                 if field.is_empty() {
                     write!(f, "request body must be {expected}")

