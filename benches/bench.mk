@@ -26,6 +26,10 @@ bench: bench-wrk wasm .venv/bin/envoy bench-empty-filter bench-token-bin ratelim
 	$(BENCH_PYTHON) benches/harness/run.py --envoy .venv/bin/envoy --wasm $(BENCH_WASM) \
 	  --empty-wasm $(BENCH_EMPTY_WASM) --token-bin $(BENCH_TOKEN_BIN) --out target/bench \
 	  --ratelimit-bin $(BENCH_CARGO_TARGET)/debug/tollgate-ratelimit
+	@# Time to first streamed text, plain Envoy against redaction on (issue 14);
+	@# skipped when BENCH_ARMS picks a subset.
+	@if [ -z '$(BENCH_ARMS)' ]; then $(MAKE) --no-print-directory bench-first-text \
+	  RUNS=$(if $(BENCH_QUICK),3,10); fi
 
 bench-wrk:
 	@command -v wrk >/dev/null || $(BENCH_SUDO) apt-get install -y wrk \
