@@ -1368,9 +1368,43 @@ def main() -> int:
     (bench.out / "results.json").write_text(json.dumps(
         {a.name: {"workload": a.workload, "skipped": a.skipped, "runs": a.runs} for a in arms},
         indent=1))
+    (bench.out / "ratios.svg").write_text(ratio_chart(arms))
     print(text)
-    log(f"written {bench.out / 'results.md'}")
+    log(f"written {bench.out / 'results.md'} and {bench.out / 'ratios.svg'}")
     return 0
+
+
+def ratio_chart(arms: list[Arm]) -> str:
+    """The ratio table as a picture: one bar per arm, its CPU efficiency
+    against plain Envoy on the same workload (plain CPU per request divided by
+    the arm's; 1.0 is plain Envoy, higher is cheaper). SVG, no dependencies."""
+    S = {a.name: summary(a) for a in arms}
+    rows = []
+    for a in arms:
+        s, plain = S.get(a.name), S.get(f"plain-{a.workload}")
+        if not s or not plain or a.name == f"plain-{a.workload}" or not s["cpu_us_per_req"]:
+            continue
+        rows.append((a.name, plain["cpu_us_per_req"] / s["cpu_us_per_req"]))
+    bar_h, left, width = 18, 260, 420
+    top = max([1.0] + [r for _, r in rows]) * 1.05
+    height = 40 + bar_h * len(rows) + 30
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" '
+           'font-family="sans-serif" font-size="11">',
+           f'<text x="10" y="18" font-size="13">CPU efficiency against plain Envoy '
+           '(plain CPU/request ÷ arm CPU/request; 1.0 = plain)</text>']
+    x1 = left + width * (1.0 / top)
+    for i, (name, r) in enumerate(rows):
+        y = 30 + i * bar_h
+        w = width * r / top
+        colour = "#4c78a8" if name.startswith("tollgate") else "#9d9d9d"
+        out.append(f'<text x="{left - 6}" y="{y + 12}" text-anchor="end">{name}</text>')
+        out.append(f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{bar_h - 4}" fill="{colour}"/>')
+        out.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}">{r:.2f}×</text>')
+    out.append(f'<line x1="{x1:.1f}" y1="26" x2="{x1:.1f}" y2="{30 + bar_h * len(rows)}" '
+               'stroke="#d62728" stroke-dasharray="3,3"/>')
+    out.append(f'<text x="{x1:.1f}" y="{height - 10}" text-anchor="middle" fill="#d62728">plain Envoy</text>')
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
 
 
 if __name__ == "__main__":
