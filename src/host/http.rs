@@ -102,7 +102,7 @@ impl Http {
             tls_version: tls.as_deref(),
         };
         let action = match self.with_env(|config, env, stream| f(config, env, &head, stream)) {
-            Some(Some(step)) => self.carry_out(step, paused, &head),
+            Some(Some(step)) => self.carry_out(step, paused, Some(&head)),
             Some(None) => Action::Pause,
             None => self.busy(),
         };
@@ -114,8 +114,11 @@ impl Http {
         action
     }
 
-    /// Carries out one step.
-    fn carry_out(&mut self, step: Step, paused: bool, head: &RequestHead<'_>) -> Action {
+    /// Carries out one step. `paused`: the stream is paused now, so letting
+    /// it go means resuming it. `head`: the request head, in callbacks that
+    /// run the headers phase (only those may fall back to it when a JWKS
+    /// call cannot be dispatched).
+    fn carry_out(&mut self, step: Step, paused: bool, head: Option<&RequestHead<'_>>) -> Action {
         match step {
             Step::Forward(forward) => {
                 self.forward(&forward);
@@ -147,9 +150,14 @@ impl Http {
                         LogLevel::Warn,
                         &format!("tollgate: call not dispatched: {why}"),
                     );
-                    let step = self.with_env(|config, env, stream| {
-                        machine::dispatch_failed(config, env, head, stream)
-                    });
+                    // The machine decides what an undispatched call means.
+                    let step = match (&call, head) {
+                        (Call::RateLimit(_), _) => self.with_env(machine::rate_limit_unreachable),
+                        (Call::Jwks { .. }, Some(head)) => self.with_env(|config, env, stream| {
+                            machine::dispatch_failed(config, env, head, stream)
+                        }),
+                        (Call::Jwks { .. }, None) => None,
+                    };
                     match step {
                         Some(step) => self.carry_out(step, paused, head),
                         None => self.busy(),
@@ -168,47 +176,6 @@ impl Http {
 
     fn stream_body_bytes(&self) -> usize {
         self.stream.body_bytes()
-    }
-
-    /// Carries out a step of a body or trailers callback; the only call
-    /// these ask for is the rate-limit service's (global token budgets).
-    fn carry_out_simple(&mut self, step: Step) -> Action {
-        match step {
-            Step::Dispatch(call @ Call::RateLimit(_)) => match self.dispatch(&call) {
-                Ok(token) => {
-                    machine::dispatched(&mut self.stream, token);
-                    Action::Pause
-                }
-                Err(why) => {
-                    log(
-                        LogLevel::Warn,
-                        &format!("tollgate: call not dispatched: {why}"),
-                    );
-                    match self.with_env(machine::rate_limit_unreachable) {
-                        Some(step) => self.carry_out_simple(step),
-                        None => self.busy(),
-                    }
-                }
-            },
-            Step::Dispatch(_) => self.busy(),
-            Step::Forward(forward) => {
-                self.forward(&forward);
-                Action::Continue
-            }
-            Step::Resume(forward) => {
-                self.forward(&forward);
-                resume();
-                Action::Continue
-            }
-            Step::Hold(edits) => {
-                apply(MapType::HttpRequestHeaders, &edits);
-                Action::Pause
-            }
-            Step::Deny(denial) => {
-                send_denial(&denial);
-                Action::Pause
-            }
-        }
     }
 
     fn add_filter_time(&mut self, started_ns: u64, stage: Stage) {
@@ -342,7 +309,7 @@ impl HttpContext for Http {
             )
         });
         let action = match step {
-            Some(step) => self.carry_out_simple(step),
+            Some(step) => self.carry_out(step, false, None),
             None => self.busy(),
         };
         self.stream
@@ -356,7 +323,7 @@ impl HttpContext for Http {
             machine::request_trailers(config, env, stream, &mut read_request_body)
         });
         let action = match step {
-            Some(step) => self.carry_out_simple(step),
+            Some(step) => self.carry_out(step, false, None),
             None => self.busy(),
         };
         self.stream
