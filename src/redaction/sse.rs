@@ -337,26 +337,7 @@ impl SseState {
             return;
         }
         let mut pre = Vec::new();
-        self.drop_event = false;
-        let new = match serde_json::from_slice::<Value>(json_part) {
-            Ok(v) => self.rewrite_json_event(cx, &v, json_part, false, counts, &mut pre),
-            Err(_) => {
-                let text = String::from_utf8_lossy(json_part);
-                let released = window_push(
-                    &mut self.entries,
-                    cx,
-                    Key::Raw,
-                    None,
-                    None,
-                    false,
-                    &text,
-                    false,
-                    counts,
-                );
-                self.drop_event = released.is_empty();
-                (released.as_bytes() != json_part).then(|| released.into_bytes())
-            }
-        };
+        let new = self.rewrite_payload(cx, json_part, false, counts, &mut pre);
         out.extend_from_slice(&pre);
         if std::mem::take(&mut self.drop_event) {
             return;
@@ -431,26 +412,7 @@ impl SseState {
         }
         let has_event_line = event_name.is_some();
         let mut pre = Vec::new();
-        self.drop_event = false;
-        let new_data: Option<Vec<u8>> = match serde_json::from_slice::<Value>(&data) {
-            Ok(v) => self.rewrite_json_event(cx, &v, &data, has_event_line, counts, &mut pre),
-            Err(_) => {
-                let text = String::from_utf8_lossy(&data);
-                let released = window_push(
-                    &mut self.entries,
-                    cx,
-                    Key::Raw,
-                    None,
-                    None,
-                    false,
-                    &text,
-                    false,
-                    counts,
-                );
-                self.drop_event = released.is_empty();
-                (released.as_bytes() != data.as_slice()).then(|| released.into_bytes())
-            }
-        };
+        let new_data = self.rewrite_payload(cx, &data, has_event_line, counts, &mut pre);
         out.extend_from_slice(&pre);
         if std::mem::take(&mut self.drop_event) {
             // Its text is all held: it goes out later, in an event that carries it.
@@ -480,6 +442,40 @@ impl SseState {
     /// `drop_event` when the event carried text, all of it is held, and the
     /// event has nothing else to say: it is then not sent, and its text goes
     /// out in a later event of the same field.
+    /// One event's payload (an SSE event's data, or an NDJSON line): a JSON
+    /// event is rewritten field by field; anything else goes through the raw
+    /// text window. `None`: the payload is unchanged. Sets `drop_event` when
+    /// all of it is held back.
+    fn rewrite_payload(
+        &mut self,
+        cx: &Ctx<'_>,
+        payload: &[u8],
+        has_event_line: bool,
+        counts: &mut Counts,
+        pre: &mut Vec<u8>,
+    ) -> Option<Vec<u8>> {
+        self.drop_event = false;
+        match serde_json::from_slice::<Value>(payload) {
+            Ok(v) => self.rewrite_json_event(cx, &v, payload, has_event_line, counts, pre),
+            Err(_) => {
+                let text = String::from_utf8_lossy(payload);
+                let released = window_push(
+                    &mut self.entries,
+                    cx,
+                    Key::Raw,
+                    None,
+                    None,
+                    false,
+                    &text,
+                    false,
+                    counts,
+                );
+                self.drop_event = released.is_empty();
+                (released.as_bytes() != payload).then(|| released.into_bytes())
+            }
+        }
+    }
+
     fn rewrite_json_event(
         &mut self,
         cx: &Ctx<'_>,
