@@ -303,13 +303,17 @@ const WORD_SECRETS: &[WordSecret] = &[
     },
 ];
 
-/// Bytes that begin a prefix in [`WORD_SECRETS`].
-static PREFIX_FIRST: [bool; 256] = {
-    let mut t = [false; 256];
+const _: () = assert!(WORD_SECRETS.len() <= 32, "PREFIX_BY_FIRST holds 32 entries");
+
+/// For each byte, the entries of [`WORD_SECRETS`] whose prefix begins with
+/// it (bit `k` for entry `k`): a position inside a long word is checked
+/// against those entries only.
+static PREFIX_BY_FIRST: [u32; 256] = {
+    let mut t = [0u32; 256];
     let mut i = 0;
-    while i < WORD_SECRETS.len() {
+    while i < WORD_SECRETS.len() && i < 32 {
         if let Some(&b) = WORD_SECRETS[i].prefix.first() {
-            t[b as usize] = true;
+            t[b as usize] |= 1 << i;
         }
         i += 1;
     }
@@ -422,10 +426,11 @@ impl Detectors {
         };
         for &(s, e) in &sites.words {
             for i in s..e {
-                if !PREFIX_FIRST[usize::from(t[i])] {
-                    continue;
-                }
-                for w in WORD_SECRETS {
+                let mut candidates = PREFIX_BY_FIRST[usize::from(t[i])];
+                while candidates != 0 {
+                    let k = candidates.trailing_zeros() as usize;
+                    candidates &= candidates - 1;
+                    let Some(w) = WORD_SECRETS.get(k) else { break };
                     if t[i..].starts_with(w.prefix) && w.entities.iter().any(|&x| on(x)) {
                         if let Some((end, entity)) = (w.end)(t, i) {
                             if on(entity) {

@@ -513,7 +513,7 @@ impl SseState {
         let result = if let Some(choices) = v.get("choices").and_then(Value::as_array) {
             // OpenAI chat chunk, or a legacy completions chunk.
             for k in ["id", "object", "created", "model", "system_fingerprint"] {
-                if let Some(x) = v.get(k) {
+                if let Some(x) = v.get(k).filter(|x| self.envelope.get(k) != Some(*x)) {
                     self.envelope.insert(k.to_string(), x.clone());
                 }
             }
@@ -682,7 +682,7 @@ impl SseState {
             // An Ollama-style line: `message.content` (chat) or `response` (generate).
             let done = v.get("done").and_then(Value::as_bool).unwrap_or(false);
             for k in ["model", "created_at"] {
-                if let Some(x) = v.get(k) {
+                if let Some(x) = v.get(k).filter(|x| self.line_envelope.get(k) != Some(*x)) {
                     self.line_envelope.insert(k.to_string(), x.clone());
                 }
             }

@@ -22,6 +22,8 @@
 // Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
 #![deny(clippy::indexing_slicing)]
 
+use std::borrow::Cow;
+
 use super::Counts;
 use super::Inner;
 use memchr::memmem;
@@ -173,16 +175,16 @@ impl TextWindow {
 
     /// Applies a suppression carried over from a forced-out match; returns
     /// the text that survives, or `None` if all of it was suppressed.
-    fn apply_carry(&mut self, s: &str) -> Option<String> {
+    fn apply_carry<'s>(&mut self, s: &'s str) -> Option<Cow<'s, str>> {
         match &mut self.carry {
-            Carry::None => Some(s.to_string()),
+            Carry::None => Some(Cow::Borrowed(s)),
             Carry::Token => {
                 let skip = s.bytes().take_while(|&b| is_token_byte(b)).count();
                 if skip == s.len() {
                     return None;
                 }
                 self.carry = Carry::None;
-                Some(s.get(skip..).unwrap_or("").to_string())
+                Some(Cow::Borrowed(s.get(skip..).unwrap_or("")))
             }
             Carry::Pem { tail } => {
                 tail.push_str(s);
@@ -193,7 +195,7 @@ impl TextWindow {
                     {
                         let rest = tail.get(after + c + 5..).unwrap_or("").to_string();
                         self.carry = Carry::None;
-                        return Some(rest);
+                        return Some(Cow::Owned(rest));
                     }
                     if tail.len() - k > PEM_TAIL_BYTES * 2 {
                         // An END line this long is malformed: keep suppressing from its start.
@@ -212,10 +214,11 @@ impl TextWindow {
     }
 
     fn release(&mut self, r: &Inner, mask: u64, last: bool, counts: &mut Counts, out: &mut String) {
-        let mut text = String::with_capacity(self.ctx.len() + self.pending.len());
-        text.push_str(&self.ctx);
+        // The left context and the pending text, scanned together; the
+        // buffer is kept and reused for the next piece.
+        let mut text = std::mem::take(&mut self.ctx);
         text.push_str(&self.pending);
-        let base = self.ctx.len();
+        let base = text.len() - self.pending.len();
         let (all, hold) = r.scan(mask, &text, self.escapes, !last);
         let findings: Vec<_> = all.into_iter().filter(|f| f.start >= base).collect();
         let mut cut = if last {
@@ -248,8 +251,15 @@ impl TextWindow {
         }
         r.apply(&findings, &text, base, cut, counts, out);
         let ctx_from = floor_boundary(&text, cut.saturating_sub(CONTEXT_BYTES));
-        self.ctx = text.get(ctx_from..cut).unwrap_or("").to_string();
-        self.pending = text.get(cut..).unwrap_or("").to_string();
+        self.pending.clear();
+        self.pending.push_str(text.get(cut..).unwrap_or(""));
+        if text.get(ctx_from..cut).is_some() {
+            text.truncate(cut);
+            text.drain(..ctx_from);
+        } else {
+            text.clear();
+        }
+        self.ctx = text;
         self.carry = carry;
         if last {
             self.pending.clear();
