@@ -11,6 +11,8 @@
 // Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
 #![deny(clippy::indexing_slicing)]
 
+pub mod sse;
+
 use std::fmt;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};

@@ -194,15 +194,19 @@ impl Meter {
         if data.is_empty() || data == b"[DONE]" {
             return;
         }
-        let Ok(event) = serde_json::from_slice::<Value>(data) else {
-            return;
-        };
-        self.tracker.observe(&event);
+        if let Some(event) = crate::llm_api::sse::parse_event(data) {
+            self.observe_event(&event);
+        }
+    }
+
+    /// Reads one parsed stream event (parsed here, or by the SSE redactor).
+    fn observe_event(&mut self, event: &Value) {
+        self.tracker.observe(event);
         self.streamed_chars = self
             .streamed_chars
-            .saturating_add(rate_limit::delta_text_len(&event));
+            .saturating_add(rate_limit::delta_text_len(event));
         if let Some(cap) = self.cap.as_mut() {
-            cap.observe_event(&event);
+            cap.observe_event(event);
         }
     }
 
@@ -504,8 +508,16 @@ pub fn on_response_body(
         return BodyStep::Replace(out);
     }
 
+    // An SSE stream that is redacted is parsed once, by the redactor, which
+    // hands each event to the meter.
+    let shared_parse = state.kind == BodyKind::Sse
+        && state
+            .window
+            .as_ref()
+            .is_some_and(StreamRedactor::parses_events);
     if let Some(meter) = state.meter.as_mut() {
         match state.kind {
+            BodyKind::Sse if shared_parse => {}
             BodyKind::Sse => meter.observe_sse(held),
             BodyKind::Json | BodyKind::Text | BodyKind::Lines | BodyKind::JsonSeq => {
                 meter.keep(held);
@@ -516,18 +528,32 @@ pub fn on_response_body(
             BodyKind::Other => {}
         }
     }
+    let meter = &mut state.meter;
+    let mut observe = |event: &Value| {
+        if let Some(m) = meter.as_mut().filter(|_| shared_parse) {
+            m.observe_event(event);
+        }
+    };
+    let pushed = state
+        .window
+        .as_mut()
+        .map(|window| window.push_observed(held, counts, &mut observe));
     let exceeded = state.meter.as_ref().is_some_and(Meter::exceeded);
 
-    let step = match state.window.as_mut() {
-        Some(window) => {
-            let mut out = window.push(held, counts);
+    let step = match (pushed, state.window.as_mut()) {
+        (Some(mut out), Some(window)) => {
             if end_of_stream || exceeded {
-                out.extend(window.finish(counts));
+                let meter = &mut state.meter;
+                out.extend(window.finish_observed(counts, &mut |event| {
+                    if let Some(m) = meter.as_mut().filter(|_| shared_parse) {
+                        m.observe_event(event);
+                    }
+                }));
             }
             BodyStep::Replace(out)
         }
-        None if exceeded => BodyStep::Replace(held.to_vec()),
-        None => BodyStep::Pass,
+        _ if exceeded => BodyStep::Replace(held.to_vec()),
+        _ => BodyStep::Pass,
     };
     if exceeded {
         state.capped = true;
@@ -678,6 +704,33 @@ mod tests {
         let u = m.tracker.usage().unwrap();
         assert_eq!((u.prompt, u.completion, u.total), (7, 3, 10));
         assert_eq!(m.streamed_chars, 11);
+    }
+
+    #[test]
+    fn a_redacted_sse_stream_is_metered_from_the_redactors_parse() {
+        let (config, _) = redacting();
+        let profile = config.redaction.default_profile().unwrap();
+        let body = b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"mail john@example.com now\"}}]}\n\ndata: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":3,\"total_tokens\":10}}\n\ndata: [DONE]\n\n";
+        let mut own = Meter::default();
+        let mut shared = Meter::default();
+        let mut events = 0;
+        let mut window = config.redaction.stream(profile, StreamKind::Sse);
+        assert!(window.parses_events());
+        let mut counts = Default::default();
+        let mut out = Vec::new();
+        for piece in body.chunks(5) {
+            own.observe_sse(piece);
+            out.extend(window.push_observed(piece, &mut counts, &mut |e| {
+                events += 1;
+                shared.observe_event(e)
+            }));
+        }
+        out.extend(window.finish_observed(&mut counts, &mut |e| shared.observe_event(e)));
+        assert_eq!(events, 2, "each JSON event is handed over once");
+        assert!(shared.tracker.usage().is_some());
+        assert_eq!(shared.tracker.usage(), own.tracker.usage());
+        assert_eq!(shared.streamed_chars, own.streamed_chars);
+        assert!(!String::from_utf8_lossy(&out).contains("john@example.com"));
     }
 
     #[test]

@@ -148,50 +148,10 @@ fn text_len(v: &Value, len: &mut usize) {
 }
 
 /// Usage fields as found in one document; absent ones are `None`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Partial {
-    prompt: Option<u64>,
-    completion: Option<u64>,
-    total: Option<u64>,
-    cached: Option<u64>,
-}
+type Partial = crate::llm_api::sse::UsageFields;
 
 fn partial_usage(json: &Value) -> Option<Partial> {
-    // OpenAI chat / completions / responses and Anthropic bodies and
-    // message_delta events carry `usage` at the top; the Responses stream's
-    // `response.completed` nests it in `response`, Anthropic's
-    // `message_start` in `message`.
-    let usage = [
-        json.get("usage"),
-        json.pointer("/response/usage"),
-        json.pointer("/message/usage"),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|u| u.is_object())?;
-    let num = |k: &str| usage.get(k).and_then(Value::as_u64);
-    let cache = num("cache_creation_input_tokens")
-        .unwrap_or(0)
-        .saturating_add(num("cache_read_input_tokens").unwrap_or(0));
-    let prompt =
-        num("prompt_tokens").or_else(|| num("input_tokens").map(|n| n.saturating_add(cache)));
-    let completion = num("completion_tokens").or_else(|| num("output_tokens"));
-    let total = num("total_tokens");
-    if prompt.is_none() && completion.is_none() && total.is_none() {
-        return None;
-    }
-    // Cached input: OpenAI `*_tokens_details.cached_tokens`, Anthropic cache reads.
-    let cached = usage
-        .pointer("/prompt_tokens_details/cached_tokens")
-        .or_else(|| usage.pointer("/input_tokens_details/cached_tokens"))
-        .and_then(Value::as_u64)
-        .or_else(|| num("cache_read_input_tokens"));
-    Some(Partial {
-        prompt,
-        completion,
-        total,
-        cached,
-    })
+    crate::llm_api::sse::usage_fields(json)
 }
 
 impl Partial {
@@ -287,45 +247,7 @@ impl StreamMeter {
     }
 }
 
-/// Bytes of generated text in one stream event: OpenAI chat
-/// (`choices[].delta.content`, `reasoning_content`, tool-call arguments) and
-/// completions (`choices[].text`), Responses API (`*.delta` events),
-/// Anthropic (`content_block_delta` text, thinking, partial JSON).
-pub fn delta_text_len(event: &Value) -> usize {
-    let s = |v: Option<&Value>| v.and_then(Value::as_str).map_or(0, str::len);
-    let mut len = 0usize;
-    if let Some(choices) = event.get("choices").and_then(Value::as_array) {
-        for c in choices {
-            len = len.saturating_add(s(c.get("text")));
-            if let Some(d) = c.get("delta") {
-                len = len
-                    .saturating_add(s(d.get("content")))
-                    .saturating_add(s(d.get("reasoning_content")));
-                for call in d
-                    .get("tool_calls")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    len = len.saturating_add(s(call.pointer("/function/arguments")));
-                }
-            }
-        }
-    }
-    let kind = event.get("type").and_then(Value::as_str).unwrap_or("");
-    if kind.starts_with("response.") && kind.ends_with(".delta") {
-        len = len.saturating_add(s(event.get("delta")));
-    }
-    if kind == "content_block_delta" {
-        if let Some(d) = event.get("delta") {
-            len = len
-                .saturating_add(s(d.get("text")))
-                .saturating_add(s(d.get("thinking")))
-                .saturating_add(s(d.get("partial_json")));
-        }
-    }
-    len
-}
+pub use crate::llm_api::sse::delta_text_len;
 
 /// Stable code of the stream-cap error.
 pub const BUDGET_EXCEEDED_CODE: &str = "token_budget_exceeded";

@@ -187,65 +187,8 @@ impl Redactor {
         route_names: &[&str],
         path: &str,
     ) -> Result<Self, ConfigError> {
-        let at = |field: &str| format!("{path}.{field}");
-        if !(MIN_WINDOW..=MAX_WINDOW).contains(&s.window_bytes) {
-            return Err(ConfigError::new(
-                at("window_bytes"),
-                format!("must be between {MIN_WINDOW} and {MAX_WINDOW}"),
-            ));
-        }
-        if s.max_match_bytes < s.window_bytes || s.max_match_bytes > 1024 * 1024 {
-            return Err(ConfigError::new(
-                at("max_match_bytes"),
-                "must be at least window_bytes and at most 1048576",
-            ));
-        }
-        if s.json_max_bytes == 0 {
-            return Err(ConfigError::new(
-                at("json_max_bytes"),
-                "must be greater than 0",
-            ));
-        }
-        let mut names: Vec<String> = BUILTIN_ENTITIES.iter().map(|n| n.to_string()).collect();
-        let mut custom = Vec::with_capacity(s.custom.len());
-        for (i, c) in s.custom.iter().enumerate() {
-            let field = |f: &str| format!("{path}.custom[{i}].{f}");
-            let valid_name = !c.name.is_empty()
-                && c.name.len() <= 48
-                && c.name
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
-            if !valid_name {
-                return Err(ConfigError::new(
-                    field("name"),
-                    "must be 1..=48 of A-Z, 0-9 and _",
-                ));
-            }
-            if names.contains(&c.name) {
-                return Err(ConfigError::new(
-                    field("name"),
-                    format!("duplicate entity name `{}`", c.name),
-                ));
-            }
-            if names.len() >= MAX_ENTITIES {
-                return Err(ConfigError::new(
-                    field("name"),
-                    format!("at most {MAX_ENTITIES} entities in total"),
-                ));
-            }
-            let re = Regex::new(&c.pattern)
-                .map_err(|e| ConfigError::new(field("pattern"), format!("invalid pattern: {e}")))?;
-            if re.is_match("") {
-                return Err(ConfigError::new(
-                    field("pattern"),
-                    "must not match the empty string",
-                ));
-            }
-            let id = u8::try_from(names.len())
-                .map_err(|_| ConfigError::new(field("name"), "too many entities"))?;
-            custom.push((id, re));
-            names.push(c.name.clone());
-        }
+        check_sizes(&s, path)?;
+        let (names, custom) = custom_patterns(&s, path)?;
         for key in s.entities.keys() {
             if !names.contains(key) {
                 return Err(ConfigError::new(
@@ -254,93 +197,15 @@ impl Redactor {
                 ));
             }
         }
-        let mut entities = Vec::with_capacity(names.len());
-        let mut default_mask = 0u64;
-        let mut uses_hash = false;
-        for (id, name) in names.iter().enumerate() {
-            let es = s.entities.get(name).cloned().unwrap_or_default();
-            let field = |f: &str| format!("{path}.entities.{name}.{f}");
-            let operator = match es.operator {
-                OperatorKind::Replace => {
-                    let template = es.placeholder.as_deref().unwrap_or("[REDACTED:{entity}]");
-                    let p = template.replace("{entity}", name);
-                    if p.is_empty()
-                        || p.len() > MAX_PLACEHOLDER
-                        || p.chars().any(|c| c == '"' || c == '\\' || c.is_control())
-                    {
-                        return Err(ConfigError::new(
-                            field("placeholder"),
-                            format!("must be 1..={MAX_PLACEHOLDER} bytes without quotes, backslashes or control characters"),
-                        ));
-                    }
-                    Operator::Replace(p)
-                }
-                OperatorKind::Mask => {
-                    if es.keep_last > 8 {
-                        return Err(ConfigError::new(field("keep_last"), "must be at most 8"));
-                    }
-                    Operator::Mask {
-                        keep_last: es.keep_last,
-                    }
-                }
-                OperatorKind::Hash => {
-                    uses_hash = true;
-                    Operator::Hash
-                }
-            };
-            if es.enabled {
-                default_mask |= 1u64 << id;
-            }
-            entities.push(Entity {
-                name: name.clone(),
-                operator,
-            });
-        }
+        let (entities, default_mask, uses_hash) = compile_entities(&s, &names, path)?;
         let hash_key = s.hash_key.clone().unwrap_or_default().into_bytes();
         if uses_hash && hash_key.len() < 16 {
             return Err(ConfigError::new(
-                at("hash_key"),
+                format!("{path}.hash_key"),
                 "must be at least 16 bytes when an entity uses the hash operator",
             ));
         }
-        let mut profiles = Vec::with_capacity(s.profiles.len());
-        for (i, p) in s.profiles.iter().enumerate() {
-            let field = |f: &str| format!("{path}.profiles[{i}].{f}");
-            for (j, r) in p.routes.iter().enumerate() {
-                if !route_names.contains(&r.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("{path}.profiles[{i}].routes[{j}]"),
-                        format!("no route named `{r}`"),
-                    ));
-                }
-            }
-            if p.roles.iter().any(|r| r.trim().is_empty()) {
-                return Err(ConfigError::new(field("roles"), "roles must not be empty"));
-            }
-            let mask = match &p.entities {
-                None => default_mask,
-                Some(list) => {
-                    let mut m = 0u64;
-                    for (j, e) in list.iter().enumerate() {
-                        match names.iter().position(|n| n == e) {
-                            Some(id) => m |= 1u64 << id,
-                            None => {
-                                return Err(ConfigError::new(
-                                    format!("{path}.profiles[{i}].entities[{j}]"),
-                                    format!("unknown entity `{e}`"),
-                                ))
-                            }
-                        }
-                    }
-                    m
-                }
-            };
-            profiles.push(Profile {
-                routes: p.routes.clone(),
-                roles: p.roles.clone(),
-                mask,
-            });
-        }
+        let profiles = compile_profiles(&s, &names, default_mask, route_names, path)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 entities,
@@ -493,6 +358,183 @@ impl Redactor {
     }
 }
 
+/// `window_bytes`, `max_match_bytes` and `json_max_bytes` in range.
+fn check_sizes(s: &RedactionSettings, path: &str) -> Result<(), ConfigError> {
+    let at = |field: &str| format!("{path}.{field}");
+    if !(MIN_WINDOW..=MAX_WINDOW).contains(&s.window_bytes) {
+        return Err(ConfigError::new(
+            at("window_bytes"),
+            format!("must be between {MIN_WINDOW} and {MAX_WINDOW}"),
+        ));
+    }
+    if s.max_match_bytes < s.window_bytes || s.max_match_bytes > 1024 * 1024 {
+        return Err(ConfigError::new(
+            at("max_match_bytes"),
+            "must be at least window_bytes and at most 1048576",
+        ));
+    }
+    if s.json_max_bytes == 0 {
+        return Err(ConfigError::new(
+            at("json_max_bytes"),
+            "must be greater than 0",
+        ));
+    }
+    Ok(())
+}
+
+/// Every entity name (built-ins, then custom ones in order: the index is
+/// the entity id) and the compiled custom patterns with their ids.
+#[allow(clippy::type_complexity)]
+fn custom_patterns(
+    s: &RedactionSettings,
+    path: &str,
+) -> Result<(Vec<String>, Vec<(u8, Regex)>), ConfigError> {
+    let mut names: Vec<String> = BUILTIN_ENTITIES.iter().map(|n| n.to_string()).collect();
+    let mut custom = Vec::with_capacity(s.custom.len());
+    for (i, c) in s.custom.iter().enumerate() {
+        let field = |f: &str| format!("{path}.custom[{i}].{f}");
+        let valid_name = !c.name.is_empty()
+            && c.name.len() <= 48
+            && c.name
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+        if !valid_name {
+            return Err(ConfigError::new(
+                field("name"),
+                "must be 1..=48 of A-Z, 0-9 and _",
+            ));
+        }
+        if names.contains(&c.name) {
+            return Err(ConfigError::new(
+                field("name"),
+                format!("duplicate entity name `{}`", c.name),
+            ));
+        }
+        if names.len() >= MAX_ENTITIES {
+            return Err(ConfigError::new(
+                field("name"),
+                format!("at most {MAX_ENTITIES} entities in total"),
+            ));
+        }
+        let re = Regex::new(&c.pattern)
+            .map_err(|e| ConfigError::new(field("pattern"), format!("invalid pattern: {e}")))?;
+        if re.is_match("") {
+            return Err(ConfigError::new(
+                field("pattern"),
+                "must not match the empty string",
+            ));
+        }
+        let id = u8::try_from(names.len())
+            .map_err(|_| ConfigError::new(field("name"), "too many entities"))?;
+        custom.push((id, re));
+        names.push(c.name.clone());
+    }
+    Ok((names, custom))
+}
+
+/// The operator of each entity, the mask of enabled ones, and whether any
+/// entity hashes (which needs a key).
+fn compile_entities(
+    s: &RedactionSettings,
+    names: &[String],
+    path: &str,
+) -> Result<(Vec<Entity>, u64, bool), ConfigError> {
+    let mut entities = Vec::with_capacity(names.len());
+    let mut default_mask = 0u64;
+    let mut uses_hash = false;
+    for (id, name) in names.iter().enumerate() {
+        let es = s.entities.get(name).cloned().unwrap_or_default();
+        let field = |f: &str| format!("{path}.entities.{name}.{f}");
+        let operator = match es.operator {
+            OperatorKind::Replace => {
+                let template = es.placeholder.as_deref().unwrap_or("[REDACTED:{entity}]");
+                let p = template.replace("{entity}", name);
+                if p.is_empty()
+                    || p.len() > MAX_PLACEHOLDER
+                    || p.chars().any(|c| c == '"' || c == '\\' || c.is_control())
+                {
+                    return Err(ConfigError::new(
+                        field("placeholder"),
+                        format!("must be 1..={MAX_PLACEHOLDER} bytes without quotes, backslashes or control characters"),
+                    ));
+                }
+                Operator::Replace(p)
+            }
+            OperatorKind::Mask => {
+                if es.keep_last > 8 {
+                    return Err(ConfigError::new(field("keep_last"), "must be at most 8"));
+                }
+                Operator::Mask {
+                    keep_last: es.keep_last,
+                }
+            }
+            OperatorKind::Hash => {
+                uses_hash = true;
+                Operator::Hash
+            }
+        };
+        if es.enabled {
+            default_mask |= 1u64 << id;
+        }
+        entities.push(Entity {
+            name: name.clone(),
+            operator,
+        });
+    }
+    Ok((entities, default_mask, uses_hash))
+}
+
+/// Profiles: known routes, non-empty roles, known entities.
+fn compile_profiles(
+    s: &RedactionSettings,
+    names: &[String],
+    default_mask: u64,
+    route_names: &[&str],
+    path: &str,
+) -> Result<Vec<Profile>, ConfigError> {
+    let mut profiles = Vec::with_capacity(s.profiles.len());
+    for (i, p) in s.profiles.iter().enumerate() {
+        for (j, r) in p.routes.iter().enumerate() {
+            if !route_names.contains(&r.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{path}.profiles[{i}].routes[{j}]"),
+                    format!("no route named `{r}`"),
+                ));
+            }
+        }
+        if p.roles.iter().any(|r| r.trim().is_empty()) {
+            return Err(ConfigError::new(
+                format!("{path}.profiles[{i}].roles"),
+                "roles must not be empty",
+            ));
+        }
+        let mask = match &p.entities {
+            None => default_mask,
+            Some(list) => {
+                let mut m = 0u64;
+                for (j, e) in list.iter().enumerate() {
+                    match names.iter().position(|n| n == e) {
+                        Some(id) => m |= 1u64 << id,
+                        None => {
+                            return Err(ConfigError::new(
+                                format!("{path}.profiles[{i}].entities[{j}]"),
+                                format!("unknown entity `{e}`"),
+                            ))
+                        }
+                    }
+                }
+                m
+            }
+        };
+        profiles.push(Profile {
+            routes: p.routes.clone(),
+            roles: p.roles.clone(),
+            mask,
+        });
+    }
+    Ok(profiles)
+}
+
 impl Inner {
     fn entity_name(&self, id: u8) -> &str {
         self.entities
@@ -616,6 +658,18 @@ pub struct StreamRedactor {
 impl StreamRedactor {
     /// Feeds a chunk; returns the bytes that are safe to emit now.
     pub fn push(&mut self, chunk: &[u8], counts: &mut Counts) -> Vec<u8> {
+        self.push_observed(chunk, counts, &mut |_| {})
+    }
+
+    /// [`push`](Self::push), handing each stream event's parsed JSON payload
+    /// (SSE data, NDJSON lines) to `observe` as it is parsed: a caller that
+    /// also meters the stream reads the same parse.
+    pub fn push_observed(
+        &mut self,
+        chunk: &[u8],
+        counts: &mut Counts,
+        observe: &mut dyn FnMut(&serde_json::Value),
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         match &mut self.state {
             StreamState::Text(w) => {
@@ -623,13 +677,35 @@ impl StreamRedactor {
                 w.push_bytes(&self.inner, self.profile.0, chunk, counts, &mut s);
                 out = s.into_bytes();
             }
-            StreamState::Sse(st) => st.push(&self.inner, self.profile.0, chunk, counts, &mut out),
+            StreamState::Sse(st) => st.push(
+                &self.inner,
+                self.profile.0,
+                chunk,
+                counts,
+                &mut out,
+                observe,
+            ),
         }
         out
     }
 
+    /// True when [`push_observed`](Self::push_observed) hands every event
+    /// of this stream to its observer (SSE, NDJSON and JSON-seq streams).
+    pub fn parses_events(&self) -> bool {
+        matches!(self.state, StreamState::Sse(_))
+    }
+
     /// Ends the stream; returns everything still held, redacted.
     pub fn finish(&mut self, counts: &mut Counts) -> Vec<u8> {
+        self.finish_observed(counts, &mut |_| {})
+    }
+
+    /// [`finish`](Self::finish), handing the last event to `observe`.
+    pub fn finish_observed(
+        &mut self,
+        counts: &mut Counts,
+        observe: &mut dyn FnMut(&serde_json::Value),
+    ) -> Vec<u8> {
         let mut out = Vec::new();
         match &mut self.state {
             StreamState::Text(w) => {
@@ -637,7 +713,9 @@ impl StreamRedactor {
                 w.finish(&self.inner, self.profile.0, counts, &mut s);
                 out = s.into_bytes();
             }
-            StreamState::Sse(st) => st.finish(&self.inner, self.profile.0, counts, &mut out),
+            StreamState::Sse(st) => {
+                st.finish(&self.inner, self.profile.0, counts, &mut out, observe)
+            }
         }
         out
     }

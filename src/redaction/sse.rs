@@ -19,6 +19,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::llm_api::sse::{field_value, parse_event, split_lines};
+
 use super::json::{rewrite, Options, Seg};
 use super::stream::TextWindow;
 use super::{Counts, Inner};
@@ -120,6 +122,10 @@ struct Ctx<'r> {
     r: &'r Inner,
     mask: u64,
 }
+
+/// Called with each event's parsed JSON payload (metering reads usage from
+/// it): every event is parsed once, for both.
+pub(crate) type Observer<'o> = &'o mut dyn FnMut(&Value);
 
 /// Pushes `s` into the window for `key` (creating it), finishing it when
 /// `finish`; without room for a new window the text is redacted whole.
@@ -247,6 +253,7 @@ impl SseState {
         chunk: &[u8],
         counts: &mut Counts,
         out: &mut Vec<u8>,
+        observe: Observer<'_>,
     ) {
         let cx = Ctx { r, mask };
         if let Some(fb) = &mut self.fallback {
@@ -259,7 +266,7 @@ impl SseState {
         if self.framing != Framing::Sse {
             while let Some(idx) = memchr::memchr(b'\n', &self.buf) {
                 let line: Vec<u8> = self.buf.drain(..=idx).collect();
-                self.process_line(&cx, &line, counts, out);
+                self.process_line(&cx, &line, counts, out, observe);
             }
         }
         while let Some(rel) = self
@@ -285,7 +292,7 @@ impl SseState {
             if idx == self.line_start {
                 let event: Vec<u8> = self.buf.drain(..next).collect();
                 self.line_start = 0;
-                self.process_event(&cx, &event, counts, out);
+                self.process_event(&cx, &event, counts, out, observe);
             } else {
                 self.line_start = next;
             }
@@ -301,7 +308,14 @@ impl SseState {
         }
     }
 
-    pub(crate) fn finish(&mut self, r: &Inner, mask: u64, counts: &mut Counts, out: &mut Vec<u8>) {
+    pub(crate) fn finish(
+        &mut self,
+        r: &Inner,
+        mask: u64,
+        counts: &mut Counts,
+        out: &mut Vec<u8>,
+        observe: Observer<'_>,
+    ) {
         let cx = Ctx { r, mask };
         if let Some(fb) = &mut self.fallback {
             let mut s = String::new();
@@ -313,16 +327,23 @@ impl SseState {
             let event = std::mem::take(&mut self.buf);
             self.line_start = 0;
             if self.framing == Framing::Sse {
-                self.process_event(&cx, &event, counts, out);
+                self.process_event(&cx, &event, counts, out, observe);
             } else {
-                self.process_line(&cx, &event, counts, out);
+                self.process_line(&cx, &event, counts, out, observe);
             }
         }
         self.flush_all(&cx, counts, out);
     }
 
     /// One line of an NDJSON / JSON-seq stream (with its terminator).
-    fn process_line(&mut self, cx: &Ctx<'_>, line: &[u8], counts: &mut Counts, out: &mut Vec<u8>) {
+    fn process_line(
+        &mut self,
+        cx: &Ctx<'_>,
+        line: &[u8],
+        counts: &mut Counts,
+        out: &mut Vec<u8>,
+        observe: Observer<'_>,
+    ) {
         let body_end = line
             .iter()
             .rposition(|&b| b != b'\n' && b != b'\r')
@@ -337,7 +358,7 @@ impl SseState {
             return;
         }
         let mut pre = Vec::new();
-        let new = self.rewrite_payload(cx, json_part, false, counts, &mut pre);
+        let new = self.rewrite_payload(cx, json_part, false, counts, &mut pre, observe);
         out.extend_from_slice(&pre);
         if std::mem::take(&mut self.drop_event) {
             return;
@@ -384,6 +405,7 @@ impl SseState {
         event: &[u8],
         counts: &mut Counts,
         out: &mut Vec<u8>,
+        observe: Observer<'_>,
     ) {
         let lines = split_lines(event);
         let mut data = Vec::new();
@@ -412,7 +434,7 @@ impl SseState {
         }
         let has_event_line = event_name.is_some();
         let mut pre = Vec::new();
-        let new_data = self.rewrite_payload(cx, &data, has_event_line, counts, &mut pre);
+        let new_data = self.rewrite_payload(cx, &data, has_event_line, counts, &mut pre, observe);
         out.extend_from_slice(&pre);
         if std::mem::take(&mut self.drop_event) {
             // Its text is all held: it goes out later, in an event that carries it.
@@ -453,11 +475,15 @@ impl SseState {
         has_event_line: bool,
         counts: &mut Counts,
         pre: &mut Vec<u8>,
+        observe: Observer<'_>,
     ) -> Option<Vec<u8>> {
         self.drop_event = false;
-        match serde_json::from_slice::<Value>(payload) {
-            Ok(v) => self.rewrite_json_event(cx, &v, payload, has_event_line, counts, pre),
-            Err(_) => {
+        match parse_event(payload) {
+            Some(v) => {
+                observe(&v);
+                self.rewrite_json_event(cx, &v, payload, has_event_line, counts, pre)
+            }
+            None => {
                 let text = String::from_utf8_lossy(payload);
                 let released = window_push(
                     &mut self.entries,
@@ -864,42 +890,6 @@ impl SseState {
         );
         Value::Object(m)
     }
-}
-
-/// Lines of an event as (start, end of content, end including terminator).
-fn split_lines(ev: &[u8]) -> Vec<(usize, usize, usize)> {
-    let mut v = Vec::new();
-    let mut s = 0;
-    while s < ev.len() {
-        let rel = memchr::memchr2(b'\n', b'\r', &ev[s..]);
-        match rel {
-            None => {
-                v.push((s, ev.len(), ev.len()));
-                break;
-            }
-            Some(r) => {
-                let e = s + r;
-                let te = if ev.get(e) == Some(&b'\r') && ev.get(e + 1) == Some(&b'\n') {
-                    e + 2
-                } else {
-                    e + 1
-                };
-                v.push((s, e, te));
-                s = te;
-            }
-        }
-    }
-    v
-}
-
-/// The value of an SSE field line `name:value` (one leading space dropped).
-fn field_value<'a>(line: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
-    let rest = line.strip_prefix(name)?;
-    if rest.is_empty() {
-        return Some(rest);
-    }
-    let v = rest.strip_prefix(b":")?;
-    Some(v.strip_prefix(b" ").unwrap_or(v))
 }
 
 /// Writes `data` as `data:` lines (one per line of `data`), each ended by `nl`.
