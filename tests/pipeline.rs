@@ -757,7 +757,10 @@ fn the_headers_read_are_those_the_configuration_names() {
         "x-tenant",
         "x-forwarded-for",
     ] {
-        assert!(names.iter().any(|n| n == name), "{name} missing from {names:?}");
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
     }
     assert!(!names.iter().any(|n| n == "user-agent"), "{names:?}");
 }
@@ -767,8 +770,8 @@ fn a_custom_token_header_reads_the_whole_map() {
     // Envoy does not coalesce repeated custom headers, and a lookup sees the
     // first value only: two tokens there must still be seen to be refused.
     let json = r#"{"auth": {"providers": [{"name": "p", "issuer": "i", "audiences": ["a"],
-        "hmac": [{"kid": "k", "alg": "HS256", "secret_base64": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="}],
-        "sources": [{"header": "X-Token"}]}]},
+        "hmac": [{"kid": "k", "alg": "HS256", "secret_base64": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="}]}],
+        "token_sources": [{"header": "X-Token"}]},
         "routes": [{"name": "r", "match": {"prefix": "/"}}]}"#;
     let config = Config::from_json(json.as_bytes()).unwrap();
     assert_eq!(pipeline::headers_read(&config), pipeline::HeadersRead::All);
@@ -784,11 +787,23 @@ fn reading_only_the_named_headers_decides_exactly_as_the_whole_map() {
     let names = only(&config);
     let good = bearer(&token("alice", &["user"]));
     let cases: Vec<Vec<(&str, &str)>> = vec![
-        vec![("authorization", &good), ("x-api-key", "k1"), ("user-agent", "sdk")],
-        vec![("authorization", &good), ("x-tollgate-sub", "mallory"), ("x-original-url", "/admin")],
+        vec![
+            ("authorization", &good),
+            ("x-api-key", "k1"),
+            ("user-agent", "sdk"),
+        ],
+        vec![
+            ("authorization", &good),
+            ("x-tollgate-sub", "mallory"),
+            ("x-original-url", "/admin"),
+        ],
         vec![("authorization", "Bearer nope"), ("accept", "*/*")],
         vec![("x-api-key", "k1"), ("x-stainless-lang", "python")],
-        vec![("authorization", &good), ("upgrade", "websocket"), ("content-length", "12")],
+        vec![
+            ("authorization", &good),
+            ("upgrade", "websocket"),
+            ("content-length", "12"),
+        ],
     ];
     for (i, extra) in cases.iter().enumerate() {
         for path in ["/v1/chat/completions", "/healthz", "/admin/x", "/nope"] {
