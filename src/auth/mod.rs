@@ -14,11 +14,14 @@
 
 mod cache;
 mod compile;
+#[cfg(test)]
+mod differential;
 mod ecdsa;
 mod error;
 mod extract;
 mod jwks;
 mod keys;
+mod rsa;
 mod settings;
 mod state;
 #[cfg(test)]
