@@ -500,3 +500,91 @@ fn rsa_pss_encodings_that_are_almost_right_are_refused() {
         }
     }
 }
+
+/// n for P-256, big-endian.
+const P256_N: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+
+#[test]
+fn es256_random_keys_tokens_and_corruptions_agree_with_jwt_simple() {
+    let mut rng = Rng(0x5eed_0005);
+    let now_ms = Clock::now_since_epoch().as_millis();
+    let opts = Key::options(
+        "iss",
+        &HashSet::from(["aud".to_string()]),
+        60,
+        1 << 16,
+        now_ms,
+    );
+    for _ in 0..12 {
+        let kp = ES256KeyPair::generate();
+        let pem = kp.public_key().to_pem().unwrap();
+        let ours = Key::from_pem(None, Alg::Es256, &pem).unwrap();
+        let theirs = ES256PublicKey::from_pem(&pem).unwrap();
+        let agree = |input: &str, sig: &[u8], expect: bool, what: &str| {
+            let token = format!("{input}.{}", b64(sig));
+            let o = ours.verify(&token, &opts);
+            let t = theirs.verify_token::<NoCustomClaims>(&token, Some(opts.clone()));
+            assert_eq!(o.is_ok(), t.is_ok(), "{what}: ours {o:?}, jwt-simple {t:?}");
+            assert_eq!(o.is_ok(), expect, "{what}");
+            if !expect {
+                assert_eq!(o, Err(VerifyFailure::Signature), "{what}");
+            }
+        };
+        for _ in 0..6 {
+            let len = rng.below(300);
+            let filler = b64(&rng.bytes(len));
+            let claims = Claims::with_custom_claims(
+                serde_json::json!({ "r": filler }),
+                Duration::from_secs(600),
+            )
+            .with_issuer("iss")
+            .with_audience("aud");
+            let token = kp.sign(claims).unwrap();
+            let (input, sig_b64) = token.rsplit_once('.').unwrap();
+            let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(sig_b64)
+                .unwrap();
+            agree(input, &sig, true, "valid");
+            // The other encoding (r, n - s) verifies in both (p256 does not
+            // normalise; the filter's high-S policy runs before the key).
+            let twin = super::ecdsa::twin(Alg::Es256, &sig).unwrap();
+            agree(input, &twin, true, "s twin");
+            let mut flipped = sig.clone();
+            let i = rng.below(64);
+            flipped[i] ^= 1 << rng.below(8);
+            agree(input, &flipped, false, "bit flip");
+            let other = format!("{input}x");
+            agree(&other, &sig, false, "other input");
+            agree(input, &sig[..63], false, "short");
+            let mut long = vec![0u8];
+            long.extend_from_slice(&sig);
+            agree(input, &long, false, "leading zero");
+            let swapped = [&sig[32..], &sig[..32]].concat();
+            agree(input, &swapped, false, "r and s swapped");
+            for (what, r, s) in [
+                ("r = 0", [0u8; 32], sig[32..].to_vec()),
+                ("s = 0", sig[..32].try_into().unwrap(), vec![0u8; 32]),
+                ("r = n", P256_N, sig[32..].to_vec()),
+                ("s = n", sig[..32].try_into().unwrap(), P256_N.to_vec()),
+                ("s = max", sig[..32].try_into().unwrap(), vec![0xff; 32]),
+            ] {
+                agree(input, &[&r[..], &s].concat(), false, what);
+            }
+            // r + n still fits 32 bytes only when r < 2^256 - n; then it
+            // is out of range (>= n) and must not wrap around.
+            let mut r_plus_n = [0u8; 32];
+            let mut carry = 0u16;
+            for i in (0..32).rev() {
+                let v = u16::from(sig[i]) + u16::from(P256_N[i]) + carry;
+                r_plus_n[i] = v as u8;
+                carry = v >> 8;
+            }
+            if carry == 0 {
+                agree(input, &[&r_plus_n[..], &sig[32..]].concat(), false, "r + n");
+            }
+        }
+    }
+}

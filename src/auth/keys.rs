@@ -12,6 +12,7 @@ use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
 
 use super::error::AuthError;
+use super::es256::Es256Public;
 use super::rsa::{Hash, RsaPublic};
 
 /// A supported JWS algorithm.
@@ -116,7 +117,8 @@ enum Verifier {
         hash: Hash,
         pss: bool,
     },
-    Es256(ES256PublicKey),
+    /// Our table-driven verifier, see `es256.rs`.
+    Es256(Es256Public),
     Es384(ES384PublicKey),
     EdDsa(Ed25519PublicKey),
 }
@@ -163,7 +165,10 @@ impl Key {
                 let c = RS256PublicKey::from_pem(pem).map_err(bad)?.to_components();
                 rsa_verifier(alg, &c.n, &c.e)?
             }
-            Alg::Es256 => Verifier::Es256(ES256PublicKey::from_pem(pem).map_err(bad)?),
+            Alg::Es256 => {
+                let pk = ES256PublicKey::from_pem(pem).map_err(bad)?;
+                es256_verifier(&pk.to_bytes())?
+            }
             Alg::Es384 => Verifier::Es384(ES384PublicKey::from_pem(pem).map_err(bad)?),
             Alg::EdDsa => Verifier::EdDsa(Ed25519PublicKey::from_pem(pem).map_err(bad)?),
         };
@@ -250,7 +255,10 @@ impl Key {
         point.extend_from_slice(y);
         let bad = |_| "is not a point on the curve";
         let verifier = match alg {
-            Alg::Es256 => Verifier::Es256(ES256PublicKey::from_bytes(&point).map_err(bad)?),
+            Alg::Es256 => {
+                ES256PublicKey::from_bytes(&point).map_err(bad)?;
+                es256_verifier(&point)?
+            }
             _ => Verifier::Es384(ES384PublicKey::from_bytes(&point).map_err(bad)?),
         };
         let fingerprint = fingerprint(alg, kid.as_deref(), &[x, y]);
@@ -296,7 +304,9 @@ impl Key {
                     }
                 })
             }
-            Verifier::Es256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Es256(key) => {
+                return signature_then_claims(token, options, |input, sig| key.verify(input, sig))
+            }
             Verifier::Es384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
             Verifier::EdDsa(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
         };
@@ -321,6 +331,13 @@ impl Key {
             ..VerificationOptions::default()
         }
     }
+}
+
+/// The ES256 verifier for a SEC1 point jwt-simple accepted.
+fn es256_verifier(sec1: &[u8]) -> Result<Verifier, KeyError> {
+    Es256Public::new(sec1)
+        .map(Verifier::Es256)
+        .ok_or("is not a point on the curve")
 }
 
 /// The RS*/PS* verifier for big-endian `n` and `e` (already past jwt-simple's key policy).

@@ -18,6 +18,7 @@ mod compile;
 mod differential;
 mod ecdsa;
 mod error;
+mod es256;
 mod extract;
 mod jwks;
 mod keys;
