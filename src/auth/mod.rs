@@ -14,11 +14,15 @@
 
 mod cache;
 mod compile;
+#[cfg(test)]
+mod differential;
 mod ecdsa;
 mod error;
+mod es256;
 mod extract;
 mod jwks;
 mod keys;
+mod rsa;
 mod settings;
 mod state;
 #[cfg(test)]
