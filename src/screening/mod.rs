@@ -24,13 +24,13 @@ pub mod validate;
 
 use std::sync::Arc;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use regex_lite::Regex;
 
 use crate::error::ConfigError;
 
 use decode::{Budget, Encoding};
-use engine::{push_unique, ViewMatcher};
+use engine::{push_unique, PatternDef, SlotDef, ViewMatcher};
 use rules::Category;
 pub use settings::{
     Action, AllowRuleSettings, CategorySettings, DecodeSettings, DenyRuleSettings, History,
@@ -131,10 +131,11 @@ pub struct Screener {
     rules: Vec<RuleMeta>,
     plain: ViewMatcher,
     leet: ViewMatcher,
-    tool_plain: ViewMatcher,
-    tool_leet: ViewMatcher,
-    markers: Option<(AhoCorasick, usize)>,
-    system_header: Option<(Regex, usize)>,
+    /// Chat-template markers (lowercase, no whitespace), their longest length
+    /// in characters, and the rule.
+    markers: Option<(Vec<String>, usize, usize)>,
+    /// The fake-system-header regex, a prefilter for its keywords, and the rule.
+    system_header: Option<(Regex, AhoCorasick, usize)>,
     header_starters: Vec<String>,
     regexes: Vec<RegexRule>,
     tags_rule: Option<usize>,
@@ -170,12 +171,6 @@ fn category_action(c: &CategorySettings, cat: Category) -> Action {
 /// Every line [`SYSTEM_HEADER_RE`] can match contains one of these, in any case.
 const SYSTEM_HEADER_WORDS: &[&str] = &["sys", "developer", "admin"];
 const SYSTEM_HEADER_RE: &str = r"(?im)(?:^|[\[(<{])[ \t>#*\[(<|=-]*(?:system|developer|sys|admin|administrator)(?:[ \t]+(?:message|prompt|note|notice|instructions?|override|update|alert|command|directive|msg))?[ \t]*[\]>)*|=]*[ \t]*:(.*)$";
-
-fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-}
 
 impl Screener {
     /// Validates and compiles the settings. `route_names` are the configured
@@ -347,26 +342,47 @@ impl Screener {
             })
         };
 
-        let mut templates: Vec<(usize, &rules::Template)> = Vec::new();
-        for t in rules::TEMPLATES {
+        let mut patterns: Vec<PatternDef> = Vec::new();
+        let template_def = |rule: usize, t: &rules::Template, tool_only: bool| PatternDef {
+            rule,
+            slots: t
+                .slots
+                .iter()
+                .map(|s| match s {
+                    rules::Slot::W(a) => SlotDef::Req(a.iter().map(|x| x.to_string()).collect()),
+                    rules::Slot::Opt(a) => SlotDef::Opt(a.iter().map(|x| x.to_string()).collect()),
+                    rules::Slot::Gap(n) => SlotDef::Gap(*n),
+                })
+                .collect(),
+            not_before: t.not_before.iter().map(|x| x.to_string()).collect(),
+            not_after: t.not_after.iter().map(|x| x.to_string()).collect(),
+            tool_only,
+            literal: false,
+        };
+        let phrase_def = |rule: usize, text: &str| PatternDef {
+            rule,
+            slots: vec![SlotDef::Req(vec![text.to_string()])],
+            not_before: Vec::new(),
+            not_after: Vec::new(),
+            tool_only: false,
+            literal: true,
+        };
+        for (t, tool_only) in rules::TEMPLATES
+            .iter()
+            .map(|t| (t, false))
+            .chain(rules::TOOL_TEMPLATES.iter().map(|t| (t, true)))
+        {
             let action = built_in_action(t.id, t.category);
             if action != Action::Off {
-                templates.push((rule_index(t.id, t.category, action, false, &mut metas), t));
+                let r = rule_index(t.id, t.category, action, false, &mut metas);
+                patterns.push(template_def(r, t, tool_only));
             }
         }
-        let mut tool_templates: Vec<(usize, &rules::Template)> = Vec::new();
-        for t in rules::TOOL_TEMPLATES {
-            let action = built_in_action(t.id, t.category);
-            if action != Action::Off {
-                tool_templates.push((rule_index(t.id, t.category, action, false, &mut metas), t));
-            }
-        }
-        let mut phrases: Vec<(usize, String)> = Vec::new();
         for p in rules::PHRASES {
             let action = built_in_action(p.id, p.category);
             if action != Action::Off {
                 let r = rule_index(p.id, p.category, action, false, &mut metas);
-                phrases.extend(p.phrases.iter().map(|x| (r, (*x).to_string())));
+                patterns.extend(p.phrases.iter().map(|x| phrase_def(r, x)));
             }
         }
         let special =
@@ -454,29 +470,30 @@ impl Screener {
                                 "must contain a letter or digit",
                             ));
                         }
-                        phrases.push((r, ph.clone()));
+                        patterns.push(phrase_def(r, ph));
                     }
                 }
             }
         }
 
-        let plain = ViewMatcher::new(&templates, &phrases, false);
-        let leet = ViewMatcher::new(&templates, &phrases, true);
-        let tool_plain = ViewMatcher::new(&tool_templates, &[], false);
-        let tool_leet = ViewMatcher::new(&tool_templates, &[], true);
-        let markers = match markers_rule {
-            Some(r) => Some((
-                AhoCorasick::new(rules::CHAT_TEMPLATE_MARKERS).map_err(|e| {
-                    ConfigError::new(path, format!("cannot build marker matcher: {e}"))
-                })?,
-                r,
-            )),
-            None => None,
-        };
+        let plain = ViewMatcher::new(&patterns, false);
+        let leet = ViewMatcher::new(&patterns, true);
+        let markers = markers_rule.map(|r| {
+            let list: Vec<String> = rules::CHAT_TEMPLATE_MARKERS
+                .iter()
+                .map(|m| normalize::squash(m))
+                .collect();
+            let max = list.iter().map(|m| m.chars().count()).max().unwrap_or(0);
+            (list, max, r)
+        });
         let system_header = match header_rule {
             Some(r) => Some((
                 Regex::new(SYSTEM_HEADER_RE)
                     .map_err(|e| ConfigError::new(path, format!("built-in regex: {e}")))?,
+                AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .build(SYSTEM_HEADER_WORDS)
+                    .map_err(|e| ConfigError::new(path, format!("built-in matcher: {e}")))?,
                 r,
             )),
             None => None,
@@ -501,8 +518,6 @@ impl Screener {
             rules: metas,
             plain,
             leet,
-            tool_plain,
-            tool_leet,
             markers,
             system_header,
             header_starters,
@@ -544,8 +559,30 @@ impl Screener {
     /// [`Screener::screen`] for a request on the named route (which may
     /// override the action for indirect text).
     pub fn screen_on(&self, route: &str, path: &str, body: &[u8]) -> ScreenOutcome {
+        if body.len() > self.max_body_bytes {
+            // The host refuses these with 413 first; this keeps the core safe on its own.
+            return ScreenOutcome::Invalid(ValidationError::BodyTooLarge {
+                max: self.max_body_bytes,
+            });
+        }
+        match shapes::parse(body) {
+            Ok(value) => self.screen_value(route, path, &value),
+            Err(e) => ScreenOutcome::Invalid(e),
+        }
+    }
+
+    /// Validates and screens a body the caller has already parsed with
+    /// [`crate::llm_api::parse_body`] (the pipeline parses each body once and
+    /// shares the value); its size was checked against
+    /// [`Screener::max_body_bytes`] before.
+    pub fn screen_value(
+        &self,
+        route: &str,
+        path: &str,
+        value: &serde_json::Value,
+    ) -> ScreenOutcome {
         let mut score = None;
-        let outcome = match self.check(route, path, body, &mut score) {
+        let outcome = match self.check(route, path, value, &mut score) {
             Ok(outcome) | Err(outcome) => outcome,
         };
         match outcome {
@@ -593,18 +630,12 @@ impl Screener {
         &self,
         route: &str,
         path: &str,
-        body: &[u8],
+        value: &serde_json::Value,
         best: &mut Option<f32>,
     ) -> Result<ScreenOutcome, ScreenOutcome> {
         let invalid = ScreenOutcome::Invalid;
-        if body.len() > self.max_body_bytes {
-            // The host refuses these with 413 first; this keeps the core safe on its own.
-            return Err(invalid(ValidationError::BodyTooLarge {
-                max: self.max_body_bytes,
-            }));
-        }
-        let ex =
-            shapes::extract(Api::from_path(path), body, self.allow_token_input).map_err(invalid)?;
+        let ex = shapes::extract_value(Api::from_path(path), value, self.allow_token_input)
+            .map_err(invalid)?;
         if !self.allowed_models.is_empty() {
             let ok = ex
                 .model
@@ -758,6 +789,12 @@ impl Screener {
     }
 
     /// Every rule (deny and allow) matching `text`; decodes runs when given a budget.
+    ///
+    /// One normalisation feeds every consumer: the folded text (borrowed when
+    /// folding changes nothing), then one tokenisation whose words feed both
+    /// the model and the patterns. The other detectors run only where their
+    /// literal prefilter finds a candidate (`<` / `[` for chat-template
+    /// markers, `:` plus a keyword for fake headers, `%` for URL escapes).
     fn scan(
         &self,
         text: &str,
@@ -766,59 +803,37 @@ impl Screener {
         score: &mut Option<f32>,
     ) -> Vec<usize> {
         let mut found = Vec::new();
-        let folded = normalize::fold(text);
+        let (folded, signals) = normalize::fold_cow(text);
         if let Some(r) = self.tags_rule {
-            if folded.signals.tag_chars > 0 {
+            if signals.tag_chars > 0 {
                 push_unique(&mut found, r);
             }
         }
         if let Some(r) = self.invisible_rule {
-            if folded.signals.max_invisible_run >= rules::INVISIBLE_RUN_MIN {
+            if signals.max_invisible_run >= rules::INVISIBLE_RUN_MIN {
                 push_unique(&mut found, r);
             }
         }
-        let tokens = normalize::tokenize(&folded.text, false);
+        let tokens = normalize::tokenize(&folded, false);
         if let Some(m) = &self.model {
             let sc = m.score(&tokens.text);
             *score = Some(score.map_or(sc, |b: f32| b.max(sc)));
         }
-        self.plain.scan(&tokens, &mut found);
-        if tool {
-            self.tool_plain.scan(&tokens, &mut found);
+        let mut ids = engine::Ids::default();
+        self.plain.ids(&tokens, &mut ids);
+        self.plain.scan(&tokens, &ids, tool, &mut found);
+        if normalize::has_leet(&folded) {
+            let leet = normalize::tokenize(&folded, true);
+            self.leet.ids(&leet, &mut ids);
+            self.leet.scan(&leet, &ids, tool, &mut found);
         }
-        if normalize::has_leet(&folded.text) {
-            let leet = normalize::tokenize(&folded.text, true);
-            self.leet.scan(&leet, &mut found);
-            if tool {
-                self.tool_leet.scan(&leet, &mut found);
-            }
-        }
-        if let Some((ac, r)) = &self.markers {
-            if ac.is_match(&normalize::squash(&folded.text)) {
+        if let Some((markers, max, r)) = &self.markers {
+            if normalize::has_marker(&folded, markers, *max) {
                 push_unique(&mut found, *r);
             }
         }
-        if let Some((re, r)) = &self.system_header {
-            // The regex is line-anchored: run it only on lines that could match
-            // (a colon and one of its keywords), not over the whole text.
-            let starts_instruction = folded
-                .text
-                .lines()
-                .filter(|line| {
-                    line.contains(':')
-                        && SYSTEM_HEADER_WORDS
-                            .iter()
-                            .any(|w| contains_ignore_ascii_case(line, w))
-                })
-                .flat_map(|line| re.captures_iter(line))
-                .any(|c| {
-                    let rest = c.get(1).map_or("", |m| m.as_str());
-                    let words = normalize::tokenize(rest, false).text;
-                    self.header_starters
-                        .iter()
-                        .any(|s| words.starts_with(s.as_str()))
-                });
-            if starts_instruction {
+        if let Some((re, words, r)) = &self.system_header {
+            if self.fake_system_header(&folded, re, words) {
                 push_unique(&mut found, *r);
             }
         }
@@ -833,7 +848,7 @@ impl Screener {
         }
         if let Some(budget) = budget {
             if self.encoded_rules.iter().any(Option::is_some) {
-                for (enc, decoded) in decode::decode_runs(&folded.text, budget) {
+                for (enc, decoded) in decode::decode_runs(&folded, budget) {
                     let rule = match enc {
                         Encoding::Base64 => self.encoded_rules[0],
                         Encoding::Hex => self.encoded_rules[1],
@@ -851,6 +866,41 @@ impl Screener {
             }
         }
         found
+    }
+
+    /// A `System:` / `### System:` / `[System note:` header followed by an
+    /// instruction. The regex is line-anchored: it runs only on lines with a
+    /// colon (found with memchr) and one of its keywords.
+    fn fake_system_header(&self, folded: &str, re: &Regex, words: &AhoCorasick) -> bool {
+        let bytes = folded.as_bytes();
+        let mut done_to = 0usize;
+        for colon in memchr::memchr_iter(b':', bytes) {
+            if colon < done_to {
+                continue;
+            }
+            let start =
+                memchr::memrchr(b'\n', bytes.get(..colon).unwrap_or_default()).map_or(0, |p| p + 1);
+            let end = memchr::memchr(b'\n', bytes.get(colon..).unwrap_or_default())
+                .map_or(bytes.len(), |p| colon + p);
+            done_to = end;
+            let Some(line) = folded.get(start..end) else {
+                continue;
+            };
+            if !words.is_match(line) {
+                continue;
+            }
+            let starts_instruction = re.captures_iter(line).any(|c| {
+                let rest = c.get(1).map_or("", |m| m.as_str());
+                let words = normalize::tokenize(rest, false).text;
+                self.header_starters
+                    .iter()
+                    .any(|s| words.starts_with(s.as_str()))
+            });
+            if starts_instruction {
+                return true;
+            }
+        }
+        false
     }
 }
 
