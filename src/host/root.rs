@@ -153,6 +153,10 @@ impl RootContext for Root {
             Ok(config) => {
                 let auth = AuthState::new(&config.auth);
                 let has_remote = !config.auth.remote_jwks().is_empty();
+                let loaded = format!(
+                    "tollgate: configuration loaded (screening rule pack {})",
+                    config.screening.pack_version()
+                );
                 let mut host_metrics = HostMetrics::default();
                 host_metrics.count(metrics::CONFIG_LOADED, 1);
                 self.shared = Some(Rc::new(Shared {
@@ -169,7 +173,7 @@ impl RootContext for Root {
                         );
                     }
                 }
-                log(LogLevel::Info, "tollgate: configuration loaded");
+                log(LogLevel::Info, &loaded);
                 true
             }
             Err(err) => {
