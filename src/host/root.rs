@@ -156,6 +156,10 @@ impl RootContext for Root {
             Ok(config) => {
                 let auth = AuthState::new(&config.auth);
                 let has_remote = !config.auth.remote_jwks().is_empty();
+                let loaded = format!(
+                    "tollgate: configuration loaded (screening rule pack {})",
+                    config.screening.pack_version()
+                );
                 let mut host_metrics = HostMetrics::default();
                 host_metrics.count(metrics::CONFIG_LOADED, 1);
                 let headers_read = pipeline::headers_read(&config);
@@ -174,7 +178,7 @@ impl RootContext for Root {
                         );
                     }
                 }
-                log(LogLevel::Info, "tollgate: configuration loaded");
+                log(LogLevel::Info, &loaded);
                 true
             }
             Err(err) => {
