@@ -866,11 +866,11 @@ impl Screener {
         }
         let mut ids = engine::Ids::default();
         self.plain.ids(&tokens, &mut ids);
-        self.plain.scan(&tokens, &ids, tool, &mut found);
+        self.plain.scan(&tokens, &mut ids, tool, &mut found);
         if normalize::has_leet(&folded) {
             let leet = normalize::tokenize(&folded, true);
             self.leet.ids(&leet, &mut ids);
-            self.leet.scan(&leet, &ids, tool, &mut found);
+            self.leet.scan(&leet, &mut ids, tool, &mut found);
         }
         if let Some((markers, max, r)) = &det.markers {
             if normalize::has_marker(&folded, markers, *max) {
