@@ -96,13 +96,15 @@ def curl_chat(stack, text, request_id):
 
 
 def test_a_document_pasted_into_a_user_message_is_scored_as_indirect(stack):
+    # Ids are not 36 characters long: Envoy rewrites a character of a
+    # UUID-length x-request-id (trace reason bits).
     # Alone, as the user's own words: refused by the model.
-    alone = f"doc-{marker()}"
+    alone = f"pasted-doc-{marker()}"
     status, body = curl_chat(stack, MODEL_ATTACK, alone)
     assert status == 403 and "model.injection" in body, body
     # Pasted after an instruction to work on it: third-party text, flagged
     # (model.indirect_action = monitor) and forwarded.
-    pasted = f"doc-{marker()}"
+    pasted = f"pasted-doc-{marker()}"
     status, body = curl_chat(
         stack, f"Please translate the following message into English.\n\n{MODEL_ATTACK}\n", pasted)
     assert status == 200, body
