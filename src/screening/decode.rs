@@ -48,12 +48,34 @@ const STANDARD: GeneralPurpose = GeneralPurpose::new(&alphabet::STANDARD, LENIEN
 const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIENT);
 
 /// Decoded texts found in `text`, within `budget`.
+///
+/// One branch-light pass first measures the longest stretch of base64
+/// characters and of hex-ish characters: the scanners below run only when a
+/// stretch is long enough to hold a run they would decode (prose almost
+/// never has one), and the URL scanner only when a `%` is present.
 pub fn decode_runs(text: &str, budget: &mut Budget) -> Vec<(Encoding, String)> {
     let mut out = Vec::new();
-    base64_runs(text, budget, &mut out);
-    hex_runs(text, budget, &mut out);
+    let (b64, hex) = longest_stretches(text.as_bytes());
+    if b64 >= budget.min_base64.max(8) {
+        base64_runs(text, budget, &mut out);
+    }
+    if hex >= budget.min_hex.max(8) {
+        hex_runs(text, budget, &mut out);
+    }
     url_encoded(text, budget, &mut out);
     out
+}
+
+/// Longest stretch of base64 bytes and of hex-ish bytes.
+fn longest_stretches(b: &[u8]) -> (usize, usize) {
+    let (mut b64, mut hex, mut max_b64, mut max_hex) = (0usize, 0usize, 0usize, 0usize);
+    for &c in b {
+        b64 = if is_b64(c) { b64 + 1 } else { 0 };
+        hex = if hexish(c) { hex + 1 } else { 0 };
+        max_b64 = max_b64.max(b64);
+        max_hex = max_hex.max(hex);
+    }
+    (max_b64, max_hex)
 }
 
 fn take(budget: &mut Budget) -> bool {
@@ -191,8 +213,43 @@ fn hex_run(b: &[u8], i: usize, mut pair: impl FnMut(u8)) -> usize {
     }
 }
 
+/// Bytes a hex run can contain: digits, a-f, separators and `\x` / `0x` prefixes.
+fn hexish(b: u8) -> bool {
+    b.is_ascii_hexdigit() || matches!(b, b' ' | b':' | b',' | b'\\' | b'x' | b'X')
+}
+
 fn hex_runs(text: &str, budget: &mut Budget, out: &mut Vec<(Encoding, String)>) {
-    let b = text.as_bytes();
+    let all = text.as_bytes();
+    let min = budget.min_hex.max(8);
+    // Prefilter: a run of `min` hex digits lies inside a stretch of at least
+    // `min` hex-ish bytes; prose breaks such stretches within a few bytes.
+    let mut at = 0;
+    while at < all.len() {
+        let start = match all
+            .get(at..)
+            .and_then(|r| r.iter().position(|&c| hexish(c)))
+        {
+            Some(p) => at + p,
+            None => return,
+        };
+        let len = all
+            .get(start..)
+            .map_or(0, |r| r.iter().position(|&c| !hexish(c)).unwrap_or(r.len()));
+        at = start + len.max(1);
+        if len < min {
+            continue;
+        }
+        let Some(stretch) = all.get(start..start + len) else {
+            return;
+        };
+        if !hex_stretch(stretch, budget, out) {
+            return;
+        }
+    }
+}
+
+/// The hex runs of one stretch; false when the budget ran out.
+fn hex_stretch(b: &[u8], budget: &mut Budget, out: &mut Vec<(Encoding, String)>) -> bool {
     let mut i = 0;
     while i < b.len() {
         // Measure first: short runs ("be", "cafe") are everywhere in prose
@@ -205,7 +262,7 @@ fn hex_runs(text: &str, budget: &mut Budget, out: &mut Vec<(Encoding, String)>) 
         }
         if n.saturating_mul(2) >= budget.min_hex.max(8) {
             if !take(budget) {
-                return;
+                return false;
             }
             let mut digits = Vec::with_capacity(n);
             hex_run(b, i, |d| digits.push(d));
@@ -213,6 +270,7 @@ fn hex_runs(text: &str, budget: &mut Budget, out: &mut Vec<(Encoding, String)>) 
         }
         i = j;
     }
+    true
 }
 
 fn url_encoded(text: &str, budget: &mut Budget, out: &mut Vec<(Encoding, String)>) {

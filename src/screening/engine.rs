@@ -69,6 +69,10 @@ struct CPattern {
     not_before: Vec<Vec<u32>>,
     not_after: Vec<Vec<u32>>,
     tool_only: bool,
+    /// For each later required slot whose alternatives all start with an
+    /// exact word: those first words. A text lacking every word of one set
+    /// cannot match (checked once per text, before any positional work).
+    needs: Vec<Vec<u32>>,
 }
 
 /// Word → id table (open addressing over a 64-bit hash; id 0 is "no word").
@@ -133,6 +137,10 @@ impl Vocab {
     }
 
     /// The id of a text word, 0 when no pattern names it.
+    ///
+    /// Matched on the 64-bit hash alone, without comparing bytes: a word
+    /// whose hash collides with a pattern word can only add a match (a false
+    /// positive on the sender's own request), never hide one.
     fn get(&self, w: &str) -> u32 {
         if self.words.is_empty() {
             return 0;
@@ -142,12 +150,7 @@ impl Vocab {
         loop {
             match self.table.get(at) {
                 Some(&(eh, id)) if id != 0 => {
-                    if eh == h
-                        && self
-                            .words
-                            .get(id as usize - 1)
-                            .is_some_and(|x| x.as_str() == w)
-                    {
+                    if eh == h {
                         return id;
                     }
                     at = (at + 1) & self.mask;
@@ -171,10 +174,20 @@ pub struct ViewMatcher {
     prefix_starts: Vec<(u8, u32, u32)>,
 }
 
-/// Per-request scratch of one view: the ids of the text's words.
+/// Per-request scratch of one view: the ids of the text's words, which ids
+/// occur (a bit set), and per pattern whether its needed words occur.
 #[derive(Debug, Default)]
 pub struct Ids {
     ids: Vec<u32>,
+    present: Vec<u64>,
+    /// Per pattern: 0 not yet checked, 1 possible, 2 impossible.
+    possible: Vec<u8>,
+}
+
+fn has(present: &[u64], id: u32) -> bool {
+    present
+        .get(id as usize / 64)
+        .is_some_and(|w| w & (1u64 << (id % 64)) != 0)
 }
 
 struct Text<'a> {
@@ -349,12 +362,27 @@ impl ViewMatcher {
             }
             let not_before = m.seqs(&d.not_before);
             let not_after = m.seqs(&d.not_after);
+            let needs = slots
+                .iter()
+                .skip(1)
+                .filter_map(|s| match s {
+                    CSlot::Req(alts) => alts
+                        .iter()
+                        .map(|a| match a.first() {
+                            Some(WordPat::Exact(id)) | Some(WordPat::Caps(id)) => Some(*id),
+                            _ => None,
+                        })
+                        .collect::<Option<Vec<u32>>>(),
+                    _ => None,
+                })
+                .collect();
             m.patterns.push(CPattern {
                 rule: d.rule,
                 slots,
                 not_before,
                 not_after,
                 tool_only: d.tool_only,
+                needs,
             });
         }
         m.vocab.build_table();
@@ -389,20 +417,37 @@ impl ViewMatcher {
     pub fn ids(&self, toks: &Tokens, ids: &mut Ids) {
         ids.ids.clear();
         ids.ids.reserve(toks.len());
+        ids.present.clear();
+        ids.present.resize(self.vocab.words.len() / 64 + 1, 0);
+        ids.possible.clear();
+        ids.possible.resize(self.patterns.len(), 0);
         for i in 0..toks.len() {
-            ids.ids.push(self.vocab.get(toks.word(i)));
+            let id = self.vocab.get(toks.word(i));
+            if id != 0 {
+                if let Some(w) = ids.present.get_mut(id as usize / 64) {
+                    *w |= 1u64 << (id % 64);
+                }
+            }
+            ids.ids.push(id);
         }
     }
 
     /// Adds the rule index of every pattern matching `toks` to `found`;
     /// `tool` includes the tool-only patterns. `ids` come from [`Self::ids`].
-    pub fn scan(&self, toks: &Tokens, ids: &Ids, tool: bool, found: &mut Vec<usize>) {
+    pub fn scan(&self, toks: &Tokens, ids: &mut Ids, tool: bool, found: &mut Vec<usize>) {
         if self.patterns.is_empty() {
             return;
         }
+        let Ids {
+            ids: word_ids,
+            present,
+            possible,
+        } = ids;
+        let word_ids: &[u32] = word_ids;
+        let present: &[u64] = present;
         let text = Text {
             toks,
-            ids: &ids.ids,
+            ids: word_ids,
             prefixes: &self.prefixes,
         };
         let mut try_at = |pi: u32, ai: u32, i: usize| {
@@ -412,11 +457,24 @@ impl ViewMatcher {
             if (p.tool_only && !tool) || found.contains(&p.rule) {
                 return;
             }
+            let Some(state) = possible.get_mut(pi as usize) else {
+                return;
+            };
+            if *state == 0 {
+                let ok = p
+                    .needs
+                    .iter()
+                    .all(|set| set.iter().any(|&w| has(present, w)));
+                *state = if ok { 1 } else { 2 };
+            }
+            if *state == 2 {
+                return;
+            }
             if text.matches_at(p, ai as usize, i) {
                 found.push(p.rule);
             }
         };
-        for (i, &id) in ids.ids.iter().enumerate() {
+        for (i, &id) in word_ids.iter().enumerate() {
             if id != 0 {
                 if let Some(starts) = self.index.get(id as usize) {
                     for &(pi, ai) in starts {
@@ -475,7 +533,7 @@ mod tests {
         let mut ids = Ids::default();
         m.ids(&toks, &mut ids);
         let mut found = Vec::new();
-        m.scan(&toks, &ids, tool, &mut found);
+        m.scan(&toks, &mut ids, tool, &mut found);
         found
     }
 

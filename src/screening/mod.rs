@@ -14,6 +14,7 @@
 //! runs decoded and screened again ([`decode`]).
 
 mod decode;
+pub mod documents;
 mod engine;
 pub mod model;
 pub mod normalize;
@@ -157,6 +158,7 @@ pub struct Screener {
     model: Option<Arc<model::Model>>,
     model_settings: ModelSettings,
     system_action: Action,
+    pasted_documents: bool,
     pack_version: String,
 }
 
@@ -568,6 +570,7 @@ impl Screener {
             model,
             model_settings: s.model,
             system_action: s.system_action,
+            pasted_documents: s.pasted_documents,
             pack_version: pack.version,
         })
     }
@@ -765,33 +768,46 @@ impl Screener {
             if self.history == History::Last && seg.unit.is_some_and(|u| u < ex.new_turn_start) {
                 continue;
             }
-            let mut score = None;
             let tool = seg.role == Role::Tool;
-            for rule in self.hits(&seg.text, tool, &mut budget, &mut score) {
+            // A document pasted into a user message: the model scores it as
+            // indirect and the request around it as direct; rules read it all.
+            let pasted = if self.pasted_documents && seg.role == Role::User && self.model.is_some()
+            {
+                documents::pasted_document(&seg.text)
+            } else {
+                None
+            };
+            let mut score = None;
+            let model_here = pasted.is_none();
+            for rule in self.hits(&seg.text, tool, model_here, &mut budget, &mut score) {
                 let Some(meta) = self.rules.get(rule) else {
                     continue;
                 };
                 let action = self.role_action(seg.role, meta.action);
                 record(&meta.id, meta.category.as_str(), action, &mut flagged)?;
             }
+            let mut scored: Vec<(f32, bool)> = Vec::with_capacity(2);
             if let Some(sc) = score {
+                scored.push((sc, tool));
+            }
+            if let Some(range) = pasted {
+                let text: &str = &seg.text;
+                let doc = text.get(range.clone()).unwrap_or_default();
+                let instruction = [
+                    text.get(..range.start).unwrap_or_default(),
+                    text.get(range.end..).unwrap_or_default(),
+                ]
+                .concat();
+                if let Some(sc) = self.model_score(&instruction) {
+                    scored.push((sc, false));
+                }
+                if let Some(sc) = self.model_score(doc) {
+                    scored.push((sc, true));
+                }
+            }
+            for (sc, indirect) in scored {
                 *best = Some(best.map_or(sc, |b: f32| b.max(sc)));
-                let ms = &self.model_settings;
-                let action = if sc >= ms.block_threshold {
-                    if tool {
-                        indirect_action
-                    } else {
-                        self.role_action(seg.role, Action::Block)
-                    }
-                } else if sc >= ms.monitor_threshold {
-                    if tool && indirect_action == Action::Off {
-                        Action::Off
-                    } else {
-                        Action::Monitor
-                    }
-                } else {
-                    Action::Off
-                };
+                let action = self.model_action(sc, indirect, seg.role, indirect_action);
                 record(MODEL_RULE_ID, MODEL_CATEGORY, action, &mut flagged)?;
             }
         }
@@ -812,15 +828,38 @@ impl Screener {
         })
     }
 
-    /// Deny-rule hits in one text, after allow rules had their say.
+    /// The model's action for a score: indirect text (tool results, pasted
+    /// documents) follows `indirect_action`, direct text its role's.
+    fn model_action(&self, sc: f32, indirect: bool, role: Role, indirect_action: Action) -> Action {
+        let ms = &self.model_settings;
+        if sc >= ms.block_threshold {
+            if indirect {
+                indirect_action
+            } else {
+                self.role_action(role, Action::Block)
+            }
+        } else if sc >= ms.monitor_threshold {
+            if indirect && indirect_action == Action::Off {
+                Action::Off
+            } else {
+                Action::Monitor
+            }
+        } else {
+            Action::Off
+        }
+    }
+
+    /// Deny-rule hits in one text, after allow rules had their say; `model`
+    /// scores the text (and its decoded runs) into `score`.
     fn hits(
         &self,
         text: &str,
         tool: bool,
+        model: bool,
         budget: &mut Budget,
         score: &mut Option<f32>,
     ) -> Vec<usize> {
-        let mut found = self.scan(text, tool, Some(budget), score);
+        let mut found = self.scan(text, tool, model, Some(budget), score);
         let allowed = found
             .iter()
             .any(|&r| self.rules.get(r).is_some_and(|m| m.allow));
@@ -843,6 +882,7 @@ impl Screener {
         &self,
         text: &str,
         tool: bool,
+        model: bool,
         budget: Option<&mut Budget>,
         score: &mut Option<f32>,
     ) -> Vec<usize> {
@@ -860,17 +900,17 @@ impl Screener {
             }
         }
         let tokens = normalize::tokenize(&folded, false);
-        if let Some(m) = &self.model {
+        if let Some(m) = self.model.as_ref().filter(|_| model) {
             let sc = m.score(&tokens.text);
             *score = Some(score.map_or(sc, |b: f32| b.max(sc)));
         }
         let mut ids = engine::Ids::default();
         self.plain.ids(&tokens, &mut ids);
-        self.plain.scan(&tokens, &ids, tool, &mut found);
+        self.plain.scan(&tokens, &mut ids, tool, &mut found);
         if normalize::has_leet(&folded) {
             let leet = normalize::tokenize(&folded, true);
             self.leet.ids(&leet, &mut ids);
-            self.leet.scan(&leet, &ids, tool, &mut found);
+            self.leet.scan(&leet, &mut ids, tool, &mut found);
         }
         if let Some((markers, max, r)) = &det.markers {
             if normalize::has_marker(&folded, markers, *max) {
@@ -900,7 +940,7 @@ impl Screener {
                         Encoding::Url => det.encoded[2],
                     };
                     let Some(rule) = rule else { continue };
-                    let inner = self.scan(&decoded, tool, None, score);
+                    let inner = self.scan(&decoded, tool, model, None, score);
                     if inner
                         .iter()
                         .any(|&r| self.rules.get(r).is_some_and(|m| !m.allow))

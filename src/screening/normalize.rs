@@ -403,19 +403,17 @@ pub fn has_leet(folded: &str) -> bool {
 }
 
 /// Splits folded text into lowercase words (see [`Tokens`]). One pass over
-/// the bytes; ASCII takes a table-free fast path.
+/// the bytes into a byte buffer; ASCII takes a table-free fast path.
 pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
-    let mut t = Tokens {
-        text: String::with_capacity(folded.len() + 2),
-        spans: Vec::with_capacity(folded.len() / 5 + 1),
-        caps: Vec::new(),
-    };
-    t.text.push(' ');
+    let mut text: Vec<u8> = Vec::with_capacity(folded.len() + 2);
+    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(folded.len() / 5 + 1);
+    text.push(b' ');
     let mut upper_words: Vec<bool> = Vec::with_capacity(folded.len() / 5 + 1);
     let mut start: Option<usize> = None;
     let (mut upper, mut lower) = (0usize, 0usize);
     let bytes = folded.as_bytes();
     let mut i = 0;
+    let mut utf8 = [0u8; 4];
     while let Some(&b) = bytes.get(i) {
         if b < 0x80 {
             i += 1;
@@ -426,7 +424,7 @@ pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
             };
             if c.is_ascii_alphanumeric() {
                 if start.is_none() {
-                    start = Some(t.text.len());
+                    start = Some(text.len());
                     upper = 0;
                     lower = 0;
                 }
@@ -436,12 +434,11 @@ pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
                     lower += 1;
                 }
                 let l = c.to_ascii_lowercase();
-                t.text
-                    .push(char::from(if leetspeak && l == b'l' { b'i' } else { l }));
+                text.push(if leetspeak && l == b'l' { b'i' } else { l });
             } else if let Some(s) = start.take() {
-                t.spans.push((s, t.text.len()));
+                spans.push((s, text.len()));
                 upper_words.push(upper >= 2 && lower == 0);
-                t.text.push(' ');
+                text.push(b' ');
             }
             continue;
         }
@@ -452,7 +449,7 @@ pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
         i += raw.len_utf8();
         if raw.is_alphanumeric() {
             if start.is_none() {
-                start = Some(t.text.len());
+                start = Some(text.len());
                 upper = 0;
                 lower = 0;
             }
@@ -462,31 +459,35 @@ pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
                 lower += 1;
             }
             for l in raw.to_lowercase() {
-                t.text.push(if leetspeak { leet(l) } else { l });
+                let l = if leetspeak { leet(l) } else { l };
+                text.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
             }
         } else if let Some(s) = start.take() {
-            t.spans.push((s, t.text.len()));
+            spans.push((s, text.len()));
             upper_words.push(upper >= 2 && lower == 0);
-            t.text.push(' ');
+            text.push(b' ');
         }
     }
     if let Some(s) = start.take() {
-        t.spans.push((s, t.text.len()));
+        spans.push((s, text.len()));
         upper_words.push(upper >= 2 && lower == 0);
-        t.text.push(' ');
+        text.push(b' ');
     }
-    if t.text.len() == 1 {
-        t.text.push(' ');
+    if text.len() == 1 {
+        text.push(b' ');
     }
     // A capitalised word counts only where its neighbours are not shouting too.
-    t.caps = (0..upper_words.len())
+    let caps = (0..upper_words.len())
         .map(|i| {
             let at =
                 |j: Option<usize>| j.and_then(|j| upper_words.get(j).copied()).unwrap_or(false);
             at(Some(i)) && !(at(i.checked_sub(1)) && at(i.checked_add(1)))
         })
         .collect();
-    t
+    // Only whole characters were written, so this never fails.
+    let text = String::from_utf8(text)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+    Tokens { text, spans, caps }
 }
 
 /// Whether one of `markers` (lowercase, without whitespace, each starting

@@ -272,6 +272,10 @@ pub struct ScreeningSettings {
     /// schema descriptions): `block` by default, since a client writes the
     /// whole body; `monitor` for apps whose own system prompts quote attacks.
     pub system_action: Action,
+    /// Score a document pasted into a user message ("Summarize this email:
+    /// <long text>") as indirect text, like a tool result: the model's verdict
+    /// on it follows `model.indirect_action`. Rules read the whole message.
+    pub pasted_documents: bool,
 }
 
 impl Default for ScreeningSettings {
@@ -304,6 +308,7 @@ impl Default for ScreeningSettings {
             decode: DecodeSettings::default(),
             model: ModelSettings::default(),
             system_action: Action::Block,
+            pasted_documents: true,
         }
     }
 }
