@@ -691,9 +691,10 @@ impl RateLimiter {
         }
     }
 
-    /// True when no policy is configured.
+    /// True when no policy is configured, the pre-authentication limit
+    /// included (it keys on the client address, so the host must read it).
     pub fn is_empty(&self) -> bool {
-        self.policies.is_empty() && self.global.is_none()
+        self.policies.is_empty() && self.global.is_none() && self.pre_auth.is_none()
     }
 
     /// True when an LLM-token policy is configured (the body must be read).
