@@ -125,7 +125,7 @@ impl Config {
     /// True when a stage uses the client's address (rate-limit keys, the
     /// audit line), so the host reads it only then.
     pub fn needs_peer_address(&self) -> bool {
-        !self.rate_limit.is_empty() || self.audit.logs_client_ip()
+        self.rate_limit.uses_client_address() || self.audit.logs_client_ip()
     }
 
     /// Largest request body the filter reads (413 above it): screening's

@@ -484,10 +484,15 @@ impl RateLimiter {
         }
     }
 
-    /// True when no policy is configured, the pre-authentication limit
-    /// included (it keys on the client address, so the host must read it).
+    /// True when no policy is configured.
     pub fn is_empty(&self) -> bool {
-        self.policies.is_empty() && self.global.is_none() && self.pre_auth.is_none()
+        self.policies.is_empty() && self.global.is_none()
+    }
+
+    /// True when a policy or the pre-authentication limit is configured:
+    /// both may key on the client address, so the host must read it.
+    pub fn uses_client_address(&self) -> bool {
+        !self.is_empty() || self.pre_auth.is_some()
     }
 
     /// True when an LLM-token policy is configured (the body must be read).
