@@ -1059,7 +1059,7 @@ class Bench:
         (cumulative since the arm's Envoy started: check request and warm-up included)."""
         try:
             conn = http.client.HTTPConnection("127.0.0.1", self.ports["proxy_admin"], timeout=5)
-            conn.request("GET", "/stats?filter=tollgate\\.(auth|rate_limited)")
+            conn.request("GET", "/stats?filter=tollgate\\.(auth|rate_limit)\\.")
             text = conn.getresponse().read().decode(errors="replace")
             conn.close()
         except OSError:
@@ -1329,14 +1329,16 @@ def report(bench: Bench, arms: list[Arm], args) -> str:
         L.append("Counters of the arm's Envoy after its last round (check request, warm-up and "
                  "load). Signature checks that ran show up as `jwt_invalid_signature` denials; "
                  "the rest were refused by `pre_auth` before any key was used.\n")
-        L.append("| arm | requests (load) | jwt_invalid_signature | rate_limited pre_auth |")
-        L.append("|---|---:|---:|---:|")
+        L.append("| arm | requests (load) | jwt_invalid_signature | denied rate_limited | "
+                 "rate_limit.limited pre_auth |")
+        L.append("|---|---:|---:|---:|---:|")
         for a in forged:
             r = a.runs[-1]
             c = r.get("auth_counters", {})
             inv = sum(v for k, v in c.items() if k.endswith("jwt_invalid_signature"))
-            lim = sum(v for k, v in c.items() if "rate_limited" in k and k.endswith("pre_auth"))
-            L.append(f"| {a.name} | {r['requests']} | {inv} | {lim} |")
+            denied = sum(v for k, v in c.items() if k.endswith("denied.code.rate_limited"))
+            lim = sum(v for k, v in c.items() if k.endswith("limited.policy.pre_auth"))
+            L.append(f"| {a.name} | {int(r['requests'])} | {inv} | {denied} | {lim} |")
 
     L.append("\n## Upstream capacity (is the upstream the bottleneck?)\n")
     L.append("wrk straight at the upstream Envoy, both on the load core — the most that core can "
