@@ -5,9 +5,9 @@
 //! call and then runs 256 point doublings: about 0.6 ms per token in Wasm.
 //! The generator never changes and a public key changes only with the JWKS,
 //! so both get a fixed-base table once: for each radix-2^w digit position i,
-//! the affine points j · 2^(w·i) · P for j = 1..2^(w-1) (w = 5 for keys,
-//! 60 KiB each; w = 7 for the generator, 175 KiB once per VM). A
-//! verification is then about 90 mixed additions and no doubling.
+//! the affine points j · 2^(w·i) · P for j = 1..2^(w-1) (w = 6 for keys,
+//! about 100 KiB each; w = 7 for the generator, 175 KiB once per VM). A
+//! verification is then about 80 mixed additions and no doubling.
 //! All field, scalar and point arithmetic is `p256`'s own; only the
 //! multiplication schedule is ours.
 //!
@@ -29,8 +29,8 @@ use p256::elliptic_curve::Group as _;
 use p256::elliptic_curve::PrimeField as _;
 use p256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
 
-/// Digit width of a key's table: 52 positions × 16 multiples (60 KiB).
-const KEY_BITS: u32 = 5;
+/// Digit width of a key's table: 44 positions × 32 multiples (about 100 KiB).
+const KEY_BITS: u32 = 6;
 /// Digit width of the generator's table, built once per VM: 38 positions ×
 /// 64 multiples (175 KiB), so u1·G is 38 additions.
 const GENERATOR_BITS: u32 = 7;
