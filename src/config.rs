@@ -125,7 +125,7 @@ impl Config {
     /// True when a stage uses the client's address (rate-limit keys, the
     /// audit line), so the host reads it only then.
     pub fn needs_peer_address(&self) -> bool {
-        !self.rate_limit.is_empty() || self.audit.logs_client_ip()
+        self.rate_limit.uses_client_address() || self.audit.logs_client_ip()
     }
 
     /// Largest request body the filter reads (413 above it): screening's
@@ -179,5 +179,18 @@ mod tests {
     #[test]
     fn malformed_json_is_refused() {
         assert!(parse_settings(b"{").is_err());
+    }
+
+    #[test]
+    fn a_pre_auth_limit_alone_makes_the_host_read_the_peer_address() {
+        // Without the address the limit would admit everything ("address
+        // unknown"): found by the bad-signature bench arm.
+        let only_pre_auth = br#"{"audit": {"enabled": false}, "rate_limit": {"pre_auth":
+            {"capacity": 1, "refill": {"tokens": 1, "per_s": 60}}}}"#;
+        let config = Config::compile(parse_settings(only_pre_auth).unwrap()).unwrap();
+        assert!(config.needs_peer_address());
+        let nothing = br#"{"audit": {"enabled": false}}"#;
+        let nothing = Config::compile(parse_settings(nothing).unwrap()).unwrap();
+        assert!(!nothing.needs_peer_address());
     }
 }

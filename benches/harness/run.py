@@ -466,6 +466,11 @@ class Arm:
     filters: list[str]  # rendered filter fragments, in order
     token_alg: str | None = "ES256"  # the single token sent; None: no header
     many_tokens: bool = False
+    # Every request carries a distinct well-formed token with a bad signature
+    # (forged here, never signed): the pre-authentication limit's arms.
+    bad_signatures: bool = False
+    # The status the check request and the load must get (429 for a limited IP).
+    expect_status: int = 200
     expect_redacted: bool = False
     compare: list[str] = field(default_factory=list)
     note: str = ""
@@ -593,6 +598,14 @@ class ArmBuilder:
                             [self.tollgate("jwt", alg)], token_alg=alg, many_tokens=True,
                             compare=[f"native-jwt-{a}-many"],
                             note=f"{self.args.tokens} tokens round-robin, cache {CACHE_ENTRIES}"))
+        for alg in ("ES256", "RS256"):
+            a = alg.lower()
+            arms.append(Arm(f"tollgate-jwt-{a}-badsig-limited", t, "models",
+                            [self.tollgate("jwt_pre_auth", alg)], token_alg=alg,
+                            bad_signatures=True, expect_status=429,
+                            compare=[f"tollgate-jwt-{a}-cache", f"tollgate-jwt-{a}-nocache"],
+                            note=f"{self.args.tokens} forged tokens round-robin from one IP whose "
+                                 "rate_limit.pre_auth bucket is empty: 429 before any signature check"))
         arms.append(Arm("tollgate-ratelimit", t, "models", [self.tollgate("rate_limit")],
                         compare=["empty-wasm", "native-ratelimit"],
                         note="per-IP bucket, capacity 1e9"))
@@ -859,6 +872,7 @@ class Bench:
         self.tokens: dict[str, str] = {}
         self.token_files: dict[str, Path] = {}
         self.many_files: dict[str, Path] = {}
+        self.forged_files: dict[str, Path] = {}
 
     # -- setup ------------------------------------------------------------
 
@@ -873,6 +887,31 @@ class Bench:
             f = self.out / "wrk" / f"token-{alg.lower()}.txt"
             f.write_text(self.tokens[alg] + "\n")
             self.token_files[alg] = f
+
+    def forge_many(self, algs: set[str]) -> None:
+        """BENCH_TOKENS distinct tokens per algorithm that pass every check needing
+        no key (issuer, audience, times, alg, kid) and carry a random signature of
+        the right length and range (ES256: r, s < n/2; RS256: s < n): each costs
+        a signature check unless something refuses it before."""
+        rng = random.Random(16)
+        for alg in sorted(algs):
+            now = int(time.time())
+            header = b64url(json.dumps({"alg": alg, "typ": "JWT", "kid": KIDS[alg]},
+                                       separators=(",", ":")).encode())
+            lines = []
+            for i in range(self.args.tokens):
+                claims = {"iss": ISSUER, "aud": AUDIENCE, "sub": f"forged-{i:06d}",
+                          "roles": ["user"], "iat": now, "exp": now + MANY_TTL_S}
+                if alg == "ES256":
+                    sig = b"".join(bytes([rng.randrange(1, 0x7F)]) + rng.randbytes(31)
+                                   for _ in range(2))
+                else:
+                    sig = bytes([rng.randrange(0, 0x40)]) + rng.randbytes(255)
+                lines.append(f"{header}.{b64url(json.dumps(claims, separators=(',', ':')).encode())}"
+                             f".{b64url(sig)}")
+            f = self.out / "wrk" / f"forged-{alg.lower()}-{self.args.tokens}.txt"
+            f.write_text("\n".join(lines) + "\n")
+            self.forged_files[alg] = f
 
     def mint_many(self, algs: set[str]) -> None:
         """Mints BENCH_TOKENS distinct tokens per algorithm. Minting thousands of
@@ -974,11 +1013,14 @@ class Bench:
                 return
             rss_idle = rss_kib(envoy.pid)
             token = self.tokens.get(arm.token_alg) if arm.token_alg else None
+            if arm.bad_signatures:
+                token = self.forged_files[arm.token_alg].read_text().split("\n", 1)[0]
             why = self.check(arm, w, token, envoy)
             if why:
                 arm.skipped = why
                 return
-            tokens_file = (self.many_files[arm.token_alg] if arm.many_tokens
+            tokens_file = (self.forged_files[arm.token_alg] if arm.bad_signatures
+                           else self.many_files[arm.token_alg] if arm.many_tokens
                            else self.token_files.get(arm.token_alg) if arm.token_alg else None)
             script = self.out / "wrk" / f"{arm.name}.lua"
             write_wrk_script(script, w, self.bodies, tokens_file)
@@ -993,7 +1035,12 @@ class Bench:
             r["cpu_us_per_req"] = r["cpu_s"] * 1e6 / r["requests"] if r["requests"] else 0.0
             r["rss_idle_kib"] = rss_idle
             r["rss_kib"] = rss_kib(envoy.pid)
-            r["errors"] = int(r["connect"] + r["read"] + r["write"] + r["status"] + r["timeout"])
+            # wrk counts every non-2xx/3xx as a status error: expected here when
+            # the arm is about refusals.
+            status_errors = r["status"] if arm.expect_status < 400 else 0
+            r["errors"] = int(r["connect"] + r["read"] + r["write"] + status_errors + r["timeout"])
+            if arm.bad_signatures:
+                r.update(self.auth_counters())
             arm.runs.append(r)
             flag = f", {r['errors']} errors" if r["errors"] else ""
             log(f"  {arm.name:28s} {r['rps']:9.0f} req/s  p50 {r['p50_us'] / 1000:.2f} ms  "
@@ -1007,8 +1054,34 @@ class Bench:
             if bad:
                 arm.skipped = bad
 
+    def auth_counters(self) -> dict[str, int]:
+        """Tollgate's authentication and rate-limit counters from the admin endpoint
+        (cumulative since the arm's Envoy started: check request and warm-up included)."""
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", self.ports["proxy_admin"], timeout=5)
+            conn.request("GET", "/stats?filter=tollgate\\.(auth|rate_limit)\\.")
+            text = conn.getresponse().read().decode(errors="replace")
+            conn.close()
+        except OSError:
+            return {}
+        out = {}
+        for line in text.splitlines():
+            name, _, value = line.partition(": ")
+            if value.strip().isdigit():
+                out[name.strip()] = int(value)
+        return {"auth_counters": out}
+
     def check(self, arm: Arm, w: Workload, token: str | None, envoy: Envoy) -> str | None:
-        """One request before the load: the arm must answer 200 with the expected body."""
+        """One request before the load: the arm must answer 200 with the expected body
+        (or, for a refusal arm, its status: the first forged token may still reach the
+        signature check, 401, before the limit refuses the rest, 429)."""
+        if arm.expect_status != 200:
+            for _ in range(3):
+                status, data, _ = http_check(self.ports["proxy"], w, self.bodies, token)
+                if status == arm.expect_status:
+                    return None
+            detail = data[:160].decode(errors="replace").replace("\n", " ")
+            return f"check request answered {status}, not {arm.expect_status}: {detail}"
         deadline = time.monotonic() + 10
         while True:
             try:
@@ -1228,7 +1301,7 @@ def report(bench: Bench, arms: list[Arm], args) -> str:
                f"tollgate-jwt-{alg}-cache", f"native-jwt-{alg}-cache", 0.90)
     for alg in ("es256", "rs256"):
         a, b = S.get(f"tollgate-jwt-{alg}-nocache"), S.get(f"native-jwt-{alg}-nocache")
-        L.append(f"| JWT {alg.upper()} uncached (published, no target) | "
+        L.append(f"| JWT {alg.upper()} uncached (target in issue 16's table) | "
                  + (f"{a['rps'] / b['rps']:.2f} (CPU {fmt_cpu_ratio(a, b)}) × jwt_authn uncached"
                     if a and b else "n/a")
                  + " | – |")
@@ -1249,6 +1322,23 @@ def report(bench: Bench, arms: list[Arm], args) -> str:
              f"{'; '.join(lin) if lin else 'n/a (screening arms not measured)'} | see numbers |")
 
     issue16_targets(L, S, bench)
+
+    forged = [a for a in arms if a.bad_signatures and a.runs]
+    if forged:
+        L.append("\n## Bad signatures from a limited IP: where the refusal happens\n")
+        L.append("Counters of the arm's Envoy after its last round (check request, warm-up and "
+                 "load). Signature checks that ran show up as `jwt_invalid_signature` denials; "
+                 "the rest were refused by `pre_auth` before any key was used.\n")
+        L.append("| arm | requests (load) | jwt_invalid_signature | denied rate_limited | "
+                 "rate_limit.limited pre_auth |")
+        L.append("|---|---:|---:|---:|---:|")
+        for a in forged:
+            r = a.runs[-1]
+            c = r.get("auth_counters", {})
+            inv = sum(v for k, v in c.items() if k.endswith("jwt_invalid_signature"))
+            denied = sum(v for k, v in c.items() if k.endswith("denied.code.rate_limited"))
+            lim = sum(v for k, v in c.items() if k.endswith("limited.policy.pre_auth"))
+            L.append(f"| {a.name} | {int(r['requests'])} | {inv} | {denied} | {lim} |")
 
     L.append("\n## Upstream capacity (is the upstream the bottleneck?)\n")
     L.append("wrk straight at the upstream Envoy, both on the load core — the most that core can "
@@ -1351,6 +1441,13 @@ def issue16_targets(L: list, S: dict, bench) -> None:
         t, n = cpu(f"tollgate-jwt-{alg}-nocache"), cpu(f"native-jwt-{alg}-nocache")
         row(f"uncached {alg.upper()} ≥ 0.5 × jwt_authn (CPU)",
             f"{n / t:.2f} — native / tollgate CPU" if t and n else "n/a", n / t >= 0.5 if t and n else None)
+    for alg in ("es256", "rs256"):
+        # Every request: a fresh forged token from an IP whose pre_auth bucket is empty.
+        b, c = cpu(f"tollgate-jwt-{alg}-badsig-limited"), cpu(f"tollgate-jwt-{alg}-cache")
+        row(f"bad-signature {alg.upper()} from a limited IP ≤ cached valid (CPU)",
+            f"{b:.1f} vs {c:.1f} µs/req — tollgate-jwt-{alg}-badsig-limited vs -cache"
+            if b and c else "n/a (badsig-limited or cache arm not measured)",
+            b <= c if b and c else None)
 
 
 def main() -> int:
@@ -1397,6 +1494,7 @@ def main() -> int:
         sys.exit(f"error: BENCH_ARMS={select!r} matches no arm (see --list)")
     many = {a.token_alg for a in arms if a.many_tokens and a.token_alg}
     bench.mint_many(many)
+    bench.forge_many({a.token_alg for a in arms if a.bad_signatures and a.token_alg})
 
     est = len(arms) * args.rounds * (args.duration + args.warmup + 2)
     log(f"{len(arms)} arms × {args.rounds} rounds, about {est / 60:.0f} min; {bench.pinning}")

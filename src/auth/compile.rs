@@ -10,7 +10,9 @@ use base64::Engine as _;
 use super::extract::TokenSource;
 use super::jwks;
 use super::keys::{Alg, Key};
-use super::settings::{AuthSettings, ProviderSettings, RemoteJwksSettings, TokenSourceSettings};
+use super::settings::{
+    AuthSettings, HmacKeySettings, ProviderSettings, RemoteJwksSettings, TokenSourceSettings,
+};
 use super::{Provider, RemoteJwks};
 use crate::error::ConfigError;
 
@@ -60,6 +62,31 @@ pub(super) struct Compiled {
 }
 
 pub(super) fn compile(settings: &AuthSettings, path: &str) -> Result<Compiled, ConfigError> {
+    check_limits(settings, path)?;
+    let sources = settings
+        .token_sources
+        .iter()
+        .enumerate()
+        .map(|(i, s)| token_source(s, &format!("{path}.token_sources[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (providers, forwarded) = providers(settings, path)?;
+    let upstream_credential = match &settings.upstream_credential {
+        None => None,
+        Some(c) => Some(upstream_credential(
+            c,
+            &format!("{path}.upstream_credential"),
+        )?),
+    };
+    Ok(Compiled {
+        providers,
+        sources,
+        forwarded,
+        upstream_credential,
+    })
+}
+
+/// The top-level bounds: token size, cache size, role claims, token sources.
+fn check_limits(settings: &AuthSettings, path: &str) -> Result<(), ConfigError> {
     if !(MIN_TOKEN_BYTES..=MAX_TOKEN_BYTES).contains(&settings.max_token_bytes) {
         return Err(ConfigError::new(
             format!("{path}.max_token_bytes"),
@@ -86,13 +113,15 @@ pub(super) fn compile(settings: &AuthSettings, path: &str) -> Result<Compiled, C
             "must name at least one source",
         ));
     }
-    let sources = settings
-        .token_sources
-        .iter()
-        .enumerate()
-        .map(|(i, s)| token_source(s, &format!("{path}.token_sources[{i}]")))
-        .collect::<Result<Vec<_>, _>>()?;
+    Ok(())
+}
 
+/// Every provider (names unique) and the union of the headers they forward
+/// claims into, in first-seen order.
+fn providers(
+    settings: &AuthSettings,
+    path: &str,
+) -> Result<(Vec<Provider>, Vec<String>), ConfigError> {
     let mut providers: Vec<Provider> = Vec::with_capacity(settings.providers.len());
     let mut forwarded: Vec<String> = Vec::new();
     for (i, p) in settings.providers.iter().enumerate() {
@@ -111,19 +140,7 @@ pub(super) fn compile(settings: &AuthSettings, path: &str) -> Result<Compiled, C
         }
         providers.push(provider);
     }
-    let upstream_credential = match &settings.upstream_credential {
-        None => None,
-        Some(c) => Some(upstream_credential(
-            c,
-            &format!("{path}.upstream_credential"),
-        )?),
-    };
-    Ok(Compiled {
-        providers,
-        sources,
-        forwarded,
-        upstream_credential,
-    })
+    Ok((providers, forwarded))
 }
 
 /// Validates the upstream credential and resolves its value (inline or
@@ -223,6 +240,34 @@ fn is_header_name(name: &str) -> bool {
 }
 
 fn provider(p: &ProviderSettings, at: &str) -> Result<Provider, ConfigError> {
+    check_provider_policy(p, at)?;
+    let keys = static_keys(p, at)?;
+    let remote = match &p.remote_jwks {
+        Some(r) => Some(remote(r, &format!("{at}.remote_jwks"))?),
+        None => None,
+    };
+    if keys.is_empty() && remote.is_none() {
+        return Err(ConfigError::new(
+            at,
+            "needs at least one key source: `jwks`, `pem`, `hmac` or `remote_jwks`",
+        ));
+    }
+    Ok(Provider {
+        name: p.name.clone(),
+        issuer: p.issuer.clone(),
+        audiences: p.audiences.iter().cloned().collect::<HashSet<_>>(),
+        skew_s: p.clock_skew_s,
+        require_exp: p.require_exp,
+        max_lifetime_s: p.max_lifetime_s,
+        required_claims: p.required_claims.clone(),
+        keys,
+        remote,
+        forward: forward_claims(p, at)?,
+    })
+}
+
+/// Name, issuer, audiences, skew, lifetime and required claims.
+fn check_provider_policy(p: &ProviderSettings, at: &str) -> Result<(), ConfigError> {
     let field = |f: &str| format!("{at}.{f}");
     if p.name.trim().is_empty() {
         return Err(ConfigError::new(field("name"), "must not be empty"));
@@ -264,7 +309,11 @@ fn provider(p: &ProviderSettings, at: &str) -> Result<Provider, ConfigError> {
             ));
         }
     }
+    Ok(())
+}
 
+/// The keys given in the configuration (`jwks`, `pem`, `hmac`), kids unique.
+fn static_keys(p: &ProviderSettings, at: &str) -> Result<Vec<Key>, ConfigError> {
     let mut keys: Vec<Key> = Vec::new();
     if let Some(doc) = &p.jwks {
         let parsed = jwks::parse_strict(doc).map_err(|e| {
@@ -286,38 +335,32 @@ fn provider(p: &ProviderSettings, at: &str) -> Result<Provider, ConfigError> {
         push_unique(&mut keys, key, || format!("{at}.pem[{j}].kid"))?;
     }
     for (j, entry) in p.hmac.iter().enumerate() {
-        let alg = parse_alg(&entry.alg, &format!("{at}.hmac[{j}].alg"))?;
-        if !alg.is_hmac() {
-            return Err(ConfigError::new(
-                format!("{at}.hmac[{j}].alg"),
-                "must be HS256, HS384 or HS512",
-            ));
-        }
-        let secret_text = entry.secret_base64.trim();
-        let secret = STANDARD_INDIFFERENT
-            .decode(secret_text)
-            .or_else(|_| URL_SAFE_INDIFFERENT.decode(secret_text))
-            .map_err(|_| {
-                ConfigError::new(
-                    format!("{at}.hmac[{j}].secret_base64"),
-                    "is not valid base64",
-                )
-            })?;
-        let key = Key::from_secret(entry.kid.clone(), alg, &secret)
-            .map_err(|r| ConfigError::new(format!("{at}.hmac[{j}].secret_base64"), r))?;
+        let key = hmac_key(entry, &format!("{at}.hmac[{j}]"))?;
         push_unique(&mut keys, key, || format!("{at}.hmac[{j}].kid"))?;
     }
-    let remote = match &p.remote_jwks {
-        Some(r) => Some(remote(r, &field("remote_jwks"))?),
-        None => None,
-    };
-    if keys.is_empty() && remote.is_none() {
+    Ok(keys)
+}
+
+/// One `hmac` entry: an HS* algorithm and a standard or URL-safe base64 secret.
+fn hmac_key(entry: &HmacKeySettings, at: &str) -> Result<Key, ConfigError> {
+    let alg = parse_alg(&entry.alg, &format!("{at}.alg"))?;
+    if !alg.is_hmac() {
         return Err(ConfigError::new(
-            at,
-            "needs at least one key source: `jwks`, `pem`, `hmac` or `remote_jwks`",
+            format!("{at}.alg"),
+            "must be HS256, HS384 or HS512",
         ));
     }
+    let secret_text = entry.secret_base64.trim();
+    let secret = STANDARD_INDIFFERENT
+        .decode(secret_text)
+        .or_else(|_| URL_SAFE_INDIFFERENT.decode(secret_text))
+        .map_err(|_| ConfigError::new(format!("{at}.secret_base64"), "is not valid base64"))?;
+    Key::from_secret(entry.kid.clone(), alg, &secret)
+        .map_err(|r| ConfigError::new(format!("{at}.secret_base64"), r))
+}
 
+/// `forward_claims`: each claim into its own valid, unreserved header.
+fn forward_claims(p: &ProviderSettings, at: &str) -> Result<Vec<(String, String)>, ConfigError> {
     let mut forward: Vec<(String, String)> = Vec::with_capacity(p.forward_claims.len());
     for (j, f) in p.forward_claims.iter().enumerate() {
         if f.claim.is_empty() {
@@ -347,19 +390,7 @@ fn provider(p: &ProviderSettings, at: &str) -> Result<Provider, ConfigError> {
         }
         forward.push((f.claim.clone(), f.header.clone()));
     }
-
-    Ok(Provider {
-        name: p.name.clone(),
-        issuer: p.issuer.clone(),
-        audiences: p.audiences.iter().cloned().collect::<HashSet<_>>(),
-        skew_s: p.clock_skew_s,
-        require_exp: p.require_exp,
-        max_lifetime_s: p.max_lifetime_s,
-        required_claims: p.required_claims.clone(),
-        keys,
-        remote,
-        forward,
-    })
+    Ok(forward)
 }
 
 fn parse_alg(name: &str, at: &str) -> Result<Alg, ConfigError> {

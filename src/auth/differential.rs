@@ -588,3 +588,29 @@ fn es256_random_keys_tokens_and_corruptions_agree_with_jwt_simple() {
         }
     }
 }
+
+#[test]
+fn a_header_jwt_simple_cannot_decode_is_malformed_before_the_signature() {
+    // An embedded `jwk` object (jwt-simple reads `jwk` as a string), with a
+    // valid signature and with a bad one: malformed either way, as before.
+    let case = &rsa_cases()[0];
+    let header = r#"{"alg":"RS256","typ":"JWT","jwk":{"kty":"RSA","n":"AQAB","e":"AQAB"}}"#;
+    let payload = format!(
+        r#"{{"iss":"iss","aud":"aud","sub":"s","iat":{NOW_S},"exp":{}}}"#,
+        NOW_S + 600
+    );
+    let input = format!("{}.{}", b64(header.as_bytes()), b64(payload.as_bytes()));
+    let good = case.sign(Alg::Rs256, &input);
+    let mut bad = good.clone();
+    bad[10] ^= 1;
+    for sig in [good, bad] {
+        let token = format!("{input}.{}", b64(&sig));
+        assert_eq!(
+            case.ours(Alg::Rs256).verify(&token, &options()),
+            Err(VerifyFailure::Refused(super::error::AuthError::Malformed(
+                "the token could not be decoded"
+            )))
+        );
+        assert!(!case.theirs(Alg::Rs256, &token));
+    }
+}

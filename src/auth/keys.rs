@@ -376,6 +376,10 @@ fn signature_then_claims(
     use base64::Engine as _;
     let malformed =
         || VerifyFailure::Refused(AuthError::Malformed("the token could not be decoded"));
+    // jwt-simple's typed header first, as its own verify does: a header it
+    // cannot decode (an embedded `jwk` object, say) is malformed whatever
+    // the signature.
+    jwt_simple::token::Token::decode_metadata(token).map_err(|err| classify(&err))?;
     let (signing_input, sig_b64) = token.rsplit_once('.').ok_or_else(malformed)?;
     let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(sig_b64)

@@ -489,6 +489,12 @@ impl RateLimiter {
         self.policies.is_empty() && self.global.is_none()
     }
 
+    /// True when a policy or the pre-authentication limit is configured:
+    /// both may key on the client address, so the host must read it.
+    pub fn uses_client_address(&self) -> bool {
+        !self.is_empty() || self.pre_auth.is_some()
+    }
+
     /// True when an LLM-token policy is configured (the body must be read).
     pub fn has_token_budgets(&self) -> bool {
         self.policies

@@ -139,3 +139,14 @@ def test_a_flood_of_bad_signatures_from_one_address_is_bounded(new_stack):
     # Keyless refusals cost no signature check and are not limited.
     expired = forged(exp=int(time.time()) - 3600)
     assert_invalid_token(s.request("GET", "/v1/models", expired), "jwt_expired", expired)
+
+
+def test_pre_auth_works_as_the_only_rate_limit(new_stack):
+    # With no other policy and no client address in the audit record, the
+    # host once skipped reading the peer address and pre_auth admitted all.
+    cfg = harness.plugin_config(harness.demo_yaml())
+    cfg["rate_limit"] = {"pre_auth": {"capacity": 2, "refill": {"tokens": 1, "per_s": 3600}}}
+    cfg["audit"] = {"enabled": False}
+    s = new_stack(plugin=cfg)
+    got = [s.request("GET", "/v1/models", forged()).json()["error"]["code"] for _ in range(4)]
+    assert got == ["jwt_invalid_signature"] * 2 + ["rate_limited"] * 2, got
