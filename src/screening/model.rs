@@ -320,6 +320,54 @@ mod tests {
     }
 
     #[test]
+    fn repeats_count_once_per_block_even_after_the_stamp_wraps() {
+        // Every 256-byte block holds the same 8 words 4 times (64 bytes each),
+        // so each block emits the same de-duplicated feature count, before
+        // and after the block stamp wraps around and the table is reset.
+        let unit = " alpha beta gamma delta epsilon zeta eta theta io";
+        assert_eq!(unit.len(), 49);
+        let unit = format!("{unit}{}", " x".repeat(7)) + " ";
+        assert_eq!(unit.len(), 64);
+        let blocks = STAMPS as usize + 3;
+        let text = unit.repeat(4 * blocks);
+        let mut per_block = vec![0usize; blocks];
+        scan(text.as_bytes(), |b, _| per_block[b] += 1);
+        let steady = per_block[2];
+        assert!(steady > 20 && steady < 4 * 64, "{steady}");
+        for (i, &n) in per_block.iter().enumerate().skip(2) {
+            assert_eq!(n, steady, "block {i}");
+        }
+    }
+
+    #[test]
+    fn word_pairs_up_to_four_apart_are_features() {
+        // "overlook … directives" with 1-2 words between share the skip-pair
+        // feature; 4 words between (distance 5) do not.
+        let feats = |t: &str| {
+            let mut v = Vec::new();
+            ScanState::new().run(t.as_bytes(), |f| v.push(f));
+            v
+        };
+        let near = feats(" overlook the directives ");
+        let far = feats(" overlook your prior directives ");
+        let unrelated = feats(" overlook the sunset and the directives ");
+        let pair_in = |v: &[u32]| {
+            let w = |s: &str| {
+                let mut h = FNV_SEED;
+                for b in s.bytes() {
+                    h = (h ^ u64::from(b)).wrapping_mul(FNV);
+                }
+                h
+            };
+            let f =
+                bucket(w("overlook").wrapping_mul(FNV).rotate_left(29) ^ w("directives") ^ 0x3333);
+            v.contains(&f)
+        };
+        assert!(pair_in(&near) && pair_in(&far));
+        assert!(!pair_in(&unrelated));
+    }
+
+    #[test]
     fn window_features_match_the_scoring_windows() {
         let short = " hello there ";
         assert_eq!(window_features(short).len(), 1);
