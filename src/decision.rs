@@ -303,6 +303,18 @@ impl Denial {
         Self::new(503, code, "api_error", message)
     }
 
+    /// 502 `response_unreadable`: the upstream ended a held answer with
+    /// trailers and the host would not hand the held body over. The answer
+    /// is not released unredacted.
+    pub fn response_unreadable() -> Self {
+        Self::new(
+            502,
+            "response_unreadable",
+            "api_error",
+            "the upstream answer could not be inspected",
+        )
+    }
+
     /// 503 `worker_busy`: the worker's per-stream services were borrowed
     /// when a callback needed them (callbacks do not nest, so never
     /// expected); the request is refused rather than let through unchecked.

@@ -261,86 +261,19 @@ impl Routes {
         auth: &Auth,
         path: &str,
     ) -> Result<Self, ConfigError> {
-        let mut routes = Vec::with_capacity(settings.len());
+        let mut routes: Vec<Route> = Vec::with_capacity(settings.len());
         for (i, s) in settings.into_iter().enumerate() {
-            let at = |field: &str| format!("{path}[{i}].{field}");
+            let at = format!("{path}[{i}]");
             if s.name.trim().is_empty() {
-                return Err(ConfigError::new(at("name"), "must not be empty"));
+                return Err(ConfigError::new(format!("{at}.name"), "must not be empty"));
             }
-            if routes.iter().any(|r: &Route| r.name == s.name) {
+            if routes.iter().any(|r| r.name == s.name) {
                 return Err(ConfigError::new(
-                    at("name"),
+                    format!("{at}.name"),
                     format!("duplicate route name `{}`", s.name),
                 ));
             }
-            let path_match = match (s.matcher.exact, s.matcher.prefix) {
-                (Some(_), Some(_)) => {
-                    return Err(ConfigError::new(
-                        at("match"),
-                        "set either `exact` or `prefix`, not both",
-                    ))
-                }
-                (None, None) => {
-                    return Err(ConfigError::new(
-                        at("match"),
-                        "one of `exact` or `prefix` is required",
-                    ))
-                }
-                (Some(p), None) => PathMatch::Exact(check_path(p, &at("match.exact"))?),
-                (None, Some(p)) => PathMatch::Prefix(check_path(p, &at("match.prefix"))?),
-            };
-            let mut methods = Vec::with_capacity(s.matcher.methods.len());
-            for (j, m) in s.matcher.methods.iter().enumerate() {
-                let upper = m.to_ascii_uppercase();
-                if !METHODS.contains(&upper.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("{path}[{i}].match.methods[{j}]"),
-                        format!("unknown http method `{m}`"),
-                    ));
-                }
-                methods.push(upper);
-            }
-            let roles = RoleRequirement {
-                any_of: s.roles.any_of,
-                all_of: s.roles.all_of,
-            };
-            if !roles.is_empty() && s.auth != AuthRequirement::Required {
-                return Err(ConfigError::new(at("roles"), "roles need `auth: required`"));
-            }
-            for (j, r) in roles.any_of.iter().chain(roles.all_of.iter()).enumerate() {
-                if r.trim().is_empty() {
-                    return Err(ConfigError::new(at("roles"), format!("role #{j} is empty")));
-                }
-            }
-            if s.auth != AuthRequirement::None && auth.provider_count() == 0 {
-                return Err(ConfigError::new(
-                    at("auth"),
-                    "requires a token but `auth.providers` is empty",
-                ));
-            }
-            let mut providers = Vec::with_capacity(s.providers.len());
-            for (j, name) in s.providers.iter().enumerate() {
-                match auth.provider_index(name) {
-                    Some(idx) => providers.push(idx),
-                    None => {
-                        return Err(ConfigError::new(
-                            format!("{path}[{i}].providers[{j}]"),
-                            format!("no provider named `{name}` in auth.providers"),
-                        ))
-                    }
-                }
-            }
-            routes.push(Route {
-                name: s.name,
-                path: path_match,
-                methods,
-                auth: s.auth,
-                roles,
-                providers,
-                error_format: s.error_format,
-                require_tls: s.require_tls,
-                allow_unnormalized_path: s.allow_unnormalized_path,
-            });
+            routes.push(compile_route(s, auth, &at)?);
         }
         let fallback_auth = match unmatched {
             UnmatchedAction::Allow | UnmatchedAction::Deny => AuthRequirement::None,
@@ -450,6 +383,83 @@ fn check_path(p: String, at: &str) -> Result<String, ConfigError> {
         return Err(ConfigError::new(at, "must start with `/`"));
     }
     Ok(p)
+}
+
+/// One route: its matcher, methods, roles and providers. `at`: its path.
+fn compile_route(s: RouteSettings, auth: &Auth, at: &str) -> Result<Route, ConfigError> {
+    let field = |name: &str| format!("{at}.{name}");
+    let path_match = match (s.matcher.exact, s.matcher.prefix) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::new(
+                field("match"),
+                "set either `exact` or `prefix`, not both",
+            ))
+        }
+        (None, None) => {
+            return Err(ConfigError::new(
+                field("match"),
+                "one of `exact` or `prefix` is required",
+            ))
+        }
+        (Some(p), None) => PathMatch::Exact(check_path(p, &field("match.exact"))?),
+        (None, Some(p)) => PathMatch::Prefix(check_path(p, &field("match.prefix"))?),
+    };
+    let mut methods = Vec::with_capacity(s.matcher.methods.len());
+    for (j, m) in s.matcher.methods.iter().enumerate() {
+        let upper = m.to_ascii_uppercase();
+        if !METHODS.contains(&upper.as_str()) {
+            return Err(ConfigError::new(
+                field(&format!("match.methods[{j}]")),
+                format!("unknown http method `{m}`"),
+            ));
+        }
+        methods.push(upper);
+    }
+    let roles = RoleRequirement {
+        any_of: s.roles.any_of,
+        all_of: s.roles.all_of,
+    };
+    if !roles.is_empty() && s.auth != AuthRequirement::Required {
+        return Err(ConfigError::new(
+            field("roles"),
+            "roles need `auth: required`",
+        ));
+    }
+    for (j, r) in roles.any_of.iter().chain(roles.all_of.iter()).enumerate() {
+        if r.trim().is_empty() {
+            return Err(ConfigError::new(
+                field("roles"),
+                format!("role #{j} is empty"),
+            ));
+        }
+    }
+    if s.auth != AuthRequirement::None && auth.provider_count() == 0 {
+        return Err(ConfigError::new(
+            field("auth"),
+            "requires a token but `auth.providers` is empty",
+        ));
+    }
+    let mut providers = Vec::with_capacity(s.providers.len());
+    for (j, name) in s.providers.iter().enumerate() {
+        let Some(idx) = auth.provider_index(name) else {
+            return Err(ConfigError::new(
+                field(&format!("providers[{j}]")),
+                format!("no provider named `{name}` in auth.providers"),
+            ));
+        };
+        providers.push(idx);
+    }
+    Ok(Route {
+        name: s.name,
+        path: path_match,
+        methods,
+        auth: s.auth,
+        roles,
+        providers,
+        error_format: s.error_format,
+        require_tls: s.require_tls,
+        allow_unnormalized_path: s.allow_unnormalized_path,
+    })
 }
 
 #[cfg(test)]

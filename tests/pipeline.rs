@@ -721,3 +721,104 @@ fn a_route_no_budget_covers_does_not_buffer_its_body() {
     assert!(stream.body.is_none(), "nothing reads this body");
     assert_eq!(stream.phase(), &pipeline::Phase::Upstream);
 }
+
+// ---- reading only the headers the configuration needs (issue 16, item 2) ----
+
+fn only(config: &Config) -> Vec<String> {
+    match pipeline::headers_read(config) {
+        pipeline::HeadersRead::Only(names) => names,
+        pipeline::HeadersRead::All => panic!("expected a list"),
+    }
+}
+
+#[test]
+fn the_headers_read_are_those_the_configuration_names() {
+    let config = config(
+        r#", "rate_limit": {
+            "client_ip": {"trusted_hops": 1},
+            "policies": [
+                {"name": "k", "key": [{"api_key": {"header": "X-Api-Key"}}], "capacity": 5, "refill": {"tokens": 1, "per_s": 1}},
+                {"name": "t", "key": [{"header": "X-Tenant"}, "ip"], "capacity": 5, "refill": {"tokens": 1, "per_s": 1}}
+            ]}"#,
+    );
+    let names = only(&config);
+    for name in [
+        ":method",
+        ":path",
+        "authorization",
+        "x-request-id",
+        "content-length",
+        "content-encoding",
+        "upgrade",
+        "x-tollgate-screening",
+        "x-tollgate-sub",
+        "x-http-method-override",
+        "x-api-key",
+        "x-tenant",
+        "x-forwarded-for",
+    ] {
+        assert!(
+            names.iter().any(|n| n == name),
+            "{name} missing from {names:?}"
+        );
+    }
+    assert!(!names.iter().any(|n| n == "user-agent"), "{names:?}");
+}
+
+#[test]
+fn a_custom_token_header_reads_the_whole_map() {
+    // Envoy does not coalesce repeated custom headers, and a lookup sees the
+    // first value only: two tokens there must still be seen to be refused.
+    let json = r#"{"auth": {"providers": [{"name": "p", "issuer": "i", "audiences": ["a"],
+        "hmac": [{"kid": "k", "alg": "HS256", "secret_base64": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA=="}]}],
+        "token_sources": [{"header": "X-Token"}]},
+        "routes": [{"name": "r", "match": {"prefix": "/"}}]}"#;
+    let config = Config::from_json(json.as_bytes()).unwrap();
+    assert_eq!(pipeline::headers_read(&config), pipeline::HeadersRead::All);
+}
+
+#[test]
+fn reading_only_the_named_headers_decides_exactly_as_the_whole_map() {
+    let config = config(
+        r#", "rate_limit": {"policies": [
+            {"name": "k", "key": [{"api_key": {"header": "X-Api-Key"}}], "capacity": 2, "refill": {"tokens": 1, "per_s": 1}}
+        ]}"#,
+    );
+    let names = only(&config);
+    let good = bearer(&token("alice", &["user"]));
+    let cases: Vec<Vec<(&str, &str)>> = vec![
+        vec![
+            ("authorization", &good),
+            ("x-api-key", "k1"),
+            ("user-agent", "sdk"),
+        ],
+        vec![
+            ("authorization", &good),
+            ("x-tollgate-sub", "mallory"),
+            ("x-original-url", "/admin"),
+        ],
+        vec![("authorization", "Bearer nope"), ("accept", "*/*")],
+        vec![("x-api-key", "k1"), ("x-stainless-lang", "python")],
+        vec![
+            ("authorization", &good),
+            ("upgrade", "websocket"),
+            ("content-length", "12"),
+        ],
+    ];
+    for (i, extra) in cases.iter().enumerate() {
+        for path in ["/v1/chat/completions", "/healthz", "/admin/x", "/nope"] {
+            let (store_a, store_b) = (MemoryStore::new(), MemoryStore::new());
+            let mut whole = Worker::new(&config);
+            let (a, sa) = whole.request(&config, &store_a, "POST", path, extra);
+            let filtered: Vec<(&str, &str)> = extra
+                .iter()
+                .copied()
+                .filter(|(k, _)| names.iter().any(|n| n.eq_ignore_ascii_case(k)))
+                .collect();
+            let mut some = Worker::new(&config);
+            let (b, sb) = some.request(&config, &store_b, "POST", path, &filtered);
+            assert_eq!(format!("{a:?}"), format!("{b:?}"), "case {i} {path}");
+            assert_eq!(sa.denied, sb.denied, "case {i} {path}");
+        }
+    }
+}

@@ -1248,6 +1248,8 @@ def report(bench: Bench, arms: list[Arm], args) -> str:
     L.append(f"| screening cost linear in body size (extra CPU/req over plain) | "
              f"{'; '.join(lin) if lin else 'n/a (screening arms not measured)'} | see numbers |")
 
+    issue16_targets(L, S, bench)
+
     L.append("\n## Upstream capacity (is the upstream the bottleneck?)\n")
     L.append("wrk straight at the upstream Envoy, both on the load core — the most that core can "
              "serve while also generating load:\n")
@@ -1304,6 +1306,51 @@ def envoy_version(envoy: str) -> str:
 
 
 # --------------------------------------------------------------------------
+
+
+
+def issue16_targets(L: list, S: dict, bench) -> None:
+    """Issue 16's targets, judged on CPU per request (the steadier column)."""
+    L.append("\n## Targets (issue 16), by CPU per request\n")
+    L.append("| target | measured | met |")
+    L.append("|---|---|---|")
+
+    def cpu(name):
+        a = S.get(name)
+        return a["cpu_us_per_req"] if a else None
+
+    def row(label, value, ok):
+        L.append(f"| {label} | {value} | {'–' if ok is None else ('yes' if ok else '**no**')} |")
+
+    a, p = cpu("tollgate-all"), cpu("plain-all")
+    row("everything on ≥ 0.45 × plain (CPU)",
+        f"{p / a:.2f} — plain-all / tollgate-all CPU" if a and p else "n/a", p / a >= 0.45 if a and p else None)
+    s8, s64, p8, p64 = cpu("tollgate-screen-8k"), cpu("tollgate-screen-64k"), cpu("plain-chat-8k"), cpu("plain-chat-64k")
+    if None not in (s8, s64, p8, p64):
+        slope = ((s64 - p64) - (s8 - p8)) / 56
+        row("screening marginal cost ≤ 10 µs/KiB",
+            f"{slope:.1f} µs/KiB between 8 and 64 KiB ({(s64 - p64) / 64:.1f} µs/KiB average at 64 KiB)",
+            slope <= 10)
+    else:
+        row("screening marginal cost ≤ 10 µs/KiB", "n/a (screening arms not measured)", None)
+    r2, pr2 = cpu("tollgate-redact-2k"), cpu("plain-resp-2k")
+    row("redaction of a 2 KiB JSON answer ≤ 15 µs",
+        f"{r2 - pr2:+.1f} µs — tollgate-redact-2k − plain-resp-2k" if r2 and pr2 else "n/a",
+        (r2 - pr2) <= 15 if r2 and pr2 else None)
+    rs, ps = cpu("tollgate-redact-sse"), cpu("plain-sse")
+    sizes = getattr(bench, "body_sizes", {}) or {}
+    if r2 and pr2 and rs and ps and sizes.get("sse.txt") and sizes.get("json-2k.json"):
+        per_sse = (rs - ps) / sizes["sse.txt"]
+        per_json = (r2 - pr2) / sizes["json-2k.json"]
+        ratio = per_sse / per_json if per_json > 0 else float("inf")
+        row("SSE redaction per byte ≤ 2 × JSON per byte",
+            f"{ratio:.1f}× ({per_sse * 1024:.1f} vs {per_json * 1024:.1f} µs/KiB)", ratio <= 2)
+    else:
+        row("SSE redaction per byte ≤ 2 × JSON per byte", "n/a", None)
+    for alg in ("rs256", "es256"):
+        t, n = cpu(f"tollgate-jwt-{alg}-nocache"), cpu(f"native-jwt-{alg}-nocache")
+        row(f"uncached {alg.upper()} ≥ 0.5 × jwt_authn (CPU)",
+            f"{n / t:.2f} — native / tollgate CPU" if t and n else "n/a", n / t >= 0.5 if t and n else None)
 
 
 def main() -> int:

@@ -12,6 +12,8 @@ use jwt_simple::prelude::*;
 use jwt_simple::JWTError;
 
 use super::error::AuthError;
+use super::es256::Es256Public;
+use super::rsa::{Hash, RsaPublic};
 
 /// A supported JWS algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,13 +111,14 @@ enum Verifier {
     Hs256(HS256Key),
     Hs384(HS384Key),
     Hs512(HS512Key),
-    Rs256(RS256PublicKey),
-    Rs384(RS384PublicKey),
-    Rs512(RS512PublicKey),
-    Ps256(PS256PublicKey),
-    Ps384(PS384PublicKey),
-    Ps512(PS512PublicKey),
-    Es256(ES256PublicKey),
+    /// RS* (PKCS#1 v1.5) and PS* (PSS): our own verifier, see `rsa.rs`.
+    Rsa {
+        key: Box<RsaPublic>,
+        hash: Hash,
+        pss: bool,
+    },
+    /// Our table-driven verifier, see `es256.rs`.
+    Es256(Es256Public),
     Es384(ES384PublicKey),
     EdDsa(Ed25519PublicKey),
 }
@@ -156,13 +159,16 @@ impl Key {
             Alg::Hs256 | Alg::Hs384 | Alg::Hs512 => {
                 return Err("hmac keys belong in `hmac`, not `pem`")
             }
-            Alg::Rs256 => Verifier::Rs256(RS256PublicKey::from_pem(pem).map_err(bad)?),
-            Alg::Rs384 => Verifier::Rs384(RS384PublicKey::from_pem(pem).map_err(bad)?),
-            Alg::Rs512 => Verifier::Rs512(RS512PublicKey::from_pem(pem).map_err(bad)?),
-            Alg::Ps256 => Verifier::Ps256(PS256PublicKey::from_pem(pem).map_err(bad)?),
-            Alg::Ps384 => Verifier::Ps384(PS384PublicKey::from_pem(pem).map_err(bad)?),
-            Alg::Ps512 => Verifier::Ps512(PS512PublicKey::from_pem(pem).map_err(bad)?),
-            Alg::Es256 => Verifier::Es256(ES256PublicKey::from_pem(pem).map_err(bad)?),
+            // jwt-simple parses the PEM and applies its key policy (2048 to
+            // 4096 bits, e = 65537); the components go to our verifier.
+            Alg::Rs256 | Alg::Rs384 | Alg::Rs512 | Alg::Ps256 | Alg::Ps384 | Alg::Ps512 => {
+                let c = RS256PublicKey::from_pem(pem).map_err(bad)?.to_components();
+                rsa_verifier(alg, &c.n, &c.e)?
+            }
+            Alg::Es256 => {
+                let pk = ES256PublicKey::from_pem(pem).map_err(bad)?;
+                es256_verifier(&pk.to_bytes())?
+            }
             Alg::Es384 => Verifier::Es384(ES384PublicKey::from_pem(pem).map_err(bad)?),
             Alg::EdDsa => Verifier::EdDsa(Ed25519PublicKey::from_pem(pem).map_err(bad)?),
         };
@@ -212,15 +218,12 @@ impl Key {
         if n.is_empty() || e.is_empty() {
             return Err("rsa modulus and exponent must not be empty");
         }
-        let verifier = match alg {
-            Alg::Rs256 => Verifier::Rs256(RS256PublicKey::from_components(n, e).map_err(bad)?),
-            Alg::Rs384 => Verifier::Rs384(RS384PublicKey::from_components(n, e).map_err(bad)?),
-            Alg::Rs512 => Verifier::Rs512(RS512PublicKey::from_components(n, e).map_err(bad)?),
-            Alg::Ps256 => Verifier::Ps256(PS256PublicKey::from_components(n, e).map_err(bad)?),
-            Alg::Ps384 => Verifier::Ps384(PS384PublicKey::from_components(n, e).map_err(bad)?),
-            Alg::Ps512 => Verifier::Ps512(PS512PublicKey::from_components(n, e).map_err(bad)?),
-            _ => return Err("an rsa key can only verify RS* or PS* algorithms"),
-        };
+        if !alg.is_rsa() {
+            return Err("an rsa key can only verify RS* or PS* algorithms");
+        }
+        // jwt-simple's key policy first, then our verifier.
+        RS256PublicKey::from_components(n, e).map_err(bad)?;
+        let verifier = rsa_verifier(alg, n, e)?;
         let fingerprint = fingerprint(alg, kid.as_deref(), &[n, e]);
         Ok(Key {
             kid,
@@ -252,7 +255,10 @@ impl Key {
         point.extend_from_slice(y);
         let bad = |_| "is not a point on the curve";
         let verifier = match alg {
-            Alg::Es256 => Verifier::Es256(ES256PublicKey::from_bytes(&point).map_err(bad)?),
+            Alg::Es256 => {
+                ES256PublicKey::from_bytes(&point).map_err(bad)?;
+                es256_verifier(&point)?
+            }
             _ => Verifier::Es384(ES384PublicKey::from_bytes(&point).map_err(bad)?),
         };
         let fingerprint = fingerprint(alg, kid.as_deref(), &[x, y]);
@@ -289,13 +295,18 @@ impl Key {
             Verifier::Hs256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
             Verifier::Hs384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
             Verifier::Hs512(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
-            Verifier::Rs256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
-            Verifier::Rs384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
-            Verifier::Rs512(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
-            Verifier::Ps256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
-            Verifier::Ps384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
-            Verifier::Ps512(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
-            Verifier::Es256(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
+            Verifier::Rsa { key, hash, pss } => {
+                return signature_then_claims(token, options, |input, sig| {
+                    if *pss {
+                        key.verify_pss(*hash, &[input], sig)
+                    } else {
+                        key.verify_pkcs1(*hash, &[input], sig)
+                    }
+                })
+            }
+            Verifier::Es256(key) => {
+                return signature_then_claims(token, options, |input, sig| key.verify(input, sig))
+            }
             Verifier::Es384(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
             Verifier::EdDsa(k) => k.verify_token::<NoCustomClaims>(token, opts).map(drop),
         };
@@ -320,6 +331,90 @@ impl Key {
             ..VerificationOptions::default()
         }
     }
+}
+
+/// The ES256 verifier for a SEC1 point jwt-simple accepted.
+fn es256_verifier(sec1: &[u8]) -> Result<Verifier, KeyError> {
+    Es256Public::new(sec1)
+        .map(Verifier::Es256)
+        .ok_or("is not a point on the curve")
+}
+
+/// The RS*/PS* verifier for big-endian `n` and `e` (already past jwt-simple's key policy).
+fn rsa_verifier(alg: Alg, n: &[u8], e: &[u8]) -> Result<Verifier, KeyError> {
+    let (hash, pss) = match alg {
+        Alg::Rs256 => (Hash::Sha256, false),
+        Alg::Rs384 => (Hash::Sha384, false),
+        Alg::Rs512 => (Hash::Sha512, false),
+        Alg::Ps256 => (Hash::Sha256, true),
+        Alg::Ps384 => (Hash::Sha384, true),
+        Alg::Ps512 => (Hash::Sha512, true),
+        _ => return Err("an rsa key can only verify RS* or PS* algorithms"),
+    };
+    let key = RsaPublic::new(n, e)
+        .ok_or("is not a usable rsa public key (2048 to 4096 bits, e = 65537)")?;
+    Ok(Verifier::Rsa {
+        key: Box::new(key),
+        hash,
+        pss,
+    })
+}
+
+/// HMAC key of the internal re-sealed token in [`claims_with_jwt_simple`].
+/// It is not a secret: the re-sealed token is built and checked inside one
+/// call and never leaves it, so its MAC authenticates nothing; it only
+/// satisfies jwt-simple's API.
+const RESEAL_KEY: &[u8; 32] = b"tollgate-internal-reseal-key-000";
+
+/// Checks the signature with `check(signing input, signature bytes)`, then
+/// the header and claims with jwt-simple ([`claims_with_jwt_simple`]).
+fn signature_then_claims(
+    token: &str,
+    options: &VerificationOptions,
+    check: impl FnOnce(&[u8], &[u8]) -> bool,
+) -> Result<(), VerifyFailure> {
+    use base64::Engine as _;
+    let malformed =
+        || VerifyFailure::Refused(AuthError::Malformed("the token could not be decoded"));
+    let (signing_input, sig_b64) = token.rsplit_once('.').ok_or_else(malformed)?;
+    let sig = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(sig_b64)
+        .map_err(|_| malformed())?;
+    if !check(signing_input.as_bytes(), &sig) {
+        return Err(VerifyFailure::Signature);
+    }
+    claims_with_jwt_simple(signing_input, options)
+}
+
+/// jwt-simple's own header and claims checks (`typ`, claim types, `exp`,
+/// `nbf`, `iat`, issuer, audiences, skew) on a token whose signature was
+/// verified by our code: the same header (with `alg` set to HS256) and the
+/// same payload bytes, sealed with [`RESEAL_KEY`] and verified as HS256.
+/// jwt-simple has no public entry point for its claim checks alone.
+fn claims_with_jwt_simple(
+    signing_input: &str,
+    options: &VerificationOptions,
+) -> Result<(), VerifyFailure> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let malformed =
+        || VerifyFailure::Refused(AuthError::Malformed("the token could not be decoded"));
+    let (header_b64, payload_b64) = signing_input.split_once('.').ok_or_else(malformed)?;
+    let header_json = b64.decode(header_b64).map_err(|_| malformed())?;
+    let mut header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&header_json).map_err(|_| malformed())?;
+    header.insert("alg".to_string(), serde_json::Value::from("HS256"));
+    let header_json = serde_json::to_vec(&header).map_err(|_| malformed())?;
+    let mut resealed = b64.encode(header_json);
+    resealed.push('.');
+    resealed.push_str(payload_b64);
+    let tag = hmac_sha256::HMAC::mac(resealed.as_bytes(), RESEAL_KEY);
+    resealed.push('.');
+    resealed.push_str(&b64.encode(tag));
+    HS256Key::from_bytes(RESEAL_KEY)
+        .verify_token::<NoCustomClaims>(&resealed, Some(options.clone()))
+        .map(drop)
+        .map_err(|err| classify(&err))
 }
 
 fn fingerprint(alg: Alg, kid: Option<&str>, parts: &[&[u8]]) -> String {

@@ -14,11 +14,15 @@
 
 mod cache;
 mod compile;
+#[cfg(test)]
+mod differential;
 mod ecdsa;
 mod error;
+mod es256;
 mod extract;
 mod jwks;
 mod keys;
+mod rsa;
 mod settings;
 mod state;
 #[cfg(test)]
@@ -484,6 +488,14 @@ impl Auth {
     /// Whether to remove `authorization` before forwarding.
     pub fn strip_authorization(&self) -> bool {
         self.strip_authorization
+    }
+
+    /// Every header a token is read from (lowercase).
+    pub fn token_header_names(&self) -> impl Iterator<Item = &str> {
+        self.sources.iter().filter_map(|s| match s {
+            TokenSource::Header { name, .. } => Some(name.as_str()),
+            TokenSource::Query(_) => None,
+        })
     }
 
     /// Headers that carry the client's token and are removed from an

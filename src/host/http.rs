@@ -11,16 +11,16 @@ use super::root::Shared;
 use super::store::HostStore;
 use super::{
     buffer, call_response_status, dispatch_jwks, headers, log, now_ms, now_ns, property,
-    send_denial, set_header,
+    selected_headers, send_denial, set_header,
 };
 use crate::audit::{AuditLevel, AuditSink, FILTER_STATE_KEY};
 use crate::config::Config;
 use crate::decision::Denial;
 use crate::metrics;
 use crate::pipeline::global::RateLimitCall;
-use crate::pipeline::response::{self, BodyRead, BodyStep};
+use crate::pipeline::response::{self, BodyRead, BodyStep, TrailersStep};
 use crate::pipeline::stream::{self as machine, Call, Forward, Step};
-use crate::pipeline::{self, Env, HeaderEdits, RequestHead, Stage, StreamState};
+use crate::pipeline::{self, Env, HeaderEdits, HeadersRead, RequestHead, Stage, StreamState};
 
 /// The stream context: reads what the host offers, hands it to the state
 /// machine in [`crate::pipeline::stream`], and carries out the returned step.
@@ -75,7 +75,10 @@ impl Http {
         f: impl FnOnce(&Config, &mut Env<'_>, &RequestHead<'_>, &mut StreamState) -> Option<Step>,
     ) -> Action {
         let started = now_ns();
-        let request = headers(MapType::HttpRequestHeaders);
+        let request = match &self.shared.headers_read {
+            HeadersRead::All => headers(MapType::HttpRequestHeaders),
+            HeadersRead::Only(names) => selected_headers(MapType::HttpRequestHeaders, names),
+        };
         let find = |name: &str| {
             request
                 .iter()
@@ -389,6 +392,50 @@ impl HttpContext for Http {
             BodyStep::Replace(bytes) => {
                 replace_body(BufferType::HttpResponseBody, body_size, &bytes);
                 Action::Continue
+            }
+        };
+        self.add_filter_time(started, Stage::ResponseBody);
+        action
+    }
+
+    fn on_http_response_trailers(&mut self, _num_trailers: usize) -> Action {
+        if !response::wants_body(&self.stream) {
+            return Action::Continue;
+        }
+        let started = now_ns();
+        let action = match response::on_response_trailers(&mut self.stream) {
+            TrailersStep::Pass => Action::Continue,
+            TrailersStep::FinishHeld => {
+                match hostcalls::get_buffer(BufferType::HttpResponseBody, 0, usize::MAX) {
+                    Ok(held) => {
+                        let held = held.unwrap_or_default();
+                        let step = response::on_response_body(
+                            &self.shared.config,
+                            &mut self.stream,
+                            &held,
+                            true,
+                        );
+                        if let BodyStep::Replace(bytes) = step {
+                            replace_body(BufferType::HttpResponseBody, held.len(), &bytes);
+                        }
+                        Action::Continue
+                    }
+                    Err(status) => {
+                        // Fail closed: a held body we cannot read is not released.
+                        log(
+                            LogLevel::Error,
+                            &format!(
+                                "tollgate: cannot read the held answer at its trailers: {status:?}"
+                            ),
+                        );
+                        let denial = Denial::response_unreadable();
+                        self.shared.count(&metrics::internal_error(denial.code));
+                        if let Step::Deny(denial) = machine::deny(&mut self.stream, denial) {
+                            send_denial(&denial);
+                        }
+                        Action::Pause
+                    }
+                }
             }
         };
         self.add_filter_time(started, Stage::ResponseBody);

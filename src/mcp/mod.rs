@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod schema;
 pub mod settings;
 pub mod sse;
+
 #[cfg(test)]
 mod tests;
 
@@ -158,6 +159,18 @@ fn split_uri(uri: &str) -> Option<(&str, &str)> {
 }
 
 impl Mcp {
+    /// The request headers the tools' rate-limit keys read.
+    pub fn header_names(&self, out: &mut Vec<String>) {
+        for limiter in self
+            .servers
+            .iter()
+            .flat_map(|s| s.tools.iter())
+            .filter_map(|t| t.limiter.as_ref())
+        {
+            limiter.header_names(out);
+        }
+    }
+
     /// Validates and compiles the section. `route_names` are the configured
     /// routes, `policy_names` the rate-limit policies (tool limits must not
     /// reuse their shared-data names).
@@ -226,93 +239,15 @@ impl Mcp {
             }
             let mut tools = Vec::with_capacity(s.tools.len());
             for (j, t) in s.tools.into_iter().enumerate() {
-                let at_tool = |field: &str| format!("{path}.servers[{i}].tools[{j}].{field}");
-                if t.pattern.trim().is_empty() {
-                    return Err(ConfigError::new(at_tool("match"), "must not be empty"));
-                }
-                if let Some(schema) = &t.input_schema {
-                    schema::check_schema(schema).map_err(|e| {
-                        ConfigError::new(
-                            format!("{}{e}", at_tool("input_schema")),
-                            "invalid schema",
-                        )
-                    })?;
-                }
-                if let Some(fp) = &t.fingerprint {
-                    if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
-                        return Err(ConfigError::new(
-                            at_tool("fingerprint"),
-                            "must be 64 hexadecimal digits (SHA-256)",
-                        ));
-                    }
-                }
-                let redact = match &t.redact_entities {
-                    None => None,
-                    Some(list) if list.is_empty() => Some(None),
-                    Some(list) => {
-                        let names: Vec<&str> = list.iter().map(String::as_str).collect();
-                        match redactor.profile_of(&names) {
-                            Some(p) => Some(Some(p)),
-                            None => {
-                                return Err(ConfigError::new(
-                                    at_tool("redact_entities"),
-                                    "names no enabled redaction entity",
-                                ))
-                            }
-                        }
-                    }
-                };
-                let limiter = match t.rate_limit {
-                    None => None,
-                    Some(l) => {
-                        let name = format!("mcp-{}-{j}", s.name);
-                        if policy_names.contains(&name.as_str()) {
-                            return Err(ConfigError::new(
-                                at_tool("rate_limit"),
-                                format!("policy name `{name}` is taken by rate_limit.policies"),
-                            ));
-                        }
-                        let policy = PolicySettings {
-                            name,
-                            key: l.key,
-                            capacity: l.capacity,
-                            refill: l.refill,
-                            routes: Vec::new(),
-                            tiers: Vec::new(),
-                            monitor: l.monitor,
-                            kind: Default::default(),
-                            slots: crate::rate_limit::settings::DEFAULT_SLOTS,
-                            currency: None,
-                            backend: Default::default(),
-                            fail_mode: None,
-                        };
-                        let settings = RateLimitSettings {
-                            policies: vec![policy],
-                            ..RateLimitSettings::default()
-                        };
-                        Some(
-                            RateLimiter::compile(settings, &[], &at_tool("rate_limit")).map_err(
-                                |e| {
-                                    // Name the tool's own field, not the synthetic policy list.
-                                    let p = e.path.replace(".policies[0]", "");
-                                    ConfigError::new(p, e.message)
-                                },
-                            )?,
-                        )
-                    }
-                };
-                tools.push(ToolRule {
-                    pattern: t.pattern,
-                    roles: RoleRequirement {
-                        any_of: t.roles.any_of,
-                        all_of: t.roles.all_of,
-                    },
-                    limiter,
-                    input_schema: t.input_schema,
-                    fingerprint: t.fingerprint.map(|f| f.to_ascii_lowercase()),
-                    redact,
-                    result_injection: t.result_injection,
-                });
+                let at_tool = format!("{path}.servers[{i}].tools[{j}]");
+                let limit_name = format!("mcp-{}-{j}", s.name);
+                tools.push(compile_tool(
+                    t,
+                    &limit_name,
+                    policy_names,
+                    redactor,
+                    &at_tool,
+                )?);
             }
             servers.push(Server {
                 name: s.name,
@@ -1423,4 +1358,105 @@ impl Refusal {
             audit: None,
         }
     }
+}
+
+/// One tool rule. `limit_name`: the shared-data name of its rate limit;
+/// `at`: the rule's path.
+fn compile_tool(
+    t: ToolSettings,
+    limit_name: &str,
+    policy_names: &[&str],
+    redactor: &Redactor,
+    at: &str,
+) -> Result<ToolRule, ConfigError> {
+    let at_tool = |field: &str| format!("{at}.{field}");
+    if t.pattern.trim().is_empty() {
+        return Err(ConfigError::new(at_tool("match"), "must not be empty"));
+    }
+    if let Some(schema) = &t.input_schema {
+        schema::check_schema(schema).map_err(|e| {
+            ConfigError::new(format!("{}{e}", at_tool("input_schema")), "invalid schema")
+        })?;
+    }
+    if let Some(fp) = &t.fingerprint {
+        if fp.len() != 64 || !fp.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(ConfigError::new(
+                at_tool("fingerprint"),
+                "must be 64 hexadecimal digits (SHA-256)",
+            ));
+        }
+    }
+    let redact = match &t.redact_entities {
+        None => None,
+        Some(list) if list.is_empty() => Some(None),
+        Some(list) => {
+            let names: Vec<&str> = list.iter().map(String::as_str).collect();
+            let Some(p) = redactor.profile_of(&names) else {
+                return Err(ConfigError::new(
+                    at_tool("redact_entities"),
+                    "names no enabled redaction entity",
+                ));
+            };
+            Some(Some(p))
+        }
+    };
+    let limiter = match t.rate_limit {
+        None => None,
+        Some(l) => Some(compile_tool_limit(
+            l,
+            limit_name,
+            policy_names,
+            &at_tool("rate_limit"),
+        )?),
+    };
+    Ok(ToolRule {
+        pattern: t.pattern,
+        roles: RoleRequirement {
+            any_of: t.roles.any_of,
+            all_of: t.roles.all_of,
+        },
+        limiter,
+        input_schema: t.input_schema,
+        fingerprint: t.fingerprint.map(|f| f.to_ascii_lowercase()),
+        redact,
+        result_injection: t.result_injection,
+    })
+}
+
+/// A tool's own rate limit: a one-policy limiter named `name`.
+fn compile_tool_limit(
+    l: ToolLimitSettings,
+    name: &str,
+    policy_names: &[&str],
+    at: &str,
+) -> Result<RateLimiter, ConfigError> {
+    if policy_names.contains(&name) {
+        return Err(ConfigError::new(
+            at,
+            format!("policy name `{name}` is taken by rate_limit.policies"),
+        ));
+    }
+    let policy = PolicySettings {
+        name: name.to_string(),
+        key: l.key,
+        capacity: l.capacity,
+        refill: l.refill,
+        routes: Vec::new(),
+        tiers: Vec::new(),
+        monitor: l.monitor,
+        kind: Default::default(),
+        slots: crate::rate_limit::settings::DEFAULT_SLOTS,
+        currency: None,
+        backend: Default::default(),
+        fail_mode: None,
+    };
+    let settings = RateLimitSettings {
+        policies: vec![policy],
+        ..RateLimitSettings::default()
+    };
+    RateLimiter::compile(settings, &[], at).map_err(|e| {
+        // Name the tool's own field, not the synthetic policy list.
+        let p = e.path.replace(".policies[0]", "");
+        ConfigError::new(p, e.message)
+    })
 }

@@ -23,7 +23,7 @@ use crate::rate_limit::{
     self, Estimate, FailMode, Outcome, RequestFacts, Reservation, SharedStore,
 };
 use crate::redaction::{Counts, ProfileId};
-use crate::route::{AuthRequirement, Matched};
+use crate::route::{AuthRequirement, Matched, Route};
 
 pub use stream::{Call, Forward, Phase, Step};
 
@@ -324,11 +324,57 @@ fn authenticate(
     head: &RequestHead<'_>,
     stream: &mut StreamState,
 ) -> HeadersStep {
+    let route = match admit_route(config, env, head, stream) {
+        Ok(route) => route,
+        Err(step) => return step,
+    };
+    let mut edits = request_edits(config, head, route);
+    if route.auth == AuthRequirement::None {
+        stream.auth = AuthOutcome::NotRequired;
+        return HeadersStep::Continue(edits);
+    }
+    let token = match config.auth.extract_token(head.headers, head.path) {
+        Ok(Some(token)) => token,
+        Ok(None) if route.auth == AuthRequirement::Optional => {
+            stream.auth = AuthOutcome::Anonymous;
+            return HeadersStep::Continue(edits);
+        }
+        Ok(None) => return deny_auth(stream, &AuthError::Missing),
+        Err(err) => return deny_auth(stream, &err),
+    };
+    let identity = match verify(config, env, head, stream, &token, route) {
+        Ok(identity) => identity,
+        Err(step) => return step,
+    };
+    let authorized = route.roles.satisfied_by(&identity.roles);
+    if authorized {
+        forward_edits(config, head, &identity, &token, &mut edits);
+    }
+    // Kept on refusal too: the audit line names (a hash of) who was refused.
+    stream.identity = Some(identity);
+    if !authorized {
+        stream.auth = AuthOutcome::Denied("forbidden_role");
+        return HeadersStep::Deny(Denial::forbidden_role());
+    }
+    stream.auth = AuthOutcome::Verified;
+    HeadersStep::Continue(edits)
+}
+
+/// Finds the route and checks what needs no token: the path's form and the
+/// connection's TLS.
+// The error is the step itself, returned at once by the caller: once per request.
+#[allow(clippy::result_large_err)]
+fn admit_route<'c>(
+    config: &'c Config,
+    env: &mut Env<'_>,
+    head: &RequestHead<'_>,
+    stream: &mut StreamState,
+) -> Result<&'c Route, HeadersStep> {
     let route = match config.routes.find(head.method, head.path) {
         Matched::Route(route) => route,
         Matched::Denied => {
             stream.auth = AuthOutcome::Denied("route_not_found");
-            return HeadersStep::Deny(Denial::route_not_found());
+            return Err(HeadersStep::Deny(Denial::route_not_found()));
         }
     };
     stream.route = Some(route.name.clone());
@@ -337,10 +383,10 @@ fn authenticate(
     }
     if let Err(reason) = config.routes.check_path(route, head.path) {
         stream.auth = AuthOutcome::Denied("invalid_path");
-        return HeadersStep::Deny(Denial::invalid_request(
+        return Err(HeadersStep::Deny(Denial::invalid_request(
             "invalid_path",
             format!("{reason}; send the normalised path"),
-        ));
+        )));
     }
     if let Some(require) = route.require_tls {
         if let Err(denial) = require.check(head.tls_version) {
@@ -348,10 +394,14 @@ fn authenticate(
             let section = stream.audit_section("tls");
             section.insert("required".into(), json!(require.min_version.as_str()));
             section.insert("got".into(), json!(head.tls_version.unwrap_or("plaintext")));
-            return HeadersStep::Deny(denial);
+            return Err(HeadersStep::Deny(denial));
         }
     }
+    Ok(route)
+}
 
+/// The header edits every admitted request gets, authenticated or not.
+fn request_edits(config: &Config, head: &RequestHead<'_>, route: &Route) -> HeaderEdits {
     // Claim headers are ours alone: drop whatever the client sent under those
     // names on every request, authenticated or not; so are method-override
     // and URL-rewrite headers. Only names actually sent are removed, so a
@@ -377,24 +427,21 @@ fn authenticate(
         // The budget may write an output limit into the body.
         edits.remove.push("content-length".to_string());
     }
+    edits
+}
 
-    if route.auth == AuthRequirement::None {
-        stream.auth = AuthOutcome::NotRequired;
-        return HeadersStep::Continue(edits);
-    }
-
-    let token = match config.auth.extract_token(head.headers, head.path) {
-        Ok(Some(token)) => token,
-        Ok(None) if route.auth == AuthRequirement::Optional => {
-            stream.auth = AuthOutcome::Anonymous;
-            return HeadersStep::Continue(edits);
-        }
-        Ok(None) => return deny_auth(stream, &AuthError::Missing),
-        Err(err) => return deny_auth(stream, &err),
-    };
-
-    // The per-IP pre-authentication limit, asked only when a signature
-    // would be checked.
+/// Verifies the token, behind the per-IP pre-authentication limit (asked
+/// only when a signature would be checked).
+// The error is the step itself, returned at once by the caller: once per request.
+#[allow(clippy::result_large_err)]
+fn verify(
+    config: &Config,
+    env: &mut Env<'_>,
+    head: &RequestHead<'_>,
+    stream: &mut StreamState,
+    token: &str,
+    route: &Route,
+) -> Result<Identity, HeadersStep> {
     let mut throttled = None;
     let checks_before = env.auth.signature_checks;
     let verdict = {
@@ -407,10 +454,10 @@ fn authenticate(
         };
         config
             .auth
-            .verify_gated(&token, &route.providers, now_ms, env.auth, &mut gate)
+            .verify_gated(token, &route.providers, now_ms, env.auth, &mut gate)
     };
-    let identity = match verdict {
-        Verdict::Verified(identity) => identity,
+    match verdict {
+        Verdict::Verified(identity) => Ok(identity),
         Verdict::Denied(AuthError::PreAuthThrottled) => {
             let denial = match throttled {
                 Some(Outcome::Limited {
@@ -428,56 +475,54 @@ fn authenticate(
                 _ => Denial::rate_limit_unavailable(),
             };
             stream.auth = AuthOutcome::Denied(denial.code);
-            return HeadersStep::Deny(denial);
+            Err(HeadersStep::Deny(denial))
         }
         Verdict::Denied(err) => {
             if env.auth.signature_checks == checks_before {
                 // Refused by checks that need no key: no signature was verified.
                 env.metrics.count(metrics::AUTH_PRE_SIGNATURE_REFUSED, 1);
             }
-            return deny_auth(stream, &err);
+            Err(deny_auth(stream, &err))
         }
         Verdict::NeedKeys { provider } => {
             if stream.fetched_keys {
                 // Keys were just refreshed for this request and the kid is still unknown.
                 stream.auth = AuthOutcome::Denied("jwt_unknown_kid");
-                return HeadersStep::Deny(Denial::unauthorized(
+                return Err(HeadersStep::Deny(Denial::unauthorized(
                     "jwt_unknown_kid",
                     "the token's key id is not in the issuer's key set",
-                ));
+                )));
             }
-            return HeadersStep::FetchKeys { provider };
+            Err(HeadersStep::FetchKeys { provider })
         }
-    };
+    }
+}
 
-    let authorized = route.roles.satisfied_by(&identity.roles);
-    if authorized {
-        edits.set.extend(config.auth.forward_headers(&identity));
-        // The client's token is for the filter, not the model API.
-        for name in config.auth.token_headers_to_strip() {
-            if header(head.headers, name).is_some() && !edits.set.iter().any(|(set, _)| set == name)
-            {
-                edits.remove.push(name.to_string());
-            }
-        }
-        if let Some(canonical) = config.auth.canonical_token(&token) {
-            if header(head.headers, "authorization").is_some_and(|v| v.ends_with(token.as_str()))
-                && !edits.set.iter().any(|(set, _)| set == "authorization")
-            {
-                edits
-                    .set
-                    .push(("authorization".to_string(), format!("Bearer {canonical}")));
-            }
+/// What an authorized request forwards: the claim headers, without the
+/// client's token, and the canonical form of a malleable signature.
+fn forward_edits(
+    config: &Config,
+    head: &RequestHead<'_>,
+    identity: &Identity,
+    token: &str,
+    edits: &mut HeaderEdits,
+) {
+    edits.set.extend(config.auth.forward_headers(identity));
+    // The client's token is for the filter, not the model API.
+    for name in config.auth.token_headers_to_strip() {
+        if header(head.headers, name).is_some() && !edits.set.iter().any(|(set, _)| set == name) {
+            edits.remove.push(name.to_string());
         }
     }
-    // Kept on refusal too: the audit line names (a hash of) who was refused.
-    stream.identity = Some(identity);
-    if !authorized {
-        stream.auth = AuthOutcome::Denied("forbidden_role");
-        return HeadersStep::Deny(Denial::forbidden_role());
+    if let Some(canonical) = config.auth.canonical_token(token) {
+        if header(head.headers, "authorization").is_some_and(|v| v.ends_with(token))
+            && !edits.set.iter().any(|(set, _)| set == "authorization")
+        {
+            edits
+                .set
+                .push(("authorization".to_string(), format!("Bearer {canonical}")));
+        }
     }
-    stream.auth = AuthOutcome::Verified;
-    HeadersStep::Continue(edits)
 }
 
 /// MCP routes are OAuth protected resources: a 401 names the metadata
@@ -657,6 +702,57 @@ pub fn mcp_services(config: &Config) -> crate::mcp::Services<'_> {
 }
 
 /// The first value of a header (names are lowercase in Envoy's maps).
+/// Which request headers the host reads for the pipeline, decided once at
+/// configure time (issue 16: read less from the host).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadersRead {
+    /// The whole map: a token is read from a header that Envoy does not
+    /// coalesce, so two copies of it must be seen to be refused.
+    All,
+    /// Only these names (lowercase, `:method` and `:path` included); one
+    /// host lookup each, most of them absent on a clean request.
+    Only(Vec<String>),
+}
+
+/// The request headers that the pipeline can read with this configuration:
+/// the fixed ones (request id, body framing, upgrades, the screening header,
+/// `authorization`), the token sources, the claim headers and override
+/// headers it removes, and the rate-limit keys' headers.
+///
+/// A lookup reads the first value of a name. Envoy coalesces repeated
+/// `authorization` headers into one value, so a second token there is still
+/// seen; a custom token header is not coalesced, so then the whole map is read.
+pub fn headers_read(config: &Config) -> HeadersRead {
+    let mut names: Vec<String> = [
+        ":method",
+        ":path",
+        "x-request-id",
+        "content-length",
+        "content-encoding",
+        "upgrade",
+        "authorization",
+        request::SCREENING_HEADER,
+    ]
+    .iter()
+    .map(|n| n.to_string())
+    .collect();
+    for name in config.auth.token_header_names() {
+        if !name.eq_ignore_ascii_case("authorization") {
+            return HeadersRead::All;
+        }
+    }
+    names.extend(config.auth.forwarded_header_names().iter().cloned());
+    names.extend(config.routes.strip_headers().iter().cloned());
+    config.rate_limit.header_names(&mut names);
+    config.mcp.header_names(&mut names);
+    for name in &mut names {
+        name.make_ascii_lowercase();
+    }
+    names.sort();
+    names.dedup();
+    HeadersRead::Only(names)
+}
+
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()

@@ -182,9 +182,11 @@ pub fn on_request_body(
             Err(denial) => return RequestBodyStep::Deny(denial),
         }
     }
+    // The parse above is of the original bytes: shared unless MCP rewrote them.
+    let parsed_body = parsed.as_ref().ok().filter(|_| rewritten.is_none());
     let body = rewritten.as_deref().unwrap_or(body);
     if plan.screen {
-        if let Err(denial) = screen(config, env, stream, body, &mut edits) {
+        if let Err(denial) = screen(config, env, stream, body, parsed_body, &mut edits) {
             return RequestBodyStep::Deny(denial);
         }
     }
@@ -270,10 +272,17 @@ fn screen(
     env: &mut Env<'_>,
     stream: &mut StreamState,
     body: &[u8],
+    parsed: Option<&Value>,
     edits: &mut HeaderEdits,
 ) -> Result<(), Denial> {
     let route = stream.route.as_deref().unwrap_or("");
-    let outcome = config.screening.screen_on(route, &stream.path, body);
+    let outcome = match parsed {
+        // Parsed once for every stage; screening's own size limit still applies.
+        Some(value) if body.len() <= config.screening.max_body_bytes() => {
+            config.screening.screen_value(route, &stream.path, value)
+        }
+        _ => config.screening.screen_on(route, &stream.path, body),
+    };
     // The model's score goes to a histogram and the audit line on every
     // screened request, admitted or not.
     let score = match &outcome {

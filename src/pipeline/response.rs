@@ -141,6 +141,16 @@ pub struct ResponseState {
     capped: bool,
     /// The MCP exchange rewrites this body.
     mcp: bool,
+    /// The last body callback asked the host to hold the body (`Hold`).
+    host_holds: bool,
+}
+
+impl ResponseState {
+    /// Whether the host is holding the body for us now: it is then ours to
+    /// finish when the body ends, whichever callback ends it.
+    fn holds_body(&self) -> bool {
+        self.host_holds || (self.holding_json && self.refusal.is_none() && !self.capped)
+    }
 }
 
 /// Reads usage (and streamed text) from the upstream's bytes.
@@ -312,6 +322,7 @@ pub fn on_response_headers(
         meter: None,
         capped: false,
         mcp: false,
+        host_holds: false,
     };
     if mcp_response_headers(stream, headers, &mut state, &mut edits) {
         stream.response = Some(state);
@@ -439,6 +450,62 @@ fn refuse(
 /// `held` is everything the host holds for this stream now: the whole body
 /// so far while JSON is held (after `Hold`), otherwise just the new chunk.
 pub fn on_response_body(
+    config: &Config,
+    stream: &mut StreamState,
+    held: &[u8],
+    end_of_stream: bool,
+) -> BodyStep {
+    let step = body_step(config, stream, held, end_of_stream);
+    if let Some(state) = stream.response.as_mut() {
+        state.host_holds = step == BodyStep::Hold;
+    }
+    step
+}
+
+/// What the host does when the upstream ends its body with trailers.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrailersStep {
+    /// Nothing is held: let the trailers through.
+    Pass,
+    /// The host holds the body: read all of it, finish it with
+    /// [`on_response_body`] as the end of the stream, and replace it with
+    /// what that returns. If the held body cannot be read, refuse the stream
+    /// rather than release it.
+    FinishHeld,
+}
+
+/// Response trailers end the body as surely as a last chunk with end of
+/// stream (issue 11: the response-side twin of F1). Without this, the host's
+/// default at the trailers releases a held JSON answer unredacted.
+///
+/// A stream window (SSE, text) has already passed on everything but its
+/// tail; proxy-wasm cannot add body bytes at the trailers, so the tail is
+/// dropped, never released unredacted, and counted in the audit record.
+pub fn on_response_trailers(stream: &mut StreamState) -> TrailersStep {
+    let Some(state) = stream.response.as_mut() else {
+        return TrailersStep::Pass;
+    };
+    if state.holds_body() {
+        return TrailersStep::FinishHeld;
+    }
+    let mut dropped = 0;
+    if let Some(window) = state.window.as_mut() {
+        dropped = window.finish(&mut stream.redactions).len();
+    }
+    if let Some(meter) = state.meter.as_mut() {
+        if state.kind != BodyKind::Sse && state.kind != BodyKind::Other {
+            meter.finish_json();
+        }
+    }
+    if dropped > 0 {
+        stream
+            .audit_section("redaction")
+            .insert("dropped_at_trailers".into(), serde_json::json!(dropped));
+    }
+    TrailersStep::Pass
+}
+
+fn body_step(
     config: &Config,
     stream: &mut StreamState,
     held: &[u8],
@@ -626,6 +693,59 @@ mod tests {
             panic!("not replaced");
         };
         assert!(String::from_utf8(out).unwrap().contains("[REDACTED:EMAIL]"));
+    }
+
+    #[test]
+    fn trailers_finish_a_held_json_answer() {
+        // Issue 11: an answer that ends with trailers (no chunk with end of
+        // stream) must be finished there, not released as held.
+        let (config, mut stream) = redacting();
+        on_response_headers(&config, &mut stream, &ct("application/json"));
+        assert_eq!(
+            body_read(&config, &stream, 40, false),
+            BodyRead::Skip(BodyStep::Hold)
+        );
+        assert_eq!(on_response_trailers(&mut stream), TrailersStep::FinishHeld);
+        let body = br#"{"choices":[{"message":{"content":"mail a@b.co"}}]}"#;
+        let BodyStep::Replace(out) = on_response_body(&config, &mut stream, body, true) else {
+            panic!("not replaced");
+        };
+        assert!(String::from_utf8(out).unwrap().contains("[REDACTED:EMAIL]"));
+        // Once finished, nothing is held any more.
+        assert_eq!(on_response_trailers(&mut stream), TrailersStep::Pass);
+    }
+
+    #[test]
+    fn trailers_drop_a_stream_windows_tail_rather_than_release_it() {
+        let (config, mut stream) = redacting();
+        on_response_headers(&config, &mut stream, &ct("text/plain"));
+        // A text stream: the window keeps a tail that could start a value.
+        let BodyStep::Replace(out) = on_response_body(
+            &config,
+            &mut stream,
+            b"hello there, write to alice@exa",
+            false,
+        ) else {
+            panic!("not replaced");
+        };
+        let passed = String::from_utf8(out).unwrap();
+        assert!(!passed.contains("alice@exa"), "{passed}");
+        assert_eq!(on_response_trailers(&mut stream), TrailersStep::Pass);
+        let dropped = stream
+            .audit
+            .get("redaction")
+            .and_then(|r| r.get("dropped_at_trailers"));
+        assert!(
+            dropped.and_then(|d| d.as_u64()).unwrap_or(0) > 0,
+            "{:?}",
+            stream.audit
+        );
+    }
+
+    #[test]
+    fn trailers_pass_when_nothing_reads_the_answer() {
+        let mut stream = StreamState::default();
+        assert_eq!(on_response_trailers(&mut stream), TrailersStep::Pass);
     }
 
     #[test]

@@ -370,30 +370,7 @@ impl RateLimiter {
         route_names: &[&str],
         path: &str,
     ) -> Result<Self, ConfigError> {
-        if settings.cas_retries > MAX_CAS_RETRIES {
-            return Err(ConfigError::new(
-                format!("{path}.cas_retries"),
-                format!("must be at most {MAX_CAS_RETRIES}"),
-            ));
-        }
-        if settings.client_ip.ipv6_prefix == 0 || settings.client_ip.ipv6_prefix > 128 {
-            return Err(ConfigError::new(
-                format!("{path}.client_ip.ipv6_prefix"),
-                "must be between 1 and 128",
-            ));
-        }
-        if settings.client_ip.trusted_hops > 32 {
-            return Err(ConfigError::new(
-                format!("{path}.client_ip.trusted_hops"),
-                "must be at most 32",
-            ));
-        }
-        if settings.default_max_tokens == 0 {
-            return Err(ConfigError::new(
-                format!("{path}.default_max_tokens"),
-                "must be greater than 0",
-            ));
-        }
+        check_limiter_settings(&settings, path)?;
         let subject_fallback_claim = match &settings.subject_fallback_claim {
             Some(c) => Some(check_name(
                 c,
@@ -405,208 +382,24 @@ impl RateLimiter {
         let models = Models::compile(&settings.models, &format!("{path}.models"))?;
         let pre_auth = match &settings.pre_auth {
             None => None,
-            Some(p) => {
-                let at = format!("{path}.pre_auth");
-                let inner = RateLimitSettings {
-                    policies: vec![PolicySettings {
-                        name: "pre_auth".to_string(),
-                        key: vec![KeyPartSettings::Ip],
-                        capacity: p.capacity,
-                        refill: p.refill.clone(),
-                        routes: Vec::new(),
-                        tiers: Vec::new(),
-                        monitor: false,
-                        kind: PolicyKind::Requests,
-                        slots: p.slots,
-                        currency: None,
-                        backend: Backend::Local,
-                        fail_mode: None,
-                    }],
-                    fail_mode: p.fail_mode,
-                    emit_headers: false,
-                    cas_retries: settings.cas_retries,
-                    client_ip: settings.client_ip.clone(),
-                    ..RateLimitSettings::default()
-                };
-                let limiter = RateLimiter::compile(inner, route_names, &at).map_err(|e| {
-                    // Name the operator's fields, not the synthetic policy's.
-                    ConfigError::new(e.path.replace(".policies[0]", ""), e.message)
-                })?;
-                Some(Box::new(limiter))
-            }
+            Some(p) => Some(Box::new(compile_pre_auth(p, &settings, route_names, path)?)),
         };
         let mut policies: Vec<Policy> = Vec::with_capacity(settings.policies.len());
         let mut global_policies: Vec<global::GlobalPolicy> = Vec::new();
         for (i, p) in settings.policies.into_iter().enumerate() {
             let at = |field: &str| format!("{path}.policies[{i}].{field}");
-            let name = p.name.trim();
-            if name.is_empty() || name.len() > 64 {
-                return Err(ConfigError::new(at("name"), "must be 1 to 64 characters"));
-            }
-            if !name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-            {
-                return Err(ConfigError::new(
-                    at("name"),
-                    "may contain only letters, digits, `_` and `-`",
-                ));
-            }
-            if policies.iter().any(|q| q.name == name)
-                || global_policies.iter().any(|q| q.name == name)
-            {
-                return Err(ConfigError::new(
-                    at("name"),
-                    format!("duplicate policy name `{name}`"),
-                ));
-            }
-            if p.key.is_empty() {
-                return Err(ConfigError::new(at("key"), "must list at least one part"));
-            }
-            let mut key = Vec::with_capacity(p.key.len());
-            for (j, part) in p.key.iter().enumerate() {
-                let at_part = format!("{path}.policies[{i}].key[{j}]");
-                key.push(match part {
-                    KeyPartSettings::Subject => KeyPart::Subject,
-                    KeyPartSettings::Ip => KeyPart::Ip,
-                    KeyPartSettings::Route => KeyPart::Route,
-                    KeyPartSettings::ApiKey(a) => KeyPart::ApiKey(
-                        check_name(&a.header, "header", at_part)?.to_ascii_lowercase(),
-                    ),
-                    KeyPartSettings::Claim(c) => KeyPart::Claim(check_name(c, "claim", at_part)?),
-                    KeyPartSettings::Header(h) => {
-                        KeyPart::Header(check_name(h, "header", at_part)?.to_ascii_lowercase())
-                    }
-                    KeyPartSettings::Model if p.backend == Backend::Local => {
-                        return Err(ConfigError::new(
-                            at_part,
-                            "`model` is a key part of global policies only",
-                        ))
-                    }
-                    KeyPartSettings::Model => KeyPart::Model,
-                });
-            }
+            let name = p.name.trim().to_string();
+            check_policy_name(&name, &policies, &global_policies, &at)?;
+            let key = compile_key(&p, &format!("{path}.policies[{i}]"))?;
+            check_routes(&p.routes, route_names, &format!("{path}.policies[{i}]"))?;
             if p.backend == Backend::Global {
-                if p.kind == PolicyKind::Cost {
-                    return Err(ConfigError::new(
-                        at("backend"),
-                        "`cost` policies are local only; the rate-limit service counts requests and tokens",
-                    ));
-                }
-                let mut tiers = Vec::with_capacity(p.tiers.len());
-                for (j, t) in p.tiers.iter().enumerate() {
-                    let at_tier = |field: &str| format!("{path}.policies[{i}].tiers[{j}].{field}");
-                    let when = compile_tier_when(t, &at_tier)?;
-                    let name = match (&t.name, &when) {
-                        (Some(n), _) => check_name(n, "tier name", at_tier("name"))?,
-                        (None, TierWhen::Claim { equals, .. }) => equals.clone(),
-                        (None, TierWhen::Role(r)) => r.clone(),
-                    };
-                    tiers.push((when, name));
-                }
-                for (j, r) in p.routes.iter().enumerate() {
-                    if !route_names.contains(&r.as_str()) {
-                        return Err(ConfigError::new(
-                            format!("{path}.policies[{i}].routes[{j}]"),
-                            format!("no route named `{r}`"),
-                        ));
-                    }
-                }
-                // A capacity on a global policy is a per-replica pre-limit,
-                // checked before the service is called.
-                if p.capacity > 0 {
-                    if p.slots == 0 || p.slots > MAX_SLOTS {
-                        return Err(ConfigError::new(
-                            at("slots"),
-                            format!("must be between 1 and {MAX_SLOTS}"),
-                        ));
-                    }
-                    policies.push(Policy {
-                        table: Table::new(name, p.slots),
-                        name: name.to_string(),
-                        key: key.clone(),
-                        rate: compile_rate(p.capacity, &p.refill, &at)?,
-                        routes: p.routes.clone(),
-                        tiers: Vec::new(),
-                        monitor: false,
-                        kind: p.kind,
-                        pre_limit: true,
-                        currency: None,
-                    });
-                }
-                global_policies.push(global::GlobalPolicy {
-                    name: name.to_string(),
-                    kind: p.kind,
-                    key,
-                    routes: p.routes,
-                    tiers,
-                    monitor: p.monitor,
-                    fail_mode: p.fail_mode.unwrap_or(settings.fail_mode),
-                });
-                continue;
+                let (pre_limit, global) =
+                    compile_global_policy(p, name, key, settings.fail_mode, &at)?;
+                policies.extend(pre_limit);
+                global_policies.push(global);
+            } else {
+                policies.push(compile_local_policy(p, name, key, &models, &at)?);
             }
-            let rate = compile_rate(p.capacity, &p.refill, &at)?;
-            for (j, r) in p.routes.iter().enumerate() {
-                if !route_names.contains(&r.as_str()) {
-                    return Err(ConfigError::new(
-                        format!("{path}.policies[{i}].routes[{j}]"),
-                        format!("no route named `{r}`"),
-                    ));
-                }
-            }
-            let mut tiers = Vec::with_capacity(p.tiers.len());
-            for (j, t) in p.tiers.iter().enumerate() {
-                let at_tier = |field: &str| format!("{path}.policies[{i}].tiers[{j}].{field}");
-                let when = compile_tier_when(t, &at_tier)?;
-                tiers.push(Tier {
-                    when,
-                    rate: compile_rate(t.capacity, &t.refill, &at_tier)?,
-                });
-            }
-            if p.slots == 0 || p.slots > MAX_SLOTS {
-                return Err(ConfigError::new(
-                    at("slots"),
-                    format!("must be between 1 and {MAX_SLOTS}"),
-                ));
-            }
-            let currency = match (p.kind, &p.currency) {
-                (PolicyKind::Cost, Some(c))
-                    if (2..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphabetic()) =>
-                {
-                    if !models.has_prices() {
-                        return Err(ConfigError::new(
-                            at("kind"),
-                            "a `cost` policy needs prices in rate_limit.models",
-                        ));
-                    }
-                    Some(c.to_ascii_uppercase())
-                }
-                (PolicyKind::Cost, _) => {
-                    return Err(ConfigError::new(
-                        at("currency"),
-                        "a `cost` policy needs a currency code (2 to 8 letters, e.g. USD)",
-                    ))
-                }
-                (_, Some(_)) => {
-                    return Err(ConfigError::new(
-                        at("currency"),
-                        "only a `cost` policy has a currency",
-                    ))
-                }
-                (_, None) => None,
-            };
-            policies.push(Policy {
-                currency,
-                table: Table::new(name, p.slots),
-                name: name.to_string(),
-                key,
-                rate,
-                routes: p.routes,
-                tiers,
-                monitor: p.monitor,
-                kind: p.kind,
-                pre_limit: false,
-            });
         }
         let global = match settings.global {
             Some(g) => Some(GlobalBackend::compile(
@@ -737,6 +530,29 @@ impl RateLimiter {
     }
 
     /// Policy names, in configuration order (for metrics).
+    /// The request headers this limiter's keys read (lowercase): header and
+    /// API-key parts of every policy (local, global, pre-authentication), and
+    /// `x-forwarded-for` when proxies in front are trusted.
+    pub fn header_names(&self, out: &mut Vec<String>) {
+        let global = self.global.iter().flat_map(|g| g.policies.iter());
+        let parts = self
+            .policies
+            .iter()
+            .flat_map(|p| p.key.iter())
+            .chain(global.flat_map(|p| p.key.iter()));
+        for part in parts {
+            if let KeyPart::Header(name) | KeyPart::ApiKey(name) = part {
+                out.push(name.clone());
+            }
+        }
+        if self.client_ip.trusted_hops > 0 {
+            out.push("x-forwarded-for".to_string());
+        }
+        if let Some(pre) = &self.pre_auth {
+            pre.header_names(out);
+        }
+    }
+
     pub fn policy_names(&self) -> impl Iterator<Item = &str> {
         self.policies.iter().map(|p| p.name.as_str())
     }
@@ -1099,6 +915,274 @@ impl RateLimiter {
                     b.give_back(&rate, k.amount, now_ms)
                 });
         }
+    }
+}
+
+/// The limiter-wide numbers: retries, client-address settings, defaults.
+fn check_limiter_settings(settings: &RateLimitSettings, path: &str) -> Result<(), ConfigError> {
+    if settings.cas_retries > MAX_CAS_RETRIES {
+        return Err(ConfigError::new(
+            format!("{path}.cas_retries"),
+            format!("must be at most {MAX_CAS_RETRIES}"),
+        ));
+    }
+    if settings.client_ip.ipv6_prefix == 0 || settings.client_ip.ipv6_prefix > 128 {
+        return Err(ConfigError::new(
+            format!("{path}.client_ip.ipv6_prefix"),
+            "must be between 1 and 128",
+        ));
+    }
+    if settings.client_ip.trusted_hops > 32 {
+        return Err(ConfigError::new(
+            format!("{path}.client_ip.trusted_hops"),
+            "must be at most 32",
+        ));
+    }
+    if settings.default_max_tokens == 0 {
+        return Err(ConfigError::new(
+            format!("{path}.default_max_tokens"),
+            "must be greater than 0",
+        ));
+    }
+    Ok(())
+}
+
+/// The pre-authentication limit: a one-policy limiter keyed by address.
+fn compile_pre_auth(
+    p: &PreAuthSettings,
+    settings: &RateLimitSettings,
+    route_names: &[&str],
+    path: &str,
+) -> Result<RateLimiter, ConfigError> {
+    let at = format!("{path}.pre_auth");
+    let inner = RateLimitSettings {
+        policies: vec![PolicySettings {
+            name: "pre_auth".to_string(),
+            key: vec![KeyPartSettings::Ip],
+            capacity: p.capacity,
+            refill: p.refill.clone(),
+            routes: Vec::new(),
+            tiers: Vec::new(),
+            monitor: false,
+            kind: PolicyKind::Requests,
+            slots: p.slots,
+            currency: None,
+            backend: Backend::Local,
+            fail_mode: None,
+        }],
+        fail_mode: p.fail_mode,
+        emit_headers: false,
+        cas_retries: settings.cas_retries,
+        client_ip: settings.client_ip.clone(),
+        ..RateLimitSettings::default()
+    };
+    RateLimiter::compile(inner, route_names, &at).map_err(|e| {
+        // Name the operator's fields, not the synthetic policy's.
+        ConfigError::new(e.path.replace(".policies[0]", ""), e.message)
+    })
+}
+
+fn check_policy_name(
+    name: &str,
+    policies: &[Policy],
+    global_policies: &[global::GlobalPolicy],
+    at: &dyn Fn(&str) -> String,
+) -> Result<(), ConfigError> {
+    if name.is_empty() || name.len() > 64 {
+        return Err(ConfigError::new(at("name"), "must be 1 to 64 characters"));
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ConfigError::new(
+            at("name"),
+            "may contain only letters, digits, `_` and `-`",
+        ));
+    }
+    if policies.iter().any(|q| q.name == name) || global_policies.iter().any(|q| q.name == name) {
+        return Err(ConfigError::new(
+            at("name"),
+            format!("duplicate policy name `{name}`"),
+        ));
+    }
+    Ok(())
+}
+
+/// A policy's key parts (header names lowercased). `at`: the policy's path.
+fn compile_key(p: &PolicySettings, at: &str) -> Result<Vec<KeyPart>, ConfigError> {
+    if p.key.is_empty() {
+        return Err(ConfigError::new(
+            format!("{at}.key"),
+            "must list at least one part",
+        ));
+    }
+    let mut key = Vec::with_capacity(p.key.len());
+    for (j, part) in p.key.iter().enumerate() {
+        let at_part = format!("{at}.key[{j}]");
+        key.push(match part {
+            KeyPartSettings::Subject => KeyPart::Subject,
+            KeyPartSettings::Ip => KeyPart::Ip,
+            KeyPartSettings::Route => KeyPart::Route,
+            KeyPartSettings::ApiKey(a) => {
+                KeyPart::ApiKey(check_name(&a.header, "header", at_part)?.to_ascii_lowercase())
+            }
+            KeyPartSettings::Claim(c) => KeyPart::Claim(check_name(c, "claim", at_part)?),
+            KeyPartSettings::Header(h) => {
+                KeyPart::Header(check_name(h, "header", at_part)?.to_ascii_lowercase())
+            }
+            KeyPartSettings::Model if p.backend == Backend::Local => {
+                return Err(ConfigError::new(
+                    at_part,
+                    "`model` is a key part of global policies only",
+                ))
+            }
+            KeyPartSettings::Model => KeyPart::Model,
+        });
+    }
+    Ok(key)
+}
+
+/// Every route a policy names exists. `at`: the policy's path.
+fn check_routes(routes: &[String], route_names: &[&str], at: &str) -> Result<(), ConfigError> {
+    for (j, r) in routes.iter().enumerate() {
+        if !route_names.contains(&r.as_str()) {
+            return Err(ConfigError::new(
+                format!("{at}.routes[{j}]"),
+                format!("no route named `{r}`"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_slots(slots: u32, at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+    if slots == 0 || slots > MAX_SLOTS {
+        return Err(ConfigError::new(
+            at("slots"),
+            format!("must be between 1 and {MAX_SLOTS}"),
+        ));
+    }
+    Ok(())
+}
+
+/// A `backend: global` policy, and its per-replica pre-limit when it has a
+/// capacity (checked before the service is called).
+fn compile_global_policy(
+    p: PolicySettings,
+    name: String,
+    key: Vec<KeyPart>,
+    fail_mode: FailMode,
+    at: &dyn Fn(&str) -> String,
+) -> Result<(Option<Policy>, global::GlobalPolicy), ConfigError> {
+    if p.kind == PolicyKind::Cost {
+        return Err(ConfigError::new(
+            at("backend"),
+            "`cost` policies are local only; the rate-limit service counts requests and tokens",
+        ));
+    }
+    let mut tiers = Vec::with_capacity(p.tiers.len());
+    for (j, t) in p.tiers.iter().enumerate() {
+        let at_tier = |field: &str| at(&format!("tiers[{j}].{field}"));
+        let when = compile_tier_when(t, &at_tier)?;
+        let tier_name = match (&t.name, &when) {
+            (Some(n), _) => check_name(n, "tier name", at_tier("name"))?,
+            (None, TierWhen::Claim { equals, .. }) => equals.clone(),
+            (None, TierWhen::Role(r)) => r.clone(),
+        };
+        tiers.push((when, tier_name));
+    }
+    let pre_limit = if p.capacity > 0 {
+        check_slots(p.slots, at)?;
+        Some(Policy {
+            table: Table::new(&name, p.slots),
+            name: name.clone(),
+            key: key.clone(),
+            rate: compile_rate(p.capacity, &p.refill, at)?,
+            routes: p.routes.clone(),
+            tiers: Vec::new(),
+            monitor: false,
+            kind: p.kind,
+            pre_limit: true,
+            currency: None,
+        })
+    } else {
+        None
+    };
+    let global = global::GlobalPolicy {
+        name,
+        kind: p.kind,
+        key,
+        routes: p.routes,
+        tiers,
+        monitor: p.monitor,
+        fail_mode: p.fail_mode.unwrap_or(fail_mode),
+    };
+    Ok((pre_limit, global))
+}
+
+/// A policy counted in this process's shared data.
+fn compile_local_policy(
+    p: PolicySettings,
+    name: String,
+    key: Vec<KeyPart>,
+    models: &Models,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Policy, ConfigError> {
+    let rate = compile_rate(p.capacity, &p.refill, at)?;
+    let mut tiers = Vec::with_capacity(p.tiers.len());
+    for (j, t) in p.tiers.iter().enumerate() {
+        let at_tier = |field: &str| at(&format!("tiers[{j}].{field}"));
+        let when = compile_tier_when(t, &at_tier)?;
+        tiers.push(Tier {
+            when,
+            rate: compile_rate(t.capacity, &t.refill, &at_tier)?,
+        });
+    }
+    check_slots(p.slots, at)?;
+    let currency = compile_currency(p.kind, p.currency.as_deref(), models, at)?;
+    Ok(Policy {
+        currency,
+        table: Table::new(&name, p.slots),
+        name,
+        key,
+        rate,
+        routes: p.routes,
+        tiers,
+        monitor: p.monitor,
+        kind: p.kind,
+        pre_limit: false,
+    })
+}
+
+/// A `cost` policy's currency code (uppercased); no other kind has one.
+fn compile_currency(
+    kind: PolicyKind,
+    currency: Option<&str>,
+    models: &Models,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<String>, ConfigError> {
+    match (kind, currency) {
+        (PolicyKind::Cost, Some(c))
+            if (2..=8).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_alphabetic()) =>
+        {
+            if !models.has_prices() {
+                return Err(ConfigError::new(
+                    at("kind"),
+                    "a `cost` policy needs prices in rate_limit.models",
+                ));
+            }
+            Ok(Some(c.to_ascii_uppercase()))
+        }
+        (PolicyKind::Cost, _) => Err(ConfigError::new(
+            at("currency"),
+            "a `cost` policy needs a currency code (2 to 8 letters, e.g. USD)",
+        )),
+        (_, Some(_)) => Err(ConfigError::new(
+            at("currency"),
+            "only a `cost` policy has a currency",
+        )),
+        (_, None) => Ok(None),
     }
 }
 

@@ -3,10 +3,13 @@
 //! Each built-in entity has a stable name (used in config, placeholders,
 //! metrics and the audit line). Detection is hand-written scanning over bytes
 //! rather than one big regex: regex-lite has no lookaround and no literal
-//! prefilter, and this runs on every response byte. Each detector first
-//! checks a cheap prefilter (an `@`, a digit, a literal prefix found with
-//! `memchr::memmem`) and only then looks closer. Boundaries are checked in
-//! code so that digits inside longer digit runs never match.
+//! prefilter, and this runs on every response byte. One pass over the text
+//! ([`Sites`]) finds where anything may match: digit runs, `@`, `:` and `=`,
+//! and words long enough to be a key or token. Each detector starts from
+//! those sites only, and the word-shaped secrets are one table
+//! ([`WORD_SECRETS`]) of literal prefixes checked inside long words.
+//! Boundaries are checked in code so that digits inside longer digit runs
+//! never match.
 
 use memchr::memmem;
 use regex_lite::Regex;
@@ -80,27 +83,7 @@ fn priority(entity: u8) -> u8 {
 #[derive(Debug)]
 pub(crate) struct Detectors {
     custom: Vec<(u8, Regex)>,
-    finders: Finders,
 }
-
-#[derive(Debug)]
-struct Finders {
-    aws: Vec<memmem::Finder<'static>>,
-    sk: memmem::Finder<'static>,
-    gh: memmem::Finder<'static>,
-    github_pat: memmem::Finder<'static>,
-    xox: memmem::Finder<'static>,
-    aiza: memmem::Finder<'static>,
-    eyj: memmem::Finder<'static>,
-    begin: memmem::Finder<'static>,
-    scheme: memmem::Finder<'static>,
-    keywords: Vec<memmem::Finder<'static>>,
-    bearer: memmem::Finder<'static>,
-}
-
-const AWS_PREFIXES: &[&str] = &[
-    "AKIA", "ASIA", "AGPA", "AIDA", "AROA", "AIPA", "ANPA", "ANVA", "A3T",
-];
 
 /// Lowercase keywords whose following `=` / `:` value is a secret. Any left
 /// context is allowed (`DB_PASSWORD`, `client_secret`, `x-api-key`), but the
@@ -119,31 +102,255 @@ const SECRET_KEYWORDS: &[&str] = &[
     "token",
 ];
 
+// ---- candidate sites --------------------------------------------------------
+
+/// Byte classes for the one pass that finds where detectors may match.
+const C_DIGIT: u8 = 1;
+/// Bytes of a key, token, JWT, PEM header or bearer value: `[A-Za-z0-9_.~+/=-]`.
+const C_WORD: u8 = 2;
+/// `:` and `=`: assignment separators, URL schemes, IPv6.
+const C_SEP: u8 = 4;
+const C_AT: u8 = 8;
+
+const fn class_table() -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut b = 0usize;
+    while b < 256 {
+        let c = b as u8;
+        let mut k = 0u8;
+        if c.is_ascii_digit() {
+            k |= C_DIGIT;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'~' | b'+' | b'/' | b'=' | b'-')
+        {
+            k |= C_WORD;
+        }
+        if c == b':' || c == b'=' {
+            k |= C_SEP;
+        }
+        if c == b'@' {
+            k |= C_AT;
+        }
+        t[b] = k;
+        b += 1;
+    }
+    t
+}
+
+static CLASS: [u8; 256] = class_table();
+
+/// Shortest run of word bytes a word-shaped secret needs: a JWT's first
+/// segment and `-----BEGIN` are 10 bytes; every other one is longer.
+const MIN_WORD_SECRET: usize = 10;
+
+/// Where detectors may match, found in one pass over the text. Every
+/// detector starts from these sites instead of searching the text for its
+/// own prefix: prose has few digits, few separators and few long words, so
+/// most text is looked at once, by this pass only.
+#[derive(Debug, Default)]
+struct Sites {
+    /// Offsets where a run of ASCII digits begins.
+    digit_starts: Vec<usize>,
+    /// Maximal runs of word bytes at least [`MIN_WORD_SECRET`] long: every
+    /// key, token, JWT, PEM header and bearer value lies inside one.
+    words: Vec<(usize, usize)>,
+    /// Offsets of `:` and `=`.
+    seps: Vec<usize>,
+    at_sign: bool,
+}
+
+impl Sites {
+    fn of(t: &[u8]) -> Self {
+        let mut s = Sites::default();
+        let mut prev_digit = false;
+        let mut word_start: Option<usize> = None;
+        for (i, &b) in t.iter().enumerate() {
+            let c = CLASS[usize::from(b)];
+            let digit = c & C_DIGIT != 0;
+            if digit && !prev_digit {
+                s.digit_starts.push(i);
+            }
+            prev_digit = digit;
+            if c & C_WORD != 0 {
+                word_start.get_or_insert(i);
+            } else if let Some(ws) = word_start.take() {
+                if i - ws >= MIN_WORD_SECRET {
+                    s.words.push((ws, i));
+                }
+            }
+            if c & C_SEP != 0 {
+                s.seps.push(i);
+            }
+            if c & C_AT != 0 {
+                s.at_sign = true;
+            }
+        }
+        if let Some(ws) = word_start {
+            if t.len() - ws >= MIN_WORD_SECRET {
+                s.words.push((ws, t.len()));
+            }
+        }
+        s
+    }
+
+    fn is_empty(&self) -> bool {
+        self.digit_starts.is_empty()
+            && self.words.is_empty()
+            && self.seps.is_empty()
+            && !self.at_sign
+    }
+}
+
+/// A secret with a literal prefix, checked at each place inside a long
+/// word where the prefix occurs: `end` confirms the value and gives its end
+/// and entity (an `sk-` key is OpenAI's or Anthropic's).
+struct WordSecret {
+    prefix: &'static [u8],
+    /// The entities `end` may report (any one on: the check runs).
+    entities: &'static [u8],
+    end: WordEnd,
+}
+
+/// Confirms a word-shaped secret at an offset: its end and entity.
+type WordEnd = fn(&[u8], usize) -> Option<(usize, u8)>;
+/// A numeric detector over the digit-run starts.
+type NumberFinder = fn(&[u8], &[usize], &mut Vec<Finding>);
+
+fn aws(t: &[u8], i: usize) -> Option<(usize, u8)> {
+    aws_key_at(t, i).map(|e| (e, AWS_ACCESS_KEY))
+}
+
+const WORD_SECRETS: &[WordSecret] = &[
+    WordSecret {
+        prefix: b"AKIA",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"ASIA",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"AGPA",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"AIDA",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"AROA",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"AIPA",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"ANPA",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"ANVA",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"A3T",
+        entities: &[AWS_ACCESS_KEY],
+        end: aws,
+    },
+    WordSecret {
+        prefix: b"sk-",
+        entities: &[OPENAI_KEY, ANTHROPIC_KEY],
+        end: sk_key_at,
+    },
+    WordSecret {
+        prefix: b"gh",
+        entities: &[GITHUB_TOKEN],
+        end: |t, i| github_token_at(t, i).map(|e| (e, GITHUB_TOKEN)),
+    },
+    WordSecret {
+        prefix: b"github_pat_",
+        entities: &[GITHUB_TOKEN],
+        end: |t, i| github_pat_at(t, i).map(|e| (e, GITHUB_TOKEN)),
+    },
+    WordSecret {
+        prefix: b"xox",
+        entities: &[SLACK_TOKEN],
+        end: |t, i| slack_token_at(t, i).map(|e| (e, SLACK_TOKEN)),
+    },
+    WordSecret {
+        prefix: b"AIza",
+        entities: &[GOOGLE_API_KEY],
+        end: |t, i| google_key_at(t, i).map(|e| (e, GOOGLE_API_KEY)),
+    },
+    WordSecret {
+        prefix: b"eyJ",
+        entities: &[JWT],
+        end: |t, i| jwt_at(t, i).map(|e| (e, JWT)),
+    },
+    WordSecret {
+        prefix: b"-----BEGIN ",
+        entities: &[PRIVATE_KEY],
+        end: |t, i| pem_private_key_at(t, i).map(|e| (e, PRIVATE_KEY)),
+    },
+];
+
+/// Bytes that begin a prefix in [`WORD_SECRETS`].
+static PREFIX_FIRST: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < WORD_SECRETS.len() {
+        if let Some(&b) = WORD_SECRETS[i].prefix.first() {
+            t[b as usize] = true;
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Calls `f(keyword_start, keyword_end)` for each secret keyword that the
+/// separator at `sep` may follow: the keyword, an optional closing quote
+/// (`"`, `'` or an escaped `\"`), at most 8 spaces or tabs, the separator.
+/// The keyword's own checks (`assignment_value_after`) confirm it.
+fn keywords_before(t: &[u8], sep: usize, mut f: impl FnMut(usize, usize)) {
+    let mut q = sep;
+    while q > 0 && sep - q <= 8 && matches!(t[q - 1], b' ' | b'\t') {
+        q -= 1;
+    }
+    if sep - q > 8 {
+        return;
+    }
+    let mut ends = [Some(q), None, None];
+    if q >= 1 && matches!(t[q - 1], b'"' | b'\'') {
+        ends[1] = Some(q - 1);
+        if t[q - 1] == b'"' && q >= 2 && t[q - 2] == b'\\' {
+            ends[2] = Some(q - 2);
+        }
+    }
+    for k in ends.into_iter().flatten() {
+        for kw in SECRET_KEYWORDS {
+            let kw = kw.as_bytes();
+            if let Some(s) = k.checked_sub(kw.len()) {
+                if t[s..k].eq_ignore_ascii_case(kw) {
+                    f(s, k);
+                }
+            }
+        }
+    }
+}
+
 impl Detectors {
     /// Builds the detector set; `custom` pairs an entity id with its pattern.
     pub(crate) fn new(custom: Vec<(u8, Regex)>) -> Self {
-        Self {
-            custom,
-            finders: Finders {
-                aws: AWS_PREFIXES
-                    .iter()
-                    .map(|p| memmem::Finder::new(p.as_bytes()))
-                    .collect(),
-                sk: memmem::Finder::new(b"sk-"),
-                gh: memmem::Finder::new(b"gh"),
-                github_pat: memmem::Finder::new(b"github_pat_"),
-                xox: memmem::Finder::new(b"xox"),
-                aiza: memmem::Finder::new(b"AIza"),
-                eyj: memmem::Finder::new(b"eyJ"),
-                begin: memmem::Finder::new(b"-----BEGIN "),
-                scheme: memmem::Finder::new(b"://"),
-                keywords: SECRET_KEYWORDS
-                    .iter()
-                    .map(|k| memmem::Finder::new(k.as_bytes()))
-                    .collect(),
-                bearer: memmem::Finder::new(b"bearer "),
-            },
-        }
+        Self { custom }
     }
 
     /// All findings for the entities in `mask`, sorted and non-overlapping.
@@ -154,37 +361,10 @@ impl Detectors {
         }
         let t = text.as_bytes();
         let on = |e: u8| mask & (1u64 << e) != 0;
-        if on(EMAIL) && memchr::memchr(b'@', t).is_some() {
-            find_emails(t, &mut out);
+        let sites = Sites::of(t);
+        if !sites.is_empty() {
+            self.find_builtin(t, &sites, &on, &mut out);
         }
-        let numeric = on(PHONE) || on(CREDIT_CARD) || on(US_SSN) || on(IBAN) || on(IP_ADDRESS);
-        // Where digit runs start: the numeric detectors visit only these, not every byte.
-        let starts = if numeric {
-            digit_run_starts(t)
-        } else {
-            Vec::new()
-        };
-        if !starts.is_empty() {
-            if on(PHONE) {
-                find_phones(t, &starts, &mut out);
-            }
-            if on(CREDIT_CARD) {
-                find_cards(t, &starts, &mut out);
-            }
-            if on(US_SSN) {
-                find_ssns(t, &starts, &mut out);
-            }
-            if on(IBAN) {
-                find_ibans(t, &starts, &mut out);
-            }
-            if on(IP_ADDRESS) {
-                find_ipv4s(t, &starts, &mut out);
-            }
-        }
-        if on(IP_ADDRESS) && memchr::memchr(b':', t).is_some() {
-            find_ipv6s(t, &mut out);
-        }
-        self.find_secrets(t, &on, &mut out);
         for (id, re) in &self.custom {
             if on(*id) {
                 for m in re.find_iter(text) {
@@ -199,161 +379,88 @@ impl Detectors {
                 }
             }
         }
-        resolve_overlaps(out)
+        if out.len() > 1 {
+            out = resolve_overlaps(out);
+        }
+        out
     }
 
-    fn find_secrets(&self, t: &[u8], on: &dyn Fn(u8) -> bool, out: &mut Vec<Finding>) {
-        let f = &self.finders;
-        if on(AWS_ACCESS_KEY) {
-            for finder in &f.aws {
-                for i in finder.find_iter(t) {
-                    if let Some(end) = aws_key_at(t, i) {
-                        out.push(Finding {
-                            start: i,
-                            end,
-                            entity: AWS_ACCESS_KEY,
-                            by_context: false,
-                        });
-                    }
+    fn find_builtin(
+        &self,
+        t: &[u8],
+        sites: &Sites,
+        on: &dyn Fn(u8) -> bool,
+        out: &mut Vec<Finding>,
+    ) {
+        if on(EMAIL) && sites.at_sign {
+            find_emails(t, out);
+        }
+        let starts = &sites.digit_starts;
+        if !starts.is_empty() {
+            let numeric: [(u8, NumberFinder); 5] = [
+                (PHONE, find_phones),
+                (CREDIT_CARD, find_cards),
+                (US_SSN, find_ssns),
+                (IBAN, find_ibans),
+                (IP_ADDRESS, find_ipv4s),
+            ];
+            for (entity, find) in numeric {
+                if on(entity) {
+                    find(t, starts, out);
                 }
             }
         }
-        if on(OPENAI_KEY) || on(ANTHROPIC_KEY) {
-            for i in f.sk.find_iter(t) {
-                if let Some((end, entity)) = sk_key_at(t, i) {
-                    if on(entity) {
-                        out.push(Finding {
-                            start: i,
-                            end,
-                            entity,
-                            by_context: false,
-                        });
-                    }
-                }
-            }
+        let colons = || sites.seps.iter().copied().filter(|&p| t[p] == b':');
+        if on(IP_ADDRESS) {
+            find_ipv6s(t, colons(), out);
         }
-        if on(GITHUB_TOKEN) {
-            for i in f.gh.find_iter(t) {
-                if let Some(end) = github_token_at(t, i) {
-                    out.push(Finding {
-                        start: i,
-                        end,
-                        entity: GITHUB_TOKEN,
-                        by_context: false,
-                    });
+        let found = |start: usize, end: usize, entity: u8| Finding {
+            start,
+            end,
+            entity,
+            by_context: false,
+        };
+        for &(s, e) in &sites.words {
+            for i in s..e {
+                if !PREFIX_FIRST[usize::from(t[i])] {
+                    continue;
                 }
-            }
-            for i in f.github_pat.find_iter(t) {
-                if left_ok(t, i, is_alnum) {
-                    let end = run(t, i + 11, |b| b.is_ascii_alphanumeric() || b == b'_');
-                    if end - (i + 11) >= 22 {
-                        out.push(Finding {
-                            start: i,
-                            end,
-                            entity: GITHUB_TOKEN,
-                            by_context: false,
-                        });
-                    }
-                }
-            }
-        }
-        if on(SLACK_TOKEN) {
-            for i in f.xox.find_iter(t) {
-                if let Some(end) = slack_token_at(t, i) {
-                    out.push(Finding {
-                        start: i,
-                        end,
-                        entity: SLACK_TOKEN,
-                        by_context: false,
-                    });
-                }
-            }
-        }
-        if on(GOOGLE_API_KEY) {
-            for i in f.aiza.find_iter(t) {
-                if left_ok(t, i, is_b64url) {
-                    let end = run(t, i + 4, is_b64url);
-                    if end - (i + 4) == 35 {
-                        out.push(Finding {
-                            start: i,
-                            end,
-                            entity: GOOGLE_API_KEY,
-                            by_context: false,
-                        });
-                    }
-                }
-            }
-        }
-        if on(JWT) {
-            for i in f.eyj.find_iter(t) {
-                if let Some(end) = jwt_at(t, i) {
-                    out.push(Finding {
-                        start: i,
-                        end,
-                        entity: JWT,
-                        by_context: false,
-                    });
-                }
-            }
-        }
-        if on(PRIVATE_KEY) {
-            for i in f.begin.find_iter(t) {
-                if let Some(end) = pem_private_key_at(t, i) {
-                    out.push(Finding {
-                        start: i,
-                        end,
-                        entity: PRIVATE_KEY,
-                        by_context: false,
-                    });
-                }
-            }
-        }
-        if on(SECRET_ASSIGNMENT) {
-            for i in f.scheme.find_iter(t) {
-                if let Some((s, e)) = url_password_after(t, i + 3) {
-                    out.push(Finding {
-                        start: s,
-                        end: e,
-                        entity: SECRET_ASSIGNMENT,
-                        by_context: false,
-                    });
-                }
-            }
-            let has_sep = memchr::memchr2(b'=', b':', t).is_some();
-            let has_space = memchr::memchr(b' ', t).is_some();
-            if has_sep || has_space {
-                let lower = t.to_ascii_lowercase();
-                if has_sep {
-                    for (k, finder) in f.keywords.iter().enumerate() {
-                        let klen = SECRET_KEYWORDS.get(k).map_or(0, |s| s.len());
-                        for i in finder.find_iter(&lower) {
-                            if let Some((s, e)) = assignment_value_after(t, i + klen) {
-                                out.push(Finding {
-                                    start: s,
-                                    end: e,
-                                    entity: SECRET_ASSIGNMENT,
-                                    by_context: false,
-                                });
+                for w in WORD_SECRETS {
+                    if t[i..].starts_with(w.prefix) && w.entities.iter().any(|&x| on(x)) {
+                        if let Some((end, entity)) = (w.end)(t, i) {
+                            if on(entity) {
+                                out.push(found(i, end, entity));
                             }
                         }
                     }
                 }
-                for i in f.bearer.find_iter(&lower) {
-                    if left_ok(t, i, is_alnum) {
-                        let s = i + 7;
-                        let e = run(t, s, |b| {
-                            b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
-                        });
-                        let e = run(t, e, |b| b == b'=');
-                        if e - s >= 16 && t[s..e].iter().any(u8::is_ascii_digit) {
-                            out.push(Finding {
-                                start: s,
-                                end: e,
-                                entity: SECRET_ASSIGNMENT,
-                                by_context: false,
-                            });
-                        }
-                    }
+            }
+        }
+        if !on(SECRET_ASSIGNMENT) {
+            return;
+        }
+        for p in colons() {
+            if t.get(p + 1..p + 3) == Some(b"//") {
+                if let Some((s, e)) = url_password_after(t, p + 3) {
+                    out.push(found(s, e, SECRET_ASSIGNMENT));
+                }
+            }
+        }
+        for &p in &sites.seps {
+            keywords_before(t, p, |_, k| {
+                if let Some((s, e)) = assignment_value_after(t, k) {
+                    out.push(found(s, e, SECRET_ASSIGNMENT));
+                }
+            });
+        }
+        // `Bearer <value>`: the value starts a long word right after `bearer `.
+        for &(s, e) in &sites.words {
+            if e - s < 16 || s < 7 || !t[s - 7..s].eq_ignore_ascii_case(b"bearer ") {
+                continue;
+            }
+            if left_ok(t, s - 7, is_alnum) {
+                if let Some(end) = bearer_value_at(t, s) {
+                    out.push(found(s, end, SECRET_ASSIGNMENT));
                 }
             }
         }
@@ -445,14 +552,14 @@ impl Detectors {
             }
         }
         if on(SECRET_ASSIGNMENT) && memchr::memchr2(b'"', b'\'', &t[from..]).is_some() {
-            let lower = t[from..].to_ascii_lowercase();
-            for (idx, finder) in self.finders.keywords.iter().enumerate() {
-                let klen = SECRET_KEYWORDS.get(idx).map_or(0, |s| s.len());
-                for i in finder.find_iter(&lower) {
-                    if let Some(v) = open_quoted_value_after(t, from + i + klen) {
-                        h = h.min(v);
+            for sep in memchr::memchr2_iter(b'=', b':', &t[from..]) {
+                keywords_before(t, from + sep, |s, k| {
+                    if s >= from {
+                        if let Some(v) = open_quoted_value_after(t, k) {
+                            h = h.min(v);
+                        }
                     }
-                }
+                });
             }
         }
         for f in findings.iter().rev() {
@@ -579,20 +686,6 @@ fn number_right_ok(t: &[u8], e: usize) -> bool {
         Some(b'-' | b'.' | b'/') => !byte_at(t, e + 1).is_some_and(|c| c.is_ascii_digit()),
         Some(_) => true,
     }
-}
-
-/// Offsets where a run of ASCII digits begins.
-fn digit_run_starts(t: &[u8]) -> Vec<usize> {
-    let mut v = Vec::new();
-    let mut prev_digit = false;
-    for (i, &b) in t.iter().enumerate() {
-        let d = b.is_ascii_digit();
-        if d && !prev_digit {
-            v.push(i);
-        }
-        prev_digit = d;
-    }
-    v
 }
 
 // ---- EMAIL ----------------------------------------------------------------
@@ -1288,10 +1381,10 @@ fn find_ipv4s(t: &[u8], starts: &[usize], out: &mut Vec<Finding>) {
 }
 
 /// IPv6 candidates start where the run of hex digits and colons around a `:` begins.
-fn find_ipv6s(t: &[u8], out: &mut Vec<Finding>) {
+fn find_ipv6s(t: &[u8], colons: impl Iterator<Item = usize>, out: &mut Vec<Finding>) {
     let mut done = 0;
     let mut tried = usize::MAX;
-    for colon in memchr::memchr_iter(b':', t) {
+    for colon in colons {
         if colon < done {
             continue;
         }
@@ -1475,6 +1568,31 @@ fn github_token_at(t: &[u8], i: usize) -> Option<usize> {
     }
     let e = run(t, i + 4, is_alnum);
     (e - (i + 4) >= 30 && byte_at(t, e).is_none_or(|b| b != b'_')).then_some(e)
+}
+
+fn github_pat_at(t: &[u8], i: usize) -> Option<usize> {
+    if !left_ok(t, i, is_alnum) {
+        return None;
+    }
+    let end = run(t, i + 11, |b| b.is_ascii_alphanumeric() || b == b'_');
+    (end - (i + 11) >= 22).then_some(end)
+}
+
+fn google_key_at(t: &[u8], i: usize) -> Option<usize> {
+    if !left_ok(t, i, is_b64url) {
+        return None;
+    }
+    let end = run(t, i + 4, is_b64url);
+    (end - (i + 4) == 35).then_some(end)
+}
+
+/// The value of `Bearer <value>` starting at `s`: at least 16 bytes with a digit.
+fn bearer_value_at(t: &[u8], s: usize) -> Option<usize> {
+    let e = run(t, s, |b| {
+        b.is_ascii_alphanumeric() || b"-._~+/".contains(&b)
+    });
+    let e = run(t, e, |b| b == b'=');
+    (e - s >= 16 && t[s..e].iter().any(u8::is_ascii_digit)).then_some(e)
 }
 
 fn slack_token_at(t: &[u8], i: usize) -> Option<usize> {

@@ -160,43 +160,55 @@ fn hex_val(b: u8) -> Option<u8> {
 }
 
 /// Hex digits, allowing one separator (space, colon, comma, `\x`, `0x`) between byte pairs.
+/// Walks one hex run from `i` (pairs, optionally separated by a space, colon
+/// or comma, optionally prefixed `\x` / `0x`); calls `pair` for each byte and
+/// returns where the run ends.
+fn hex_run(b: &[u8], i: usize, mut pair: impl FnMut(u8)) -> usize {
+    let mut j = i;
+    let mut any = false;
+    loop {
+        let mut k = j;
+        if any && matches!(b.get(k), Some(b' ' | b':' | b',')) {
+            k += 1;
+        }
+        if matches!(
+            (b.get(k), b.get(k + 1)),
+            (Some(b'\\' | b'0'), Some(b'x' | b'X'))
+        ) {
+            k += 2;
+        }
+        match (
+            b.get(k).copied().and_then(hex_val),
+            b.get(k + 1).copied().and_then(hex_val),
+        ) {
+            (Some(h), Some(l)) => {
+                pair(h << 4 | l);
+                any = true;
+                j = k + 2;
+            }
+            _ => return j,
+        }
+    }
+}
+
 fn hex_runs(text: &str, budget: &mut Budget, out: &mut Vec<(Encoding, String)>) {
     let b = text.as_bytes();
     let mut i = 0;
     while i < b.len() {
-        let mut digits: Vec<u8> = Vec::new();
-        let mut j = i;
-        loop {
-            // Optional separator / prefix before a pair.
-            let mut k = j;
-            if !digits.is_empty() && matches!(b.get(k), Some(b' ' | b':' | b',')) {
-                k += 1;
-            }
-            if matches!(
-                (b.get(k), b.get(k + 1)),
-                (Some(b'\\' | b'0'), Some(b'x' | b'X'))
-            ) {
-                k += 2;
-            }
-            match (
-                b.get(k).copied().and_then(hex_val),
-                b.get(k + 1).copied().and_then(hex_val),
-            ) {
-                (Some(h), Some(l)) => {
-                    digits.push(h << 4 | l);
-                    j = k + 2;
-                }
-                _ => break,
-            }
-        }
+        // Measure first: short runs ("be", "cafe") are everywhere in prose
+        // and must not cost an allocation.
+        let mut n = 0usize;
+        let j = hex_run(b, i, |_| n += 1);
         if j == i {
             i += 1;
             continue;
         }
-        if digits.len().saturating_mul(2) >= budget.min_hex.max(8) {
+        if n.saturating_mul(2) >= budget.min_hex.max(8) {
             if !take(budget) {
                 return;
             }
+            let mut digits = Vec::with_capacity(n);
+            hex_run(b, i, |d| digits.push(d));
             keep(digits, Encoding::Hex, budget, out);
         }
         i = j;
@@ -205,6 +217,9 @@ fn hex_runs(text: &str, budget: &mut Budget, out: &mut Vec<(Encoding, String)>) 
 
 fn url_encoded(text: &str, budget: &mut Budget, out: &mut Vec<(Encoding, String)>) {
     let b = text.as_bytes();
+    if memchr::memchr(b'%', b).is_none() {
+        return;
+    }
     let escapes = b
         .windows(3)
         .filter(|w| {

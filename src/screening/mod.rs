@@ -17,6 +17,7 @@ mod decode;
 mod engine;
 pub mod model;
 pub mod normalize;
+pub mod pack;
 pub mod rules;
 pub mod settings;
 pub mod shapes;
@@ -24,13 +25,13 @@ pub mod validate;
 
 use std::sync::Arc;
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 use regex_lite::Regex;
 
 use crate::error::ConfigError;
 
 use decode::{Budget, Encoding};
-use engine::{push_unique, ViewMatcher};
+use engine::{push_unique, PatternDef, SlotDef, ViewMatcher};
 use rules::Category;
 pub use settings::{
     Action, AllowRuleSettings, CategorySettings, DecodeSettings, DenyRuleSettings, History,
@@ -114,6 +115,23 @@ struct RegexRule {
     on: MatchOn,
 }
 
+/// The detectors in code that the pack switches on, each with its rule index.
+#[derive(Debug, Clone, Default)]
+struct Detectors {
+    /// Chat-template markers (lowercase, no whitespace), their longest length
+    /// in characters, and the rule.
+    markers: Option<(Vec<String>, usize, usize)>,
+    /// The fake-system-header regex, a prefilter for its keywords, the words
+    /// that may open an instruction after it, and the rule.
+    system_header: Option<(Regex, AhoCorasick, Vec<String>, usize)>,
+    /// Unicode tag characters.
+    tags: Option<usize>,
+    /// A run of invisible characters: (rule, minimum run).
+    invisible: Option<(usize, usize)>,
+    /// Base64, hex and URL-encoded runs (only with `decode.enabled`).
+    encoded: [Option<usize>; 3],
+}
+
 /// Compiled screening configuration, shared by every stream.
 #[derive(Debug, Clone)]
 pub struct Screener {
@@ -131,21 +149,15 @@ pub struct Screener {
     rules: Vec<RuleMeta>,
     plain: ViewMatcher,
     leet: ViewMatcher,
-    tool_plain: ViewMatcher,
-    tool_leet: ViewMatcher,
-    markers: Option<(AhoCorasick, usize)>,
-    system_header: Option<(Regex, usize)>,
-    header_starters: Vec<String>,
+    detectors: Detectors,
     regexes: Vec<RegexRule>,
-    tags_rule: Option<usize>,
-    invisible_rule: Option<usize>,
-    encoded_rules: [Option<usize>; 3],
     decode: DecodeSettings,
     exempt_routes: Vec<String>,
     exempt_roles: Vec<String>,
     model: Option<Arc<model::Model>>,
     model_settings: ModelSettings,
     system_action: Action,
+    pack_version: String,
 }
 
 fn valid_id(id: &str) -> bool {
@@ -171,268 +183,153 @@ fn category_action(c: &CategorySettings, cat: Category) -> Action {
 const SYSTEM_HEADER_WORDS: &[&str] = &["sys", "developer", "admin"];
 const SYSTEM_HEADER_RE: &str = r"(?im)(?:^|[\[(<{])[ \t>#*\[(<|=-]*(?:system|developer|sys|admin|administrator)(?:[ \t]+(?:message|prompt|note|notice|instructions?|override|update|alert|command|directive|msg))?[ \t]*[\]>)*|=]*[ \t]*:(.*)$";
 
-fn contains_ignore_ascii_case(hay: &str, needle: &str) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+/// The rule table and patterns while compiling.
+struct Builder<'s> {
+    s: &'s ScreeningSettings,
+    metas: Vec<RuleMeta>,
+    patterns: Vec<PatternDef>,
+    regexes: Vec<RegexRule>,
+    detectors: Detectors,
 }
 
-impl Screener {
-    /// Validates and compiles the settings. `route_names` are the configured
-    /// routes (for `exempt_routes`); `path` prefixes error paths.
-    pub fn compile(
-        s: ScreeningSettings,
-        route_names: &[&str],
-        path: &str,
-    ) -> Result<Self, ConfigError> {
-        let at = |field: &str| format!("{path}.{field}");
-        for (field, v) in [
-            ("max_body_bytes", s.max_body_bytes),
-            ("max_messages", s.max_messages),
-            ("max_message_chars", s.max_message_chars),
-            ("max_total_chars", s.max_total_chars),
-        ] {
-            if v == 0 {
-                return Err(ConfigError::new(at(field), "must be greater than 0"));
-            }
-        }
-        if s.max_tokens_cap == Some(0) {
-            return Err(ConfigError::new(
-                at("max_tokens_cap"),
-                "must be greater than 0",
-            ));
-        }
-        if s.decode.min_base64_chars < 8 || s.decode.min_hex_chars < 8 {
-            return Err(ConfigError::new(
-                at("decode"),
-                "minimum run lengths must be at least 8",
-            ));
-        }
-        let m = &s.model;
-        let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
-        if !unit(m.block_threshold) {
-            return Err(ConfigError::new(
-                at("model.block_threshold"),
-                "must be a number from 0 to 1",
-            ));
-        }
-        if !unit(m.monitor_threshold) || m.monitor_threshold > m.block_threshold {
-            return Err(ConfigError::new(
-                at("model.monitor_threshold"),
-                "must be a number from 0 to model.block_threshold",
-            ));
-        }
-        for r in m.route_indirect_actions.keys() {
-            if !route_names.contains(&r.as_str()) {
-                return Err(ConfigError::new(
-                    at("model.route_indirect_actions"),
-                    format!("no route named `{r}`"),
-                ));
-            }
-        }
-        let model = if m.enabled {
-            Some(Arc::new(model::Model::load(model::SHIPPED, &at("model"))?))
-        } else {
-            None
-        };
-        if s.roles.is_empty() {
-            return Err(ConfigError::new(
-                at("roles"),
-                "must list at least one role (set `enabled: false` to turn screening off)",
-            ));
-        }
-        let mut allowed_models = Vec::with_capacity(s.allowed_models.len());
-        for (i, m) in s.allowed_models.iter().enumerate() {
-            match validate::ModelPattern::parse(m) {
-                Some(p) => allowed_models.push(p),
-                None => {
-                    return Err(ConfigError::new(
-                        format!("{path}.allowed_models[{i}]"),
-                        "must be a model name, optionally ending in `*`",
-                    ))
-                }
-            }
-        }
-        for (i, r) in s.exempt_routes.iter().enumerate() {
-            if !route_names.contains(&r.as_str()) {
-                return Err(ConfigError::new(
-                    format!("{path}.exempt_routes[{i}]"),
-                    format!("no route named `{r}`"),
-                ));
-            }
-        }
-
-        let built_in = rules::built_in_ids();
-        for id in s.rule_actions.keys() {
-            if !built_in.iter().any(|(b, _)| b == id) {
-                return Err(ConfigError::new(
-                    at("rule_actions"),
-                    format!("unknown built-in rule id `{id}`"),
-                ));
-            }
-        }
-        let mut rule_ids: Vec<&str> = built_in.iter().map(|(id, _)| *id).collect();
-        for (kind, list) in [
-            (
-                "deny",
-                s.deny.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            ),
-            (
-                "allow",
-                s.allow.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-            ),
-        ] {
-            for (i, id) in list.into_iter().enumerate() {
-                let p = format!("{path}.{kind}[{i}].id");
-                if !valid_id(id) {
-                    return Err(ConfigError::new(
-                        p,
-                        "must be 1-64 characters of a-z, 0-9, `.`, `_`, `-`",
-                    ));
-                }
-                if rule_ids.contains(&id) {
-                    return Err(ConfigError::new(p, format!("duplicate rule id `{id}`")));
-                }
-                rule_ids.push(id);
-            }
-        }
-        for (i, o) in s.allow_overrides.iter().enumerate() {
-            let known = o == "operator"
-                || Category::BUILT_IN.iter().any(|c| c.as_str() == o)
-                || rule_ids.contains(&o.as_str());
-            if !known {
-                return Err(ConfigError::new(
-                    format!("{path}.allow_overrides[{i}]"),
-                    format!("`{o}` is neither a category nor a rule id"),
-                ));
-            }
-        }
-        if !s.allow.is_empty() && s.allow_overrides.is_empty() {
-            return Err(ConfigError::new(
-                at("allow_overrides"),
-                "allow rules have no effect unless allow_overrides names the categories or rule ids they may override",
-            ));
-        }
-        let overridable = |id: &str, cat: Category| {
-            s.allow_overrides
-                .iter()
-                .any(|o| o == id || o == cat.as_str())
-        };
-
-        let mut metas: Vec<RuleMeta> = Vec::new();
-        let rule_index = |id: &str,
-                          cat: Category,
-                          action: Action,
-                          allow: bool,
-                          metas: &mut Vec<RuleMeta>|
-         -> usize {
-            if let Some(i) = metas.iter().position(|m| m.id == id) {
-                return i;
-            }
-            metas.push(RuleMeta {
-                id: id.to_string(),
-                category: cat,
-                action,
-                allow,
-                overridable: !allow && overridable(id, cat),
-            });
-            metas.len() - 1
-        };
-        let built_in_action = |id: &str, cat: Category| -> Action {
-            s.rule_actions.get(id).copied().unwrap_or_else(|| {
-                match category_action(&s.categories, cat) {
-                    Action::Block if rules::MONITOR_BY_DEFAULT.contains(&id) => Action::Monitor,
-                    a => a,
-                }
-            })
-        };
-
-        let mut templates: Vec<(usize, &rules::Template)> = Vec::new();
-        for t in rules::TEMPLATES {
-            let action = built_in_action(t.id, t.category);
-            if action != Action::Off {
-                templates.push((rule_index(t.id, t.category, action, false, &mut metas), t));
-            }
-        }
-        let mut tool_templates: Vec<(usize, &rules::Template)> = Vec::new();
-        for t in rules::TOOL_TEMPLATES {
-            let action = built_in_action(t.id, t.category);
-            if action != Action::Off {
-                tool_templates.push((rule_index(t.id, t.category, action, false, &mut metas), t));
-            }
-        }
-        let mut phrases: Vec<(usize, String)> = Vec::new();
-        for p in rules::PHRASES {
-            let action = built_in_action(p.id, p.category);
-            if action != Action::Off {
-                let r = rule_index(p.id, p.category, action, false, &mut metas);
-                phrases.extend(p.phrases.iter().map(|x| (r, (*x).to_string())));
-            }
-        }
-        let special =
-            |id: &'static str, cat: Category, metas: &mut Vec<RuleMeta>| -> Option<usize> {
-                let action = built_in_action(id, cat);
-                (action != Action::Off).then(|| rule_index(id, cat, action, false, metas))
-            };
-        let markers_rule = special(
-            rules::CHAT_TEMPLATE_ID,
-            Category::RoleImpersonation,
-            &mut metas,
-        );
-        let header_rule = special(
-            rules::SYSTEM_HEADER_ID,
-            Category::RoleImpersonation,
-            &mut metas,
-        );
-        let tags_rule = special(rules::UNICODE_TAGS_ID, Category::Smuggling, &mut metas);
-        let invisible_rule = special(rules::INVISIBLE_RUN_ID, Category::Smuggling, &mut metas);
-        let encoded_rules = if s.decode.enabled {
-            [
-                special(rules::BASE64_ID, Category::Smuggling, &mut metas),
-                special(rules::HEX_ID, Category::Smuggling, &mut metas),
-                special(rules::URL_ID, Category::Smuggling, &mut metas),
-            ]
-        } else {
-            [None, None, None]
-        };
-
-        let mut regexes = Vec::new();
-        let operator_rules = s
-            .deny
+impl Builder<'_> {
+    fn overridable(&self, id: &str, cat: Category) -> bool {
+        self.s
+            .allow_overrides
             .iter()
-            .map(|r| {
-                (
-                    r.id.as_str(),
-                    &r.pattern,
-                    &r.phrases,
-                    r.match_on,
-                    r.action,
-                    false,
-                    "deny",
-                )
-            })
-            .chain(s.allow.iter().map(|r| {
-                (
-                    r.id.as_str(),
-                    &r.pattern,
-                    &r.phrases,
-                    r.match_on,
-                    Action::Block,
-                    true,
-                    "allow",
-                )
-            }));
-        for (i, (id, pattern, list, on, action, allow, kind)) in operator_rules.enumerate() {
-            let i = if allow {
-                i.saturating_sub(s.deny.len())
-            } else {
-                i
-            };
+            .any(|o| o == id || o == cat.as_str())
+    }
+
+    /// The index of rule `id`, adding it.
+    fn rule(&mut self, id: &str, cat: Category, action: Action, allow: bool) -> usize {
+        if let Some(i) = self.metas.iter().position(|m| m.id == id) {
+            return i;
+        }
+        let overridable = !allow && self.overridable(id, cat);
+        self.metas.push(RuleMeta {
+            id: id.to_string(),
+            category: cat,
+            action,
+            allow,
+            overridable,
+        });
+        self.metas.len() - 1
+    }
+
+    /// The action of a built-in rule: `rule_actions`, else its category's
+    /// (monitor for monitor-by-default rules when the category blocks).
+    fn built_in_action(&self, r: &pack::Rule) -> Action {
+        self.s.rule_actions.get(&r.id).copied().unwrap_or_else(|| {
+            match category_action(&self.s.categories, r.category) {
+                Action::Block if r.monitor_by_default => Action::Monitor,
+                a => a,
+            }
+        })
+    }
+
+    fn phrase(rule: usize, text: &str) -> PatternDef {
+        PatternDef {
+            rule,
+            slots: vec![SlotDef::Req(vec![text.to_string()])],
+            not_before: Vec::new(),
+            not_after: Vec::new(),
+            tool_only: false,
+            literal: true,
+        }
+    }
+
+    /// Adds the pack's rules that are not switched off.
+    fn built_in(&mut self, pack: &pack::Pack, path: &str) -> Result<(), ConfigError> {
+        for r in &pack.rules {
+            let action = self.built_in_action(r);
+            if action == Action::Off {
+                continue;
+            }
+            let idx = self.rule(&r.id, r.category, action, false);
+            match &r.matcher {
+                pack::Matcher::Templates(ts) => {
+                    self.patterns.extend(ts.iter().map(|t| PatternDef {
+                        rule: idx,
+                        slots: t.slots.clone(),
+                        not_before: t.not_before.clone(),
+                        not_after: t.not_after.clone(),
+                        tool_only: r.tool_only,
+                        literal: false,
+                    }));
+                }
+                pack::Matcher::Phrases(ps) => {
+                    self.patterns
+                        .extend(ps.iter().map(|p| Self::phrase(idx, p)));
+                }
+                pack::Matcher::Detector(d) => self.detector(d, idx, path)?,
+            }
+        }
+        Ok(())
+    }
+
+    fn detector(&mut self, d: &pack::Detector, idx: usize, path: &str) -> Result<(), ConfigError> {
+        let decode = self.s.decode.enabled;
+        let det = &mut self.detectors;
+        match d {
+            pack::Detector::ChatTemplateMarkers(list) => {
+                let max = list.iter().map(|m| m.chars().count()).max().unwrap_or(0);
+                det.markers = Some((list.clone(), max, idx));
+            }
+            pack::Detector::SystemHeader(starters) => {
+                let re = Regex::new(SYSTEM_HEADER_RE)
+                    .map_err(|e| ConfigError::new(path, format!("built-in regex: {e}")))?;
+                let words = AhoCorasickBuilder::new()
+                    .ascii_case_insensitive(true)
+                    .build(SYSTEM_HEADER_WORDS)
+                    .map_err(|e| ConfigError::new(path, format!("built-in matcher: {e}")))?;
+                let starters = starters
+                    .iter()
+                    .map(|w| normalize::phrase(w, false))
+                    .collect();
+                det.system_header = Some((re, words, starters, idx));
+            }
+            pack::Detector::UnicodeTags => det.tags = Some(idx),
+            pack::Detector::InvisibleRun(n) => det.invisible = Some((idx, *n)),
+            pack::Detector::Base64 if decode => det.encoded[0] = Some(idx),
+            pack::Detector::Hex if decode => det.encoded[1] = Some(idx),
+            pack::Detector::UrlEncoded if decode => det.encoded[2] = Some(idx),
+            pack::Detector::Base64 | pack::Detector::Hex | pack::Detector::UrlEncoded => {}
+        }
+        Ok(())
+    }
+
+    /// Adds the operator's deny and allow rules (regex or phrases).
+    fn operator(&mut self, path: &str) -> Result<(), ConfigError> {
+        let s = self.s;
+        let deny = s.deny.iter().enumerate().map(|(i, r)| {
+            (
+                i,
+                r.id.as_str(),
+                &r.pattern,
+                &r.phrases,
+                r.match_on,
+                r.action,
+                false,
+            )
+        });
+        let allow = s.allow.iter().enumerate().map(|(i, r)| {
+            (
+                i,
+                r.id.as_str(),
+                &r.pattern,
+                &r.phrases,
+                r.match_on,
+                Action::Block,
+                true,
+            )
+        });
+        for (i, id, pattern, list, on, action, allow) in deny.chain(allow) {
+            let kind = if allow { "allow" } else { "deny" };
             let p = |f: &str| format!("{path}.{kind}[{i}].{f}");
             if action == Action::Off {
                 continue;
             }
-            let r = rule_index(id, Category::Operator, action, allow, &mut metas);
+            let r = self.rule(id, Category::Operator, action, allow);
             match (pattern, list.is_empty()) {
                 (Some(_), false) | (None, true) => {
                     return Err(ConfigError::new(
@@ -444,7 +341,7 @@ impl Screener {
                     let re = Regex::new(pat).map_err(|e| {
                         ConfigError::new(p("pattern"), format!("invalid regex: {e}"))
                     })?;
-                    regexes.push(RegexRule { rule: r, re, on });
+                    self.regexes.push(RegexRule { rule: r, re, on });
                 }
                 (None, false) => {
                     for (j, ph) in list.iter().enumerate() {
@@ -454,37 +351,199 @@ impl Screener {
                                 "must contain a letter or digit",
                             ));
                         }
-                        phrases.push((r, ph.clone()));
+                        self.patterns.push(Self::phrase(r, ph));
                     }
                 }
             }
         }
+        Ok(())
+    }
+}
 
-        let plain = ViewMatcher::new(&templates, &phrases, false);
-        let leet = ViewMatcher::new(&templates, &phrases, true);
-        let tool_plain = ViewMatcher::new(&tool_templates, &[], false);
-        let tool_leet = ViewMatcher::new(&tool_templates, &[], true);
-        let markers = match markers_rule {
-            Some(r) => Some((
-                AhoCorasick::new(rules::CHAT_TEMPLATE_MARKERS).map_err(|e| {
-                    ConfigError::new(path, format!("cannot build marker matcher: {e}"))
-                })?,
-                r,
-            )),
-            None => None,
+/// Numeric limits and decode settings.
+fn check_limits(s: &ScreeningSettings, at: &dyn Fn(&str) -> String) -> Result<(), ConfigError> {
+    for (field, v) in [
+        ("max_body_bytes", s.max_body_bytes),
+        ("max_messages", s.max_messages),
+        ("max_message_chars", s.max_message_chars),
+        ("max_total_chars", s.max_total_chars),
+    ] {
+        if v == 0 {
+            return Err(ConfigError::new(at(field), "must be greater than 0"));
+        }
+    }
+    if s.max_tokens_cap == Some(0) {
+        return Err(ConfigError::new(
+            at("max_tokens_cap"),
+            "must be greater than 0",
+        ));
+    }
+    if s.decode.min_base64_chars < 8 || s.decode.min_hex_chars < 8 {
+        return Err(ConfigError::new(
+            at("decode"),
+            "minimum run lengths must be at least 8",
+        ));
+    }
+    if s.roles.is_empty() {
+        return Err(ConfigError::new(
+            at("roles"),
+            "must list at least one role (set `enabled: false` to turn screening off)",
+        ));
+    }
+    Ok(())
+}
+
+/// Model thresholds and per-route overrides; loads the shipped model when enabled.
+fn compile_model(
+    m: &ModelSettings,
+    route_names: &[&str],
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<Arc<model::Model>>, ConfigError> {
+    let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
+    if !unit(m.block_threshold) {
+        return Err(ConfigError::new(
+            at("model.block_threshold"),
+            "must be a number from 0 to 1",
+        ));
+    }
+    if !unit(m.monitor_threshold) || m.monitor_threshold > m.block_threshold {
+        return Err(ConfigError::new(
+            at("model.monitor_threshold"),
+            "must be a number from 0 to model.block_threshold",
+        ));
+    }
+    for r in m.route_indirect_actions.keys() {
+        if !route_names.contains(&r.as_str()) {
+            return Err(ConfigError::new(
+                at("model.route_indirect_actions"),
+                format!("no route named `{r}`"),
+            ));
+        }
+    }
+    if m.enabled {
+        Ok(Some(Arc::new(model::Model::load(
+            model::SHIPPED,
+            &at("model"),
+        )?)))
+    } else {
+        Ok(None)
+    }
+}
+
+/// `allowed_models` patterns; `exempt_routes` name configured routes.
+fn compile_scope(
+    s: &ScreeningSettings,
+    route_names: &[&str],
+    path: &str,
+) -> Result<Vec<validate::ModelPattern>, ConfigError> {
+    let mut allowed_models = Vec::with_capacity(s.allowed_models.len());
+    for (i, m) in s.allowed_models.iter().enumerate() {
+        match validate::ModelPattern::parse(m) {
+            Some(p) => allowed_models.push(p),
+            None => {
+                return Err(ConfigError::new(
+                    format!("{path}.allowed_models[{i}]"),
+                    "must be a model name, optionally ending in `*`",
+                ))
+            }
+        }
+    }
+    for (i, r) in s.exempt_routes.iter().enumerate() {
+        if !route_names.contains(&r.as_str()) {
+            return Err(ConfigError::new(
+                format!("{path}.exempt_routes[{i}]"),
+                format!("no route named `{r}`"),
+            ));
+        }
+    }
+    Ok(allowed_models)
+}
+
+/// Rule ids: `rule_actions` names built-in rules, operator ids are valid and
+/// unique, `allow_overrides` names categories or rules.
+fn check_rule_ids(s: &ScreeningSettings, pack: &pack::Pack, path: &str) -> Result<(), ConfigError> {
+    let built_in = pack.ids();
+    for id in s.rule_actions.keys() {
+        if !built_in.iter().any(|(b, _)| b == id) {
+            return Err(ConfigError::new(
+                format!("{path}.rule_actions"),
+                format!("unknown built-in rule id `{id}`"),
+            ));
+        }
+    }
+    let mut rule_ids: Vec<&str> = built_in.iter().map(|(id, _)| *id).collect();
+    let operator = s
+        .deny
+        .iter()
+        .map(|r| ("deny", r.id.as_str()))
+        .enumerate()
+        .chain(s.allow.iter().map(|r| ("allow", r.id.as_str())).enumerate());
+    for (i, (kind, id)) in operator {
+        let p = format!("{path}.{kind}[{i}].id");
+        if !valid_id(id) {
+            return Err(ConfigError::new(
+                p,
+                "must be 1-64 characters of a-z, 0-9, `.`, `_`, `-`",
+            ));
+        }
+        if rule_ids.contains(&id) {
+            return Err(ConfigError::new(p, format!("duplicate rule id `{id}`")));
+        }
+        rule_ids.push(id);
+    }
+    for (i, o) in s.allow_overrides.iter().enumerate() {
+        let known = o == "operator"
+            || Category::BUILT_IN.iter().any(|c| c.as_str() == o)
+            || rule_ids.contains(&o.as_str());
+        if !known {
+            return Err(ConfigError::new(
+                format!("{path}.allow_overrides[{i}]"),
+                format!("`{o}` is neither a category nor a rule id"),
+            ));
+        }
+    }
+    if !s.allow.is_empty() && s.allow_overrides.is_empty() {
+        return Err(ConfigError::new(
+            format!("{path}.allow_overrides"),
+            "allow rules have no effect unless allow_overrides names the categories or rule ids they may override",
+        ));
+    }
+    Ok(())
+}
+
+impl Screener {
+    /// Validates and compiles the settings. `route_names` are the configured
+    /// routes (for `exempt_routes`); `path` prefixes error paths.
+    pub fn compile(
+        s: ScreeningSettings,
+        route_names: &[&str],
+        path: &str,
+    ) -> Result<Self, ConfigError> {
+        let at = |field: &str| format!("{path}.{field}");
+        check_limits(&s, &at)?;
+        let model = compile_model(&s.model, route_names, &at)?;
+        let allowed_models = compile_scope(&s, route_names, path)?;
+        let pack = pack::Pack::shipped(&at("pack"))?;
+        check_rule_ids(&s, &pack, path)?;
+
+        let mut b = Builder {
+            s: &s,
+            metas: Vec::new(),
+            patterns: Vec::new(),
+            regexes: Vec::new(),
+            detectors: Detectors::default(),
         };
-        let system_header = match header_rule {
-            Some(r) => Some((
-                Regex::new(SYSTEM_HEADER_RE)
-                    .map_err(|e| ConfigError::new(path, format!("built-in regex: {e}")))?,
-                r,
-            )),
-            None => None,
-        };
-        let header_starters = rules::SYSTEM_HEADER_STARTERS
-            .iter()
-            .map(|w| normalize::phrase(w, false))
-            .collect();
+        b.built_in(&pack, path)?;
+        b.operator(path)?;
+        let Builder {
+            metas,
+            patterns,
+            regexes,
+            detectors,
+            ..
+        } = b;
+        let plain = ViewMatcher::new(&patterns, false);
+        let leet = ViewMatcher::new(&patterns, true);
 
         Ok(Self {
             enabled: s.enabled,
@@ -501,22 +560,22 @@ impl Screener {
             rules: metas,
             plain,
             leet,
-            tool_plain,
-            tool_leet,
-            markers,
-            system_header,
-            header_starters,
+            detectors,
             regexes,
-            tags_rule,
-            invisible_rule,
-            encoded_rules,
             decode: s.decode,
             exempt_routes: s.exempt_routes,
             exempt_roles: s.exempt_roles,
             model,
             model_settings: s.model,
             system_action: s.system_action,
+            pack_version: pack.version,
         })
+    }
+
+    /// The built-in rule pack's version (`pack/rules.v1.json`), for the
+    /// configure log line.
+    pub fn pack_version(&self) -> &str {
+        &self.pack_version
     }
 
     /// Whether requests on `route` from a caller with `roles` are screened.
@@ -544,8 +603,30 @@ impl Screener {
     /// [`Screener::screen`] for a request on the named route (which may
     /// override the action for indirect text).
     pub fn screen_on(&self, route: &str, path: &str, body: &[u8]) -> ScreenOutcome {
+        if body.len() > self.max_body_bytes {
+            // The host refuses these with 413 first; this keeps the core safe on its own.
+            return ScreenOutcome::Invalid(ValidationError::BodyTooLarge {
+                max: self.max_body_bytes,
+            });
+        }
+        match shapes::parse(body) {
+            Ok(value) => self.screen_value(route, path, &value),
+            Err(e) => ScreenOutcome::Invalid(e),
+        }
+    }
+
+    /// Validates and screens a body the caller has already parsed with
+    /// [`crate::llm_api::parse_body`] (the pipeline parses each body once and
+    /// shares the value); its size was checked against
+    /// [`Screener::max_body_bytes`] before.
+    pub fn screen_value(
+        &self,
+        route: &str,
+        path: &str,
+        value: &serde_json::Value,
+    ) -> ScreenOutcome {
         let mut score = None;
-        let outcome = match self.check(route, path, body, &mut score) {
+        let outcome = match self.check(route, path, value, &mut score) {
             Ok(outcome) | Err(outcome) => outcome,
         };
         match outcome {
@@ -593,18 +674,12 @@ impl Screener {
         &self,
         route: &str,
         path: &str,
-        body: &[u8],
+        value: &serde_json::Value,
         best: &mut Option<f32>,
     ) -> Result<ScreenOutcome, ScreenOutcome> {
         let invalid = ScreenOutcome::Invalid;
-        if body.len() > self.max_body_bytes {
-            // The host refuses these with 413 first; this keeps the core safe on its own.
-            return Err(invalid(ValidationError::BodyTooLarge {
-                max: self.max_body_bytes,
-            }));
-        }
-        let ex =
-            shapes::extract(Api::from_path(path), body, self.allow_token_input).map_err(invalid)?;
+        let ex = shapes::extract_value(Api::from_path(path), value, self.allow_token_input)
+            .map_err(invalid)?;
         if !self.allowed_models.is_empty() {
             let ok = ex
                 .model
@@ -758,6 +833,12 @@ impl Screener {
     }
 
     /// Every rule (deny and allow) matching `text`; decodes runs when given a budget.
+    ///
+    /// One normalisation feeds every consumer: the folded text (borrowed when
+    /// folding changes nothing), then one tokenisation whose words feed both
+    /// the model and the patterns. The other detectors run only where their
+    /// literal prefilter finds a candidate (`<` / `[` for chat-template
+    /// markers, `:` plus a keyword for fake headers, `%` for URL escapes).
     fn scan(
         &self,
         text: &str,
@@ -766,59 +847,38 @@ impl Screener {
         score: &mut Option<f32>,
     ) -> Vec<usize> {
         let mut found = Vec::new();
-        let folded = normalize::fold(text);
-        if let Some(r) = self.tags_rule {
-            if folded.signals.tag_chars > 0 {
+        let (folded, signals) = normalize::fold_cow(text);
+        let det = &self.detectors;
+        if let Some(r) = det.tags {
+            if signals.tag_chars > 0 {
                 push_unique(&mut found, r);
             }
         }
-        if let Some(r) = self.invisible_rule {
-            if folded.signals.max_invisible_run >= rules::INVISIBLE_RUN_MIN {
+        if let Some((r, min)) = det.invisible {
+            if signals.max_invisible_run >= min {
                 push_unique(&mut found, r);
             }
         }
-        let tokens = normalize::tokenize(&folded.text, false);
+        let tokens = normalize::tokenize(&folded, false);
         if let Some(m) = &self.model {
             let sc = m.score(&tokens.text);
             *score = Some(score.map_or(sc, |b: f32| b.max(sc)));
         }
-        self.plain.scan(&tokens, &mut found);
-        if tool {
-            self.tool_plain.scan(&tokens, &mut found);
+        let mut ids = engine::Ids::default();
+        self.plain.ids(&tokens, &mut ids);
+        self.plain.scan(&tokens, &ids, tool, &mut found);
+        if normalize::has_leet(&folded) {
+            let leet = normalize::tokenize(&folded, true);
+            self.leet.ids(&leet, &mut ids);
+            self.leet.scan(&leet, &ids, tool, &mut found);
         }
-        if normalize::has_leet(&folded.text) {
-            let leet = normalize::tokenize(&folded.text, true);
-            self.leet.scan(&leet, &mut found);
-            if tool {
-                self.tool_leet.scan(&leet, &mut found);
-            }
-        }
-        if let Some((ac, r)) = &self.markers {
-            if ac.is_match(&normalize::squash(&folded.text)) {
+        if let Some((markers, max, r)) = &det.markers {
+            if normalize::has_marker(&folded, markers, *max) {
                 push_unique(&mut found, *r);
             }
         }
-        if let Some((re, r)) = &self.system_header {
-            // The regex is line-anchored: run it only on lines that could match
-            // (a colon and one of its keywords), not over the whole text.
-            let starts_instruction = folded
-                .text
-                .lines()
-                .filter(|line| {
-                    line.contains(':')
-                        && SYSTEM_HEADER_WORDS
-                            .iter()
-                            .any(|w| contains_ignore_ascii_case(line, w))
-                })
-                .flat_map(|line| re.captures_iter(line))
-                .any(|c| {
-                    let rest = c.get(1).map_or("", |m| m.as_str());
-                    let words = normalize::tokenize(rest, false).text;
-                    self.header_starters
-                        .iter()
-                        .any(|s| words.starts_with(s.as_str()))
-                });
-            if starts_instruction {
+        if let Some((re, words, starters, r)) = &det.system_header {
+            if fake_system_header(&folded, re, words, starters) {
                 push_unique(&mut found, *r);
             }
         }
@@ -832,12 +892,12 @@ impl Screener {
             }
         }
         if let Some(budget) = budget {
-            if self.encoded_rules.iter().any(Option::is_some) {
-                for (enc, decoded) in decode::decode_runs(&folded.text, budget) {
+            if det.encoded.iter().any(Option::is_some) {
+                for (enc, decoded) in decode::decode_runs(&folded, budget) {
                     let rule = match enc {
-                        Encoding::Base64 => self.encoded_rules[0],
-                        Encoding::Hex => self.encoded_rules[1],
-                        Encoding::Url => self.encoded_rules[2],
+                        Encoding::Base64 => det.encoded[0],
+                        Encoding::Hex => det.encoded[1],
+                        Encoding::Url => det.encoded[2],
                     };
                     let Some(rule) = rule else { continue };
                     let inner = self.scan(&decoded, tool, None, score);
@@ -852,6 +912,39 @@ impl Screener {
         }
         found
     }
+}
+
+/// A `System:` / `### System:` / `[System note:` header followed by an
+/// instruction. The regex is line-anchored: it runs only on lines with a
+/// colon (found with memchr) and one of its keywords.
+fn fake_system_header(folded: &str, re: &Regex, words: &AhoCorasick, starters: &[String]) -> bool {
+    let bytes = folded.as_bytes();
+    let mut done_to = 0usize;
+    for colon in memchr::memchr_iter(b':', bytes) {
+        if colon < done_to {
+            continue;
+        }
+        let start =
+            memchr::memrchr(b'\n', bytes.get(..colon).unwrap_or_default()).map_or(0, |p| p + 1);
+        let end = memchr::memchr(b'\n', bytes.get(colon..).unwrap_or_default())
+            .map_or(bytes.len(), |p| colon + p);
+        done_to = end;
+        let Some(line) = folded.get(start..end) else {
+            continue;
+        };
+        if !words.is_match(line) {
+            continue;
+        }
+        let starts_instruction = re.captures_iter(line).any(|c| {
+            let rest = c.get(1).map_or("", |m| m.as_str());
+            let words = normalize::tokenize(rest, false).text;
+            starters.iter().any(|s| words.starts_with(s.as_str()))
+        });
+        if starts_instruction {
+            return true;
+        }
+    }
+    false
 }
 
 #[cfg(test)]

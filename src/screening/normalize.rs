@@ -402,34 +402,66 @@ pub fn has_leet(folded: &str) -> bool {
     })
 }
 
-/// Splits folded text into lowercase words (see [`Tokens`]).
+/// Splits folded text into lowercase words (see [`Tokens`]). One pass over
+/// the bytes; ASCII takes a table-free fast path.
 pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
     let mut t = Tokens {
         text: String::with_capacity(folded.len() + 2),
-        ..Tokens::default()
+        spans: Vec::with_capacity(folded.len() / 5 + 1),
+        caps: Vec::new(),
     };
     t.text.push(' ');
-    let mut upper_words: Vec<bool> = Vec::new();
+    let mut upper_words: Vec<bool> = Vec::with_capacity(folded.len() / 5 + 1);
     let mut start: Option<usize> = None;
     let (mut upper, mut lower) = (0usize, 0usize);
-    for raw in folded.chars() {
-        let c = if leetspeak && (raw.is_ascii_digit() || raw == '@' || raw == '$') {
-            leet(raw)
-        } else {
-            raw
-        };
-        if c.is_alphanumeric() {
+    let bytes = folded.as_bytes();
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x80 {
+            i += 1;
+            let c = if leetspeak && (b.is_ascii_digit() || b == b'@' || b == b'$') {
+                leet(char::from(b)) as u8
+            } else {
+                b
+            };
+            if c.is_ascii_alphanumeric() {
+                if start.is_none() {
+                    start = Some(t.text.len());
+                    upper = 0;
+                    lower = 0;
+                }
+                if c.is_ascii_uppercase() {
+                    upper += 1;
+                } else if c.is_ascii_lowercase() {
+                    lower += 1;
+                }
+                let l = c.to_ascii_lowercase();
+                t.text
+                    .push(char::from(if leetspeak && l == b'l' { b'i' } else { l }));
+            } else if let Some(s) = start.take() {
+                t.spans.push((s, t.text.len()));
+                upper_words.push(upper >= 2 && lower == 0);
+                t.text.push(' ');
+            }
+            continue;
+        }
+        let raw = folded
+            .get(i..)
+            .and_then(|s| s.chars().next())
+            .unwrap_or(' ');
+        i += raw.len_utf8();
+        if raw.is_alphanumeric() {
             if start.is_none() {
                 start = Some(t.text.len());
                 upper = 0;
                 lower = 0;
             }
-            if c.is_uppercase() {
+            if raw.is_uppercase() {
                 upper += 1;
-            } else if c.is_lowercase() {
+            } else if raw.is_lowercase() {
                 lower += 1;
             }
-            for l in c.to_lowercase() {
+            for l in raw.to_lowercase() {
                 t.text.push(if leetspeak { leet(l) } else { l });
             }
         } else if let Some(s) = start.take() {
@@ -455,6 +487,48 @@ pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
         })
         .collect();
     t
+}
+
+/// Whether one of `markers` (lowercase, without whitespace, each starting
+/// with `<` or `[`) appears in `folded` once whitespace is removed and case
+/// folded: [`squash`] then a substring search, but only at the `<` / `[`
+/// bytes, where every marker starts.
+pub fn has_marker(folded: &str, markers: &[String], max_chars: usize) -> bool {
+    let mut window = String::with_capacity(max_chars.saturating_mul(4));
+    for pos in memchr::memchr2_iter(b'<', b'[', folded.as_bytes()) {
+        window.clear();
+        let mut n = 0usize;
+        for c in folded.get(pos..).unwrap_or_default().chars() {
+            if c.is_whitespace() {
+                continue;
+            }
+            for l in c.to_lowercase() {
+                window.push(l);
+                n += 1;
+            }
+            if n >= max_chars {
+                break;
+            }
+        }
+        if markers.iter().any(|m| window.starts_with(m.as_str())) {
+            return true;
+        }
+    }
+    false
+}
+
+/// [`fold`], borrowing the input when folding would not change it (printable
+/// ASCII and line feeds: the common case, checked in one vectorisable pass).
+pub fn fold_cow(input: &str) -> (std::borrow::Cow<'_, str>, Signals) {
+    let plain = input
+        .bytes()
+        .all(|b| (0x20..0x7F).contains(&b) || b == b'\n');
+    if plain {
+        (std::borrow::Cow::Borrowed(input), Signals::default())
+    } else {
+        let f = fold(input);
+        (std::borrow::Cow::Owned(f.text), f.signals)
+    }
 }
 
 /// Lowercase folded text without whitespace, for chat-template tokens like `< |im_start| >`.
@@ -610,6 +684,47 @@ mod tests {
     #[test]
     fn squash_removes_whitespace_and_lowercases() {
         assert_eq!(squash("< |IM_START| >system"), "<|im_start|>system");
+    }
+
+    #[test]
+    fn markers_are_found_at_their_opening_bytes_like_squash() {
+        let markers = vec!["<|im_start|>".to_string(), "[inst]".to_string()];
+        for (text, want) in [
+            ("< |IM_START| >system", true),
+            ("a [ INST ] b", true),
+            ("<b>bold</b> [link](x)", false),
+            ("no markers here", false),
+            ("<", false),
+        ] {
+            assert_eq!(has_marker(text, &markers, 12), want, "{text}");
+            assert_eq!(
+                markers.iter().any(|m| squash(text).contains(m.as_str())),
+                want,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn fold_cow_borrows_plain_ascii_and_folds_the_rest() {
+        let (c, s) = fold_cow("plain text\nline two");
+        assert!(matches!(c, std::borrow::Cow::Borrowed(_)));
+        assert_eq!(s, Signals::default());
+        for input in ["tab\there", "ＩＧＮＯＲＥ", "a\u{200B}b", "cr\r\n"] {
+            let (c, s) = fold_cow(input);
+            let f = fold(input);
+            assert_eq!(c, f.text);
+            assert_eq!(s, f.signals);
+        }
+    }
+
+    #[test]
+    fn ascii_and_unicode_paths_tokenize_alike() {
+        assert_eq!(tokenize("Héllo WORLD, x", false).text, " héllo world x ");
+        assert_eq!(tokenize("1gn0r3 ALL", true).text, " ignore aii ");
+        let t = tokenize("act like DAN now", false);
+        assert_eq!(t.spans.len(), 4);
+        assert_eq!(t.word(2), "dan");
     }
 
     #[test]

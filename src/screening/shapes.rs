@@ -10,6 +10,8 @@
 // Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
 #![deny(clippy::indexing_slicing)]
 
+use std::borrow::Cow;
+
 use serde_json::{Map, Value};
 
 use super::settings::Role;
@@ -56,13 +58,14 @@ impl Api {
     }
 }
 
-/// One piece of text the model will read.
+/// One piece of text the model will read, borrowed from the parsed body
+/// (owned only where several JSON strings are joined).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Segment {
+pub struct Segment<'a> {
     /// Its role in the conversation.
     pub role: Role,
     /// The text.
-    pub text: String,
+    pub text: Cow<'a, str>,
     /// Index of the message or input item it came from; `None` for top-level
     /// fields (`system`, `instructions`, `prompt`, string `input`).
     pub unit: Option<usize>,
@@ -70,9 +73,9 @@ pub struct Segment {
 
 /// Everything screening needs from a body.
 #[derive(Debug, Clone, Default)]
-pub struct Extracted {
+pub struct Extracted<'a> {
     /// Texts in document order.
-    pub segments: Vec<Segment>,
+    pub segments: Vec<Segment<'a>>,
     /// The `model` field.
     pub model: Option<String>,
     /// The largest of `max_tokens`, `max_completion_tokens`, `max_output_tokens`.
@@ -83,35 +86,77 @@ pub struct Extracted {
     pub new_turn_start: usize,
 }
 
-struct Ctx {
-    out: Vec<Segment>,
+struct Ctx<'a> {
+    out: Vec<Segment<'a>>,
     allow_token_input: bool,
 }
 
-impl Ctx {
-    fn push(&mut self, role: Role, text: &str, unit: Option<usize>) {
+impl<'a> Ctx<'a> {
+    fn push(&mut self, role: Role, text: &'a str, unit: Option<usize>) {
         if !text.is_empty() {
             self.out.push(Segment {
                 role,
-                text: text.to_string(),
+                text: Cow::Borrowed(text),
+                unit,
+            });
+        }
+    }
+
+    fn push_owned(&mut self, role: Role, text: String, unit: Option<usize>) {
+        if !text.is_empty() {
+            self.out.push(Segment {
+                role,
+                text: Cow::Owned(text),
                 unit,
             });
         }
     }
 }
 
-/// Parses a body into its texts. `api` only decides which field is required.
+/// Parses a body into its texts (strictly, as the pipeline does: see
+/// [`crate::llm_api::parse_body`]), then [`extract_value`]. For callers that
+/// hold only bytes (MCP, evaluation); the pipeline parses once and passes the
+/// value.
 pub fn extract(
     api: Api,
     body: &[u8],
     allow_token_input: bool,
-) -> Result<Extracted, ValidationError> {
-    // The same strict parse as the pipeline's (llm_api): a repeated member
-    // name is refused, since the upstream's reading of it is unknowable.
-    let value = crate::llm_api::parse_body(body).map_err(|e| match e {
+) -> Result<Extracted<'static>, ValidationError> {
+    let value = parse(body)?;
+    let ex = extract_value(api, &value, allow_token_input)?;
+    Ok(Extracted {
+        segments: ex
+            .segments
+            .into_iter()
+            .map(|s| Segment {
+                role: s.role,
+                text: Cow::Owned(s.text.into_owned()),
+                unit: s.unit,
+            })
+            .collect(),
+        model: ex.model,
+        max_tokens: ex.max_tokens,
+        units: ex.units,
+        new_turn_start: ex.new_turn_start,
+    })
+}
+
+/// The strict parse, with its errors as validation errors: a repeated member
+/// name is refused, since the upstream's reading of it is unknowable.
+pub fn parse(body: &[u8]) -> Result<Value, ValidationError> {
+    crate::llm_api::parse_body(body).map_err(|e| match e {
         crate::llm_api::ParseError::InvalidJson => ValidationError::InvalidJson,
         crate::llm_api::ParseError::DuplicateKey => ValidationError::DuplicateJsonKey,
-    })?;
+    })
+}
+
+/// The texts of an already parsed body, borrowed from it. `api` only decides
+/// which field is required.
+pub fn extract_value(
+    api: Api,
+    value: &Value,
+    allow_token_input: bool,
+) -> Result<Extracted<'_>, ValidationError> {
     let Value::Object(obj) = value else {
         return Err(ValidationError::invalid("", "a json object"));
     };
@@ -120,8 +165,8 @@ pub fn extract(
         allow_token_input,
     };
     let mut ex = Extracted {
-        model: model(&obj)?,
-        max_tokens: max_tokens(&obj)?,
+        model: model(obj)?,
+        max_tokens: max_tokens(obj)?,
         ..Extracted::default()
     };
 
@@ -287,7 +332,7 @@ fn max_tokens(obj: &Map<String, Value>) -> Result<Option<u64>, ValidationError> 
     Ok(max)
 }
 
-fn token_input(ctx: &Ctx, item: &Value, at: &str) -> Result<(), ValidationError> {
+fn token_input(ctx: &Ctx<'_>, item: &Value, at: &str) -> Result<(), ValidationError> {
     let is_tokens = match item {
         Value::Number(_) => true,
         Value::Array(a) => a.iter().all(Value::is_number),
@@ -309,7 +354,7 @@ fn token_input(ctx: &Ctx, item: &Value, at: &str) -> Result<(), ValidationError>
     }
 }
 
-fn system_field(ctx: &mut Ctx, v: &Value, at: &str) -> Result<(), ValidationError> {
+fn system_field<'a>(ctx: &mut Ctx<'a>, v: &'a Value, at: &str) -> Result<(), ValidationError> {
     match v {
         Value::Null => Ok(()),
         Value::String(s) => {
@@ -340,7 +385,12 @@ fn role_of(v: Option<&Value>, at: &str) -> Result<Role, ValidationError> {
 }
 
 /// A chat / Anthropic message. Returns its role.
-fn message(ctx: &mut Ctx, m: &Value, i: usize, at: &str) -> Result<Option<Role>, ValidationError> {
+fn message<'a>(
+    ctx: &mut Ctx<'a>,
+    m: &'a Value,
+    i: usize,
+    at: &str,
+) -> Result<Option<Role>, ValidationError> {
     let Value::Object(obj) = m else {
         return Err(ValidationError::invalid(at, "an object"));
     };
@@ -385,9 +435,9 @@ fn message(ctx: &mut Ctx, m: &Value, i: usize, at: &str) -> Result<Option<Role>,
     Ok(Some(role))
 }
 
-fn arguments(
-    ctx: &mut Ctx,
-    args: Option<&Value>,
+fn arguments<'a>(
+    ctx: &mut Ctx<'a>,
+    args: Option<&'a Value>,
     unit: Option<usize>,
     at: &str,
 ) -> Result<(), ValidationError> {
@@ -409,9 +459,9 @@ fn arguments(
 }
 
 /// `content`: a string, or an array of parts / blocks.
-fn content(
-    ctx: &mut Ctx,
-    c: &Value,
+fn content<'a>(
+    ctx: &mut Ctx<'a>,
+    c: &'a Value,
     role: Role,
     unit: Option<usize>,
     at: &str,
@@ -435,9 +485,9 @@ fn content(
     }
 }
 
-fn text_field(
-    ctx: &mut Ctx,
-    obj: &Map<String, Value>,
+fn text_field<'a>(
+    ctx: &mut Ctx<'a>,
+    obj: &'a Map<String, Value>,
     key: &str,
     role: Role,
     unit: Option<usize>,
@@ -452,9 +502,9 @@ fn text_field(
     }
 }
 
-fn part(
-    ctx: &mut Ctx,
-    p: &Value,
+fn part<'a>(
+    ctx: &mut Ctx<'a>,
+    p: &'a Value,
     role: Role,
     unit: Option<usize>,
     at: &str,
@@ -516,9 +566,9 @@ fn part(
 }
 
 /// A Responses API input item. Returns its role when it has one.
-fn input_item(
-    ctx: &mut Ctx,
-    item: &Value,
+fn input_item<'a>(
+    ctx: &mut Ctx<'a>,
+    item: &'a Value,
     i: usize,
     at: &str,
 ) -> Result<Option<Role>, ValidationError> {
@@ -587,7 +637,7 @@ fn input_item(
 }
 
 /// Every string value inside a JSON value (tool inputs), joined by newlines.
-fn json_strings(ctx: &mut Ctx, v: &Value, role: Role, unit: Option<usize>) {
+fn json_strings<'a>(ctx: &mut Ctx<'a>, v: &'a Value, role: Role, unit: Option<usize>) {
     fn walk(v: &Value, out: &mut String) {
         match v {
             Value::String(s) => {
@@ -601,9 +651,14 @@ fn json_strings(ctx: &mut Ctx, v: &Value, role: Role, unit: Option<usize>) {
             _ => {}
         }
     }
+    if let Value::String(s) = v {
+        // One string: no copy.
+        ctx.push(role, s, unit);
+        return;
+    }
     let mut s = String::new();
     walk(v, &mut s);
-    ctx.push(role, &s, unit);
+    ctx.push_owned(role, s, unit);
 }
 
 #[cfg(test)]
@@ -615,7 +670,7 @@ mod tests {
             .unwrap()
             .segments
             .into_iter()
-            .map(|s| (s.role, s.text))
+            .map(|s| (s.role, s.text.into_owned()))
             .collect()
     }
 

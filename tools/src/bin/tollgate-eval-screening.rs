@@ -12,7 +12,7 @@
 //! in block mode), and prints per file and overall:
 //! detection rate = attacks blocked / attacks, false-positive rate = benign
 //! blocked / benign. "flagged" counts texts that passed but were flagged by
-//! a monitor-by-default rule (see `rules::MONITOR_BY_DEFAULT`). BIPIA
+//! a monitor-by-default rule (`default_action: monitor` in `src/screening/pack/rules.v1.json`). BIPIA
 //! payloads are indirect injections, so they are screened as tool results;
 //! everything else as user messages.
 //! `--verbose` lists every missed attack and every false positive.
