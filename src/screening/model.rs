@@ -4,10 +4,11 @@
 //! Features, hashed into `2^BUCKETS_LOG2` int8 weights:
 //! - byte 3-, 4- and 5-grams (spaces included, so word edges count; UTF-8
 //!   bytes, so every script gets features);
-//! - word unigrams and bigrams.
+//! - word unigrams, bigrams and ordered word pairs up to 4 words apart
+//!   ("overlook your prior directives" yields overlook…directives).
 //!
-//! One pass over the bytes, no allocation: each feature adds its weight to the
-//! sum of the 256-byte block it ends in. A text is scored in windows of two
+//! One pass over the bytes, no allocation per block: each feature adds its
+//! weight to the sum of the 256-byte block it ends in, once per block. A text is scored in windows of two
 //! adjacent blocks (512 bytes, stride 256) and its score is the highest window
 //! score, so an injection inside a long pasted document is not diluted by the
 //! rest. A window's score is `sigmoid(bias + scale * sum / sqrt(count))`.
@@ -21,13 +22,13 @@
 use crate::config::ConfigError;
 
 /// Bits of the feature hash.
-pub const BUCKETS_LOG2: u32 = 18;
+pub const BUCKETS_LOG2: u32 = 17;
 /// Number of weights.
 pub const BUCKETS: usize = 1 << BUCKETS_LOG2;
 /// Bytes per block; a window is two adjacent blocks.
 pub const BLOCK: usize = 256;
 /// Artefact format version.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 const MAGIC: &[u8; 4] = b"TGSM";
 const HEADER: usize = 20;
 
@@ -49,8 +50,14 @@ struct ScanState {
     seen: usize,
     word: u64,
     word_len: usize,
-    prev_word: u64,
+    /// The last `SKIP` words' hashes, most recent first (0 = none).
+    prev: [u64; SKIP],
 }
+
+/// Word pairs are features up to this distance: 1 is the bigram, 2..=SKIP
+/// are ordered skip pairs ("overlook … directives"), one tag for all
+/// distances so a pair generalises over the words between.
+const SKIP: usize = 4;
 
 impl ScanState {
     fn new() -> Self {
@@ -59,7 +66,7 @@ impl ScanState {
             seen: 0,
             word: FNV_SEED,
             word_len: 0,
-            prev_word: 0,
+            prev: [0; SKIP],
         }
     }
 
@@ -71,26 +78,23 @@ impl ScanState {
             let win = self.win;
             if self.seen >= 5 {
                 emit(bucket((win & 0xFF_FFFF) ^ (3 << 56)));
-                emit(bucket((win & 0xFFFF_FFFF) ^ (4 << 56)));
                 emit(bucket((win & 0xFF_FFFF_FFFF) ^ (5 << 56)));
-            } else {
-                if self.seen >= 3 {
-                    emit(bucket((win & 0xFF_FFFF) ^ (3 << 56)));
-                }
-                if self.seen >= 4 {
-                    emit(bucket((win & 0xFFFF_FFFF) ^ (4 << 56)));
-                }
+            } else if self.seen >= 3 {
+                emit(bucket((win & 0xFF_FFFF) ^ (3 << 56)));
             }
             if b == b' ' {
                 if self.word_len > 0 {
                     let word = self.word;
                     emit(bucket(word ^ 0x1111));
-                    if self.prev_word != 0 {
-                        emit(bucket(
-                            self.prev_word.wrapping_mul(FNV).rotate_left(29) ^ word ^ 0x2222,
-                        ));
+                    for (d, &p) in self.prev.iter().enumerate() {
+                        if p == 0 {
+                            break;
+                        }
+                        let tag = if d == 0 { 0x2222 } else { 0x3333 };
+                        emit(bucket(p.wrapping_mul(FNV).rotate_left(29) ^ word ^ tag));
                     }
-                    self.prev_word = word;
+                    self.prev.copy_within(0..SKIP - 1, 1);
+                    self.prev[0] = word;
                 }
                 self.word = FNV_SEED;
                 self.word_len = 0;
@@ -104,56 +108,65 @@ impl ScanState {
 
 /// Calls `emit(block, bucket)` for every feature of `text` (normalised:
 /// lowercase words separated by single spaces, a space at each end).
-/// Each feature counts once per block, so repetition cannot inflate a score.
+/// Each feature counts about once per block (see [`Seen`]), so repetition
+/// cannot inflate a score.
 pub fn scan(text: &[u8], mut emit: impl FnMut(usize, u32)) {
     let mut state = ScanState::new();
     let mut seen = Seen::new();
     for (block, chunk) in text.chunks(BLOCK).enumerate() {
+        seen.next_block();
         state.run(chunk, |f| {
             if seen.insert(f) {
                 emit(block, f)
             }
         });
-        seen.clear();
     }
 }
 
-/// A set of buckets, cleared per block by undoing only what was set.
-/// Bounded: 32 KiB of bits plus the touched list (at most ~5 features per byte).
+/// Slots of the per-block de-duplication table.
+const SEEN_SLOTS: usize = 4096;
+
+/// A direct-mapped, per-block set of recently seen buckets (16 KiB, stays in
+/// L1). A slot holds `block stamp << BUCKETS_LOG2 | bucket`; a new block is
+/// a new stamp, so nothing is cleared per block. Two features of one block
+/// that share a slot evict each other, so a repeat may occasionally count
+/// twice: the filter and training share this code, so they agree exactly.
 struct Seen {
-    bits: Vec<u64>,
-    touched: Vec<u32>,
+    slots: Vec<u32>,
+    stamp: u32,
 }
+
+const STAMPS: u32 = 1 << (32 - BUCKETS_LOG2);
 
 impl Seen {
     fn new() -> Self {
         Self {
-            bits: vec![0; BUCKETS / 64],
-            touched: Vec::with_capacity(BLOCK * 5),
+            slots: vec![u32::MAX; SEEN_SLOTS],
+            stamp: STAMPS - 1,
+        }
+    }
+
+    fn next_block(&mut self) {
+        self.stamp += 1;
+        // Stamp STAMPS - 1 with the highest bucket is u32::MAX (the empty
+        // slot), so that stamp is skipped and the table reset on wrap-around.
+        if self.stamp >= STAMPS - 1 {
+            self.stamp = 0;
+            self.slots.iter_mut().for_each(|s| *s = u32::MAX);
         }
     }
 
     #[inline(always)]
     fn insert(&mut self, f: u32) -> bool {
-        let i = (f as usize >> 6) & (BUCKETS / 64 - 1);
-        let m = 1u64 << (f & 63);
-        match self.bits.get_mut(i) {
-            Some(w) if *w & m == 0 => {
-                *w |= m;
-                self.touched.push(f);
+        let key = (self.stamp << BUCKETS_LOG2) | f;
+        // The bucket's low bits are the hash's middle bits: spread enough.
+        match self.slots.get_mut(f as usize & (SEEN_SLOTS - 1)) {
+            Some(s) if *s != key => {
+                *s = key;
                 true
             }
             _ => false,
         }
-    }
-
-    fn clear(&mut self) {
-        for &f in &self.touched {
-            if let Some(w) = self.bits.get_mut((f as usize >> 6) & (BUCKETS / 64 - 1)) {
-                *w = 0;
-            }
-        }
-        self.touched.clear();
     }
 }
 
@@ -235,7 +248,7 @@ impl Model {
     }
 
     /// Probability that normalised `text` is an injection or jailbreak: the
-    /// highest score of its windows. One pass; a bounded 32 KiB scratch set.
+    /// highest score of its windows. One pass; a bounded 16 KiB scratch table.
     pub fn score(&self, text: &str) -> f32 {
         let bytes = text.as_bytes();
         let w = &*self.weights;
@@ -246,13 +259,13 @@ impl Model {
         let mut blocks = bytes.chunks(BLOCK).enumerate().peekable();
         while let Some((i, chunk)) = blocks.next() {
             let (mut sum, mut n) = (0i32, 0u32);
+            seen.next_block();
             state.run(chunk, |f| {
                 if seen.insert(f) {
                     sum += i32::from(w[f as usize & (BUCKETS - 1)]);
                     n += 1;
                 }
             });
-            seen.clear();
             let last = blocks.peek().is_none();
             // Windows are blocks (i-1, i); a text of one or two blocks is one window.
             if i >= 1 || last {
@@ -302,8 +315,56 @@ mod tests {
         assert!(err.to_string().contains("screening.model"), "{err}");
         assert!(Model::load(b"nope", "m").is_err());
         let mut wrong = SHIPPED.to_vec();
-        wrong[8] = 17;
+        wrong[8] = 16;
         assert!(Model::load(&wrong, "m").is_err());
+    }
+
+    #[test]
+    fn repeats_count_once_per_block_even_after_the_stamp_wraps() {
+        // Every 256-byte block holds the same 8 words 4 times (64 bytes each),
+        // so each block emits the same de-duplicated feature count, before
+        // and after the block stamp wraps around and the table is reset.
+        let unit = " alpha beta gamma delta epsilon zeta eta theta io";
+        assert_eq!(unit.len(), 49);
+        let unit = format!("{unit}{}", " x".repeat(7)) + " ";
+        assert_eq!(unit.len(), 64);
+        let blocks = STAMPS as usize + 3;
+        let text = unit.repeat(4 * blocks);
+        let mut per_block = vec![0usize; blocks];
+        scan(text.as_bytes(), |b, _| per_block[b] += 1);
+        let steady = per_block[2];
+        assert!(steady > 20 && steady < 4 * 64, "{steady}");
+        for (i, &n) in per_block.iter().enumerate().skip(2) {
+            assert_eq!(n, steady, "block {i}");
+        }
+    }
+
+    #[test]
+    fn word_pairs_up_to_four_apart_are_features() {
+        // "overlook … directives" with 1-2 words between share the skip-pair
+        // feature; 4 words between (distance 5) do not.
+        let feats = |t: &str| {
+            let mut v = Vec::new();
+            ScanState::new().run(t.as_bytes(), |f| v.push(f));
+            v
+        };
+        let near = feats(" overlook the directives ");
+        let far = feats(" overlook your prior directives ");
+        let unrelated = feats(" overlook the sunset and the directives ");
+        let pair_in = |v: &[u32]| {
+            let w = |s: &str| {
+                let mut h = FNV_SEED;
+                for b in s.bytes() {
+                    h = (h ^ u64::from(b)).wrapping_mul(FNV);
+                }
+                h
+            };
+            let f =
+                bucket(w("overlook").wrapping_mul(FNV).rotate_left(29) ^ w("directives") ^ 0x3333);
+            v.contains(&f)
+        };
+        assert!(pair_in(&near) && pair_in(&far));
+        assert!(!pair_in(&unrelated));
     }
 
     #[test]

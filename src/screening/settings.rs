@@ -200,7 +200,8 @@ impl Default for DecodeSettings {
 pub struct ModelSettings {
     /// Score texts with the built-in model.
     pub enabled: bool,
-    /// Score at or above which a text is blocked (0-1).
+    /// Score at or above which a text is blocked (0-1; chosen on the held-out
+    /// split, docs/screening.md).
     pub block_threshold: f32,
     /// Score at or above which a text is flagged (0-1, at most `block_threshold`).
     pub monitor_threshold: f32,
@@ -216,7 +217,7 @@ impl Default for ModelSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            block_threshold: 0.9,
+            block_threshold: 0.8,
             monitor_threshold: 0.5,
             indirect_action: Action::Monitor,
             route_indirect_actions: BTreeMap::new(),

@@ -45,6 +45,9 @@ struct Case {
     text: String,
     label: Label,
     tool: bool,
+    /// The fixture's `kind` (paraphrase set: override, leak, persona,
+    /// multilingual, …), for the per-kind breakdown.
+    kind: String,
 }
 
 #[derive(Default)]
@@ -128,7 +131,12 @@ fn load_public(path: &Path) -> Result<Option<Vec<Case>>, String> {
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or_default();
-    let case = |text: String, label, tool| Case { text, label, tool };
+    let case = |text: String, label, tool| Case {
+        text,
+        label,
+        tool,
+        kind: String::new(),
+    };
     let cases = match name {
         "giskard_prompt_injections.csv" => {
             let text =
@@ -219,10 +227,12 @@ fn load_fixture(path: &Path) -> Result<Vec<Case>, String> {
             }
         };
         let tool = v.get("role").and_then(Value::as_str) == Some("tool");
+        let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
         out.push(Case {
             text: text.to_string(),
             label,
             tool,
+            kind: kind.to_string(),
         });
     }
     Ok(out)
@@ -330,6 +340,9 @@ fn run() -> Result<String, String> {
     let mut scores: Vec<Scored> = Vec::new();
     let started = Instant::now();
     let mut screened = 0usize;
+    // Paraphrase set per (label, kind): (items, blocked, flagged).
+    let mut para_kinds: std::collections::BTreeMap<(&str, &str), (usize, usize, usize)> =
+        Default::default();
     for (name, cases) in &sources {
         let mut t = Tally::default();
         for case in cases {
@@ -338,6 +351,19 @@ fn run() -> Result<String, String> {
                 scores.push((name.clone(), case.label, case.tool, sc));
             }
             let outcome = screener.screen("/v1/chat/completions", &body(case));
+            if name == "fixtures/paraphrase.jsonl" {
+                let label = match case.label {
+                    Label::Attack => "attack",
+                    Label::Benign => "benign",
+                };
+                let e = para_kinds.entry((label, case.kind.as_str())).or_default();
+                e.0 += 1;
+                match &outcome {
+                    ScreenOutcome::Block { .. } => e.1 += 1,
+                    ScreenOutcome::Pass { flagged, .. } if !flagged.is_empty() => e.2 += 1,
+                    _ => {}
+                }
+            }
             let rule = match &outcome {
                 ScreenOutcome::Block { hit, .. } => Some(hit.rule_id.clone()),
                 ScreenOutcome::Pass { flagged, .. } => {
@@ -423,6 +449,17 @@ fn run() -> Result<String, String> {
             t.blocked,
             pct(t.blocked, t.benign),
             t.benign_flagged
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nour paraphrase set per kind (rules + model, defaults; never trained on)"
+    );
+    for ((label, kind), (n, b, f)) in &para_kinds {
+        let _ = writeln!(
+            out,
+            "  {label:<7} {kind:<14} {b:>3}/{n:<3} blocked {:>7}  {f:>3} more flagged",
+            pct(*b, *n)
         );
     }
     let elapsed = started.elapsed();

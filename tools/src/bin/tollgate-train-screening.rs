@@ -143,54 +143,72 @@ fn load(dir: &Path, cse: Cse, suffix_weight: f32, items: &mut Vec<Item>) -> Resu
     Ok(())
 }
 
-fn generated(items: &mut Vec<Item>) {
+/// Our own items: (group, attack, generator, count).
+type Gen = fn(&mut Rng) -> String;
+const GENERATED: &[(&str, bool, Gen, usize)] = &[
+    ("attack/own_persona", true, screening_gen::persona, 1200),
+    (
+        "attack/own_persona_long",
+        true,
+        screening_gen::persona_long,
+        1500,
+    ),
+    (
+        "attack/own_override_short",
+        true,
+        screening_gen::override_short,
+        400,
+    ),
+    (
+        "attack/own_override",
+        true,
+        screening_gen::override_en,
+        2500,
+    ),
+    (
+        "attack/own_leak_short",
+        true,
+        screening_gen::leak_short,
+        200,
+    ),
+    ("attack/own_leak", true, screening_gen::leak_en, 1500),
+    ("attack/own_foreign", true, screening_gen::foreign, 1500),
+    ("benign/own_trigger", false, screening_gen::benign, 600),
+    (
+        "benign/own_trigger2",
+        false,
+        screening_gen::benign_trigger,
+        1500,
+    ),
+    (
+        "benign/own_persona",
+        false,
+        screening_gen::benign_persona,
+        1500,
+    ),
+    (
+        "benign/own_foreign",
+        false,
+        screening_gen::benign_foreign,
+        600,
+    ),
+];
+
+/// Generates our own items; returns (group, text, attack) for the report.
+fn generated(items: &mut Vec<Item>) -> Vec<(String, String, bool)> {
     let mut rng = Rng::new(SEED ^ 0xA5A5);
     let mut seen = std::collections::BTreeSet::new();
-    let mut push = |t: String, attack: bool, _group: &str, items: &mut Vec<Item>| {
-        if seen.insert(t.clone()) {
-            items.push(item(&t, attack, 1.0));
+    let mut out = Vec::new();
+    for &(group, attack, gen, n) in GENERATED {
+        for _ in 0..n {
+            let t = gen(&mut rng);
+            if seen.insert(t.clone()) {
+                items.push(item(&t, attack, 1.0));
+                out.push((group.to_string(), t, attack));
+            }
         }
-    };
-    for _ in 0..1200 {
-        push(
-            screening_gen::persona(&mut rng),
-            true,
-            "attack/own_persona",
-            items,
-        );
     }
-    for _ in 0..500 {
-        push(
-            screening_gen::override_en(&mut rng),
-            true,
-            "attack/own_override",
-            items,
-        );
-    }
-    for _ in 0..250 {
-        push(
-            screening_gen::leak_en(&mut rng),
-            true,
-            "attack/own_leak",
-            items,
-        );
-    }
-    for _ in 0..300 {
-        push(
-            screening_gen::foreign(&mut rng),
-            true,
-            "attack/own_foreign",
-            items,
-        );
-    }
-    for _ in 0..600 {
-        push(
-            screening_gen::benign(&mut rng),
-            false,
-            "benign/own_trigger",
-            items,
-        );
-    }
+    out
 }
 
 fn dot(w: &[f32], fs: &[u32]) -> f32 {
@@ -293,15 +311,26 @@ fn main() -> ExitCode {
         }
     };
     let knob = |k: &str, d: f32| arg(k).and_then(|v| v.parse().ok()).unwrap_or(d);
+    if let Some(n) = arg("--dump").and_then(|v| v.parse::<usize>().ok()) {
+        // Prints n generated items per group (to read what we train on).
+        let mut scratch = Vec::new();
+        let own = generated(&mut scratch);
+        for &(group, ..) in GENERATED {
+            for (_, t, _) in own.iter().filter(|o| o.0 == group).take(n) {
+                println!("{group}\t{}", t.replace('\n', " / "));
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     let mut items = Vec::new();
     if let Err(e) = load(&data, cse, knob("--suffix-weight", 0.2), &mut items) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
-    generated(&mut items);
+    let own = generated(&mut items);
     let knobs = Knobs {
         max_pos_weight: knob("--max-pos-weight", 1.5),
-        l2: knob("--l2", 1e-4),
+        l2: knob("--l2", 1e-3),
         epochs: knob("--epochs", EPOCHS as f32) as usize,
     };
     let (w, bias) = train(&items, &knobs);
@@ -315,12 +344,12 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     eprintln!("wrote {} ({} bytes)", out.display(), bytes.len());
-    report(&data, &m);
+    report(&data, &m, &own);
     ExitCode::SUCCESS
 }
 
 /// Held-out numbers per group (training data, held out from training).
-fn report(data: &Path, m: &Model) {
+fn report(data: &Path, m: &Model, own: &[(String, String, bool)]) {
     // Re-score the held-out items through the filter's own path.
     let mut raw: Vec<(String, String, bool, bool)> = Vec::new();
     for file in ["attacks.jsonl", "benign.jsonl"] {
@@ -347,24 +376,34 @@ fn report(data: &Path, m: &Model) {
                         | "security_discussion"
                         | "instruction_trigger_word"
                 );
-                raw.push((
-                    format!("{}/{}", s("label"), kind),
-                    t,
-                    s("label") == "attack",
-                    hard,
-                ));
+                // The machine-translated CyberSecEval items: non-English coverage.
+                let group = if s("source").contains("multilingual_machine_translated") {
+                    format!("{}/cse_machine_translated (all kinds)", s("label"))
+                } else {
+                    format!("{}/{}", s("label"), kind)
+                };
+                raw.push((group, t, s("label") == "attack", hard));
             }
         }
     }
-    println!("held-out split of train/ (every item whose text hashes to 0 mod 10; not trained on)");
+    for (g, t, attack) in own {
+        if fnv(t).is_multiple_of(10) {
+            raw.push((format!("{g} (ours)"), t.clone(), *attack, false));
+        }
+    }
+    println!("held-out split of train/ and of our generated items (text hashes to 0 mod 10; not trained on)");
     println!(
         "{:<48} {:>6} {:>8} {:>8} {:>8}",
         "group", "items", ">=0.5", ">=0.8", ">=0.9"
     );
     let mut groups: std::collections::BTreeMap<String, (usize, [usize; 3])> = Default::default();
     let mut hard = (0usize, [0usize; 3]);
-    for (g, t, _attack, is_hard) in &raw {
+    let mut benign_scores: Vec<f32> = Vec::new();
+    for (g, t, attack, is_hard) in &raw {
         let s = m.score(&model::model_text(t));
+        if !attack {
+            benign_scores.push(s);
+        }
         let e = groups.entry(g.clone()).or_default();
         e.0 += 1;
         for (k, th) in [0.5f32, 0.8, 0.9].iter().enumerate() {
@@ -385,5 +424,17 @@ fn report(data: &Path, m: &Model) {
     println!(
         "{:<48} {:>6} {:>8} {:>8} {:>8}",
         "benign hard negatives (held out)", hard.0, hard.1[0], hard.1[1], hard.1[2]
+    );
+    // The block threshold is chosen from these (docs/screening.md).
+    benign_scores.sort_by(|a, b| b.total_cmp(a));
+    let top: Vec<String> = benign_scores
+        .iter()
+        .take(5)
+        .map(|s| format!("{s:.3}"))
+        .collect();
+    println!(
+        "highest held-out benign scores ({} items, train/ and ours): {}",
+        benign_scores.len(),
+        top.join(" ")
     );
 }
