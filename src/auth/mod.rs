@@ -490,14 +490,6 @@ impl Auth {
         self.strip_authorization
     }
 
-    /// Every header a token is read from (lowercase).
-    pub fn token_header_names(&self) -> impl Iterator<Item = &str> {
-        self.sources.iter().filter_map(|s| match s {
-            TokenSource::Header { name, .. } => Some(name.as_str()),
-            TokenSource::Query(_) => None,
-        })
-    }
-
     /// Headers that carry the client's token and are removed from an
     /// authenticated request before it is forwarded (empty with
     /// `forward_token: true`).

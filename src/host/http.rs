@@ -11,7 +11,7 @@ use super::root::Shared;
 use super::store::HostStore;
 use super::{
     buffer, call_response_status, dispatch_jwks, headers, log, now_ms, now_ns, property,
-    selected_headers, send_denial, set_header,
+    send_denial, set_header,
 };
 use crate::audit::{AuditLevel, AuditSink, FILTER_STATE_KEY};
 use crate::config::Config;
@@ -20,7 +20,7 @@ use crate::metrics;
 use crate::pipeline::global::RateLimitCall;
 use crate::pipeline::response::{self, BodyRead, BodyStep, TrailersStep};
 use crate::pipeline::stream::{self as machine, Call, Forward, Step};
-use crate::pipeline::{self, Env, HeaderEdits, HeadersRead, RequestHead, Stage, StreamState};
+use crate::pipeline::{self, Env, HeaderEdits, RequestHead, Stage, StreamState};
 
 /// The stream context: reads what the host offers, hands it to the state
 /// machine in [`crate::pipeline::stream`], and carries out the returned step.
@@ -75,10 +75,7 @@ impl Http {
         f: impl FnOnce(&Config, &mut Env<'_>, &RequestHead<'_>, &mut StreamState) -> Option<Step>,
     ) -> Action {
         let started = now_ns();
-        let request = match &self.shared.headers_read {
-            HeadersRead::All => headers(MapType::HttpRequestHeaders),
-            HeadersRead::Only(names) => selected_headers(MapType::HttpRequestHeaders, names),
-        };
+        let request = headers(MapType::HttpRequestHeaders);
         let find = |name: &str| {
             request
                 .iter()

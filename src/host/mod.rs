@@ -43,18 +43,6 @@ pub fn now_ns() -> u64 {
 }
 
 /// All headers of a map, or an empty list (logged) when the host refuses.
-/// The values of the named headers that are present (one lookup each; the
-/// first value of a repeated name, as Envoy gives it).
-pub fn selected_headers(map: MapType, names: &[String]) -> Vec<(String, String)> {
-    let mut found = Vec::with_capacity(8);
-    for name in names {
-        if let Ok(Some(value)) = hostcalls::get_map_value(map, name) {
-            found.push((name.clone(), value));
-        }
-    }
-    found
-}
-
 pub fn headers(map: MapType) -> Vec<(String, String)> {
     match hostcalls::get_map(map) {
         Ok(h) => h,

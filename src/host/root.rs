@@ -15,7 +15,6 @@ use super::{buffer, call_response_status, dispatch_jwks, log, now_ms};
 use crate::auth::AuthState;
 use crate::config::Config;
 use crate::metrics::{self, Metrics};
-use crate::pipeline::{self, HeadersRead};
 
 /// How often the root context checks whether a JWKS is due for refresh.
 const TICK: Duration = Duration::from_secs(1);
@@ -31,8 +30,6 @@ pub struct Shared {
     /// The root context's id: calls that must outlive a stream (a global
     /// budget's settle call) are made in its name.
     pub root_id: u32,
-    /// Which request headers a stream reads (decided at configure time).
-    pub headers_read: HeadersRead,
 }
 
 impl Shared {
@@ -162,9 +159,7 @@ impl RootContext for Root {
                 );
                 let mut host_metrics = HostMetrics::default();
                 host_metrics.count(metrics::CONFIG_LOADED, 1);
-                let headers_read = pipeline::headers_read(&config);
                 self.shared = Some(Rc::new(Shared {
-                    headers_read,
                     config: Rc::new(config),
                     auth: RefCell::new(auth),
                     metrics: RefCell::new(host_metrics),

@@ -159,18 +159,6 @@ fn split_uri(uri: &str) -> Option<(&str, &str)> {
 }
 
 impl Mcp {
-    /// The request headers the tools' rate-limit keys read.
-    pub fn header_names(&self, out: &mut Vec<String>) {
-        for limiter in self
-            .servers
-            .iter()
-            .flat_map(|s| s.tools.iter())
-            .filter_map(|t| t.limiter.as_ref())
-        {
-            limiter.header_names(out);
-        }
-    }
-
     /// Validates and compiles the section. `route_names` are the configured
     /// routes, `policy_names` the rate-limit policies (tool limits must not
     /// reuse their shared-data names).

@@ -702,57 +702,6 @@ pub fn mcp_services(config: &Config) -> crate::mcp::Services<'_> {
 }
 
 /// The first value of a header (names are lowercase in Envoy's maps).
-/// Which request headers the host reads for the pipeline, decided once at
-/// configure time (issue 16: read less from the host).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HeadersRead {
-    /// The whole map: a token is read from a header that Envoy does not
-    /// coalesce, so two copies of it must be seen to be refused.
-    All,
-    /// Only these names (lowercase, `:method` and `:path` included); one
-    /// host lookup each, most of them absent on a clean request.
-    Only(Vec<String>),
-}
-
-/// The request headers that the pipeline can read with this configuration:
-/// the fixed ones (request id, body framing, upgrades, the screening header,
-/// `authorization`), the token sources, the claim headers and override
-/// headers it removes, and the rate-limit keys' headers.
-///
-/// A lookup reads the first value of a name. Envoy coalesces repeated
-/// `authorization` headers into one value, so a second token there is still
-/// seen; a custom token header is not coalesced, so then the whole map is read.
-pub fn headers_read(config: &Config) -> HeadersRead {
-    let mut names: Vec<String> = [
-        ":method",
-        ":path",
-        "x-request-id",
-        "content-length",
-        "content-encoding",
-        "upgrade",
-        "authorization",
-        request::SCREENING_HEADER,
-    ]
-    .iter()
-    .map(|n| n.to_string())
-    .collect();
-    for name in config.auth.token_header_names() {
-        if !name.eq_ignore_ascii_case("authorization") {
-            return HeadersRead::All;
-        }
-    }
-    names.extend(config.auth.forwarded_header_names().iter().cloned());
-    names.extend(config.routes.strip_headers().iter().cloned());
-    config.rate_limit.header_names(&mut names);
-    config.mcp.header_names(&mut names);
-    for name in &mut names {
-        name.make_ascii_lowercase();
-    }
-    names.sort();
-    names.dedup();
-    HeadersRead::Only(names)
-}
-
 pub fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()

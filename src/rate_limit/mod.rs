@@ -536,29 +536,6 @@ impl RateLimiter {
     }
 
     /// Policy names, in configuration order (for metrics).
-    /// The request headers this limiter's keys read (lowercase): header and
-    /// API-key parts of every policy (local, global, pre-authentication), and
-    /// `x-forwarded-for` when proxies in front are trusted.
-    pub fn header_names(&self, out: &mut Vec<String>) {
-        let global = self.global.iter().flat_map(|g| g.policies.iter());
-        let parts = self
-            .policies
-            .iter()
-            .flat_map(|p| p.key.iter())
-            .chain(global.flat_map(|p| p.key.iter()));
-        for part in parts {
-            if let KeyPart::Header(name) | KeyPart::ApiKey(name) = part {
-                out.push(name.clone());
-            }
-        }
-        if self.client_ip.trusted_hops > 0 {
-            out.push("x-forwarded-for".to_string());
-        }
-        if let Some(pre) = &self.pre_auth {
-            pre.header_names(out);
-        }
-    }
-
     pub fn policy_names(&self) -> impl Iterator<Item = &str> {
         self.policies.iter().map(|p| p.name.as_str())
     }
