@@ -14,13 +14,13 @@
 use base64::Engine as _;
 use tollgate::auth::{Auth, AuthState, Verdict};
 use tollgate::config::Config;
+use tollgate::llm_api::shapes::{self, Api};
 use tollgate::pipeline::response::{self as resp, BodyStep};
 use tollgate::pipeline::StreamState;
 use tollgate::rate_limit::bucket::{Bucket, Rate};
 use tollgate::rate_limit::{Estimate, MemoryStore, Outcome, RequestFacts, Reservation};
 use tollgate::redaction::{Counts, Redactor, StreamKind};
 use tollgate::screening::normalize;
-use tollgate::screening::shapes::{self, Api};
 use tollgate::screening::ScreenOutcome;
 
 /// A target's body.

@@ -11,6 +11,7 @@
 // Reads untrusted bytes: no indexing that could panic (see clippy.toml for tests).
 #![deny(clippy::indexing_slicing)]
 
+pub mod shapes;
 pub mod sse;
 
 use std::fmt;

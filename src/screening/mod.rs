@@ -21,7 +21,6 @@ pub mod normalize;
 pub mod pack;
 pub mod rules;
 pub mod settings;
-pub mod shapes;
 pub mod validate;
 
 use std::sync::Arc;
@@ -45,7 +44,7 @@ pub const MODEL_RULE_ID: &str = "model.injection";
 pub const MODEL_CATEGORY: &str = "model";
 /// Rule id reported when a request has more encoded runs than the decode budget.
 pub const DECODE_BUDGET_RULE_ID: &str = "smuggling.decode_budget_exhausted";
-pub use shapes::Api;
+pub use crate::llm_api::shapes::{self, Api};
 pub use validate::ValidationError;
 
 /// A rule that matched.

@@ -43,35 +43,7 @@ pub enum Mode {
     Monitor,
 }
 
-/// The role a piece of text has in the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Operator instructions: chat `system`, Anthropic `system`, Responses `instructions`.
-    System,
-    /// OpenAI `developer` messages.
-    Developer,
-    /// End-user content (also legacy `prompt` and embeddings `input`).
-    User,
-    /// Earlier model turns, including tool-call arguments.
-    Assistant,
-    /// Tool results: chat `tool` / `function` messages, Anthropic `tool_result`,
-    /// Responses `function_call_output`. The usual carrier of indirect injection.
-    Tool,
-}
-
-impl Role {
-    /// Lowercase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::System => "system",
-            Role::Developer => "developer",
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::Tool => "tool",
-        }
-    }
-}
+pub use crate::llm_api::shapes::Role;
 
 /// How much of the conversation is screened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

@@ -5,54 +5,7 @@
 
 use std::fmt;
 
-/// Why a request body was refused before screening.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ValidationError {
-    /// The body is not JSON (or nests deeper than the parser allows).
-    InvalidJson,
-    /// A field has the wrong type or an unusable value.
-    InvalidBody {
-        /// Path of the field, e.g. `messages[2].content`.
-        field: String,
-        /// What was expected, e.g. `a string or an array of content parts`.
-        expected: &'static str,
-    },
-    /// A chat or Anthropic request without `messages`, or a body with none of
-    /// the fields a model reads.
-    MissingMessages,
-    /// More messages or input items than `max_messages`.
-    TooManyMessages {
-        /// The configured limit.
-        max: usize,
-    },
-    /// One message has more characters than `max_message_chars`.
-    MessageTooLong {
-        /// Index of the message or item.
-        index: usize,
-        /// The configured limit.
-        max: usize,
-    },
-    /// The request has more characters than `max_total_chars`.
-    PromptTooLong {
-        /// The configured limit.
-        max: usize,
-    },
-    /// `max_tokens` (or its newer names) is above `max_tokens_cap`.
-    MaxTokensTooHigh {
-        /// The configured cap.
-        max: u64,
-    },
-    /// The model is missing or not in `allowed_models`.
-    ModelNotAllowed,
-    /// An object in the body has the same key twice: which value the upstream
-    /// would read is unknowable, so screening cannot vouch for the body.
-    DuplicateJsonKey,
-    /// The body is larger than `max_body_bytes` (the host answers 413 before buffering).
-    BodyTooLarge {
-        /// The configured limit, in bytes.
-        max: usize,
-    },
-}
+pub use crate::llm_api::shapes::ValidationError;
 
 impl ValidationError {
     /// Stable snake_case code for the 400 body, the log and the metric.
