@@ -1428,13 +1428,17 @@ def issue16_targets(L: list, S: dict, bench) -> None:
         f"{r2 - pr2:+.1f} µs — tollgate-redact-2k − plain-resp-2k" if r2 and pr2 else "n/a",
         (r2 - pr2) <= 15 if r2 and pr2 else None)
     rs, ps = cpu("tollgate-redact-sse"), cpu("plain-sse")
+    r64, p64r = cpu("tollgate-redact-64k"), cpu("plain-resp-64k")
     sizes = getattr(bench, "body_sizes", {}) or {}
-    if r2 and pr2 and rs and ps and sizes.get("sse.txt") and sizes.get("json-2k.json"):
+    if rs and ps and r64 and p64r and sizes.get("sse.txt") and sizes.get("json-64k.json"):
+        # Per byte against the 64 KiB JSON answer, where the per-response
+        # fixed cost is spread thin (the 2 KiB answer is mostly fixed cost).
         per_sse = (rs - ps) / sizes["sse.txt"]
-        per_json = (r2 - pr2) / sizes["json-2k.json"]
+        per_json = (r64 - p64r) / sizes["json-64k.json"]
         ratio = per_sse / per_json if per_json > 0 else float("inf")
         row("SSE redaction per byte ≤ 2 × JSON per byte",
-            f"{ratio:.1f}× ({per_sse * 1024:.1f} vs {per_json * 1024:.1f} µs/KiB)", ratio <= 2)
+            f"{ratio:.1f}× ({per_sse * 1024:.1f} vs {per_json * 1024:.1f} µs/KiB; JSON from the 64 KiB answer)",
+            ratio <= 2)
     else:
         row("SSE redaction per byte ≤ 2 × JSON per byte", "n/a", None)
     for alg in ("rs256", "es256"):
