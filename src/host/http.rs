@@ -198,7 +198,12 @@ impl Http {
 
     /// Per-worker state was unexpectedly borrowed: refuse (fail closed), and count it.
     fn busy(&mut self) -> Action {
-        let denial = Denial::busy();
+        self.fail_closed(Denial::busy())
+    }
+
+    /// Refuses the stream with an internal error, counted: the one way a
+    /// shell failure becomes a response.
+    fn fail_closed(&mut self, denial: Denial) -> Action {
         self.shared.count(&metrics::internal_error(denial.code));
         // The machine shapes the refusal for the route's API.
         if let Step::Deny(denial) = machine::deny(&mut self.stream, denial) {
@@ -425,12 +430,7 @@ impl HttpContext for Http {
                                 "tollgate: cannot read the held answer at its trailers: {status:?}"
                             ),
                         );
-                        let denial = Denial::response_unreadable();
-                        self.shared.count(&metrics::internal_error(denial.code));
-                        if let Step::Deny(denial) = machine::deny(&mut self.stream, denial) {
-                            send_denial(&denial);
-                        }
-                        Action::Pause
+                        self.fail_closed(Denial::response_unreadable())
                     }
                 }
             }

@@ -1442,9 +1442,5 @@ fn compile_tool_limit(
         policies: vec![policy],
         ..RateLimitSettings::default()
     };
-    RateLimiter::compile(settings, &[], at).map_err(|e| {
-        // Name the tool's own field, not the synthetic policy list.
-        let p = e.path.replace(".policies[0]", "");
-        ConfigError::new(p, e.message)
-    })
+    RateLimiter::compile_single(settings, &[], at)
 }

@@ -365,6 +365,18 @@ fn check_name(name: &str, what: &str, at: String) -> Result<String, ConfigError>
 impl RateLimiter {
     /// Validates and compiles `settings`; `route_names` are the configured
     /// routes a policy may name, `path` prefixes error paths (`rate_limit`).
+    /// Compiles a limiter built around one policy that the operator wrote
+    /// elsewhere (`pre_auth`, an MCP tool's limit): errors name the
+    /// operator's fields at `path`, not the synthetic `policies[0]`.
+    pub fn compile_single(
+        settings: RateLimitSettings,
+        route_names: &[&str],
+        path: &str,
+    ) -> Result<Self, ConfigError> {
+        Self::compile(settings, route_names, path)
+            .map_err(|e| ConfigError::new(e.path.replace(".policies[0]", ""), e.message))
+    }
+
     pub fn compile(
         settings: RateLimitSettings,
         route_names: &[&str],
@@ -959,10 +971,7 @@ fn compile_pre_auth(
         client_ip: settings.client_ip.clone(),
         ..RateLimitSettings::default()
     };
-    RateLimiter::compile(inner, route_names, &at).map_err(|e| {
-        // Name the operator's fields, not the synthetic policy's.
-        ConfigError::new(e.path.replace(".policies[0]", ""), e.message)
-    })
+    RateLimiter::compile_single(inner, route_names, &at)
 }
 
 fn check_policy_name(
