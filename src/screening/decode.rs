@@ -53,21 +53,40 @@ const URL_SAFE: GeneralPurpose = GeneralPurpose::new(&alphabet::URL_SAFE, LENIEN
 /// characters and of hex-ish characters: the scanners below run only when a
 /// stretch is long enough to hold a run they would decode (prose almost
 /// never has one), and the URL scanner only when a `%` is present.
+#[cfg(test)]
 pub fn decode_runs(text: &str, budget: &mut Budget) -> Vec<(Encoding, String)> {
-    let mut out = Vec::new();
     let (b64, hex) = longest_stretches(text.as_bytes());
-    if b64 >= budget.min_base64.max(8) {
+    let percent = memchr::memchr(b'%', text.as_bytes()).is_some();
+    decode_runs_with(text, budget, b64, hex, percent)
+}
+
+/// [`decode_runs`] with its prefilter facts already measured (by the
+/// screener's one tokenisation pass, [`super::normalize::Facts`]): the
+/// longest base64 and hex-ish stretches (exact from 8 up) and whether a `%`
+/// is present.
+pub fn decode_runs_with(
+    text: &str,
+    budget: &mut Budget,
+    base64_stretch: usize,
+    hex_stretch: usize,
+    percent: bool,
+) -> Vec<(Encoding, String)> {
+    let mut out = Vec::new();
+    if base64_stretch >= budget.min_base64.max(8) {
         base64_runs(text, budget, &mut out);
     }
-    if hex >= budget.min_hex.max(8) {
+    if hex_stretch >= budget.min_hex.max(8) {
         hex_runs(text, budget, &mut out);
     }
-    url_encoded(text, budget, &mut out);
+    if percent {
+        url_encoded(text, budget, &mut out);
+    }
     out
 }
 
-/// Longest stretch of base64 bytes and of hex-ish bytes.
-fn longest_stretches(b: &[u8]) -> (usize, usize) {
+/// Longest stretch of base64 bytes and of hex-ish bytes (the reference the
+/// tokenisation pass's [`super::normalize::Facts`] is tested against).
+pub(super) fn longest_stretches(b: &[u8]) -> (usize, usize) {
     let (mut b64, mut hex, mut max_b64, mut max_hex) = (0usize, 0usize, 0usize, 0usize);
     for &c in b {
         b64 = if is_b64(c) { b64 + 1 } else { 0 };
@@ -119,7 +138,8 @@ pub fn looks_like_text(s: &str) -> bool {
     total >= 4 && letters.saturating_mul(2) >= total
 }
 
-fn is_b64(b: u8) -> bool {
+/// A byte a base64 run can contain (standard or URL-safe alphabet).
+pub const fn is_b64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
 }
 
@@ -214,7 +234,7 @@ fn hex_run(b: &[u8], i: usize, mut pair: impl FnMut(u8)) -> usize {
 }
 
 /// Bytes a hex run can contain: digits, a-f, separators and `\x` / `0x` prefixes.
-fn hexish(b: u8) -> bool {
+pub const fn hexish(b: u8) -> bool {
     b.is_ascii_hexdigit() || matches!(b, b' ' | b':' | b',' | b'\\' | b'x' | b'X')
 }
 

@@ -124,47 +124,56 @@ fn is_instruction(instruction: &str) -> bool {
 }
 
 /// Byte offset just after the separator that ends a leading instruction, if
-/// one sits within [`MAX_INSTRUCTION`] bytes.
+/// one sits within [`MAX_INSTRUCTION`] bytes: the earliest of a colon
+/// followed by whitespace, a blank line, or a fence or opening tag at a line
+/// start. One pass over the colons and line feeds of the head (every
+/// candidate is at one, or just after one).
 fn leading_split(text: &str) -> Option<(usize, usize)> {
-    let head_end = text
-        .char_indices()
-        .map(|(i, _)| i)
-        .find(|&i| i > MAX_INSTRUCTION)
+    let head_end = (MAX_INSTRUCTION + 1..text.len())
+        .find(|&i| text.is_char_boundary(i))
         .unwrap_or(text.len());
     let head = text.get(..head_end)?;
-    let mut best: Option<(usize, usize)> = None;
-    let mut consider = |instr_end: usize, doc_start: usize| {
-        if best.is_none_or(|(e, _)| instr_end < e) {
-            best = Some((instr_end, doc_start));
-        }
-    };
-    // A colon followed by whitespace.
-    for (i, _) in head.match_indices(':') {
-        if text
-            .get(i + 1..)
-            .and_then(|r| r.chars().next())
-            .is_some_and(char::is_whitespace)
-        {
-            consider(i, i + 1);
-        }
-    }
-    // A blank line.
-    if let Some(i) = head.find("\n\n") {
-        consider(i, i + 2);
-    }
-    // A fence or an opening tag at a line start.
-    for fence in ["```", "\"\"\"", "---", "===", "'''", "<"] {
-        let mut from = 0;
-        while let Some(p) = head.get(from..).and_then(|h| h.find(fence)) {
-            let at = from + p;
-            let line_start = at == 0 || head.get(..at).is_some_and(|b| b.ends_with('\n'));
-            if line_start && at > 0 {
-                consider(at, at);
+    let b = head.as_bytes();
+    for i in memchr::memchr2_iter(b':', b'\n', b) {
+        if b.get(i) == Some(&b':') {
+            if text
+                .get(i + 1..)
+                .and_then(|r| r.chars().next())
+                .is_some_and(char::is_whitespace)
+            {
+                return Some((i, i + 1));
             }
-            from = at + fence.len();
+            continue;
+        }
+        // A blank line.
+        if b.get(i + 1) == Some(&b'\n') {
+            return Some((i, i + 2));
+        }
+        // A fence or an opening tag at the start of the next line.
+        let next = head.get(i + 1..).unwrap_or_default();
+        if FENCES.iter().any(|f| next.starts_with(f)) {
+            return Some((i + 1, i + 1));
         }
     }
-    best
+    None
+}
+
+/// What may separate an instruction from the document after it, at a line start.
+const FENCES: [&str; 6] = ["```", "\"\"\"", "---", "===", "'''", "<"];
+
+/// Where the last paragraph starts: the last `"\n\n"`, else the last `'\n'`
+/// (`rfind("\n\n").or_else(|| rfind('\n'))` in one backward pass).
+fn last_break(b: &[u8]) -> Option<usize> {
+    let mut last = None;
+    for i in memchr::memrchr_iter(b'\n', b) {
+        if last.is_none() {
+            last = Some(i);
+        }
+        if b.get(i + 1) == Some(&b'\n') {
+            return Some(i);
+        }
+    }
+    last
 }
 
 /// The byte range of a document pasted into `text`, when there is one.
@@ -181,7 +190,7 @@ pub fn pasted_document(text: &str) -> Option<Range<usize>> {
     }
     // A trailing instruction: the last paragraph (or line), short, after the document.
     let trimmed = text.trim_end();
-    let cut = trimmed.rfind("\n\n").or_else(|| trimmed.rfind('\n'))?;
+    let cut = last_break(trimmed.as_bytes())?;
     let instruction = trimmed.get(cut..)?;
     let doc = text.get(..cut)?;
     if instruction.trim().len() <= MAX_INSTRUCTION
@@ -261,6 +270,102 @@ mod tests {
             format!("{body}: {body}"),
         ] {
             assert_eq!(split(&text), None, "{text}");
+        }
+    }
+
+    /// The split as first written: each separator kind searched on its own,
+    /// the earliest kept.
+    fn leading_split_reference(text: &str) -> Option<(usize, usize)> {
+        let head_end = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .find(|&i| i > MAX_INSTRUCTION)
+            .unwrap_or(text.len());
+        let head = text.get(..head_end)?;
+        let mut best: Option<(usize, usize)> = None;
+        let mut consider = |instr_end: usize, doc_start: usize| {
+            if best.is_none_or(|(e, _)| instr_end < e) {
+                best = Some((instr_end, doc_start));
+            }
+        };
+        for (i, _) in head.match_indices(':') {
+            if text
+                .get(i + 1..)
+                .and_then(|r| r.chars().next())
+                .is_some_and(char::is_whitespace)
+            {
+                consider(i, i + 1);
+            }
+        }
+        if let Some(i) = head.find("\n\n") {
+            consider(i, i + 2);
+        }
+        for fence in ["```", "\"\"\"", "---", "===", "'''", "<"] {
+            let mut from = 0;
+            while let Some(p) = head.get(from..).and_then(|h| h.find(fence)) {
+                let at = from + p;
+                let line_start = at == 0 || head.get(..at).is_some_and(|b| b.ends_with('\n'));
+                if line_start && at > 0 {
+                    consider(at, at);
+                }
+                from = at + fence.len();
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn the_one_pass_split_finds_what_each_separator_search_finds() {
+        const PIECES: &[&str] = &[
+            "word ",
+            "Summarize this",
+            ":",
+            ": ",
+            ":\n",
+            "\n",
+            "\n\n",
+            "```",
+            "\"\"\"",
+            "---",
+            "--",
+            "===",
+            "'''",
+            "<",
+            "<doc>",
+            "é",
+            "日本",
+            "\u{3000}",
+            " ",
+            "x",
+        ];
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for n in 0..3000 {
+            let mut t = String::new();
+            while t.len() < n % 420 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                t.push_str(PIECES[(x % PIECES.len() as u64) as usize]);
+            }
+            assert_eq!(leading_split(&t), leading_split_reference(&t), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn the_last_break_is_the_last_blank_line_else_the_last_line_feed() {
+        for t in [
+            "",
+            "a",
+            "\n",
+            "\n\n",
+            "\n\n\n",
+            "a\nb",
+            "a\n\nb\nc",
+            "a\n\nb\n\nc\nd",
+            "x\n\n\ny\n",
+        ] {
+            let want = t.rfind("\n\n").or_else(|| t.rfind('\n'));
+            assert_eq!(last_break(t.as_bytes()), want, "{t:?}");
         }
     }
 

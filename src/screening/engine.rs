@@ -141,11 +141,11 @@ impl Vocab {
     /// Matched on the 64-bit hash alone, without comparing bytes: a word
     /// whose hash collides with a pattern word can only add a match (a false
     /// positive on the sender's own request), never hide one.
-    fn get(&self, w: &str) -> u32 {
+    fn get(&self, w: &[u8]) -> u32 {
         if self.words.is_empty() {
             return 0;
         }
-        let h = word_hash(w.as_bytes());
+        let h = word_hash(w);
         let mut at = (h as usize) & self.mask;
         loop {
             match self.table.get(at) {
@@ -162,7 +162,7 @@ impl Vocab {
 }
 
 /// The patterns of one view.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ViewMatcher {
     leet: bool,
     vocab: Vocab,
@@ -172,14 +172,33 @@ pub struct ViewMatcher {
     index: Vec<Vec<(u32, u32)>>,
     /// First-slot alternatives starting with a prefix: (first byte, pattern, alternative).
     prefix_starts: Vec<(u8, u32, u32)>,
+    /// The first bytes of `prefix_starts`, as a set.
+    prefix_first: [bool; 256],
 }
 
-/// Per-request scratch of one view: the ids of the text's words, which ids
-/// occur (a bit set), and per pattern whether its needed words occur.
+impl Default for ViewMatcher {
+    fn default() -> Self {
+        ViewMatcher {
+            leet: false,
+            vocab: Vocab::default(),
+            prefixes: Vec::new(),
+            patterns: Vec::new(),
+            index: Vec::new(),
+            prefix_starts: Vec::new(),
+            prefix_first: [false; 256],
+        }
+    }
+}
+
+/// Scratch of one view (reused from text to text): the ids of the text's
+/// words, which ids occur (a bit set), the words where a pattern may start,
+/// and per pattern whether its needed words occur.
 #[derive(Debug, Default)]
 pub struct Ids {
     ids: Vec<u32>,
     present: Vec<u64>,
+    /// Word positions where some pattern's first slot may match.
+    starts: Vec<u32>,
     /// Per pattern: 0 not yet checked, 1 possible, 2 impossible.
     possible: Vec<u8>,
 }
@@ -405,6 +424,9 @@ impl ViewMatcher {
                             .and_then(|p| p.bytes().next())
                             .unwrap_or(0);
                         m.prefix_starts.push((b, pi as u32, ai as u32));
+                        if let Some(f) = m.prefix_first.get_mut(usize::from(b)) {
+                            *f = true;
+                        }
                     }
                     None => {}
                 }
@@ -414,22 +436,50 @@ impl ViewMatcher {
     }
 
     /// Fills `ids` with the id of each word of `toks` (0: no pattern names it).
+    #[cfg(test)]
     pub fn ids(&self, toks: &Tokens, ids: &mut Ids) {
+        self.begin(ids);
+        for i in 0..toks.len() {
+            self.push_word(ids, toks.word(i).as_bytes());
+        }
+    }
+
+    /// Empties `ids` for a new text of this view.
+    pub fn begin(&self, ids: &mut Ids) {
         ids.ids.clear();
-        ids.ids.reserve(toks.len());
+        ids.starts.clear();
         ids.present.clear();
         ids.present.resize(self.vocab.words.len() / 64 + 1, 0);
         ids.possible.clear();
         ids.possible.resize(self.patterns.len(), 0);
-        for i in 0..toks.len() {
-            let id = self.vocab.get(toks.word(i));
-            if id != 0 {
-                if let Some(w) = ids.present.get_mut(id as usize / 64) {
-                    *w |= 1u64 << (id % 64);
-                }
+    }
+
+    /// Adds the text's next word (as the tokeniser wrote it): its id, and
+    /// whether a pattern may start there. Called by the tokeniser for each
+    /// word, so the words are looked up while they are still in cache.
+    #[inline]
+    pub fn push_word(&self, ids: &mut Ids, word: &[u8]) {
+        let at = ids.ids.len() as u32;
+        let id = self.vocab.get(word);
+        let mut start = false;
+        if id != 0 {
+            if let Some(w) = ids.present.get_mut(id as usize / 64) {
+                *w |= 1u64 << (id % 64);
             }
-            ids.ids.push(id);
+            start = self.index.get(id as usize).is_some_and(|v| !v.is_empty());
         }
+        if !start {
+            let first = word.first().copied().unwrap_or(0);
+            start = self
+                .prefix_first
+                .get(usize::from(first))
+                .copied()
+                .unwrap_or(false);
+        }
+        if start {
+            ids.starts.push(at);
+        }
+        ids.ids.push(id);
     }
 
     /// Adds the rule index of every pattern matching `toks` to `found`;
@@ -441,6 +491,7 @@ impl ViewMatcher {
         let Ids {
             ids: word_ids,
             present,
+            starts,
             possible,
         } = ids;
         let word_ids: &[u32] = word_ids;
@@ -474,7 +525,9 @@ impl ViewMatcher {
                 found.push(p.rule);
             }
         };
-        for (i, &id) in word_ids.iter().enumerate() {
+        for &at in starts.iter() {
+            let i = at as usize;
+            let id = word_ids.get(i).copied().unwrap_or(0);
             if id != 0 {
                 if let Some(starts) = self.index.get(id as usize) {
                     for &(pi, ai) in starts {
@@ -618,9 +671,9 @@ mod tests {
     #[test]
     fn unknown_words_have_no_id_and_hashes_spread() {
         let m = ViewMatcher::new(&[test_template()], false);
-        assert_ne!(m.vocab.get("ignore"), 0);
-        assert_eq!(m.vocab.get("ignored"), 0);
-        assert_eq!(m.vocab.get(""), 0);
+        assert_ne!(m.vocab.get(b"ignore"), 0);
+        assert_eq!(m.vocab.get(b"ignored"), 0);
+        assert_eq!(m.vocab.get(b""), 0);
         assert_ne!(word_hash(b"abcdefghi"), word_hash(b"abcdefghj"));
     }
 }

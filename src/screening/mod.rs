@@ -23,6 +23,7 @@ pub mod rules;
 pub mod settings;
 pub mod validate;
 
+use std::cell::RefCell;
 use std::sync::Arc;
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
@@ -870,13 +871,8 @@ impl Screener {
         found
     }
 
-    /// Every rule (deny and allow) matching `text`; decodes runs when given a budget.
-    ///
-    /// One normalisation feeds every consumer: the folded text (borrowed when
-    /// folding changes nothing), then one tokenisation whose words feed both
-    /// the model and the patterns. The other detectors run only where their
-    /// literal prefilter finds a candidate (`<` / `[` for chat-template
-    /// markers, `:` plus a keyword for fake headers, `%` for URL escapes).
+    /// Every rule (deny and allow) matching `text`; decodes runs when given a
+    /// budget and screens what they decode to.
     fn scan(
         &self,
         text: &str,
@@ -886,39 +882,93 @@ impl Screener {
         score: &mut Option<f32>,
     ) -> Vec<usize> {
         let mut found = Vec::new();
-        let (folded, signals) = normalize::fold_cow(text);
+        let mut budget = budget;
+        let decoded = with_scratch(|s| {
+            self.scan_text(
+                s,
+                text,
+                tool,
+                model,
+                budget.as_deref_mut(),
+                score,
+                &mut found,
+            )
+        });
+        for (rule, decoded) in decoded {
+            let inner = self.scan(&decoded, tool, model, None, score);
+            if inner
+                .iter()
+                .any(|&r| self.rules.get(r).is_some_and(|m| !m.allow))
+            {
+                push_unique(&mut found, rule);
+            }
+        }
+        found
+    }
+
+    /// The rules matching `text` itself, into `found`; returns its decoded
+    /// runs (with the rule each would report) for the caller to screen.
+    ///
+    /// One normalisation feeds every consumer: the folded text (the input
+    /// itself when folding changes nothing), then one tokenisation pass that
+    /// writes the words for both the model and the patterns, looks each word
+    /// up as it is written, and notes the facts the other detectors'
+    /// prefilters need (leetspeak, `<` / `[`, `:`, `%`, base64 and hex
+    /// stretches). A detector whose fact is absent does not read the text.
+    #[allow(clippy::too_many_arguments)]
+    fn scan_text(
+        &self,
+        scratch: &mut Scratch,
+        text: &str,
+        tool: bool,
+        model: bool,
+        budget: Option<&mut Budget>,
+        score: &mut Option<f32>,
+        found: &mut Vec<usize>,
+    ) -> Vec<(usize, String)> {
+        let Scratch {
+            folded: fold_buf,
+            tokens,
+            ids,
+            leet,
+        } = scratch;
+        let (folded, signals): (&str, normalize::Signals) = if normalize::is_plain(text) {
+            (text, normalize::Signals::default())
+        } else {
+            let signals = normalize::fold_into(text, fold_buf);
+            (fold_buf.as_str(), signals)
+        };
         let det = &self.detectors;
         if let Some(r) = det.tags {
             if signals.tag_chars > 0 {
-                push_unique(&mut found, r);
+                push_unique(found, r);
             }
         }
         if let Some((r, min)) = det.invisible {
             if signals.max_invisible_run >= min {
-                push_unique(&mut found, r);
+                push_unique(found, r);
             }
         }
-        let tokens = normalize::tokenize(&folded, false);
+        self.plain.begin(ids);
+        let facts = normalize::tokenize_into(folded, tokens, |w| self.plain.push_word(ids, w));
         if let Some(m) = self.model.as_ref().filter(|_| model) {
             let sc = m.score(&tokens.text);
             *score = Some(score.map_or(sc, |b: f32| b.max(sc)));
         }
-        let mut ids = engine::Ids::default();
-        self.plain.ids(&tokens, &mut ids);
-        self.plain.scan(&tokens, &mut ids, tool, &mut found);
-        if normalize::has_leet(&folded) {
-            let leet = normalize::tokenize(&folded, true);
-            self.leet.ids(&leet, &mut ids);
-            self.leet.scan(&leet, &mut ids, tool, &mut found);
+        self.plain.scan(tokens, ids, tool, found);
+        if facts.leet {
+            self.leet.begin(ids);
+            normalize::tokenize_general(folded, true, leet, |w| self.leet.push_word(ids, w));
+            self.leet.scan(leet, ids, tool, found);
         }
         if let Some((markers, max, r)) = &det.markers {
-            if normalize::has_marker(&folded, markers, *max) {
-                push_unique(&mut found, *r);
+            if facts.marker_start && normalize::has_marker(folded, markers, *max) {
+                push_unique(found, *r);
             }
         }
         if let Some((re, words, starters, r)) = &det.system_header {
-            if fake_system_header(&folded, re, words, starters) {
-                push_unique(&mut found, *r);
+            if facts.colon && fake_system_header(folded, re, words, starters) {
+                push_unique(found, *r);
             }
         }
         for rr in &self.regexes {
@@ -927,30 +977,79 @@ impl Screener {
                 MatchOn::Raw => text,
             };
             if rr.re.is_match(hay) {
-                push_unique(&mut found, rr.rule);
+                push_unique(found, rr.rule);
             }
         }
+        let mut out = Vec::new();
         if let Some(budget) = budget {
             if det.encoded.iter().any(Option::is_some) {
-                for (enc, decoded) in decode::decode_runs(&folded, budget) {
+                let runs = decode::decode_runs_with(
+                    folded,
+                    budget,
+                    facts.base64_run,
+                    facts.hex_run,
+                    facts.percent,
+                );
+                for (enc, decoded) in runs {
                     let rule = match enc {
                         Encoding::Base64 => det.encoded[0],
                         Encoding::Hex => det.encoded[1],
                         Encoding::Url => det.encoded[2],
                     };
-                    let Some(rule) = rule else { continue };
-                    let inner = self.scan(&decoded, tool, model, None, score);
-                    if inner
-                        .iter()
-                        .any(|&r| self.rules.get(r).is_some_and(|m| !m.allow))
-                    {
-                        push_unique(&mut found, rule);
+                    if let Some(rule) = rule {
+                        out.push((rule, decoded));
                     }
                 }
             }
         }
-        found
+        out
     }
+}
+
+/// Per-worker buffers that every screened text reuses, so a warm worker
+/// allocates nothing per text for folding, words and word ids.
+#[derive(Debug, Default)]
+struct Scratch {
+    folded: String,
+    tokens: normalize::Tokens,
+    ids: engine::Ids,
+    leet: normalize::Tokens,
+}
+
+impl Scratch {
+    /// Frees buffers grown past [`SCRATCH_KEEP`] bytes of text (a rare huge
+    /// prompt should not pin its buffers in every worker).
+    fn trim(&mut self) {
+        if self.folded.capacity() > SCRATCH_KEEP
+            || self.tokens.text.capacity() > SCRATCH_KEEP
+            || self.leet.text.capacity() > SCRATCH_KEEP
+        {
+            *self = Scratch::default();
+        }
+    }
+}
+
+/// Text bytes whose buffers a worker keeps between texts.
+const SCRATCH_KEEP: usize = 256 * 1024;
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this worker's [`Scratch`] (a fresh one when it is in use
+/// or gone: never a panic).
+fn with_scratch<R>(mut f: impl FnMut(&mut Scratch) -> R) -> R {
+    SCRATCH
+        .try_with(|cell| {
+            cell.try_borrow_mut().ok().map(|mut s| {
+                let r = f(&mut s);
+                s.trim();
+                r
+            })
+        })
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| f(&mut Scratch::default()))
 }
 
 /// A `System:` / `### System:` / `[System note:` header followed by an

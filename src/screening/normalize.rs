@@ -58,6 +58,18 @@ pub fn fold(input: &str) -> Folded {
         text: String::with_capacity(input.len()),
         signals: Signals::default(),
     };
+    out.signals = fold_into(input, &mut out.text);
+    out
+}
+
+/// [`fold`] into a reused buffer (cleared first); returns what was removed.
+pub fn fold_into(input: &str, text: &mut String) -> Signals {
+    text.clear();
+    text.reserve(input.len());
+    let mut out = FoldOut {
+        text,
+        signals: Signals::default(),
+    };
     let mut run = 0usize;
     let mut in_flag = false;
     for c in input.chars() {
@@ -96,7 +108,12 @@ pub fn fold(input: &str) -> Folded {
             }
         }
     }
-    out
+    out.signals
+}
+
+struct FoldOut<'a> {
+    text: &'a mut String,
+    signals: Signals,
 }
 
 fn offset(c: char, base: u32, to: char) -> Class {
@@ -375,6 +392,13 @@ impl Tokens {
     pub fn is_caps(&self, i: usize) -> bool {
         self.caps.get(i).copied().unwrap_or(false)
     }
+
+    /// Empties the tokens, keeping the buffers.
+    pub fn clear(&mut self) {
+        self.text.clear();
+        self.spans.clear();
+        self.caps.clear();
+    }
 }
 
 fn leet(c: char) -> char {
@@ -402,18 +426,297 @@ pub fn has_leet(folded: &str) -> bool {
     })
 }
 
-/// Splits folded text into lowercase words (see [`Tokens`]). One pass over
-/// the bytes into a byte buffer; ASCII takes a table-free fast path.
+/// Splits folded text into lowercase words (see [`Tokens`]).
 pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
-    let mut text: Vec<u8> = Vec::with_capacity(folded.len() + 2);
-    let mut spans: Vec<(usize, usize)> = Vec::with_capacity(folded.len() / 5 + 1);
+    let mut out = Tokens::default();
+    if leetspeak {
+        tokenize_general(folded, true, &mut out, |_| {});
+    } else {
+        tokenize_into(folded, &mut out, |_| {});
+    }
+    out
+}
+
+/// What the plain tokenisation pass saw in the folded text, so the other
+/// detectors can skip texts that cannot hold their patterns without another
+/// pass over the bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// A leetspeak character next to a letter ([`has_leet`]).
+    pub leet: bool,
+    /// Longest stretch of base64 bytes (`decode::is_b64`); exact from 8 up,
+    /// possibly less than the true length below 8.
+    pub base64_run: usize,
+    /// Longest stretch of hex-ish bytes (`decode::hexish`); exact from 8 up.
+    pub hex_run: usize,
+    /// A `<` or `[` (where every chat-template marker starts).
+    pub marker_start: bool,
+    /// A `:` (fake system headers).
+    pub colon: bool,
+    /// A `%` (URL escapes).
+    pub percent: bool,
+}
+
+impl Facts {
+    /// The facts of `folded`, measured byte by byte (the reference for the
+    /// tokenisation pass, and its path for text that is not ASCII).
+    pub fn of(folded: &str) -> Facts {
+        let b = folded.as_bytes();
+        let (base64_run, hex_run) = super::decode::longest_stretches(b);
+        Facts {
+            leet: has_leet(folded),
+            base64_run,
+            hex_run,
+            marker_start: memchr::memchr2(b'<', b'[', b).is_some(),
+            colon: memchr::memchr(b':', b).is_some(),
+            percent: memchr::memchr(b'%', b).is_some(),
+        }
+    }
+}
+
+// Byte classes of the tokenisation pass (bytes >= 0x80 have none).
+const ALNUM: u8 = 1;
+const UPPER: u8 = 1 << 1;
+const LOWER: u8 = 1 << 2;
+const B64: u8 = 1 << 3;
+const HEXISH: u8 = 1 << 4;
+/// A leetspeak character: `0 1 3 4 5 7 @ $`.
+const LEET: u8 = 1 << 5;
+/// A separator that sets a fact: `< [ : % @ $`.
+const SPECIAL: u8 = 1 << 6;
+
+const fn class_of(b: u8) -> u8 {
+    let mut c = 0;
+    if b.is_ascii_alphanumeric() {
+        c |= ALNUM;
+    }
+    if b.is_ascii_uppercase() {
+        c |= UPPER;
+    }
+    if b.is_ascii_lowercase() {
+        c |= LOWER;
+    }
+    if super::decode::is_b64(b) {
+        c |= B64;
+    }
+    if super::decode::hexish(b) {
+        c |= HEXISH;
+    }
+    if matches!(b, b'0' | b'1' | b'3' | b'4' | b'5' | b'7' | b'@' | b'$') {
+        c |= LEET;
+    }
+    if matches!(b, b'<' | b'[' | b':' | b'%' | b'@' | b'$') {
+        c |= SPECIAL;
+    }
+    c
+}
+
+// A loop over 0..256 filling a 256-entry table: every index is in bounds.
+#[allow(clippy::indexing_slicing)]
+static CLASSES: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 128 {
+        t[i] = class_of(i as u8);
+        i += 1;
+    }
+    t
+};
+
+#[inline(always)]
+fn class(b: u8) -> u8 {
+    // A u8 index into 256 entries: the bound check folds away.
+    CLASSES.get(usize::from(b)).copied().unwrap_or(0)
+}
+
+/// Extends the stretch `cur` of `bit` bytes over `seg` (`all`: every byte of
+/// `seg` has `bit`), recording finished stretches in `max`. A stretch inside
+/// `seg` that touches neither end is measured only when `seg` is long enough
+/// to hold one of 8 bytes (so `max` is exact from 8 up).
+#[inline(always)]
+fn stretch(seg: &[u8], all: bool, bit: u8, cur: &mut usize, max: &mut usize) {
+    if all {
+        *cur += seg.len();
+        return;
+    }
+    let has = |x: &u8| class(*x) & bit != 0;
+    let pre = seg.iter().take_while(|x| has(x)).count();
+    *max = (*max).max(*cur + pre);
+    if seg.len() >= 10 {
+        let mut run = 0usize;
+        for x in seg {
+            run = if has(x) { run + 1 } else { 0 };
+            *max = (*max).max(run);
+        }
+    }
+    *cur = seg.iter().rev().take_while(|x| has(x)).count();
+}
+
+/// Splits folded text into the plain view's words (see [`Tokens`]) in one
+/// pass, into `out` (reused: cleared first), calling `on_word` with each
+/// word as written to `out.text`; returns the [`Facts`] seen on the way.
+/// Output is byte for byte that of the general path (tested): ASCII text
+/// (the common case) goes word by word through a byte-class table; other
+/// text takes the general path and one more pass for the facts.
+pub fn tokenize_into(folded: &str, out: &mut Tokens, on_word: impl FnMut(&[u8])) -> Facts {
+    if folded.is_ascii() {
+        tokenize_ascii(folded, out, on_word)
+    } else {
+        tokenize_general(folded, false, out, on_word);
+        Facts::of(folded)
+    }
+}
+
+/// The plain view of ASCII text (a byte >= 0x80 would be read as a
+/// separator: [`tokenize_into`] sends only ASCII here).
+fn tokenize_ascii(text: &str, out: &mut Tokens, mut on_word: impl FnMut(&[u8])) -> Facts {
+    let b = text.as_bytes();
+    out.clear();
+    out.text.reserve(b.len() + 2);
+    out.text.push(' ');
+    let mut f = Facts::default();
+    let (mut b64, mut hex) = (0usize, 0usize);
+    let mut any_caps = false;
+    let mut i = 0usize;
+    loop {
+        // Separators up to the next word.
+        let sep_start = i;
+        let (mut sep_and, mut sep_or) = (B64 | HEXISH, 0u8);
+        while let Some(&x) = b.get(i) {
+            let c = class(x);
+            if c & ALNUM != 0 {
+                break;
+            }
+            sep_and &= c;
+            sep_or |= c;
+            i += 1;
+        }
+        if i > sep_start {
+            let sep = b.get(sep_start..i).unwrap_or_default();
+            if sep_or & SPECIAL != 0 {
+                separator_facts(b, sep_start, sep, &mut f);
+            }
+            stretch(sep, sep_and & B64 != 0, B64, &mut b64, &mut f.base64_run);
+            stretch(sep, sep_and & HEXISH != 0, HEXISH, &mut hex, &mut f.hex_run);
+        }
+        if i >= b.len() {
+            break;
+        }
+        // One word.
+        let word_start = i;
+        let (mut or, mut and) = (0u8, 0xFFu8);
+        while let Some(&x) = b.get(i) {
+            let c = class(x);
+            if c & ALNUM == 0 {
+                break;
+            }
+            or |= c;
+            and &= c;
+            i += 1;
+        }
+        let word = b.get(word_start..i).unwrap_or_default();
+        let start = out.text.len();
+        out.text
+            .push_str(text.get(word_start..i).unwrap_or_default());
+        if or & UPPER != 0 {
+            if let Some(w) = out.text.get_mut(start..) {
+                w.make_ascii_lowercase();
+            }
+        }
+        let end = out.text.len();
+        out.spans.push((start, end));
+        let shouting = or & LOWER == 0
+            && or & UPPER != 0
+            && word.iter().filter(|x| x.is_ascii_uppercase()).count() >= 2;
+        any_caps |= shouting;
+        out.caps.push(shouting);
+        on_word(out.text.as_bytes().get(start..end).unwrap_or_default());
+        out.text.push(' ');
+        // Every ASCII letter and digit is a base64 byte.
+        b64 += word.len();
+        stretch(word, and & HEXISH != 0, HEXISH, &mut hex, &mut f.hex_run);
+        if !f.leet && or & LEET != 0 && or & (UPPER | LOWER) != 0 {
+            f.leet = word.windows(2).any(|w| match w {
+                [x, y] => {
+                    (class(*x) & LEET != 0 && y.is_ascii_alphabetic())
+                        || (x.is_ascii_alphabetic() && class(*y) & LEET != 0)
+                }
+                _ => false,
+            });
+        }
+    }
+    f.base64_run = f.base64_run.max(b64);
+    f.hex_run = f.hex_run.max(hex);
+    if out.text.len() == 1 {
+        out.text.push(' ');
+    }
+    if any_caps {
+        settle_caps(&mut out.caps);
+    }
+    f
+}
+
+/// The facts a separator run with a `< [ : % @ $` sets (`at`: its offset in `b`).
+#[cold]
+fn separator_facts(b: &[u8], at: usize, sep: &[u8], f: &mut Facts) {
+    for (k, &x) in sep.iter().enumerate() {
+        match x {
+            b'<' | b'[' => f.marker_start = true,
+            b':' => f.colon = true,
+            b'%' => f.percent = true,
+            b'@' | b'$' => {
+                let i = at + k;
+                let alpha = |j: Option<usize>| {
+                    j.and_then(|j| b.get(j))
+                        .is_some_and(|c| c.is_ascii_alphabetic())
+                };
+                f.leet |= alpha(i.checked_sub(1)) || alpha(Some(i + 1));
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Turns per-word "written in capitals" flags into [`Tokens::caps`]: a
+/// capitalised word counts only where its neighbours are not shouting too.
+fn settle_caps(caps: &mut [bool]) {
+    let mut prev = false;
+    for i in 0..caps.len() {
+        let next = caps.get(i + 1).copied().unwrap_or(false);
+        if let Some(c) = caps.get_mut(i) {
+            let cur = *c;
+            *c = cur && !(prev && next);
+            prev = cur;
+        }
+    }
+}
+
+/// Splits folded text into lowercase words, either view, one character at a
+/// time (the leetspeak view, and text that is not ASCII).
+pub fn tokenize_general(
+    folded: &str,
+    leetspeak: bool,
+    out: &mut Tokens,
+    mut on_word: impl FnMut(&[u8]),
+) {
+    let mut text: Vec<u8> = std::mem::take(&mut out.text).into_bytes();
+    out.clear();
+    text.clear();
+    text.reserve(folded.len() + 2);
+    let spans = &mut out.spans;
+    let upper_words = &mut out.caps;
     text.push(b' ');
-    let mut upper_words: Vec<bool> = Vec::with_capacity(folded.len() / 5 + 1);
     let mut start: Option<usize> = None;
     let (mut upper, mut lower) = (0usize, 0usize);
     let bytes = folded.as_bytes();
     let mut i = 0;
     let mut utf8 = [0u8; 4];
+    let mut end_word = |text: &mut Vec<u8>, s: usize, upper: usize, lower: usize| {
+        spans.push((s, text.len()));
+        upper_words.push(upper >= 2 && lower == 0);
+        on_word(text.get(s..).unwrap_or_default());
+        text.push(b' ');
+    };
     while let Some(&b) = bytes.get(i) {
         if b < 0x80 {
             i += 1;
@@ -436,9 +739,7 @@ pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
                 let l = c.to_ascii_lowercase();
                 text.push(if leetspeak && l == b'l' { b'i' } else { l });
             } else if let Some(s) = start.take() {
-                spans.push((s, text.len()));
-                upper_words.push(upper >= 2 && lower == 0);
-                text.push(b' ');
+                end_word(&mut text, s, upper, lower);
             }
             continue;
         }
@@ -463,31 +764,19 @@ pub fn tokenize(folded: &str, leetspeak: bool) -> Tokens {
                 text.extend_from_slice(l.encode_utf8(&mut utf8).as_bytes());
             }
         } else if let Some(s) = start.take() {
-            spans.push((s, text.len()));
-            upper_words.push(upper >= 2 && lower == 0);
-            text.push(b' ');
+            end_word(&mut text, s, upper, lower);
         }
     }
     if let Some(s) = start.take() {
-        spans.push((s, text.len()));
-        upper_words.push(upper >= 2 && lower == 0);
-        text.push(b' ');
+        end_word(&mut text, s, upper, lower);
     }
     if text.len() == 1 {
         text.push(b' ');
     }
-    // A capitalised word counts only where its neighbours are not shouting too.
-    let caps = (0..upper_words.len())
-        .map(|i| {
-            let at =
-                |j: Option<usize>| j.and_then(|j| upper_words.get(j).copied()).unwrap_or(false);
-            at(Some(i)) && !(at(i.checked_sub(1)) && at(i.checked_add(1)))
-        })
-        .collect();
+    settle_caps(&mut out.caps);
     // Only whole characters were written, so this never fails.
-    let text = String::from_utf8(text)
+    out.text = String::from_utf8(text)
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
-    Tokens { text, spans, caps }
 }
 
 /// Whether one of `markers` (lowercase, without whitespace, each starting
@@ -518,13 +807,36 @@ pub fn has_marker(folded: &str, markers: &[String], max_chars: usize) -> bool {
     false
 }
 
-/// [`fold`], borrowing the input when folding would not change it (printable
-/// ASCII and line feeds: the common case, checked in one vectorisable pass).
+/// True when folding would not change `input`: printable ASCII and line
+/// feeds only (the common case). Eight bytes at a time: a chunk is looked at
+/// byte by byte only when it may hold a byte outside the printable range
+/// (in practice: a line feed).
+pub fn is_plain(input: &str) -> bool {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let plain = |b: &u8| (0x20..0x7F).contains(b) || *b == b'\n';
+    let mut chunks = input.as_bytes().chunks_exact(8);
+    for c in &mut chunks {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(c);
+        let x = u64::from_le_bytes(a);
+        // A byte >= 0x80, < 0x20, or 0x7F (the classic "has less than" and
+        // "has zero" tests; no false negatives).
+        let high = x & HIGH;
+        let below = x.wrapping_sub(LOW * 0x20) & !x & HIGH;
+        let del = x ^ (LOW * 0x7F);
+        let is_del = del.wrapping_sub(LOW) & !del & HIGH;
+        if (high | below | is_del) != 0 && !c.iter().all(plain) {
+            return false;
+        }
+    }
+    chunks.remainder().iter().all(plain)
+}
+
+/// [`fold`], borrowing the input when folding would not change it
+/// ([`is_plain`]).
 pub fn fold_cow(input: &str) -> (std::borrow::Cow<'_, str>, Signals) {
-    let plain = input
-        .bytes()
-        .all(|b| (0x20..0x7F).contains(&b) || b == b'\n');
-    if plain {
+    if is_plain(input) {
         (std::borrow::Cow::Borrowed(input), Signals::default())
     } else {
         let f = fold(input);
@@ -726,6 +1038,160 @@ mod tests {
         let t = tokenize("act like DAN now", false);
         assert_eq!(t.spans.len(), 4);
         assert_eq!(t.word(2), "dan");
+    }
+
+    /// Deterministic strings rich in what the fast path treats specially.
+    fn samples() -> Vec<String> {
+        const PIECES: &[&str] = &[
+            "a",
+            "B",
+            "z",
+            "Q",
+            "x",
+            "X",
+            "0",
+            "1",
+            "2",
+            "7",
+            "9",
+            "f",
+            "F",
+            "e",
+            " ",
+            "  ",
+            ".",
+            ",",
+            ":",
+            "\\",
+            "+",
+            "/",
+            "-",
+            "_",
+            "=",
+            "<",
+            "[",
+            "%",
+            "@",
+            "$",
+            "\n",
+            "\t",
+            "!",
+            "IGNORE",
+            "Ignore",
+            "dan",
+            "DAN",
+            "h3llo",
+            "pr3v",
+            "c0de",
+            "deadbeef",
+            "CAFE",
+            "0x41",
+            "\\x41",
+            "%20",
+            "aGVsbG8gd29ybGQ=",
+            "é",
+            "Ünïcode",
+            "日本",
+            "\u{200B}",
+            "\u{7F}",
+            "\u{1}",
+            "\r\n",
+            "ſ",
+            "İ",
+        ];
+        let mut out: Vec<String> = ["", " ", "a", "A", "AB", "a1", "1a", "@a", "a$", "@", "1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..4000 {
+            let mut s = String::new();
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let n = (x % 40) as usize;
+            for _ in 0..n {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                s.push_str(PIECES[(x % PIECES.len() as u64) as usize]);
+            }
+            out.push(s);
+        }
+        // Long stretches around the 8-byte threshold, inside and across words.
+        for n in [6, 7, 8, 9, 10, 11, 12, 20, 40] {
+            out.push(format!("zz{}zz", "a".repeat(n)));
+            out.push(format!("qq {} qq", "ab ".repeat(n)));
+            out.push(format!("q.{}.q", " ".repeat(n)));
+            out.push(format!("k{}k", "+".repeat(n)));
+            out.push(format!("word {}", "Ab1+".repeat(n)));
+        }
+        out
+    }
+
+    #[test]
+    fn the_ascii_path_tokenizes_byte_for_byte_like_the_general_path() {
+        for s in samples() {
+            let folded = fold(&s).text;
+            let mut general = Tokens::default();
+            let mut general_words = Vec::new();
+            tokenize_general(&folded, false, &mut general, |w| {
+                general_words.push(w.to_vec())
+            });
+            let mut fast = Tokens::default();
+            let mut fast_words = Vec::new();
+            let facts = tokenize_into(&folded, &mut fast, |w| fast_words.push(w.to_vec()));
+            assert_eq!(fast.text, general.text, "{s:?}");
+            assert_eq!(fast.spans, general.spans, "{s:?}");
+            assert_eq!(fast.caps, general.caps, "{s:?}");
+            assert_eq!(fast_words, general_words, "{s:?}");
+            assert_eq!(tokenize(&folded, false).text, general.text);
+            let want = Facts::of(&folded);
+            assert_eq!(facts.leet, want.leet, "{s:?}");
+            assert_eq!(
+                (facts.marker_start, facts.colon, facts.percent),
+                (want.marker_start, want.colon, want.percent),
+                "{s:?}"
+            );
+            for (got, want) in [
+                (facts.base64_run, want.base64_run),
+                (facts.hex_run, want.hex_run),
+            ] {
+                assert!(got <= want, "{s:?}: {got} > {want}");
+                if want >= 8 {
+                    assert_eq!(got, want, "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn buffers_are_reused_without_leftovers() {
+        let mut t = Tokens::default();
+        tokenize_into("A long first text WITH words", &mut t, |_| {});
+        tokenize_into("x", &mut t, |_| {});
+        assert_eq!((t.text.as_str(), t.len()), (" x ", 1));
+        tokenize_general("Ünï", false, &mut t, |_| {});
+        assert_eq!((t.text.as_str(), t.len(), t.caps.len()), (" ünï ", 1, 1));
+        let mut f = String::from("stale");
+        let sig = fold_into("a\tb", &mut f);
+        assert_eq!((f.as_str(), sig), ("a b", Signals::default()));
+    }
+
+    #[test]
+    fn is_plain_agrees_with_a_byte_by_byte_check() {
+        let slow = |s: &str| s.bytes().all(|b| (0x20..0x7F).contains(&b) || b == b'\n');
+        for s in samples() {
+            assert_eq!(is_plain(&s), slow(&s), "{s:?}");
+        }
+        for b in 0u8..0x80 {
+            for at in 0..17 {
+                let mut v = vec![b'a'; 17];
+                v[at] = b;
+                let s = String::from_utf8(v).unwrap();
+                assert_eq!(is_plain(&s), slow(&s), "{b} at {at}");
+            }
+        }
     }
 
     #[test]
