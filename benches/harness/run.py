@@ -51,7 +51,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -478,9 +478,17 @@ class Arm:
     # Envoy writes the audit record from filter state to an access-log file
     # (audit.sink: filter_state): the arm pays for what the demo does.
     access_log: bool = False
+    # Runs only when BENCH_ARMS names it (the host-call cost arms).
+    opt_in: bool = False
     # Filled in by the run:
     skipped: str | None = None
     runs: list[dict] = field(default_factory=list)
+
+
+# The host-call cost arms: each kind, called this many times per request.
+HOSTCALL_KINDS = ("clock", "header", "header_absent", "header_map", "remove_absent",
+                  "set_header", "counter", "histogram", "shared_get", "property")
+HOSTCALLS_PER_REQUEST = 50
 
 
 class ArmBuilder:
@@ -639,6 +647,15 @@ class ArmBuilder:
         arms.append(Arm("native-jwt-ratelimit", n, "models",
                         [self.jwt_authn("ES256", True), ratelimit], token_alg="ES256",
                         note="jwt_authn ES256 cached + local_ratelimit"))
+        if self.args.hostcall_wasm:
+            # What one host call costs in Envoy's V8 host: N calls of one kind
+            # per request, against the empty filter (opt-in: BENCH_ARMS=hostcall).
+            for kind in HOSTCALL_KINDS:
+                arms.append(Arm(f"hostcall-{kind}", "6 host call cost", "models",
+                                [self.wasm("hostcall", self.args.hostcall_wasm,
+                                           f"{kind}:{HOSTCALLS_PER_REQUEST}")],
+                                compare=["empty-wasm"], opt_in=True,
+                                note=f"{HOSTCALLS_PER_REQUEST} × {kind} per request"))
         lua = template("filters/lua_redaction.yaml")
         for w, nm in (("resp-2k", "2k"), ("resp-64k", "64k"), ("sse", "sse")):
             arms.append(Arm(f"native-lua-redact-{nm}", n, w, [lua], expect_redacted=True,
@@ -1460,9 +1477,14 @@ def main() -> int:
     p.add_argument("--wasm", default=str(REPO / "target/wasm32-wasip1/release/tollgate.wasm"))
     p.add_argument("--empty-wasm", required=True)
     p.add_argument("--token-bin", default=None)
+    p.add_argument("--hostcall-wasm", default=None,
+                   help="benches/hostcall-filter's .wasm: adds the opt-in hostcall-* arms")
     p.add_argument("--ratelimit-bin", default=str(REPO / "target" / "debug" / "tollgate-ratelimit"))
     p.add_argument("--out", default=os.environ.get("BENCH_OUT") or str(REPO / "target" / "bench"))
     p.add_argument("--list", action="store_true", help="list the arms and exit")
+    p.add_argument("--baseline-wasm", default=os.environ.get("BENCH_BASELINE_WASM") or None,
+                   help="an earlier tollgate.wasm: every Tollgate arm also runs with it, as "
+                        "`base:<arm>` right beside the arm in each round (a paired A/B)")
     args = p.parse_args()
     args.quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0")
     args.duration = env_num("BENCH_DURATION", 2 if args.quick else 10)
@@ -1471,7 +1493,11 @@ def main() -> int:
     args.connections = int(env_num("BENCH_CONNECTIONS", 16))
     args.tokens = int(env_num("BENCH_TOKENS", 2000))
     args.wasm = str(Path(args.wasm).resolve())
+    if args.baseline_wasm:
+        args.baseline_wasm = str(Path(args.baseline_wasm).resolve())
     args.empty_wasm = str(Path(args.empty_wasm).resolve())
+    if args.hostcall_wasm:
+        args.hostcall_wasm = str(Path(args.hostcall_wasm).resolve())
     select = os.environ.get("BENCH_ARMS", "").strip()
 
     for tool in ("wrk", "openssl"):
@@ -1489,7 +1515,12 @@ def main() -> int:
         pattern = re.compile(select)
         chosen = [a for a in arms if pattern.search(a.name)]
         needed = {f"plain-{a.workload}" for a in chosen}
+        needed |= {c for a in chosen if a.opt_in for c in a.compare}
         arms = [a for a in arms if a in chosen or a.name in needed]
+    else:
+        arms = [a for a in arms if not a.opt_in]
+    if args.baseline_wasm:
+        arms = with_baseline(arms, args.wasm, args.baseline_wasm)
     if args.list:
         for a in arms:
             print(f"{a.name:30s} {a.group:28s} {a.workload}")
@@ -1513,6 +1544,10 @@ def main() -> int:
     finally:
         bench.stop()
     text = report(bench, arms, args)
+    if any(a.opt_in for a in arms):
+        text += "\n".join(hostcall_table(arms)) + "\n"
+    if args.baseline_wasm:
+        text += "\n".join(baseline_table(arms) + [f"\nBaseline: `{args.baseline_wasm}`\n"])
     (bench.out / "results.md").write_text(text)
     (bench.out / "results.json").write_text(json.dumps(
         {a.name: {"workload": a.workload, "skipped": a.skipped, "runs": a.runs} for a in arms},
@@ -1521,6 +1556,71 @@ def main() -> int:
     print(text)
     log(f"written {bench.out / 'results.md'} and {bench.out / 'ratios.svg'}")
     return 0
+
+
+def hostcall_table(arms: list[Arm]) -> list[str]:
+    """What one host call costs: each hostcall arm's CPU over the empty filter's,
+    per call. Per round too, since rounds ran side by side."""
+    by = {a.name: a for a in arms}
+    empty = by.get("empty-wasm")
+    L = ["\n## What one host call costs (CPU µs per call, Envoy's V8 host)\n",
+         f"Each arm makes {HOSTCALLS_PER_REQUEST} calls of one kind per request; "
+         "(arm − empty-wasm) / calls, median over rounds (per-round values in brackets).\n",
+         "| call | µs per call | rounds |", "|---|---:|---|"]
+    if not empty or not empty.runs:
+        return L + ["| (empty-wasm did not run) | | |"]
+    for a in arms:
+        if not a.opt_in or not a.runs:
+            continue
+        per = [(r["cpu_us_per_req"] - e["cpu_us_per_req"]) / HOSTCALLS_PER_REQUEST
+               for r, e in zip(a.runs, empty.runs)]
+        L.append(f"| {a.name.removeprefix('hostcall-')} | {median(per):.2f} | "
+                 f"{' '.join(f'{x:.2f}' for x in per)} |")
+    return L
+
+
+def with_baseline(arms: list[Arm], wasm: str, baseline: str) -> list[Arm]:
+    """Each Tollgate arm followed by `base:<arm>`: the same filters with the
+    baseline .wasm. Adjacent in every round (and reversed on odd rounds), so
+    drift on a shared machine hits both sides of each pair alike."""
+    out: list[Arm] = []
+    for a in arms:
+        out.append(a)
+        if not any(wasm in f for f in a.filters):
+            continue
+        out.append(replace(a, name=f"base:{a.name}", group=a.group + " (baseline)",
+                           filters=[f.replace(wasm, baseline) for f in a.filters],
+                           compare=[a.name], runs=[], skipped=None))
+    return out
+
+
+def baseline_table(arms: list[Arm]) -> list[str]:
+    """The paired A/B: each Tollgate arm against its baseline, CPU per request
+    per round (pairs ran side by side), and the median of the per-round ratios."""
+    by = {a.name: a for a in arms}
+    L = ["\n## This build against the baseline .wasm (paired, same rounds)\n",
+         "CPU µs/req per round, this build / baseline; ratio < 1.00 means this build is cheaper. "
+         "The verdict needs every round to agree: a pair whose rounds straddle 1.00 is noise.\n",
+         "| arm | this build (rounds) | baseline (rounds) | median ratio | verdict |",
+         "|---|---|---|---:|---|"]
+    for a in arms:
+        b = by.get(f"base:{a.name}")
+        if not b or not a.runs or not b.runs:
+            continue
+        mine = [r["cpu_us_per_req"] for r in a.runs]
+        base = [r["cpu_us_per_req"] for r in b.runs]
+        ratios = [m / x for m, x in zip(mine, base) if x]
+        if not ratios:
+            continue
+        if all(r > 1.03 for r in ratios):
+            verdict = "**slower**"
+        elif all(r < 0.97 for r in ratios):
+            verdict = "faster"
+        else:
+            verdict = "same within noise"
+        L.append(f"| {a.name} | {' '.join(f'{m:.0f}' for m in mine)} | "
+                 f"{' '.join(f'{x:.0f}' for x in base)} | {median(ratios):.2f} | {verdict} |")
+    return L
 
 
 def ratio_chart(arms: list[Arm]) -> str:
