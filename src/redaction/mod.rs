@@ -292,8 +292,10 @@ impl Redactor {
         let opts = json::Options {
             drop_logprobs: inner.drop_logprobs,
         };
-        let out = json::rewrite(body, opts, &mut |_, s| {
-            inner.redact_string(profile.0, s, counts)
+        let out = json::rewrite_with(body, opts, &mut |_, s| {
+            inner
+                .redact_edits(profile.0, s, counts)
+                .map(json::Replacement::Spans)
         })
         .map_err(|e| match e {
             json::JsonError::Invalid => RedactionError::InvalidJson,
@@ -607,24 +609,47 @@ impl Inner {
                 continue;
             }
             out.push_str(text.get(last..f.start).unwrap_or(""));
-            let raw = text.get(f.start..f.end).unwrap_or("");
-            // Operators see the folded value: `mask` shows plain digits and
-            // `hash` gives a disguised value the same token as the plain one.
-            let value = normalize::Folded::new(raw, true);
-            if let Some(e) = self.entities.get(usize::from(f.entity)) {
-                e.operator.apply(&e.name, &value.text, &self.hash_key, out);
-                counts.add(&e.name, 1);
-                if f.entity == detectors::PHONE {
-                    if f.by_context {
-                        counts.phone_by_context = counts.phone_by_context.saturating_add(1);
-                    } else {
-                        counts.phone_by_format = counts.phone_by_format.saturating_add(1);
-                    }
-                }
-            }
+            self.replacement(f, text, counts, out);
             last = f.end;
         }
         out.push_str(text.get(last..to).unwrap_or(""));
+    }
+
+    /// Writes what replaces finding `f` of `text`, and counts it.
+    fn replacement(&self, f: &Finding, text: &str, counts: &mut Counts, out: &mut String) {
+        let raw = text.get(f.start..f.end).unwrap_or("");
+        // Operators see the folded value: `mask` shows plain digits and
+        // `hash` gives a disguised value the same token as the plain one.
+        let value = normalize::Folded::new(raw, true);
+        if let Some(e) = self.entities.get(usize::from(f.entity)) {
+            e.operator.apply(&e.name, &value.text, &self.hash_key, out);
+            counts.add(&e.name, 1);
+            if f.entity == detectors::PHONE {
+                if f.by_context {
+                    counts.phone_by_context = counts.phone_by_context.saturating_add(1);
+                } else {
+                    counts.phone_by_format = counts.phone_by_format.saturating_add(1);
+                }
+            }
+        }
+    }
+
+    /// The findings of one decoded JSON string as span edits (the JSON
+    /// rewriter keeps the raw bytes between them); `None` when nothing was found.
+    fn redact_edits(&self, mask: u64, s: &str, counts: &mut Counts) -> Option<json::Edits> {
+        let (findings, _) = self.scan(mask, s, false, false);
+        if findings.is_empty() {
+            return None;
+        }
+        let mut edits = json::Edits {
+            spans: Vec::with_capacity(findings.len()),
+            text: String::new(),
+        };
+        for f in &findings {
+            self.replacement(f, s, counts, &mut edits.text);
+            edits.spans.push((f.start, f.end, edits.text.len()));
+        }
+        Some(edits)
     }
 
     /// Redacts one decoded JSON string; `None` when nothing was found.
