@@ -595,27 +595,38 @@ fn body_step(
             BodyKind::Other => {}
         }
     }
+    // Without a meter reading the events, the redactor need not build a
+    // `serde_json::Value` of each one (`push` reads plain chat chunks lightly).
+    let observed = shared_parse && state.meter.is_some();
     let meter = &mut state.meter;
     let mut observe = |event: &Value| {
         if let Some(m) = meter.as_mut().filter(|_| shared_parse) {
             m.observe_event(event);
         }
     };
-    let pushed = state
-        .window
-        .as_mut()
-        .map(|window| window.push_observed(held, counts, &mut observe));
+    let pushed = state.window.as_mut().map(|window| {
+        if observed {
+            window.push_observed(held, counts, &mut observe)
+        } else {
+            window.push(held, counts)
+        }
+    });
     let exceeded = state.meter.as_ref().is_some_and(Meter::exceeded);
 
     let step = match (pushed, state.window.as_mut()) {
         (Some(mut out), Some(window)) => {
             if end_of_stream || exceeded {
                 let meter = &mut state.meter;
-                out.extend(window.finish_observed(counts, &mut |event| {
+                let mut observe = |event: &Value| {
                     if let Some(m) = meter.as_mut().filter(|_| shared_parse) {
                         m.observe_event(event);
                     }
-                }));
+                };
+                out.extend(if observed {
+                    window.finish_observed(counts, &mut observe)
+                } else {
+                    window.finish(counts)
+                });
             }
             BodyStep::Replace(out)
         }

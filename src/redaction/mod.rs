@@ -681,15 +681,34 @@ pub struct StreamRedactor {
 }
 
 impl StreamRedactor {
-    /// Feeds a chunk; returns the bytes that are safe to emit now.
+    /// Feeds a chunk; returns the bytes that are safe to emit now. Plain
+    /// chat chunks are read without building a `serde_json::Value`.
     pub fn push(&mut self, chunk: &[u8], counts: &mut Counts) -> Vec<u8> {
-        self.push_observed(chunk, counts, &mut |_| {})
+        self.observe_values(false);
+        self.push_events(chunk, counts, &mut |_| {})
     }
 
     /// [`push`](Self::push), handing each stream event's parsed JSON payload
     /// (SSE data, NDJSON lines) to `observe` as it is parsed: a caller that
     /// also meters the stream reads the same parse.
     pub fn push_observed(
+        &mut self,
+        chunk: &[u8],
+        counts: &mut Counts,
+        observe: &mut dyn FnMut(&serde_json::Value),
+    ) -> Vec<u8> {
+        self.observe_values(true);
+        self.push_events(chunk, counts, observe)
+    }
+
+    /// Whether every event must be parsed into a `Value` for an observer.
+    fn observe_values(&mut self, on: bool) {
+        if let StreamState::Sse(st) = &mut self.state {
+            st.observed = on;
+        }
+    }
+
+    fn push_events(
         &mut self,
         chunk: &[u8],
         counts: &mut Counts,
@@ -722,11 +741,21 @@ impl StreamRedactor {
 
     /// Ends the stream; returns everything still held, redacted.
     pub fn finish(&mut self, counts: &mut Counts) -> Vec<u8> {
-        self.finish_observed(counts, &mut |_| {})
+        self.observe_values(false);
+        self.finish_events(counts, &mut |_| {})
     }
 
     /// [`finish`](Self::finish), handing the last event to `observe`.
     pub fn finish_observed(
+        &mut self,
+        counts: &mut Counts,
+        observe: &mut dyn FnMut(&serde_json::Value),
+    ) -> Vec<u8> {
+        self.observe_values(true);
+        self.finish_events(counts, observe)
+    }
+
+    fn finish_events(
         &mut self,
         counts: &mut Counts,
         observe: &mut dyn FnMut(&serde_json::Value),
