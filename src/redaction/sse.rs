@@ -17,6 +17,8 @@
 //! Other JSON events are complete objects: their string values are redacted
 //! whole. Non-JSON data goes through its own window.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use crate::llm_api::sse::{field_value, parse_event, split_lines};
@@ -35,7 +37,8 @@ const MAX_WINDOWS: usize = 64;
 enum Key {
     Chat {
         choice: u64,
-        field: String,
+        /// The usual fields are static: no allocation per event.
+        field: Cow<'static, str>,
     },
     ChatTool {
         choice: u64,
@@ -101,6 +104,17 @@ pub(crate) struct SseState {
     /// A caller reads every event's parsed `Value` (metering): chat chunks
     /// then take the `Value` parse too; otherwise the light one ([`LightChunk`]).
     pub(crate) observed: bool,
+}
+
+/// A chat delta's text field name, static for the usual ones.
+fn chat_field(f: &str) -> Cow<'static, str> {
+    match f {
+        "content" => Cow::Borrowed("content"),
+        "refusal" => Cow::Borrowed("refusal"),
+        "reasoning_content" => Cow::Borrowed("reasoning_content"),
+        "reasoning" => Cow::Borrowed("reasoning"),
+        other => Cow::Owned(other.to_string()),
+    }
 }
 
 fn seg_key<'a>(s: &'a Seg<'_>) -> Option<&'a str> {
@@ -492,9 +506,12 @@ impl SseState {
             };
             let next = idx + term;
             if idx == self.line_start {
-                let event: Vec<u8> = self.buf.drain(..next).collect();
+                // The event is read in place, then dropped from the buffer.
+                let mut buf = std::mem::take(&mut self.buf);
                 self.line_start = 0;
-                self.process_event(&cx, &event, counts, out, observe);
+                self.process_event(&cx, buf.get(..next).unwrap_or(&[]), counts, out, observe);
+                buf.drain(..next.min(buf.len()));
+                self.buf = buf;
             } else {
                 self.line_start = next;
             }
@@ -790,7 +807,7 @@ impl SseState {
                     Some([Seg::Key(d), rest @ ..]) if d == "delta" => match rest {
                         [Seg::Key(f)] if f != "role" && f != "type" => Key::Chat {
                             choice,
-                            field: f.to_string(),
+                            field: chat_field(f),
                         },
                         [Seg::Key(tc), Seg::Index(t), Seg::Key(func), Seg::Key(args)]
                             if tc == "tool_calls" && func == "function" && args == "arguments" =>
@@ -806,7 +823,7 @@ impl SseState {
                         {
                             Key::Chat {
                                 choice,
-                                field: format!("{a}.{b}"),
+                                field: Cow::Owned(format!("{a}.{b}")),
                             }
                         }
                         // Content as an array of parts: one window over their text.
@@ -815,7 +832,7 @@ impl SseState {
                         {
                             Key::Chat {
                                 choice,
-                                field: "content[].text".to_string(),
+                                field: Cow::Borrowed("content[].text"),
                             }
                         }
                         // roles, tool ids, function names, part types, audio ids: kept
@@ -1025,7 +1042,7 @@ impl SseState {
         }
         let (event_name, value): (Option<&str>, Value) = match &e.key {
             Key::Chat { choice, field } => {
-                let delta = match field.as_str() {
+                let delta = match field.as_ref() {
                     "content[].text" => json!({"content": [{"type": "text", "text": text}]}),
                     f => match f.split_once('.') {
                         Some((a, b)) => json!({ a: { b: text } }),
