@@ -186,7 +186,8 @@ impl<'a> Walker<'a> {
                         let new = f(&self.path, &key);
                         self.path.pop();
                         if let Some(new) = new {
-                            self.replace(&key, kstart, kend, &new);
+                            let raw = matches!(key, Cow::Borrowed(_));
+                            self.replace(&key, raw, kstart, kend, &new);
                         }
                     }
                     self.ws();
@@ -261,7 +262,8 @@ impl<'a> Walker<'a> {
                     return Ok(());
                 }
                 if let Some(new) = f(&self.path, &decoded) {
-                    self.replace(&decoded, start, end, &new);
+                    let raw = matches!(decoded, Cow::Borrowed(_));
+                    self.replace(&decoded, raw, start, end, &new);
                 }
                 Ok(())
             }
@@ -283,8 +285,9 @@ impl<'a> Walker<'a> {
     }
 
     /// Carries out `new` for the string literal at `start..end` whose
-    /// decoded value is `decoded`.
-    fn replace(&mut self, decoded: &Cow<'a, str>, start: usize, end: usize, new: &Replacement) {
+    /// decoded value is `decoded`; `raw`: the literal has no escapes, so
+    /// its bytes between the quotes are `decoded`.
+    fn replace(&mut self, decoded: &str, raw: bool, start: usize, end: usize, new: &Replacement) {
         match new {
             Replacement::Whole(w) => {
                 if w != decoded {
@@ -294,7 +297,7 @@ impl<'a> Walker<'a> {
             Replacement::Spans(edits) if edits.spans.is_empty() => {}
             // No escapes: the raw bytes between the quotes are the decoded
             // string, so its offsets are the document's, shifted by `start + 1`.
-            Replacement::Spans(edits) if matches!(decoded, Cow::Borrowed(_)) => {
+            Replacement::Spans(edits) if raw => {
                 let body = start + 1;
                 for (s, e, with) in edits.iter() {
                     let before = self.t.get(self.copied..body + s).unwrap_or(&[]);
@@ -306,7 +309,7 @@ impl<'a> Walker<'a> {
             }
             Replacement::Spans(edits) => {
                 let w = edits.apply_to(decoded);
-                if w != *decoded {
+                if w != decoded {
                     self.splice(start, end, &w);
                 }
             }
