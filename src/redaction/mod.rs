@@ -285,6 +285,20 @@ impl Redactor {
         body: &[u8],
         counts: &mut Counts,
     ) -> Result<Vec<u8>, RedactionError> {
+        Ok(self
+            .redact_json_changes(profile, body, counts)?
+            .unwrap_or_else(|| body.to_vec()))
+    }
+
+    /// [`redact_json`](Self::redact_json), `Ok(None)` when the document
+    /// stays as it is (nothing found, no `logprobs` dropped): the host then
+    /// need not replace the body at all.
+    pub fn redact_json_changes(
+        &self,
+        profile: ProfileId,
+        body: &[u8],
+        counts: &mut Counts,
+    ) -> Result<Option<Vec<u8>>, RedactionError> {
         if body.len() > self.inner.json_max {
             return Err(RedactionError::TooLarge);
         }
@@ -292,7 +306,7 @@ impl Redactor {
         let opts = json::Options {
             drop_logprobs: inner.drop_logprobs,
         };
-        let out = json::rewrite_with(body, opts, &mut |_, s| {
+        json::rewrite_with(body, opts, &mut |_, s| {
             inner
                 .redact_edits(profile.0, s, counts)
                 .map(json::Replacement::Spans)
@@ -300,8 +314,7 @@ impl Redactor {
         .map_err(|e| match e {
             json::JsonError::Invalid => RedactionError::InvalidJson,
             json::JsonError::TooDeep => RedactionError::TooDeep,
-        })?;
-        Ok(out.unwrap_or_else(|| body.to_vec()))
+        })
     }
 
     /// A streaming redactor for one response body.
