@@ -624,6 +624,11 @@ class ArmBuilder:
         for size in ("1k", "8k", "64k"):
             arms.append(Arm(f"tollgate-screen-{size}", t, f"chat-{size}",
                             [self.tollgate("screening")], compare=[]))
+        # Routes only on the same answers: what redaction adds on top of the
+        # filter's fixed cost per request is tollgate-redact-* minus these.
+        for w, n in (("resp-2k", "2k"), ("sse", "sse")):
+            arms.append(Arm(f"tollgate-noop-resp-{n}", t, w, [self.tollgate("noop")],
+                            compare=[], note="routes only, the redaction arm's workload"))
         for w, n in (("resp-2k", "2k"), ("resp-64k", "64k"), ("sse", "sse")):
             arms.append(Arm(f"tollgate-redact-{n}", t, w, [self.tollgate("redaction")],
                             expect_redacted=True, compare=[f"native-lua-redact-{n}"],
