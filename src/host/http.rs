@@ -383,14 +383,20 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.stream.genai.model.is_some() {
-            // Response timing for the GenAI metrics (time to first token).
-            self.stream.genai.on_output(now_ms(), body_size);
-        }
-        if !response::wants_body(&self.stream) {
+        let timed = self.stream.genai.model.is_some();
+        let wanted = response::wants_body(&self.stream);
+        if !timed && !wanted {
             return Action::Continue;
         }
+        // One clock reading serves the GenAI timing and the phase time.
         let started = now_ns();
+        if timed {
+            // Response timing for the GenAI metrics (time to first token).
+            self.stream.genai.on_output(started / 1_000_000, body_size);
+        }
+        if !wanted {
+            return Action::Continue;
+        }
         // The core says whether this callback needs the bytes at all: a held
         // JSON answer is read once, at its end, not on every chunk.
         let step = match response::body_read(
