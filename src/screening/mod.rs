@@ -991,7 +991,7 @@ impl Screener {
         tool: bool,
         model: bool,
         budget: Option<&mut Budget>,
-        score: &mut Option<f32>,
+        score: &mut Option<model::Scores>,
         found: &mut Vec<usize>,
     ) -> Vec<(usize, String)> {
         let Scratch {
