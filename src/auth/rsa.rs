@@ -7,9 +7,12 @@
 //! token cost about 1.2 ms. Verification only needs `s^65537 mod n`
 //! (16 squarings and one multiplication), so the key's Montgomery constants
 //! (`-n⁻¹ mod 2³²`, `R² mod n`) are computed once when the key is loaded
-//! and each verification is 19 fixed-width Montgomery products over u32
+//! and each verification is 18 fixed-width Montgomery products over u32
 //! limbs (u32 × u32 → u64 is one native multiply in wasm32; u64 limbs would
-//! need a 128-bit product, which wasm emulates).
+//! need a 128-bit product, which wasm emulates): one into the Montgomery
+//! domain, 16 squarings, and one product by the plain signature that also
+//! leaves the domain. The inner loops are iterator zips over equal-length
+//! slices, so they compile to Wasm without bounds checks.
 //!
 //! The encodings are checked strictly, as `rsa` 0.9 does: the signature is
 //! exactly as long as the modulus and below it; PKCS#1 v1.5 compares the
@@ -134,60 +137,41 @@ impl RsaPublic {
             return None;
         }
         let mut scratch = vec![0u32; 2 * l + 1];
-        let mut a = vec![0u32; l];
-        self.mont_mul(&s, &self.rr, &mut a, &mut scratch); // s · R
-        let mut x = a.clone();
+        let mut x = vec![0u32; l];
+        self.mont_mul(&s, &self.rr, &mut x, &mut scratch); // s · R
         let mut y = vec![0u32; l];
         for _ in 0..8 {
             self.mont_sqr(&x, &mut y, &mut scratch);
             self.mont_sqr(&y, &mut x, &mut scratch);
         }
-        // x = s^(2^16) · R; times s · R, then out of the Montgomery domain.
-        self.mont_mul(&x, &a, &mut y, &mut scratch);
-        let mut one = vec![0u32; l];
-        *one.first_mut()? = 1;
-        self.mont_mul(&y, &one, &mut x, &mut scratch);
-        Some(limbs_to_be(&x, self.k))
+        // x = s^(2^16) · R; times the plain s, the R cancels: the product
+        // s^65537 comes out of the Montgomery domain without a third product.
+        self.mont_mul(&x, &s, &mut y, &mut scratch);
+        Some(limbs_to_be(&y, self.k))
     }
 
-    /// `out = a · b · R⁻¹ mod n` (CIOS). `a`, `b` < n; `t` has limbs + 2 words.
+    /// `out = a · b · R⁻¹ mod n`: the product, then a Montgomery reduction.
+    /// `a`, `b` < n; `t` has 2 · limbs + 1 words.
     #[allow(clippy::cast_possible_truncation)]
     fn mont_mul(&self, a: &[u32], b: &[u32], out: &mut [u32], t: &mut [u32]) {
         let l = self.n.len();
-        let n = &self.n[..l];
-        let a = &a[..l];
         let b = &b[..l];
-        let t = &mut t[..l + 2];
+        let t = &mut t[..2 * l + 1];
         t.fill(0);
-        for &ai in a {
+        // Row i adds a[i] · b into t[i..i + l] and its carry into t[i + l],
+        // which no earlier row has written. Iterators, not indexes, so the
+        // inner loop carries no bounds checks in Wasm.
+        for (i, &ai) in a[..l].iter().enumerate() {
             let ai = u64::from(ai);
             let mut c = 0u64;
-            for (tj, &bj) in t[..l].iter_mut().zip(b) {
+            for (tj, &bj) in t[i..i + l].iter_mut().zip(b) {
                 let s = u64::from(*tj) + ai * u64::from(bj) + c;
                 *tj = s as u32;
                 c = s >> 32;
             }
-            let s = u64::from(t[l]) + c;
-            t[l] = s as u32;
-            t[l + 1] = (s >> 32) as u32;
-            let m = u64::from(t[0].wrapping_mul(self.n0));
-            let s = u64::from(t[0]) + m * u64::from(n[0]);
-            let mut c = s >> 32;
-            for j in 1..l {
-                let s = u64::from(t[j]) + m * u64::from(n[j]) + c;
-                t[j - 1] = s as u32;
-                c = s >> 32;
-            }
-            let s = u64::from(t[l]) + c;
-            t[l - 1] = s as u32;
-            t[l] = t[l + 1] + (s >> 32) as u32;
+            t[i + l] = c as u32;
         }
-        // t < 2n: one conditional subtraction.
-        let out = &mut out[..l];
-        out.copy_from_slice(&t[..l]);
-        if t[l] != 0 || !less_than(out, n) {
-            sub_in_place(out, n);
-        }
+        self.reduce(t, out);
     }
 
     /// `out = a² · R⁻¹ mod n`: the square first (each cross product once,
@@ -196,54 +180,65 @@ impl RsaPublic {
     #[allow(clippy::cast_possible_truncation)]
     fn mont_sqr(&self, a: &[u32], out: &mut [u32], t: &mut [u32]) {
         let l = self.n.len();
-        let n = &self.n[..l];
         let a = &a[..l];
         let t = &mut t[..2 * l + 1];
         t.fill(0);
-        // Cross products a[i] · a[j], i < j.
-        for i in 0..l {
-            let ai = u64::from(a[i]);
+        // Cross products a[i] · a[j], i < j, into t[i + j]; row i's carry
+        // lands in t[i + l], which no earlier row has written.
+        for (i, &ai) in a.iter().enumerate() {
+            let ai = u64::from(ai);
             let mut c = 0u64;
-            for j in i + 1..l {
-                let s = u64::from(t[i + j]) + ai * u64::from(a[j]) + c;
-                t[i + j] = s as u32;
+            for (tj, &aj) in t[2 * i + 1..i + l].iter_mut().zip(&a[i + 1..]) {
+                let s = u64::from(*tj) + ai * u64::from(aj) + c;
+                *tj = s as u32;
                 c = s >> 32;
             }
             t[i + l] = c as u32;
         }
-        // Doubled, plus the squares a[i]² on the diagonal.
+        // Doubled, plus the squares a[i]² on the diagonal, in one pass over
+        // limb pairs. a² < R², so nothing carries out of the top pair.
         let mut top = 0u32;
-        for x in t[..2 * l].iter_mut() {
-            let next = *x >> 31;
-            *x = (*x << 1) | top;
-            top = next;
-        }
         let mut c = 0u64;
-        for i in 0..l {
-            let sq = u64::from(a[i]) * u64::from(a[i]);
-            let s = u64::from(t[2 * i]) + (sq & 0xffff_ffff) + c;
-            t[2 * i] = s as u32;
-            let s = u64::from(t[2 * i + 1]) + (sq >> 32) + (s >> 32);
-            t[2 * i + 1] = s as u32;
-            c = s >> 32;
+        for (pair, &ai) in t[..2 * l].chunks_exact_mut(2).zip(a) {
+            if let [lo, hi] = pair {
+                let sq = u64::from(ai) * u64::from(ai);
+                let d0 = (*lo << 1) | top;
+                let d1 = (*hi << 1) | (*lo >> 31);
+                top = *hi >> 31;
+                let s = u64::from(d0) + (sq & 0xffff_ffff) + c;
+                *lo = s as u32;
+                let s = u64::from(d1) + (sq >> 32) + (s >> 32);
+                *hi = s as u32;
+                c = s >> 32;
+            }
         }
-        // Montgomery reduction: clear the low l limbs.
+        self.reduce(t, out);
+    }
+
+    /// Montgomery reduction (SOS) of the 2 · limbs words of `t` (the top
+    /// word `t[2 · limbs]` is scratch): `out = t · R⁻¹ mod n` for t < n · R.
+    #[allow(clippy::cast_possible_truncation)]
+    fn reduce(&self, t: &mut [u32], out: &mut [u32]) {
+        let l = self.n.len();
+        let n = &self.n[..l];
+        let t = &mut t[..2 * l + 1];
+        // Step i clears t[i]; its carry goes into t[i + l], whose own carry
+        // (`hi`, at most 1) waits for step i + 1, after that step's row has
+        // ended one word below it.
+        let mut hi = 0u64;
         for i in 0..l {
             let m = u64::from(t[i].wrapping_mul(self.n0));
             let mut c = 0u64;
-            for j in 0..l {
-                let s = u64::from(t[i + j]) + m * u64::from(n[j]) + c;
-                t[i + j] = s as u32;
+            for (tj, &nj) in t[i..i + l].iter_mut().zip(n) {
+                let s = u64::from(*tj) + m * u64::from(nj) + c;
+                *tj = s as u32;
                 c = s >> 32;
             }
-            let mut k = i + l;
-            while c != 0 && k < t.len() {
-                let s = u64::from(t[k]) + c;
-                t[k] = s as u32;
-                c = s >> 32;
-                k += 1;
-            }
+            let s = u64::from(t[i + l]) + c + hi;
+            t[i + l] = s as u32;
+            hi = s >> 32;
         }
+        t[2 * l] = hi as u32;
         // t / R < 2n: one conditional subtraction.
         let out = &mut out[..l];
         out.copy_from_slice(&t[l..2 * l]);
