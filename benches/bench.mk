@@ -5,6 +5,8 @@
 #   make bench BENCH_QUICK=1        smoke run: 1 round × 2 s per arm (about 4 min)
 #   make bench BENCH_ARMS='jwt-es256|plain'   only the arms matching the regex
 #   make bench BENCH_DURATION=5 BENCH_ROUNDS=5 BENCH_WARMUP=2 BENCH_CONNECTIONS=16 BENCH_TOKENS=2000
+#   make bench BENCH_BASELINE_WASM=old/tollgate.wasm   paired A/B: each Tollgate arm also
+#                                   runs with the older build, side by side in every round
 #
 # Prints a markdown table and writes target/bench/results.md (+ results.json).
 # Needs two cores (Envoy under test on one, wrk and the upstream on the other),
@@ -22,7 +24,7 @@ BENCH_PYTHON := $(or $(PYTHON),python3)
 bench: bench-wrk wasm .venv/bin/envoy bench-empty-filter bench-token-bin ratelimit-bin redis
 	BENCH_QUICK='$(BENCH_QUICK)' BENCH_DURATION='$(BENCH_DURATION)' BENCH_WARMUP='$(BENCH_WARMUP)' \
 	BENCH_ROUNDS='$(BENCH_ROUNDS)' BENCH_CONNECTIONS='$(BENCH_CONNECTIONS)' \
-	BENCH_TOKENS='$(BENCH_TOKENS)' BENCH_ARMS='$(BENCH_ARMS)' \
+	BENCH_TOKENS='$(BENCH_TOKENS)' BENCH_ARMS='$(BENCH_ARMS)' BENCH_BASELINE_WASM='$(BENCH_BASELINE_WASM)' \
 	$(BENCH_PYTHON) benches/harness/run.py --envoy .venv/bin/envoy --wasm $(BENCH_WASM) \
 	  --empty-wasm $(BENCH_EMPTY_WASM) --token-bin $(BENCH_TOKEN_BIN) --out target/bench \
 	  --ratelimit-bin $(BENCH_CARGO_TARGET)/debug/tollgate-ratelimit

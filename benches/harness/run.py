@@ -51,7 +51,7 @@ import statistics
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -1463,6 +1463,9 @@ def main() -> int:
     p.add_argument("--ratelimit-bin", default=str(REPO / "target" / "debug" / "tollgate-ratelimit"))
     p.add_argument("--out", default=os.environ.get("BENCH_OUT") or str(REPO / "target" / "bench"))
     p.add_argument("--list", action="store_true", help="list the arms and exit")
+    p.add_argument("--baseline-wasm", default=os.environ.get("BENCH_BASELINE_WASM") or None,
+                   help="an earlier tollgate.wasm: every Tollgate arm also runs with it, as "
+                        "`base:<arm>` right beside the arm in each round (a paired A/B)")
     args = p.parse_args()
     args.quick = os.environ.get("BENCH_QUICK", "").strip() not in ("", "0")
     args.duration = env_num("BENCH_DURATION", 2 if args.quick else 10)
@@ -1471,6 +1474,8 @@ def main() -> int:
     args.connections = int(env_num("BENCH_CONNECTIONS", 16))
     args.tokens = int(env_num("BENCH_TOKENS", 2000))
     args.wasm = str(Path(args.wasm).resolve())
+    if args.baseline_wasm:
+        args.baseline_wasm = str(Path(args.baseline_wasm).resolve())
     args.empty_wasm = str(Path(args.empty_wasm).resolve())
     select = os.environ.get("BENCH_ARMS", "").strip()
 
@@ -1490,6 +1495,8 @@ def main() -> int:
         chosen = [a for a in arms if pattern.search(a.name)]
         needed = {f"plain-{a.workload}" for a in chosen}
         arms = [a for a in arms if a in chosen or a.name in needed]
+    if args.baseline_wasm:
+        arms = with_baseline(arms, args.wasm, args.baseline_wasm)
     if args.list:
         for a in arms:
             print(f"{a.name:30s} {a.group:28s} {a.workload}")
@@ -1513,6 +1520,8 @@ def main() -> int:
     finally:
         bench.stop()
     text = report(bench, arms, args)
+    if args.baseline_wasm:
+        text += "\n".join(baseline_table(arms) + [f"\nBaseline: `{args.baseline_wasm}`\n"])
     (bench.out / "results.md").write_text(text)
     (bench.out / "results.json").write_text(json.dumps(
         {a.name: {"workload": a.workload, "skipped": a.skipped, "runs": a.runs} for a in arms},
@@ -1521,6 +1530,50 @@ def main() -> int:
     print(text)
     log(f"written {bench.out / 'results.md'} and {bench.out / 'ratios.svg'}")
     return 0
+
+
+def with_baseline(arms: list[Arm], wasm: str, baseline: str) -> list[Arm]:
+    """Each Tollgate arm followed by `base:<arm>`: the same filters with the
+    baseline .wasm. Adjacent in every round (and reversed on odd rounds), so
+    drift on a shared machine hits both sides of each pair alike."""
+    out: list[Arm] = []
+    for a in arms:
+        out.append(a)
+        if not any(wasm in f for f in a.filters):
+            continue
+        out.append(replace(a, name=f"base:{a.name}", group=a.group + " (baseline)",
+                           filters=[f.replace(wasm, baseline) for f in a.filters],
+                           compare=[a.name], runs=[], skipped=None))
+    return out
+
+
+def baseline_table(arms: list[Arm]) -> list[str]:
+    """The paired A/B: each Tollgate arm against its baseline, CPU per request
+    per round (pairs ran side by side), and the median of the per-round ratios."""
+    by = {a.name: a for a in arms}
+    L = ["\n## This build against the baseline .wasm (paired, same rounds)\n",
+         "CPU µs/req per round, this build / baseline; ratio < 1.00 means this build is cheaper. "
+         "The verdict needs every round to agree: a pair whose rounds straddle 1.00 is noise.\n",
+         "| arm | this build (rounds) | baseline (rounds) | median ratio | verdict |",
+         "|---|---|---|---:|---|"]
+    for a in arms:
+        b = by.get(f"base:{a.name}")
+        if not b or not a.runs or not b.runs:
+            continue
+        mine = [r["cpu_us_per_req"] for r in a.runs]
+        base = [r["cpu_us_per_req"] for r in b.runs]
+        ratios = [m / x for m, x in zip(mine, base) if x]
+        if not ratios:
+            continue
+        if all(r > 1.03 for r in ratios):
+            verdict = "**slower**"
+        elif all(r < 0.97 for r in ratios):
+            verdict = "faster"
+        else:
+            verdict = "same within noise"
+        L.append(f"| {a.name} | {' '.join(f'{m:.0f}' for m in mine)} | "
+                 f"{' '.join(f'{x:.0f}' for x in base)} | {median(ratios):.2f} | {verdict} |")
+    return L
 
 
 def ratio_chart(arms: list[Arm]) -> str:
