@@ -15,12 +15,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use jwt_simple::prelude::{HS256Key, MACLike};
-
 use super::Identity;
 
 /// Cached entries are re-verified at least this often.
 pub const MAX_ENTRY_TTL_MS: u64 = 300_000;
+
+/// The fixed HMAC key of the cache digests.
+const CACHE_KEY: &[u8] = b"tollgate verified-token cache key v1";
 
 /// A digest of a token: the cache key.
 pub type TokenDigest = [u8; 32];
@@ -34,11 +35,12 @@ struct Entry {
 }
 
 /// A bounded map from token digest to verified identity.
-#[derive(Debug)]
 pub struct TokenCache {
     max_entries: usize,
     entries: HashMap<TokenDigest, Entry, BuildHasherDefault<DigestHasher>>,
-    hasher: HS256Key,
+    /// HMAC-SHA256 keyed once: each digest clones the keyed state, so the
+    /// key's block is not hashed again per request.
+    hasher: hmac_sha256::HMAC,
     tick: u64,
     /// Recency records `(digest, tick)`, oldest first. A record is live
     /// while its entry's `last_used` equals its tick; every entry has exactly
@@ -48,13 +50,24 @@ pub struct TokenCache {
     full_inserts_since_sweep: usize,
 }
 
+impl std::fmt::Debug for TokenCache {
+    // The HMAC state has no Debug; it holds only the fixed cache key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("max_entries", &self.max_entries)
+            .field("entries", &self.entries.len())
+            .field("tick", &self.tick)
+            .finish()
+    }
+}
+
 impl TokenCache {
     /// A cache holding at most `max_entries` (0 disables it).
     pub fn new(max_entries: usize) -> Self {
         Self {
             max_entries,
             entries: HashMap::default(),
-            hasher: HS256Key::from_bytes(b"tollgate verified-token cache key v1"),
+            hasher: hmac_sha256::HMAC::new(CACHE_KEY),
             tick: 0,
             order: VecDeque::new(),
             full_inserts_since_sweep: usize::MAX,
@@ -63,12 +76,9 @@ impl TokenCache {
 
     /// The digest of a token.
     pub fn digest(&self, token: &str) -> TokenDigest {
-        let tag = self.hasher.authentication_tag(token.as_bytes());
-        let mut out = [0u8; 32];
-        for (o, t) in out.iter_mut().zip(tag.iter()) {
-            *o = *t;
-        }
-        out
+        let mut mac = self.hasher.clone();
+        mac.update(token.as_bytes());
+        mac.finalize()
     }
 
     /// The identity cached for this digest, if still valid at `now_ms`.
@@ -194,6 +204,14 @@ mod tests {
             claims: serde_json::Map::new(),
             expires_at_s: None,
         }
+    }
+
+    #[test]
+    fn digests_are_hmac_sha256_under_the_cache_key() {
+        use jwt_simple::prelude::{HS256Key, MACLike};
+        let c = TokenCache::new(4);
+        let tag = HS256Key::from_bytes(CACHE_KEY).authentication_tag(b"a.b.c");
+        assert_eq!(c.digest("a.b.c").to_vec(), tag);
     }
 
     #[test]
