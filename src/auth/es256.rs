@@ -24,8 +24,8 @@
 
 use std::sync::OnceLock;
 
-use p256::elliptic_curve::ops::Reduce;
 use p256::elliptic_curve::group::Curve as _;
+use p256::elliptic_curve::ops::Reduce;
 use p256::elliptic_curve::sec1::ToSec1Point as _;
 use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Group as _;
