@@ -179,6 +179,11 @@ impl Auditor {
         self.settings.sink
     }
 
+    /// Whether records are written at all (sampling aside).
+    pub fn enabled(&self) -> bool {
+        self.settings.enabled
+    }
+
     /// The JSON line for a request, or `None` when disabled or sampled out.
     ///
     /// Sampling is a hash of the request id, so every worker and every

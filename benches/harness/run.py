@@ -478,9 +478,17 @@ class Arm:
     # Envoy writes the audit record from filter state to an access-log file
     # (audit.sink: filter_state): the arm pays for what the demo does.
     access_log: bool = False
+    # Runs only when BENCH_ARMS names it (the host-call cost arms).
+    opt_in: bool = False
     # Filled in by the run:
     skipped: str | None = None
     runs: list[dict] = field(default_factory=list)
+
+
+# The host-call cost arms: each kind, called this many times per request.
+HOSTCALL_KINDS = ("clock", "header", "header_absent", "header_map", "remove_absent",
+                  "set_header", "counter", "histogram", "shared_get", "property")
+HOSTCALLS_PER_REQUEST = 50
 
 
 class ArmBuilder:
@@ -616,6 +624,11 @@ class ArmBuilder:
         for size in ("1k", "8k", "64k"):
             arms.append(Arm(f"tollgate-screen-{size}", t, f"chat-{size}",
                             [self.tollgate("screening")], compare=[]))
+        # Routes only on the same answers: what redaction adds on top of the
+        # filter's fixed cost per request is tollgate-redact-* minus these.
+        for w, n in (("resp-2k", "2k"), ("sse", "sse")):
+            arms.append(Arm(f"tollgate-noop-resp-{n}", t, w, [self.tollgate("noop")],
+                            compare=[], note="routes only, the redaction arm's workload"))
         for w, n in (("resp-2k", "2k"), ("resp-64k", "64k"), ("sse", "sse")):
             arms.append(Arm(f"tollgate-redact-{n}", t, w, [self.tollgate("redaction")],
                             expect_redacted=True, compare=[f"native-lua-redact-{n}"],
@@ -639,6 +652,15 @@ class ArmBuilder:
         arms.append(Arm("native-jwt-ratelimit", n, "models",
                         [self.jwt_authn("ES256", True), ratelimit], token_alg="ES256",
                         note="jwt_authn ES256 cached + local_ratelimit"))
+        if self.args.hostcall_wasm:
+            # What one host call costs in Envoy's V8 host: N calls of one kind
+            # per request, against the empty filter (opt-in: BENCH_ARMS=hostcall).
+            for kind in HOSTCALL_KINDS:
+                arms.append(Arm(f"hostcall-{kind}", "6 host call cost", "models",
+                                [self.wasm("hostcall", self.args.hostcall_wasm,
+                                           f"{kind}:{HOSTCALLS_PER_REQUEST}")],
+                                compare=["empty-wasm"], opt_in=True,
+                                note=f"{HOSTCALLS_PER_REQUEST} × {kind} per request"))
         lua = template("filters/lua_redaction.yaml")
         for w, nm in (("resp-2k", "2k"), ("resp-64k", "64k"), ("sse", "sse")):
             arms.append(Arm(f"native-lua-redact-{nm}", n, w, [lua], expect_redacted=True,
@@ -1460,6 +1482,8 @@ def main() -> int:
     p.add_argument("--wasm", default=str(REPO / "target/wasm32-wasip1/release/tollgate.wasm"))
     p.add_argument("--empty-wasm", required=True)
     p.add_argument("--token-bin", default=None)
+    p.add_argument("--hostcall-wasm", default=None,
+                   help="benches/hostcall-filter's .wasm: adds the opt-in hostcall-* arms")
     p.add_argument("--ratelimit-bin", default=str(REPO / "target" / "debug" / "tollgate-ratelimit"))
     p.add_argument("--out", default=os.environ.get("BENCH_OUT") or str(REPO / "target" / "bench"))
     p.add_argument("--list", action="store_true", help="list the arms and exit")
@@ -1477,6 +1501,8 @@ def main() -> int:
     if args.baseline_wasm:
         args.baseline_wasm = str(Path(args.baseline_wasm).resolve())
     args.empty_wasm = str(Path(args.empty_wasm).resolve())
+    if args.hostcall_wasm:
+        args.hostcall_wasm = str(Path(args.hostcall_wasm).resolve())
     select = os.environ.get("BENCH_ARMS", "").strip()
 
     for tool in ("wrk", "openssl"):
@@ -1494,7 +1520,10 @@ def main() -> int:
         pattern = re.compile(select)
         chosen = [a for a in arms if pattern.search(a.name)]
         needed = {f"plain-{a.workload}" for a in chosen}
+        needed |= {c for a in chosen if a.opt_in for c in a.compare}
         arms = [a for a in arms if a in chosen or a.name in needed]
+    else:
+        arms = [a for a in arms if not a.opt_in]
     if args.baseline_wasm:
         arms = with_baseline(arms, args.wasm, args.baseline_wasm)
     if args.list:
@@ -1520,6 +1549,8 @@ def main() -> int:
     finally:
         bench.stop()
     text = report(bench, arms, args)
+    if any(a.opt_in for a in arms):
+        text += "\n".join(hostcall_table(arms)) + "\n"
     if args.baseline_wasm:
         text += "\n".join(baseline_table(arms) + [f"\nBaseline: `{args.baseline_wasm}`\n"])
     (bench.out / "results.md").write_text(text)
@@ -1530,6 +1561,27 @@ def main() -> int:
     print(text)
     log(f"written {bench.out / 'results.md'} and {bench.out / 'ratios.svg'}")
     return 0
+
+
+def hostcall_table(arms: list[Arm]) -> list[str]:
+    """What one host call costs: each hostcall arm's CPU over the empty filter's,
+    per call. Per round too, since rounds ran side by side."""
+    by = {a.name: a for a in arms}
+    empty = by.get("empty-wasm")
+    L = ["\n## What one host call costs (CPU µs per call, Envoy's V8 host)\n",
+         f"Each arm makes {HOSTCALLS_PER_REQUEST} calls of one kind per request; "
+         "(arm − empty-wasm) / calls, median over rounds (per-round values in brackets).\n",
+         "| call | µs per call | rounds |", "|---|---:|---|"]
+    if not empty or not empty.runs:
+        return L + ["| (empty-wasm did not run) | | |"]
+    for a in arms:
+        if not a.opt_in or not a.runs:
+            continue
+        per = [(r["cpu_us_per_req"] - e["cpu_us_per_req"]) / HOSTCALLS_PER_REQUEST
+               for r, e in zip(a.runs, empty.runs)]
+        L.append(f"| {a.name.removeprefix('hostcall-')} | {median(per):.2f} | "
+                 f"{' '.join(f'{x:.2f}' for x in per)} |")
+    return L
 
 
 def with_baseline(arms: list[Arm], wasm: str, baseline: str) -> list[Arm]:

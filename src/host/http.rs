@@ -30,6 +30,8 @@ pub struct Http {
     stream: StreamState,
     /// The request had no body (headers ended the stream).
     headers_only: bool,
+    /// The last clock reading (ms) a callback handed to the pipeline.
+    last_ms: u64,
 }
 
 impl Http {
@@ -40,15 +42,19 @@ impl Http {
             shared,
             stream: StreamState::default(),
             headers_only: false,
+            last_ms: 0,
         }
     }
 
-    /// Runs `f` with the per-worker services borrowed; `None` if they are
-    /// busy (never expected: callbacks do not nest).
+    /// Runs `f` with the per-worker services borrowed, at `now_ms` (the
+    /// callback's one clock reading: each read is a host call); `None` if
+    /// they are busy (never expected: callbacks do not nest).
     fn with_env<R>(
         &mut self,
+        now_ms: u64,
         f: impl FnOnce(&Config, &mut Env<'_>, &mut StreamState) -> R,
     ) -> Option<R> {
+        self.last_ms = now_ms;
         let shared = Rc::clone(&self.shared);
         let (Ok(mut auth), Ok(mut metrics)) = (
             shared.auth.try_borrow_mut(),
@@ -60,7 +66,7 @@ impl Http {
             auth: &mut auth,
             store: &HostStore,
             metrics: &mut *metrics,
-            now_ms: now_ms(),
+            now_ms,
         };
         Some(f(&shared.config, &mut env, &mut self.stream))
     }
@@ -101,8 +107,9 @@ impl Http {
             end_of_stream: self.headers_only,
             tls_version: tls.as_deref(),
         };
-        let action = match self.with_env(|config, env, stream| f(config, env, &head, stream)) {
-            Some(Some(step)) => self.carry_out(step, paused, Some(&head)),
+        let now = started / 1_000_000;
+        let action = match self.with_env(now, |config, env, stream| f(config, env, &head, stream)) {
+            Some(Some(step)) => self.carry_out(step, now, paused, Some(&head)),
             Some(None) => Action::Pause,
             None => self.busy(),
         };
@@ -118,7 +125,13 @@ impl Http {
     /// it go means resuming it. `head`: the request head, in callbacks that
     /// run the headers phase (only those may fall back to it when a JWKS
     /// call cannot be dispatched).
-    fn carry_out(&mut self, step: Step, paused: bool, head: Option<&RequestHead<'_>>) -> Action {
+    fn carry_out(
+        &mut self,
+        step: Step,
+        now_ms: u64,
+        paused: bool,
+        head: Option<&RequestHead<'_>>,
+    ) -> Action {
         match step {
             Step::Forward(forward) => {
                 self.forward(&forward);
@@ -152,14 +165,18 @@ impl Http {
                     );
                     // The machine decides what an undispatched call means.
                     let step = match (&call, head) {
-                        (Call::RateLimit(_), _) => self.with_env(machine::rate_limit_unreachable),
-                        (Call::Jwks { .. }, Some(head)) => self.with_env(|config, env, stream| {
-                            machine::dispatch_failed(config, env, head, stream)
-                        }),
+                        (Call::RateLimit(_), _) => {
+                            self.with_env(now_ms, machine::rate_limit_unreachable)
+                        }
+                        (Call::Jwks { .. }, Some(head)) => {
+                            self.with_env(now_ms, |config, env, stream| {
+                                machine::dispatch_failed(config, env, head, stream)
+                            })
+                        }
                         (Call::Jwks { .. }, None) => None,
                     };
                     match step {
-                        Some(step) => self.carry_out(step, paused, head),
+                        Some(step) => self.carry_out(step, now_ms, paused, head),
                         None => self.busy(),
                     }
                 }
@@ -288,7 +305,10 @@ impl Context for Http {
     fn on_done(&mut self) -> bool {
         // Release what the stream holds on the worker (a JWKS lease it owns,
         // a wait it joined); the host cancels its calls with it.
-        let _ = self.with_env(|_, env, stream| machine::stream_end(env, stream));
+        // The stream's last clock reading: its end needs no fresh one.
+        let _ = self.with_env(self.last_ms, |_, env, stream| {
+            machine::stream_end(env, stream)
+        });
         true
     }
 }
@@ -303,7 +323,8 @@ impl HttpContext for Http {
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         let started = now_ns();
-        let step = self.with_env(|config, env, stream| {
+        let now = started / 1_000_000;
+        let step = self.with_env(now, |config, env, stream| {
             machine::request_body(
                 config,
                 env,
@@ -314,7 +335,7 @@ impl HttpContext for Http {
             )
         });
         let action = match step {
-            Some(step) => self.carry_out(step, false, None),
+            Some(step) => self.carry_out(step, now, false, None),
             None => self.busy(),
         };
         self.stream
@@ -324,11 +345,12 @@ impl HttpContext for Http {
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
         let started = now_ns();
-        let step = self.with_env(|config, env, stream| {
+        let now = started / 1_000_000;
+        let step = self.with_env(now, |config, env, stream| {
             machine::request_trailers(config, env, stream, &mut read_request_body)
         });
         let action = match step {
-            Some(step) => self.carry_out(step, false, None),
+            Some(step) => self.carry_out(step, now, false, None),
             None => self.busy(),
         };
         self.stream
@@ -361,14 +383,20 @@ impl HttpContext for Http {
     }
 
     fn on_http_response_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
-        if self.stream.genai.model.is_some() {
-            // Response timing for the GenAI metrics (time to first token).
-            self.stream.genai.on_output(now_ms(), body_size);
-        }
-        if !response::wants_body(&self.stream) {
+        let timed = self.stream.genai.model.is_some();
+        let wanted = response::wants_body(&self.stream);
+        if !timed && !wanted {
             return Action::Continue;
         }
+        // One clock reading serves the GenAI timing and the phase time.
         let started = now_ns();
+        if timed {
+            // Response timing for the GenAI metrics (time to first token).
+            self.stream.genai.on_output(started / 1_000_000, body_size);
+        }
+        if !wanted {
+            return Action::Continue;
+        }
         // The core says whether this callback needs the bytes at all: a held
         // JSON answer is read once, at its end, not on every chunk.
         let step = match response::body_read(
@@ -440,13 +468,21 @@ impl HttpContext for Http {
     }
 
     fn on_log(&mut self) {
-        let _ = self.with_env(|_, env, stream| machine::stream_end(env, stream));
-        let status = hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .and_then(|s| s.parse().ok());
+        let now = now_ms();
+        let _ = self.with_env(now, |_, env, stream| machine::stream_end(env, stream));
+        // Only the audit record reads the status: no host call without it.
+        let status = if self.shared.config.audit.enabled() {
+            hostcalls::get_map_value(MapType::HttpResponseHeaders, ":status")
+                .ok()
+                .flatten()
+                .and_then(|s| s.parse().ok())
+        } else {
+            None
+        };
         let line = self
-            .with_env(|config, env, stream| pipeline::on_log(config, env, stream, status))
+            .with_env(now, |config, env, stream| {
+                pipeline::on_log(config, env, stream, status)
+            })
             .flatten();
         if let Some(call) = self.stream.settle_call.take() {
             // Sent in the root context's name: the stream's own calls are

@@ -561,8 +561,12 @@ fn body_step(
             return BodyStep::Pass;
         };
         if end_of_stream {
-            if let Ok(out) = config.redaction.redact_json(profile, held, counts) {
-                return BodyStep::Replace(out);
+            // Most answers carry nothing to redact: the held body is then
+            // released as it is, without copying it back to the host.
+            match config.redaction.redact_json_changes(profile, held, counts) {
+                Ok(Some(out)) => return BodyStep::Replace(out),
+                Ok(None) => return BodyStep::Pass,
+                Err(_) => {}
             }
         }
         // Too large to hold, or not JSON after all: release through the text window.
@@ -595,27 +599,38 @@ fn body_step(
             BodyKind::Other => {}
         }
     }
+    // Without a meter reading the events, the redactor need not build a
+    // `serde_json::Value` of each one (`push` reads plain chat chunks lightly).
+    let observed = shared_parse && state.meter.is_some();
     let meter = &mut state.meter;
     let mut observe = |event: &Value| {
         if let Some(m) = meter.as_mut().filter(|_| shared_parse) {
             m.observe_event(event);
         }
     };
-    let pushed = state
-        .window
-        .as_mut()
-        .map(|window| window.push_observed(held, counts, &mut observe));
+    let pushed = state.window.as_mut().map(|window| {
+        if observed {
+            window.push_observed(held, counts, &mut observe)
+        } else {
+            window.push(held, counts)
+        }
+    });
     let exceeded = state.meter.as_ref().is_some_and(Meter::exceeded);
 
     let step = match (pushed, state.window.as_mut()) {
         (Some(mut out), Some(window)) => {
             if end_of_stream || exceeded {
                 let meter = &mut state.meter;
-                out.extend(window.finish_observed(counts, &mut |event| {
+                let mut observe = |event: &Value| {
                     if let Some(m) = meter.as_mut().filter(|_| shared_parse) {
                         m.observe_event(event);
                     }
-                }));
+                };
+                out.extend(if observed {
+                    window.finish_observed(counts, &mut observe)
+                } else {
+                    window.finish(counts)
+                });
             }
             BodyStep::Replace(out)
         }
@@ -719,6 +734,26 @@ mod tests {
             panic!("not replaced");
         };
         assert!(String::from_utf8(out).unwrap().contains("[REDACTED:EMAIL]"));
+    }
+
+    #[test]
+    fn a_held_json_answer_without_findings_is_released_without_a_copy() {
+        let (config, mut stream) = redacting();
+        on_response_headers(&config, &mut stream, &ct("application/json"));
+        let body = br#"{"choices":[{"message":{"content":"nothing to see here"}}]}"#;
+        assert_eq!(
+            on_response_body(&config, &mut stream, body, true),
+            BodyStep::Pass
+        );
+        assert!(stream.redactions.is_empty());
+        // Dropped logprobs change the document: it is replaced.
+        let (config, mut stream) = redacting();
+        on_response_headers(&config, &mut stream, &ct("application/json"));
+        let body = br#"{"choices":[{"logprobs":{"content":[{"token":"a"}]}}]}"#;
+        let BodyStep::Replace(out) = on_response_body(&config, &mut stream, body, true) else {
+            panic!("not replaced");
+        };
+        assert_eq!(out, br#"{"choices":[{"logprobs":null}]}"#);
     }
 
     #[test]

@@ -48,12 +48,66 @@ pub(crate) fn rewrite_strings<'a>(
     rewrite(doc, Options::default(), f)
 }
 
+/// What replaces a string value (or key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Replacement {
+    /// The whole decoded string becomes this.
+    Whole(String),
+    /// Spans of the decoded string are replaced; the rest stays.
+    Spans(Edits),
+}
+
+/// Replacements of spans of one decoded string: `spans[k] = (start, end,
+/// to)` replaces `start..end` (byte offsets, sorted, not overlapping) with
+/// `text[previous to..to]`. One buffer for every replacement of the string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Edits {
+    pub spans: Vec<(usize, usize, usize)>,
+    pub text: String,
+}
+
+impl Edits {
+    /// Each span with its replacement text.
+    fn iter(&self) -> impl Iterator<Item = (usize, usize, &str)> {
+        let mut from = 0;
+        self.spans.iter().map(move |&(s, e, to)| {
+            let with = self.text.get(from..to).unwrap_or("");
+            from = to;
+            (s, e, with)
+        })
+    }
+
+    /// The decoded string `s` with the edits applied.
+    fn apply_to(&self, s: &str) -> String {
+        let mut out = String::with_capacity(s.len());
+        let mut last = 0;
+        for (start, end, with) in self.iter() {
+            out.push_str(s.get(last..start).unwrap_or(""));
+            out.push_str(with);
+            last = end;
+        }
+        out.push_str(s.get(last..).unwrap_or(""));
+        out
+    }
+}
+
 /// [`rewrite_strings`] with options. Object keys are handed to `f` too,
 /// with a path ending in [`Seg::ObjectKey`].
 pub(crate) fn rewrite<'a>(
     doc: &'a [u8],
     opts: Options,
     f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<String>,
+) -> Result<Option<Vec<u8>>, JsonError> {
+    rewrite_with(doc, opts, &mut |p, s| f(p, s).map(Replacement::Whole))
+}
+
+/// [`rewrite`] where `f` may replace spans only: a string without escapes
+/// then keeps its raw bytes between the spans (nothing decoded, copied to
+/// a new string or re-encoded), and only the replacements are encoded.
+pub(crate) fn rewrite_with<'a>(
+    doc: &'a [u8],
+    opts: Options,
+    f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<Replacement>,
 ) -> Result<Option<Vec<u8>>, JsonError> {
     let text = std::str::from_utf8(doc).map_err(|_| JsonError::Invalid)?;
     let mut w = Walker {
@@ -107,7 +161,7 @@ impl<'a> Walker<'a> {
 
     fn value(
         &mut self,
-        f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<String>,
+        f: &mut dyn FnMut(&[Seg<'a>], &str) -> Option<Replacement>,
         depth: usize,
     ) -> Result<(), JsonError> {
         if depth > MAX_DEPTH {
@@ -131,8 +185,9 @@ impl<'a> Walker<'a> {
                         self.path.push(Seg::ObjectKey);
                         let new = f(&self.path, &key);
                         self.path.pop();
-                        if let Some(new) = new.filter(|n| *n != key) {
-                            self.splice(kstart, kend, &new);
+                        if let Some(new) = new {
+                            let raw = matches!(key, Cow::Borrowed(_));
+                            self.replace(&key, raw, kstart, kend, &new);
                         }
                     }
                     self.ws();
@@ -207,9 +262,8 @@ impl<'a> Walker<'a> {
                     return Ok(());
                 }
                 if let Some(new) = f(&self.path, &decoded) {
-                    if new != decoded {
-                        self.splice(start, end, &new);
-                    }
+                    let raw = matches!(decoded, Cow::Borrowed(_));
+                    self.replace(&decoded, raw, start, end, &new);
                 }
                 Ok(())
             }
@@ -227,6 +281,38 @@ impl<'a> Walker<'a> {
                 Ok(())
             }
             _ => Err(JsonError::Invalid),
+        }
+    }
+
+    /// Carries out `new` for the string literal at `start..end` whose
+    /// decoded value is `decoded`; `raw`: the literal has no escapes, so
+    /// its bytes between the quotes are `decoded`.
+    fn replace(&mut self, decoded: &str, raw: bool, start: usize, end: usize, new: &Replacement) {
+        match new {
+            Replacement::Whole(w) => {
+                if w != decoded {
+                    self.splice(start, end, w);
+                }
+            }
+            Replacement::Spans(edits) if edits.spans.is_empty() => {}
+            // No escapes: the raw bytes between the quotes are the decoded
+            // string, so its offsets are the document's, shifted by `start + 1`.
+            Replacement::Spans(edits) if raw => {
+                let body = start + 1;
+                for (s, e, with) in edits.iter() {
+                    let before = self.t.get(self.copied..body + s).unwrap_or(&[]);
+                    self.out.extend_from_slice(before);
+                    encode_into(with, &mut self.out);
+                    self.copied = body + e;
+                }
+                self.changed = true;
+            }
+            Replacement::Spans(edits) => {
+                let w = edits.apply_to(decoded);
+                if w != decoded {
+                    self.splice(start, end, &w);
+                }
+            }
         }
     }
 
@@ -253,7 +339,7 @@ impl<'a> Walker<'a> {
     fn string(&mut self) -> Result<(Cow<'a, str>, usize, usize), JsonError> {
         let start = self.pos;
         let body = start + 1;
-        let mut i = body;
+        let mut i = body + plain_len(self.t.get(body..).unwrap_or(&[]));
         // fast path: no escapes
         while let Some(&b) = self.t.get(i) {
             match b {
@@ -337,22 +423,60 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// How many leading bytes of `b` need no escaping in a JSON string: not
+/// `"`, `\` or a control character. Eight bytes at a time (Wasm has no
+/// SIMD here; one 64-bit word test replaces eight byte tests).
+pub(crate) fn plain_len(b: &[u8]) -> usize {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let mut i = 0;
+    for chunk in b.chunks_exact(8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let w = u64::from_le_bytes(word);
+        let q = w ^ (LO * u64::from(b'"'));
+        let bs = w ^ (LO * u64::from(b'\\'));
+        // A zero byte in `q` or `bs`, or a byte below 0x20 in `w`.
+        let hit = (q.wrapping_sub(LO) & !q)
+            | (bs.wrapping_sub(LO) & !bs)
+            | (w.wrapping_sub(LO * 0x20) & !w);
+        if hit & HI != 0 {
+            break;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if matches!(c, b'"' | b'\\' | 0..=0x1f) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
 /// Writes `s` as a JSON string literal, escaping only what JSON requires.
 pub(crate) fn encode_string(s: &str, out: &mut Vec<u8>) {
     out.push(b'"');
+    encode_into(s, out);
+    out.push(b'"');
+}
+
+/// Writes the inside of a JSON string literal for `s` (no quotes).
+fn encode_into(s: &str, out: &mut Vec<u8>) {
     let b = s.as_bytes();
     let mut last = 0;
-    for (i, &c) in b.iter().enumerate() {
+    loop {
+        let i = last + plain_len(b.get(last..).unwrap_or(&[]));
+        let Some(&c) = b.get(i) else { break };
         let esc: Option<&[u8]> = match c {
             b'"' => Some(b"\\\""),
             b'\\' => Some(b"\\\\"),
             b'\n' => Some(b"\\n"),
             b'\r' => Some(b"\\r"),
             b'\t' => Some(b"\\t"),
-            0..=0x1f => None,
-            _ => continue,
+            _ => None,
         };
-        out.extend_from_slice(&b[last..i]);
+        out.extend_from_slice(b.get(last..i).unwrap_or(&[]));
         match esc {
             Some(e) => out.extend_from_slice(e),
             None => {
@@ -364,8 +488,7 @@ pub(crate) fn encode_string(s: &str, out: &mut Vec<u8>) {
         }
         last = i + 1;
     }
-    out.extend_from_slice(&b[last..]);
-    out.push(b'"');
+    out.extend_from_slice(b.get(last..).unwrap_or(&[]));
 }
 
 #[cfg(test)]
@@ -474,6 +597,77 @@ mod tests {
             rewrite_strings(doc.as_bytes(), &mut |_, _| None),
             Err(JsonError::TooDeep)
         );
+    }
+
+    #[test]
+    fn plain_len_stops_at_the_first_byte_that_needs_escaping() {
+        let slow = |b: &[u8]| {
+            b.iter()
+                .position(|&c| matches!(c, b'"' | b'\\' | 0..=0x1f))
+                .unwrap_or(b.len())
+        };
+        // Every special byte at every offset of a 20-byte run (both word
+        // lanes and the tail), among ASCII and UTF-8 bytes.
+        let base = "abcdé€fghijklmnopqr".as_bytes().to_vec();
+        assert_eq!(plain_len(&base), slow(&base));
+        for special in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in 0..base.len() {
+                let mut b = base.clone();
+                b[at] = special;
+                assert_eq!(plain_len(&b), slow(&b), "{special:#x} at {at}");
+            }
+        }
+        for b in 0u8..=255 {
+            let v = vec![b; 17];
+            assert_eq!(plain_len(&v), slow(&v), "{b:#x}");
+        }
+    }
+
+    /// Span edits: keeps raw bytes between spans when the string has no
+    /// escapes, and re-encodes the whole string when it has.
+    fn edit_spans(doc: &str, needle: &str, with: &str) -> String {
+        let out = rewrite_with(doc.as_bytes(), Options::default(), &mut |p, s| {
+            if p.last() == Some(&Seg::ObjectKey) {
+                return None;
+            }
+            let mut edits = Edits::default();
+            let mut from = 0;
+            while let Some(at) = s.get(from..).and_then(|r| r.find(needle)) {
+                edits.text.push_str(with);
+                edits
+                    .spans
+                    .push((from + at, from + at + needle.len(), edits.text.len()));
+                from += at + needle.len();
+            }
+            Some(Replacement::Spans(edits))
+        })
+        .unwrap();
+        String::from_utf8(out.unwrap_or_else(|| doc.as_bytes().to_vec())).unwrap()
+    }
+
+    #[test]
+    fn span_edits_keep_the_bytes_around_them() {
+        assert_eq!(
+            edit_spans(
+                r#"{"a": "x SECRET y SECRET", "b": [1, "SECRET"]}"#,
+                "SECRET",
+                "[R]"
+            ),
+            r#"{"a": "x [R] y [R]", "b": [1, "[R]"]}"#
+        );
+        // A replacement that needs escaping is encoded.
+        assert_eq!(
+            edit_spans(r#"{"a":"x SECRET"}"#, "SECRET", "\"q\""),
+            r#"{"a":"x \"q\""}"#
+        );
+        // Escapes: the decoded string is edited and encoded minimally.
+        assert_eq!(
+            edit_spans(r#"{"a":"\u0041 SECRET \"x\""}"#, "SECRET", "[R]"),
+            r#"{"a":"A [R] \"x\""}"#
+        );
+        // No span: the document is not rewritten.
+        let doc = r#"{"a":"\u0041 b"}"#;
+        assert_eq!(edit_spans(doc, "SECRET", "[R]"), doc);
     }
 
     #[test]

@@ -285,6 +285,20 @@ impl Redactor {
         body: &[u8],
         counts: &mut Counts,
     ) -> Result<Vec<u8>, RedactionError> {
+        Ok(self
+            .redact_json_changes(profile, body, counts)?
+            .unwrap_or_else(|| body.to_vec()))
+    }
+
+    /// [`redact_json`](Self::redact_json), `Ok(None)` when the document
+    /// stays as it is (nothing found, no `logprobs` dropped): the host then
+    /// need not replace the body at all.
+    pub fn redact_json_changes(
+        &self,
+        profile: ProfileId,
+        body: &[u8],
+        counts: &mut Counts,
+    ) -> Result<Option<Vec<u8>>, RedactionError> {
         if body.len() > self.inner.json_max {
             return Err(RedactionError::TooLarge);
         }
@@ -292,14 +306,15 @@ impl Redactor {
         let opts = json::Options {
             drop_logprobs: inner.drop_logprobs,
         };
-        let out = json::rewrite(body, opts, &mut |_, s| {
-            inner.redact_string(profile.0, s, counts)
+        json::rewrite_with(body, opts, &mut |_, s| {
+            inner
+                .redact_edits(profile.0, s, counts)
+                .map(json::Replacement::Spans)
         })
         .map_err(|e| match e {
             json::JsonError::Invalid => RedactionError::InvalidJson,
             json::JsonError::TooDeep => RedactionError::TooDeep,
-        })?;
-        Ok(out.unwrap_or_else(|| body.to_vec()))
+        })
     }
 
     /// A streaming redactor for one response body.
@@ -607,24 +622,47 @@ impl Inner {
                 continue;
             }
             out.push_str(text.get(last..f.start).unwrap_or(""));
-            let raw = text.get(f.start..f.end).unwrap_or("");
-            // Operators see the folded value: `mask` shows plain digits and
-            // `hash` gives a disguised value the same token as the plain one.
-            let value = normalize::Folded::new(raw, true);
-            if let Some(e) = self.entities.get(usize::from(f.entity)) {
-                e.operator.apply(&e.name, &value.text, &self.hash_key, out);
-                counts.add(&e.name, 1);
-                if f.entity == detectors::PHONE {
-                    if f.by_context {
-                        counts.phone_by_context = counts.phone_by_context.saturating_add(1);
-                    } else {
-                        counts.phone_by_format = counts.phone_by_format.saturating_add(1);
-                    }
-                }
-            }
+            self.replacement(f, text, counts, out);
             last = f.end;
         }
         out.push_str(text.get(last..to).unwrap_or(""));
+    }
+
+    /// Writes what replaces finding `f` of `text`, and counts it.
+    fn replacement(&self, f: &Finding, text: &str, counts: &mut Counts, out: &mut String) {
+        let raw = text.get(f.start..f.end).unwrap_or("");
+        // Operators see the folded value: `mask` shows plain digits and
+        // `hash` gives a disguised value the same token as the plain one.
+        let value = normalize::Folded::new(raw, true);
+        if let Some(e) = self.entities.get(usize::from(f.entity)) {
+            e.operator.apply(&e.name, &value.text, &self.hash_key, out);
+            counts.add(&e.name, 1);
+            if f.entity == detectors::PHONE {
+                if f.by_context {
+                    counts.phone_by_context = counts.phone_by_context.saturating_add(1);
+                } else {
+                    counts.phone_by_format = counts.phone_by_format.saturating_add(1);
+                }
+            }
+        }
+    }
+
+    /// The findings of one decoded JSON string as span edits (the JSON
+    /// rewriter keeps the raw bytes between them); `None` when nothing was found.
+    fn redact_edits(&self, mask: u64, s: &str, counts: &mut Counts) -> Option<json::Edits> {
+        let (findings, _) = self.scan(mask, s, false, false);
+        if findings.is_empty() {
+            return None;
+        }
+        let mut edits = json::Edits {
+            spans: Vec::with_capacity(findings.len()),
+            text: String::new(),
+        };
+        for f in &findings {
+            self.replacement(f, s, counts, &mut edits.text);
+            edits.spans.push((f.start, f.end, edits.text.len()));
+        }
+        Some(edits)
     }
 
     /// Redacts one decoded JSON string; `None` when nothing was found.
@@ -656,15 +694,34 @@ pub struct StreamRedactor {
 }
 
 impl StreamRedactor {
-    /// Feeds a chunk; returns the bytes that are safe to emit now.
+    /// Feeds a chunk; returns the bytes that are safe to emit now. Plain
+    /// chat chunks are read without building a `serde_json::Value`.
     pub fn push(&mut self, chunk: &[u8], counts: &mut Counts) -> Vec<u8> {
-        self.push_observed(chunk, counts, &mut |_| {})
+        self.observe_values(false);
+        self.push_events(chunk, counts, &mut |_| {})
     }
 
     /// [`push`](Self::push), handing each stream event's parsed JSON payload
     /// (SSE data, NDJSON lines) to `observe` as it is parsed: a caller that
     /// also meters the stream reads the same parse.
     pub fn push_observed(
+        &mut self,
+        chunk: &[u8],
+        counts: &mut Counts,
+        observe: &mut dyn FnMut(&serde_json::Value),
+    ) -> Vec<u8> {
+        self.observe_values(true);
+        self.push_events(chunk, counts, observe)
+    }
+
+    /// Whether every event must be parsed into a `Value` for an observer.
+    fn observe_values(&mut self, on: bool) {
+        if let StreamState::Sse(st) = &mut self.state {
+            st.observed = on;
+        }
+    }
+
+    fn push_events(
         &mut self,
         chunk: &[u8],
         counts: &mut Counts,
@@ -697,11 +754,21 @@ impl StreamRedactor {
 
     /// Ends the stream; returns everything still held, redacted.
     pub fn finish(&mut self, counts: &mut Counts) -> Vec<u8> {
-        self.finish_observed(counts, &mut |_| {})
+        self.observe_values(false);
+        self.finish_events(counts, &mut |_| {})
     }
 
     /// [`finish`](Self::finish), handing the last event to `observe`.
     pub fn finish_observed(
+        &mut self,
+        counts: &mut Counts,
+        observe: &mut dyn FnMut(&serde_json::Value),
+    ) -> Vec<u8> {
+        self.observe_values(true);
+        self.finish_events(counts, observe)
+    }
+
+    fn finish_events(
         &mut self,
         counts: &mut Counts,
         observe: &mut dyn FnMut(&serde_json::Value),

@@ -17,6 +17,8 @@
 //! Other JSON events are complete objects: their string values are redacted
 //! whole. Non-JSON data goes through its own window.
 
+use std::borrow::Cow;
+
 use serde_json::{json, Map, Value};
 
 use crate::llm_api::sse::{field_value, parse_event, split_lines};
@@ -35,7 +37,8 @@ const MAX_WINDOWS: usize = 64;
 enum Key {
     Chat {
         choice: u64,
-        field: String,
+        /// The usual fields are static: no allocation per event.
+        field: Cow<'static, str>,
     },
     ChatTool {
         choice: u64,
@@ -98,6 +101,20 @@ pub(crate) struct SseState {
     drop_event: bool,
     /// The last NDJSON line's envelope (`model`, `created_at`), for flush lines.
     line_envelope: Map<String, Value>,
+    /// A caller reads every event's parsed `Value` (metering): chat chunks
+    /// then take the `Value` parse too; otherwise the light one ([`LightChunk`]).
+    pub(crate) observed: bool,
+}
+
+/// A chat delta's text field name, static for the usual ones.
+fn chat_field(f: &str) -> Cow<'static, str> {
+    match f {
+        "content" => Cow::Borrowed("content"),
+        "refusal" => Cow::Borrowed("refusal"),
+        "reasoning_content" => Cow::Borrowed("reasoning_content"),
+        "reasoning" => Cow::Borrowed("reasoning"),
+        other => Cow::Owned(other.to_string()),
+    }
 }
 
 fn seg_key<'a>(s: &'a Seg<'_>) -> Option<&'a str> {
@@ -121,6 +138,205 @@ fn u64_of(v: Option<&Value>, default: u64) -> u64 {
 struct Ctx<'r> {
     r: &'r Inner,
     mask: u64,
+}
+
+/// What the chat branch reads from a chat or completions chunk: per
+/// choice its index and whether it finished, whether the event is pure
+/// streamed text (it may be held back whole), and per choice the index of
+/// each tool call.
+struct ChatFacts {
+    info: Vec<(u64, bool)>,
+    droppable: bool,
+    tools: Vec<Vec<Option<u64>>>,
+}
+
+impl ChatFacts {
+    fn of_value(v: &Value, choices: &[Value]) -> Self {
+        let info = choices
+            .iter()
+            .enumerate()
+            .map(|(k, c)| {
+                let idx = u64_of(c.get("index"), k as u64);
+                let fin = c.get("finish_reason").is_some_and(|f| !f.is_null());
+                (idx, fin)
+            })
+            .collect();
+        let tools = choices
+            .iter()
+            .map(|c| {
+                c.pointer("/delta/tool_calls")
+                    .and_then(Value::as_array)
+                    .map_or_else(Vec::new, |a| {
+                        a.iter()
+                            .map(|t| t.get("index").and_then(Value::as_u64))
+                            .collect()
+                    })
+            })
+            .collect();
+        Self {
+            info,
+            droppable: droppable_chat(v),
+            tools,
+        }
+    }
+
+    /// The index of tool call `t` of choice `k` (its position when absent).
+    fn tool_index(&self, k: usize, t: usize) -> u64 {
+        self.tools
+            .get(k)
+            .and_then(|c| c.get(t).copied().flatten())
+            .unwrap_or(t as u64)
+    }
+}
+
+/// Deserializes a present field as `Some`, `null` included (serde's
+/// `Option` reads `null` as absent; the envelope and `usage` must not).
+fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// A field whose value is not needed, only whether it is there.
+#[derive(Debug, Default)]
+struct Seen(bool);
+
+impl<'de> serde::Deserialize<'de> for Seen {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Seen(true))
+    }
+}
+
+/// A string or `null`, not kept (the JSON rewriter reads the text); any
+/// other type is refused, which sends the event to the `Value` parse.
+#[derive(Debug, Default)]
+struct TextOrNull;
+
+impl<'de> serde::Deserialize<'de> for TextOrNull {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = TextOrNull;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or null")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<TextOrNull, E> {
+                Ok(TextOrNull)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<TextOrNull, E> {
+                Ok(TextOrNull)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<TextOrNull, E> {
+                Ok(TextOrNull)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The common chat chunk, read without building a `serde_json::Value`
+/// (whose maps and strings are one allocation each, the largest cost of an
+/// SSE event in Wasm). Only the plain shape is taken: choices with `index`,
+/// `delta`, `text`, `logprobs`, `finish_reason`, and deltas with `role` and
+/// string-or-null text fields. Anything else (tool calls, content parts,
+/// audio, unknown choice or delta fields, duplicate keys) fails this parse
+/// and takes the `Value` one, so both read the same facts.
+#[derive(Debug, serde::Deserialize)]
+struct LightChunk {
+    #[serde(default, deserialize_with = "present")]
+    id: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    object: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    created: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    model: Option<Value>,
+    #[serde(default, deserialize_with = "present")]
+    system_fingerprint: Option<Value>,
+    choices: Vec<LightChoice>,
+    #[serde(default, deserialize_with = "present")]
+    usage: Option<Value>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LightChoice {
+    #[serde(default)]
+    index: Option<u64>,
+    #[serde(default, deserialize_with = "present")]
+    delta: Option<LightDelta>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    text: Seen,
+    #[serde(default)]
+    #[allow(dead_code)]
+    logprobs: Seen,
+    #[serde(default)]
+    finish_reason: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LightDelta {
+    #[serde(default)]
+    role: Seen,
+    #[serde(default)]
+    #[allow(dead_code)]
+    content: TextOrNull,
+    #[serde(default)]
+    #[allow(dead_code)]
+    refusal: TextOrNull,
+    #[serde(default)]
+    #[allow(dead_code)]
+    reasoning_content: TextOrNull,
+    #[serde(default)]
+    #[allow(dead_code)]
+    reasoning: TextOrNull,
+}
+
+impl LightChunk {
+    /// A chat chunk in the plain shape; `None` for anything else.
+    fn parse(payload: &[u8]) -> Option<Self> {
+        memchr::memmem::find(payload, b"\"choices\"")?;
+        serde_json::from_slice(payload).ok()
+    }
+
+    /// The envelope fields, as the `Value` path reads them.
+    fn envelope(&mut self) -> [(&'static str, Option<Value>); 5] {
+        [
+            ("id", self.id.take()),
+            ("object", self.object.take()),
+            ("created", self.created.take()),
+            ("model", self.model.take()),
+            ("system_fingerprint", self.system_fingerprint.take()),
+        ]
+    }
+
+    /// The same facts [`ChatFacts::of_value`] reads from the `Value`.
+    fn facts(&self) -> ChatFacts {
+        let info = self
+            .choices
+            .iter()
+            .enumerate()
+            .map(|(k, c)| (c.index.unwrap_or(k as u64), c.finish_reason.is_some()))
+            .collect();
+        let droppable = self.usage.as_ref().is_none_or(Value::is_null)
+            && self
+                .choices
+                .iter()
+                .all(|c| c.finish_reason.is_none() && c.delta.as_ref().is_none_or(|d| !d.role.0));
+        ChatFacts {
+            info,
+            droppable,
+            tools: Vec::new(),
+        }
+    }
+}
+
+/// An event's payload as parsed: a `Value`, or a plain chat chunk's facts.
+enum Parsed<'v> {
+    Value(&'v Value),
+    Chat(ChatFacts),
 }
 
 /// Called with each event's parsed JSON payload (metering reads usage from
@@ -290,9 +506,12 @@ impl SseState {
             };
             let next = idx + term;
             if idx == self.line_start {
-                let event: Vec<u8> = self.buf.drain(..next).collect();
+                // The event is read in place, then dropped from the buffer.
+                let mut buf = std::mem::take(&mut self.buf);
                 self.line_start = 0;
-                self.process_event(&cx, &event, counts, out, observe);
+                self.process_event(&cx, buf.get(..next).unwrap_or(&[]), counts, out, observe);
+                buf.drain(..next.min(buf.len()));
+                self.buf = buf;
             } else {
                 self.line_start = next;
             }
@@ -478,10 +697,28 @@ impl SseState {
         observe: Observer<'_>,
     ) -> Option<Vec<u8>> {
         self.drop_event = false;
+        if !self.observed {
+            if let Some(mut light) = LightChunk::parse(payload) {
+                for (k, x) in light.envelope() {
+                    if let Some(x) = x.filter(|x| self.envelope.get(k) != Some(x)) {
+                        self.envelope.insert(k.to_string(), x);
+                    }
+                }
+                let facts = light.facts();
+                return self.rewrite_json_event(
+                    cx,
+                    Parsed::Chat(facts),
+                    payload,
+                    has_event_line,
+                    counts,
+                    pre,
+                );
+            }
+        }
         match parse_event(payload) {
             Some(v) => {
                 observe(&v);
-                self.rewrite_json_event(cx, &v, payload, has_event_line, counts, pre)
+                self.rewrite_json_event(cx, Parsed::Value(&v), payload, has_event_line, counts, pre)
             }
             None => {
                 let text = String::from_utf8_lossy(payload);
@@ -505,12 +742,29 @@ impl SseState {
     fn rewrite_json_event(
         &mut self,
         cx: &Ctx<'_>,
-        v: &Value,
+        parsed: Parsed<'_>,
         data: &[u8],
         has_event_line: bool,
         counts: &mut Counts,
         pre: &mut Vec<u8>,
     ) -> Option<Vec<u8>> {
+        static NULL: Value = Value::Null;
+        let (v, chat) = match parsed {
+            Parsed::Value(v) => {
+                let chat = v.get("choices").and_then(Value::as_array).map(|choices| {
+                    // OpenAI chat chunk, or a legacy completions chunk.
+                    for k in ["id", "object", "created", "model", "system_fingerprint"] {
+                        if let Some(x) = v.get(k).filter(|x| self.envelope.get(k) != Some(*x)) {
+                            self.envelope.insert(k.to_string(), x.clone());
+                        }
+                    }
+                    ChatFacts::of_value(v, choices)
+                });
+                (v, chat)
+            }
+            // The light parse updated the envelope already.
+            Parsed::Chat(facts) => (&NULL, Some(facts)),
+        };
         let ty = v.get("type").and_then(Value::as_str).unwrap_or("");
         let opts = Options {
             drop_logprobs: self.drop_logprobs,
@@ -536,33 +790,10 @@ impl SseState {
             out
         };
         let droppable;
-        let result = if let Some(choices) = v.get("choices").and_then(Value::as_array) {
-            // OpenAI chat chunk, or a legacy completions chunk.
-            for k in ["id", "object", "created", "model", "system_fingerprint"] {
-                if let Some(x) = v.get(k).filter(|x| self.envelope.get(k) != Some(*x)) {
-                    self.envelope.insert(k.to_string(), x.clone());
-                }
-            }
-            droppable = droppable_chat(v);
-            let info: Vec<(u64, bool)> = choices
-                .iter()
-                .enumerate()
-                .map(|(k, c)| {
-                    let idx = u64_of(c.get("index"), k as u64);
-                    let fin = c.get("finish_reason").is_some_and(|f| !f.is_null());
-                    (idx, fin)
-                })
-                .collect();
-            let tool_index = |k: usize, t: usize| -> u64 {
-                u64_of(
-                    choices
-                        .get(k)
-                        .and_then(|c| c.pointer("/delta/tool_calls"))
-                        .and_then(|tc| tc.get(t))
-                        .and_then(|x| x.get("index")),
-                    t as u64,
-                )
-            };
+        let result = if let Some(facts) = chat {
+            droppable = facts.droppable;
+            let info = &facts.info;
+            let tool_index = |k: usize, t: usize| facts.tool_index(k, t);
             let mut touched: Vec<Key> = Vec::new();
             let r = rewrite(data, opts, &mut |path, s| {
                 let k = path.get(1).and_then(seg_index)?;
@@ -576,7 +807,7 @@ impl SseState {
                     Some([Seg::Key(d), rest @ ..]) if d == "delta" => match rest {
                         [Seg::Key(f)] if f != "role" && f != "type" => Key::Chat {
                             choice,
-                            field: f.to_string(),
+                            field: chat_field(f),
                         },
                         [Seg::Key(tc), Seg::Index(t), Seg::Key(func), Seg::Key(args)]
                             if tc == "tool_calls" && func == "function" && args == "arguments" =>
@@ -592,7 +823,7 @@ impl SseState {
                         {
                             Key::Chat {
                                 choice,
-                                field: format!("{a}.{b}"),
+                                field: Cow::Owned(format!("{a}.{b}")),
                             }
                         }
                         // Content as an array of parts: one window over their text.
@@ -601,7 +832,7 @@ impl SseState {
                         {
                             Key::Chat {
                                 choice,
-                                field: "content[].text".to_string(),
+                                field: Cow::Borrowed("content[].text"),
                             }
                         }
                         // roles, tool ids, function names, part types, audio ids: kept
@@ -811,7 +1042,7 @@ impl SseState {
         }
         let (event_name, value): (Option<&str>, Value) = match &e.key {
             Key::Chat { choice, field } => {
-                let delta = match field.as_str() {
+                let delta = match field.as_ref() {
                     "content[].text" => json!({"content": [{"type": "text", "text": text}]}),
                     f => match f.split_once('.') {
                         Some((a, b)) => json!({ a: { b: text } }),
@@ -899,5 +1130,44 @@ fn write_data(out: &mut Vec<u8>, data: &[u8], nl: &[u8]) {
         out.extend_from_slice(b"data: ");
         out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
         out.extend_from_slice(nl);
+    }
+}
+
+#[cfg(test)]
+mod light_tests {
+    use super::*;
+
+    #[test]
+    fn the_light_parse_takes_plain_chunks_only() {
+        let plain = br#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","system_fingerprint":null,"choices":[{"index":0,"delta":{"role":"assistant","content":"hi \"x\""},"logprobs":null,"finish_reason":null}]}"#;
+        let mut light = LightChunk::parse(plain).unwrap();
+        let facts = light.facts();
+        assert_eq!(facts.info, vec![(0, false)]);
+        assert!(!facts.droppable, "a role makes the event not droppable");
+        // `null` envelope fields are kept, as the Value path keeps them.
+        let env = light.envelope();
+        assert_eq!(env[4], ("system_fingerprint", Some(Value::Null)));
+        let text = br#"{"choices":[{"index":3,"delta":{"content":"a"}}]}"#;
+        let facts = LightChunk::parse(text).unwrap().facts();
+        assert_eq!((facts.info, facts.droppable), (vec![(3, false)], true));
+        let fin = br#"{"choices":[{"delta":{},"finish_reason":"stop"}],"usage":null}"#;
+        let facts = LightChunk::parse(fin).unwrap().facts();
+        assert_eq!((facts.info, facts.droppable), (vec![(0, true)], false));
+        for refused in [
+            &br#"{"choices":[{"index":0,"delta":{"tool_calls":[]}}]}"#[..],
+            br#"{"choices":[{"index":0,"delta":{"content":[{"type":"text","text":"a"}]}}]}"#,
+            br#"{"choices":[{"index":0,"delta":null}]}"#,
+            br#"{"choices":[{"index":"0","delta":{}}]}"#,
+            br#"{"choices":[{"index":0,"other":1}]}"#,
+            br#"{"choices":[],"choices":[]}"#,
+            br#"{"type":"content_block_delta","delta":{"text":"a"}}"#,
+            br#"[1]"#,
+        ] {
+            assert!(
+                LightChunk::parse(refused).is_none(),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
     }
 }

@@ -1021,3 +1021,182 @@ fn disguised_formats_are_folded_before_detection() {
         assert_eq!(c.get(entity), 1, "{entity} in {input:?} -> {out:?}");
     }
 }
+
+/// `redact_json` edits findings in place on the raw bytes; the result must
+/// be exactly what redacting each decoded string whole and re-encoding it
+/// gives (the previous method), counts included: for every realistic line,
+/// as a value, as a key, with escapes and with every operator.
+#[test]
+fn in_place_json_edits_equal_whole_string_rewrites() {
+    let lines = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/redaction/realistic.jsonl"
+    ))
+    .unwrap();
+    let texts: Vec<String> = lines
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["text"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert!(texts.len() > 100);
+    let redactors = [
+        default_redactor(),
+        redactor_from(
+            r#"{"hash_key":"0123456789abcdef0123","entities":{"EMAIL":{"operator":"hash"},"CREDIT_CARD":{"operator":"mask","keep_last":4}}}"#,
+        ),
+    ];
+    for r in &redactors {
+        let p = all(r);
+        for t in &texts {
+            let escaped = t.replace('@', "\\u0040").replace(' ', "\\n");
+            let docs = [
+                serde_json::json!({"choices":[{"message":{"content":t}}],"n":1}).to_string(),
+                serde_json::json!({ t.as_str(): {"k": [t, 1, null]} }).to_string(),
+                format!(
+                    r#"{{"a":"{}","b":"x \"q\" {}"}}"#,
+                    escaped,
+                    t.replace('"', "")
+                ),
+            ];
+            for doc in &docs {
+                let mut c_new = Counts::default();
+                let new = r.redact_json(p, doc.as_bytes(), &mut c_new).unwrap();
+                let mut c_old = Counts::default();
+                let old = json::rewrite(doc.as_bytes(), json::Options::default(), &mut |_, s| {
+                    r.inner.redact_string(p.0, s, &mut c_old)
+                })
+                .unwrap()
+                .unwrap_or_else(|| doc.as_bytes().to_vec());
+                assert_eq!(
+                    String::from_utf8_lossy(&new),
+                    String::from_utf8_lossy(&old),
+                    "{doc}"
+                );
+                assert_eq!(c_new, c_old, "{doc}");
+            }
+        }
+    }
+}
+
+/// Plain chat chunks are read without a `serde_json::Value` when no caller
+/// observes the events (`push`); the output must equal the `Value` path's
+/// (`push_observed`) byte for byte, counts included, for every shape the
+/// light parse takes or refuses, in every chunking.
+#[test]
+fn light_chat_chunks_redact_exactly_like_the_value_path() {
+    let ev = |v: serde_json::Value| format!("data: {v}\n\n");
+    let chunk = |delta: serde_json::Value, fin: serde_json::Value| {
+        serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m",
+            "system_fingerprint":null,"choices":[{"index":0,"delta":delta,"logprobs":null,"finish_reason":fin}]})
+    };
+    let null = serde_json::Value::Null;
+    let mut streams: Vec<String> = Vec::new();
+    // The usual stream: role first, text split across events, finish, usage, [DONE].
+    let mut s = ev(chunk(
+        serde_json::json!({"role":"assistant","content":""}),
+        null.clone(),
+    ));
+    for piece in [
+        "Mail jo",
+        "hn@exam",
+        "ple.com or call +1 415",
+        " 555 0100, card 4111 ",
+        "1111 1111 1111",
+        " \"quoted\" \u{00e9}\\ done",
+    ] {
+        s += &ev(chunk(serde_json::json!({"content": piece}), null.clone()));
+    }
+    s += &ev(chunk(serde_json::json!({}), serde_json::json!("stop")));
+    s += &ev(
+        serde_json::json!({"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[],
+        "usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}),
+    );
+    s += "data: [DONE]\n\n";
+    streams.push(s);
+    // Two choices, a null delta field, reasoning text, a model change mid-stream.
+    let mut s = String::new();
+    for (i, piece) in [
+        "ssn 536-22",
+        "-4117 and ",
+        "key sk-abcdefghijklmnopqrstuvwxyz012345",
+    ]
+    .iter()
+    .enumerate()
+    {
+        s += &ev(
+            serde_json::json!({"id":"c2","object":"chat.completion.chunk","created":2,"model":format!("m{i}"),
+            "choices":[{"index":1,"delta":{"content":piece,"refusal":null}},{"index":0,"delta":{"reasoning_content":piece}}]}),
+        );
+    }
+    s += &ev(
+        serde_json::json!({"id":"c2","choices":[{"index":0,"delta":{},"finish_reason":"stop"},{"index":1,"delta":{},"finish_reason":"length"}]}),
+    );
+    streams.push(s);
+    // Shapes the light parse refuses: tool calls, content parts, an unknown
+    // choice field, a null delta, a non-integer index, legacy completions text.
+    let mut s = String::new();
+    s += &ev(chunk(
+        serde_json::json!({"tool_calls":[{"index":2,"id":"t","function":{"name":"f","arguments":"{\"e\":\"a@b"}}]}),
+        null.clone(),
+    ));
+    s += &ev(chunk(
+        serde_json::json!({"tool_calls":[{"index":2,"function":{"arguments":".co\"}"}}]}),
+        null.clone(),
+    ));
+    s += &ev(chunk(
+        serde_json::json!({"content":[{"type":"text","text":"mail x@y.org"}]}),
+        null.clone(),
+    ));
+    s += &ev(serde_json::json!({"choices":[{"index":0,"delta":{"content":"a@b.co "},"extra":1}]}));
+    s += &ev(serde_json::json!({"choices":[{"index":0,"delta":null}]}));
+    s += &ev(serde_json::json!({"choices":[{"index":"0","delta":{"content":"z@y.io "}}]}));
+    s += &ev(
+        serde_json::json!({"object":"text_completion","choices":[{"index":0,"text":"card 4111 1111","logprobs":{"tokens":["4111"]}}]}),
+    );
+    s += &ev(
+        serde_json::json!({"object":"text_completion","choices":[{"index":0,"text":" 1111 1111 ok","finish_reason":"stop"}]}),
+    );
+    s += "data: [DONE]\n\n";
+    streams.push(s);
+
+    let r = default_redactor();
+    let p = all(&r);
+    for body in &streams {
+        for size in [1, 7, 64, body.len()] {
+            let run = |observed: bool| {
+                let mut w = r.stream(p, StreamKind::Sse);
+                let mut c = Counts::default();
+                let mut out = Vec::new();
+                let mut events = 0;
+                for piece in body.as_bytes().chunks(size) {
+                    out.extend(if observed {
+                        w.push_observed(piece, &mut c, &mut |_| events += 1)
+                    } else {
+                        w.push(piece, &mut c)
+                    });
+                }
+                out.extend(if observed {
+                    w.finish_observed(&mut c, &mut |_| events += 1)
+                } else {
+                    w.finish(&mut c)
+                });
+                (String::from_utf8(out).unwrap(), c)
+            };
+            let (light, c_light) = run(false);
+            let (value, c_value) = run(true);
+            assert_eq!(light, value, "chunks of {size}");
+            assert_eq!(c_light, c_value, "chunks of {size}");
+            for secret in [
+                "john@example.com",
+                "4111 1111 1111 1111",
+                "536-22-4117",
+                "sk-abcdefghij",
+            ] {
+                assert!(!light.contains(secret), "{secret} in {light}");
+            }
+        }
+    }
+}

@@ -38,8 +38,24 @@ pub use settings::{
     MatchOn, Mode, ModelSettings, Role, ScreeningSettings,
 };
 
-/// Rule id reported when the learned model decides.
+/// Rule id reported when the learned model's `injection` head (any attack)
+/// decides; its category heads report `model.override`, `model.leak` and
+/// `model.jailbreak` ([`model_rule_id`]).
 pub const MODEL_RULE_ID: &str = "model.injection";
+
+/// Rule ids of the model's heads, in the order of [`model::HEADS`].
+const MODEL_RULE_IDS: [&str; model::NHEADS] = [
+    MODEL_RULE_ID,
+    "model.override",
+    "model.leak",
+    "model.jailbreak",
+];
+
+/// Rule id reported when the model's head `head` (index into
+/// [`model::HEADS`]) decides.
+pub fn model_rule_id(head: usize) -> &'static str {
+    MODEL_RULE_IDS.get(head).copied().unwrap_or(MODEL_RULE_ID)
+}
 /// Category reported when the learned model decides.
 pub const MODEL_CATEGORY: &str = "model";
 /// Rule id reported when a request has more encoded runs than the decode budget.
@@ -156,6 +172,8 @@ pub struct Screener {
     exempt_roles: Vec<String>,
     model: Option<Arc<model::Model>>,
     model_settings: ModelSettings,
+    /// (block, monitor) threshold per head, in the order of [`model::HEADS`].
+    thresholds: [(f32, f32); model::NHEADS],
     system_action: Action,
     pasted_documents: bool,
     pack_version: String,
@@ -394,24 +412,48 @@ fn check_limits(s: &ScreeningSettings, at: &dyn Fn(&str) -> String) -> Result<()
     Ok(())
 }
 
+/// The model loaded when enabled, and each head's (block, monitor)
+/// thresholds, validated; per-route overrides name configured routes.
+type CompiledModel = (Option<Arc<model::Model>>, [(f32, f32); model::NHEADS]);
+
 /// Model thresholds and per-route overrides; loads the shipped model when enabled.
 fn compile_model(
     m: &ModelSettings,
     route_names: &[&str],
     at: &dyn Fn(&str) -> String,
-) -> Result<Option<Arc<model::Model>>, ConfigError> {
+) -> Result<CompiledModel, ConfigError> {
     let unit = |v: f32| v.is_finite() && (0.0..=1.0).contains(&v);
-    if !unit(m.block_threshold) {
-        return Err(ConfigError::new(
-            at("model.block_threshold"),
-            "must be a number from 0 to 1",
-        ));
-    }
-    if !unit(m.monitor_threshold) || m.monitor_threshold > m.block_threshold {
-        return Err(ConfigError::new(
-            at("model.monitor_threshold"),
-            "must be a number from 0 to model.block_threshold",
-        ));
+    let check = |block: f32, monitor: f32, field: &str| -> Result<(f32, f32), ConfigError> {
+        if !unit(block) {
+            return Err(ConfigError::new(
+                at(&format!("{field}block_threshold")),
+                "must be a number from 0 to 1",
+            ));
+        }
+        if !unit(monitor) || monitor > block {
+            return Err(ConfigError::new(
+                at(&format!("{field}monitor_threshold")),
+                format!("must be a number from 0 to {field}block_threshold"),
+            ));
+        }
+        Ok((block, monitor))
+    };
+    let mut thresholds = [(0f32, 0f32); model::NHEADS];
+    thresholds[0] = check(m.block_threshold, m.monitor_threshold, "model.")?;
+    let c = &m.categories;
+    for (i, (name, head)) in [
+        ("override", c.override_),
+        ("leak", c.leak),
+        ("jailbreak", c.jailbreak),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (db, dm) = settings::CATEGORY_DEFAULTS[i];
+        let block = head.block_threshold.unwrap_or(db);
+        // An unset monitor threshold follows a lowered block threshold.
+        let monitor = head.monitor_threshold.unwrap_or(dm.min(block));
+        thresholds[i + 1] = check(block, monitor, &format!("model.categories.{name}."))?;
     }
     for r in m.route_indirect_actions.keys() {
         if !route_names.contains(&r.as_str()) {
@@ -421,14 +463,12 @@ fn compile_model(
             ));
         }
     }
-    if m.enabled {
-        Ok(Some(Arc::new(model::Model::load(
-            model::SHIPPED,
-            &at("model"),
-        )?)))
+    let model = if m.enabled {
+        Some(Arc::new(model::Model::load(model::SHIPPED, &at("model"))?))
     } else {
-        Ok(None)
-    }
+        None
+    };
+    Ok((model, thresholds))
 }
 
 /// `allowed_models` patterns; `exempt_routes` name configured routes.
@@ -522,7 +562,7 @@ impl Screener {
     ) -> Result<Self, ConfigError> {
         let at = |field: &str| format!("{path}.{field}");
         check_limits(&s, &at)?;
-        let model = compile_model(&s.model, route_names, &at)?;
+        let (model, thresholds) = compile_model(&s.model, route_names, &at)?;
         let allowed_models = compile_scope(&s, route_names, path)?;
         let pack = pack::Pack::shipped(&at("pack"))?;
         check_rule_ids(&s, &pack, path)?;
@@ -568,6 +608,7 @@ impl Screener {
             exempt_roles: s.exempt_roles,
             model,
             model_settings: s.model,
+            thresholds,
             system_action: s.system_action,
             pasted_documents: s.pasted_documents,
             pack_version: pack.version,
@@ -660,8 +701,13 @@ impl Screener {
     /// The model's score for one text (for evaluation and tests): `None` when
     /// the model is off.
     pub fn model_score(&self, text: &str) -> Option<f32> {
+        self.model_scores(text).map(|s| s.max())
+    }
+
+    /// The model's per-head scores for one text (order of [`model::HEADS`]).
+    pub fn model_scores(&self, text: &str) -> Option<model::Scores> {
         let m = self.model.as_ref()?;
-        Some(m.score(&model::model_text(text)))
+        Some(m.scores(&model::model_text(text)))
     }
 
     /// The action a hit of `action` takes in text of `role`.
@@ -785,7 +831,7 @@ impl Screener {
                 let action = self.role_action(seg.role, meta.action);
                 record(&meta.id, meta.category.as_str(), action, &mut flagged)?;
             }
-            let mut scored: Vec<(f32, bool)> = Vec::with_capacity(2);
+            let mut scored: Vec<(model::Scores, bool)> = Vec::with_capacity(2);
             if let Some(sc) = score {
                 scored.push((sc, tool));
             }
@@ -797,17 +843,18 @@ impl Screener {
                     text.get(range.end..).unwrap_or_default(),
                 ]
                 .concat();
-                if let Some(sc) = self.model_score(&instruction) {
+                if let Some(sc) = self.model_scores(&instruction) {
                     scored.push((sc, false));
                 }
-                if let Some(sc) = self.model_score(doc) {
+                if let Some(sc) = self.model_scores(doc) {
                     scored.push((sc, true));
                 }
             }
             for (sc, indirect) in scored {
-                *best = Some(best.map_or(sc, |b: f32| b.max(sc)));
-                let action = self.model_action(sc, indirect, seg.role, indirect_action);
-                record(MODEL_RULE_ID, MODEL_CATEGORY, action, &mut flagged)?;
+                let top = sc.max();
+                *best = Some(best.map_or(top, |b: f32| b.max(top)));
+                let (head, action) = self.model_action(&sc, indirect, seg.role, indirect_action);
+                record(model_rule_id(head), MODEL_CATEGORY, action, &mut flagged)?;
             }
         }
         if budget.exhausted {
@@ -827,25 +874,46 @@ impl Screener {
         })
     }
 
-    /// The model's action for a score: indirect text (tool results, pasted
-    /// documents) follows `indirect_action`, direct text its role's.
-    fn model_action(&self, sc: f32, indirect: bool, role: Role, indirect_action: Action) -> Action {
-        let ms = &self.model_settings;
-        if sc >= ms.block_threshold {
-            if indirect {
-                indirect_action
+    /// The model's action for a text's head scores, and the head that
+    /// decides: the head furthest over its threshold of the most severe
+    /// action. Indirect text (tool results, pasted documents) follows
+    /// `indirect_action`, direct text its role's.
+    fn model_action(
+        &self,
+        sc: &model::Scores,
+        indirect: bool,
+        role: Role,
+        indirect_action: Action,
+    ) -> (usize, Action) {
+        let rank = |a: Action| match a {
+            Action::Block => 2,
+            Action::Monitor => 1,
+            Action::Off => 0,
+        };
+        let mut out = (0usize, Action::Off, f32::NEG_INFINITY);
+        for (h, (&s, &(block, monitor))) in sc.0.iter().zip(&self.thresholds).enumerate() {
+            let (action, margin) = if s >= block {
+                let a = if indirect {
+                    indirect_action
+                } else {
+                    self.role_action(role, Action::Block)
+                };
+                (a, s - block)
+            } else if s >= monitor {
+                let a = if indirect && indirect_action == Action::Off {
+                    Action::Off
+                } else {
+                    Action::Monitor
+                };
+                (a, s - monitor)
             } else {
-                self.role_action(role, Action::Block)
+                (Action::Off, s - monitor)
+            };
+            if (rank(action), margin) > (rank(out.1), out.2) {
+                out = (h, action, margin);
             }
-        } else if sc >= ms.monitor_threshold {
-            if indirect && indirect_action == Action::Off {
-                Action::Off
-            } else {
-                Action::Monitor
-            }
-        } else {
-            Action::Off
         }
+        (out.0, out.1)
     }
 
     /// Deny-rule hits in one text, after allow rules had their say; `model`
@@ -856,7 +924,7 @@ impl Screener {
         tool: bool,
         model: bool,
         budget: &mut Budget,
-        score: &mut Option<f32>,
+        score: &mut Option<model::Scores>,
     ) -> Vec<usize> {
         let mut found = self.scan(text, tool, model, Some(budget), score);
         let allowed = found
@@ -883,7 +951,7 @@ impl Screener {
         tool: bool,
         model: bool,
         budget: Option<&mut Budget>,
-        score: &mut Option<f32>,
+        score: &mut Option<model::Scores>,
     ) -> Vec<usize> {
         let mut found = Vec::new();
         let (folded, signals) = normalize::fold_cow(text);
@@ -900,8 +968,8 @@ impl Screener {
         }
         let tokens = normalize::tokenize(&folded, false);
         if let Some(m) = self.model.as_ref().filter(|_| model) {
-            let sc = m.score(&tokens.text);
-            *score = Some(score.map_or(sc, |b: f32| b.max(sc)));
+            let sc = m.scores(&tokens.text);
+            *score = Some(score.map_or(sc, |b| b.elementwise_max(&sc)));
         }
         let mut ids = engine::Ids::default();
         self.plain.ids(&tokens, &mut ids);

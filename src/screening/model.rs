@@ -1,5 +1,7 @@
-//! The learned screening model: logistic regression over hashed features of
+//! The learned screening model: four logistic heads over hashed features of
 //! the normalised text ([`super::normalize::tokenize`] output, `" w1 w2 "`).
+//! One head per category ([`HEADS`]): `injection` (any attack), `override`,
+//! `leak` and `jailbreak`; each has its own thresholds in the settings.
 //!
 //! Features, hashed into `2^BUCKETS_LOG2` int8 weights:
 //! - byte 3-, 4- and 5-grams (spaces included, so word edges count; UTF-8
@@ -11,13 +13,16 @@
 //! weight to the sum of the 256-byte block it ends in, once per block. A text is scored in windows of two
 //! adjacent blocks (512 bytes, stride 256) and its score is the highest window
 //! score, so an injection inside a long pasted document is not diluted by the
-//! rest. A window's score is `sigmoid(bias + scale * sum / sqrt(count))`.
+//! rest. A window's score per head is `sigmoid(bias + scale * sum / sqrt(count))`.
+//! The heads' int8 weights are interleaved per bucket (4 bytes), so one
+//! load per feature serves all four heads.
 //!
 //! Training (`tollgate-train-screening`) uses [`window_features`], built on
 //! the same [`scan`], so training and the filter cannot disagree on features.
 //!
-//! Artefact layout (little-endian): magic `TGSM`, `u32` format version,
-//! `u32` bucket bits, `f32` scale, `f32` bias, then `2^bits` `i8` weights.
+//! Artefact layout (little-endian): magic `TGSM`, `u32` format version (3),
+//! `u32` bucket bits, `u32` head count (4), per head `f32` scale and `f32`
+//! bias, then `2^bits` groups of 4 `i8` weights (head order of [`HEADS`]).
 
 use crate::config::ConfigError;
 
@@ -28,9 +33,13 @@ pub const BUCKETS: usize = 1 << BUCKETS_LOG2;
 /// Bytes per block; a window is two adjacent blocks.
 pub const BLOCK: usize = 256;
 /// Artefact format version.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 const MAGIC: &[u8; 4] = b"TGSM";
-const HEADER: usize = 20;
+/// Number of heads (categories).
+pub const NHEADS: usize = 4;
+/// Category names of the heads, in artefact order.
+pub const HEADS: [&str; NHEADS] = ["injection", "override", "leak", "jailbreak"];
+const HEADER: usize = 16 + 8 * NHEADS;
 
 /// The model shipped in the `.wasm` (built by `make train`).
 pub static SHIPPED: &[u8] = include_bytes!("model.bin");
@@ -191,9 +200,30 @@ pub fn window_features(text: &str) -> Vec<Vec<u32>> {
 /// A loaded, validated model.
 #[derive(Debug, Clone)]
 pub struct Model {
-    weights: Box<[i8; BUCKETS]>,
-    scale: f32,
-    bias: f32,
+    /// Per bucket, the heads' weights (order of [`HEADS`]).
+    weights: Box<[[i8; NHEADS]]>,
+    scale: [f32; NHEADS],
+    bias: [f32; NHEADS],
+}
+
+/// Per-head scores of one text (order of [`HEADS`]), each in 0-1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Scores(pub [f32; NHEADS]);
+
+impl Scores {
+    /// The highest head score (the text's overall score).
+    pub fn max(&self) -> f32 {
+        self.0.iter().copied().fold(0.0, f32::max)
+    }
+
+    /// Each head's higher score of `self` and `other`.
+    pub fn elementwise_max(&self, other: &Scores) -> Scores {
+        let mut out = self.0;
+        for (o, &b) in out.iter_mut().zip(&other.0) {
+            *o = o.max(b);
+        }
+        Scores(out)
+    }
 }
 
 impl Model {
@@ -215,19 +245,32 @@ impl Model {
         if u32::from_le_bytes(word(8)?) != BUCKETS_LOG2 {
             return Err(bad("feature hash width differs from this build"));
         }
-        let scale = f32::from_le_bytes(word(12)?);
-        let bias = f32::from_le_bytes(word(16)?);
-        if !scale.is_finite() || scale <= 0.0 || !bias.is_finite() {
-            return Err(bad("scale or bias is not a finite number"));
+        if u32::from_le_bytes(word(12)?) != NHEADS as u32 {
+            return Err(bad("head count differs from this build"));
+        }
+        let mut scale = [0f32; NHEADS];
+        let mut bias = [0f32; NHEADS];
+        for h in 0..NHEADS {
+            scale[h] = f32::from_le_bytes(word(16 + 8 * h)?);
+            bias[h] = f32::from_le_bytes(word(20 + 8 * h)?);
+            if !scale[h].is_finite() || scale[h] <= 0.0 || !bias[h].is_finite() {
+                return Err(bad("scale or bias is not a finite number"));
+            }
         }
         let w = bytes.get(HEADER..).unwrap_or_default();
-        if w.len() != BUCKETS {
+        if w.len() != BUCKETS * NHEADS {
             return Err(bad("weight table has the wrong size"));
         }
-        let mut weights = Box::new([0i8; BUCKETS]);
-        for (dst, &b) in weights.iter_mut().zip(w) {
-            *dst = b as i8;
-        }
+        let weights: Box<[[i8; NHEADS]]> = w
+            .chunks_exact(NHEADS)
+            .map(|c| {
+                let mut g = [0i8; NHEADS];
+                for (d, &b) in g.iter_mut().zip(c) {
+                    *d = b as i8;
+                }
+                g
+            })
+            .collect();
         Ok(Self {
             weights,
             scale,
@@ -235,56 +278,86 @@ impl Model {
         })
     }
 
-    /// Builds the artefact bytes (used by training).
-    pub fn to_bytes(weights: &[i8], scale: f32, bias: f32) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER + weights.len());
+    /// Builds the artefact bytes (used by training): `weights[h]` is head
+    /// `h`'s table of [`BUCKETS`] weights.
+    pub fn to_bytes(
+        weights: &[Vec<i8>; NHEADS],
+        scale: [f32; NHEADS],
+        bias: [f32; NHEADS],
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(HEADER + BUCKETS * NHEADS);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT.to_le_bytes());
         out.extend_from_slice(&BUCKETS_LOG2.to_le_bytes());
-        out.extend_from_slice(&scale.to_le_bytes());
-        out.extend_from_slice(&bias.to_le_bytes());
-        out.extend(weights.iter().map(|&w| w as u8));
+        out.extend_from_slice(&(NHEADS as u32).to_le_bytes());
+        for h in 0..NHEADS {
+            out.extend_from_slice(&scale[h].to_le_bytes());
+            out.extend_from_slice(&bias[h].to_le_bytes());
+        }
+        for b in 0..BUCKETS {
+            for w in weights {
+                out.push(w.get(b).copied().unwrap_or(0) as u8);
+            }
+        }
         out
     }
 
     /// Probability that normalised `text` is an injection or jailbreak: the
-    /// highest score of its windows. One pass; a bounded 16 KiB scratch table.
+    /// highest head score ([`Model::scores`]).
     pub fn score(&self, text: &str) -> f32 {
+        self.scores(text).max()
+    }
+
+    /// Per-head probabilities for normalised `text`: each head's highest
+    /// window score. One pass; a bounded 16 KiB scratch table.
+    pub fn scores(&self, text: &str) -> Scores {
         let bytes = text.as_bytes();
         let w = &*self.weights;
-        let mut best = f32::NEG_INFINITY;
-        let (mut prev_sum, mut prev_n) = (0i32, 0u32);
+        let mut best = [f32::NEG_INFINITY; NHEADS];
+        let (mut prev_sum, mut prev_n) = ([0i32; NHEADS], 0u32);
         let mut state = ScanState::new();
         let mut seen = Seen::new();
         let mut blocks = bytes.chunks(BLOCK).enumerate().peekable();
         while let Some((i, chunk)) = blocks.next() {
-            let (mut sum, mut n) = (0i32, 0u32);
+            let (mut sum, mut n) = ([0i32; NHEADS], 0u32);
             seen.next_block();
             state.run(chunk, |f| {
                 if seen.insert(f) {
-                    sum += i32::from(w[f as usize & (BUCKETS - 1)]);
+                    if let Some(g) = w.get(f as usize) {
+                        for (s, &x) in sum.iter_mut().zip(g) {
+                            *s += i32::from(x);
+                        }
+                    }
                     n += 1;
                 }
             });
             let last = blocks.peek().is_none();
             // Windows are blocks (i-1, i); a text of one or two blocks is one window.
             if i >= 1 || last {
-                best = best.max(self.logit(prev_sum + sum, prev_n + n));
+                for h in 0..NHEADS {
+                    best[h] = best[h].max(self.logit(h, prev_sum[h] + sum[h], prev_n + n));
+                }
             }
             prev_sum = sum;
             prev_n = n;
         }
-        if best == f32::NEG_INFINITY {
-            best = self.bias;
+        let mut out = [0f32; NHEADS];
+        for h in 0..NHEADS {
+            let b = if best[h] == f32::NEG_INFINITY {
+                self.bias[h]
+            } else {
+                best[h]
+            };
+            out[h] = sigmoid(b);
         }
-        sigmoid(best)
+        Scores(out)
     }
 
-    fn logit(&self, sum: i32, n: u32) -> f32 {
+    fn logit(&self, h: usize, sum: i32, n: u32) -> f32 {
         if n == 0 {
-            return self.bias;
+            return self.bias[h];
         }
-        self.bias + self.scale * sum as f32 / (n as f32).sqrt()
+        self.bias[h] + self.scale[h] * sum as f32 / (n as f32).sqrt()
     }
 }
 
@@ -393,13 +466,20 @@ mod tests {
     }
 
     fn check_best_window(m: &Model, text: &str) {
-        let best = window_features(text)
-            .iter()
-            .map(|fs| {
-                let s: i32 = fs.iter().map(|&f| i32::from(m.weights[f as usize])).sum();
-                m.logit(s, fs.len() as u32)
-            })
-            .fold(f32::NEG_INFINITY, f32::max);
-        assert!((m.score(text) - sigmoid(best)).abs() < 1e-6, "{text}");
+        let got = m.scores(text);
+        for h in 0..NHEADS {
+            let best = window_features(text)
+                .iter()
+                .map(|fs| {
+                    let s: i32 = fs
+                        .iter()
+                        .map(|&f| i32::from(m.weights[f as usize][h]))
+                        .sum();
+                    m.logit(h, s, fs.len() as u32)
+                })
+                .fold(f32::NEG_INFINITY, f32::max);
+            assert!((got.0[h] - sigmoid(best)).abs() < 1e-6, "{text} head {h}");
+        }
+        assert_eq!(m.score(text), got.max());
     }
 }

@@ -177,6 +177,9 @@ pub struct ModelSettings {
     pub block_threshold: f32,
     /// Score at or above which a text is flagged (0-1, at most `block_threshold`).
     pub monitor_threshold: f32,
+    /// Thresholds of the category heads (the two fields above are the
+    /// `injection` head's, which learns from every attack).
+    pub categories: ModelCategories,
     /// Action for a high score in indirect text (tool results, attached
     /// documents): `monitor` by default, since a document that merely
     /// discusses instructions is common.
@@ -191,8 +194,53 @@ impl Default for ModelSettings {
             enabled: true,
             block_threshold: 0.8,
             monitor_threshold: 0.5,
+            categories: ModelCategories::default(),
             indirect_action: Action::Monitor,
             route_indirect_actions: BTreeMap::new(),
+        }
+    }
+}
+
+/// Thresholds of one category head of the model. An unset field takes the
+/// category's default ([`ModelCategories::default`]).
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HeadThresholds {
+    /// Score at or above which a text is blocked (0-1).
+    pub block_threshold: Option<f32>,
+    /// Score at or above which a text is flagged (0-1, at most `block_threshold`).
+    pub monitor_threshold: Option<f32>,
+}
+
+/// Per-category thresholds of the model's category heads (`model.override`,
+/// `model.leak`, `model.jailbreak`). Defaults chosen on the held-out split
+/// and our calibration set (docs/screening.md).
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelCategories {
+    /// Instruction overrides and goal hijacking.
+    #[serde(rename = "override")]
+    pub override_: HeadThresholds,
+    /// Attempts to make the model reveal its instructions.
+    pub leak: HeadThresholds,
+    /// Persona and role-play jailbreaks.
+    pub jailbreak: HeadThresholds,
+}
+
+/// Built-in (block, monitor) thresholds of the category heads, in the order
+/// override, leak, jailbreak.
+pub const CATEGORY_DEFAULTS: [(f32, f32); 3] = [(0.55, 0.45), (0.45, 0.35), (0.6, 0.5)];
+
+impl Default for ModelCategories {
+    fn default() -> Self {
+        let t = |(b, m): (f32, f32)| HeadThresholds {
+            block_threshold: Some(b),
+            monitor_threshold: Some(m),
+        };
+        Self {
+            override_: t(CATEGORY_DEFAULTS[0]),
+            leak: t(CATEGORY_DEFAULTS[1]),
+            jailbreak: t(CATEGORY_DEFAULTS[2]),
         }
     }
 }

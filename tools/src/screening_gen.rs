@@ -40,7 +40,7 @@ impl Rng {
     }
 }
 
-const NAMES: &[&str] = &[
+pub const NAMES: &[&str] = &[
     "Kairo",
     "BLAZE",
     "Omega",

@@ -340,8 +340,8 @@ fn run() -> Result<String, String> {
     let mut scores: Vec<Scored> = Vec::new();
     let started = Instant::now();
     let mut screened = 0usize;
-    // Paraphrase set per (label, kind): (items, blocked, flagged).
-    let mut para_kinds: std::collections::BTreeMap<(&str, &str), (usize, usize, usize)> =
+    // Our two unseen sets per (set, label, kind): (items, blocked, flagged).
+    let mut kinds: std::collections::BTreeMap<(&str, &str, &str), (usize, usize, usize)> =
         Default::default();
     for (name, cases) in &sources {
         let mut t = Tally::default();
@@ -351,12 +351,17 @@ fn run() -> Result<String, String> {
                 scores.push((name.clone(), case.label, case.tool, sc));
             }
             let outcome = screener.screen("/v1/chat/completions", &body(case));
-            if name == "fixtures/paraphrase.jsonl" {
+            let set = match name.as_str() {
+                "fixtures/paraphrase.jsonl" => Some("paraphrase"),
+                "fixtures/heldout.jsonl" => Some("heldout"),
+                _ => None,
+            };
+            if let Some(set) = set {
                 let label = match case.label {
                     Label::Attack => "attack",
                     Label::Benign => "benign",
                 };
-                let e = para_kinds.entry((label, case.kind.as_str())).or_default();
+                let e = kinds.entry((set, label, case.kind.as_str())).or_default();
                 e.0 += 1;
                 match &outcome {
                     ScreenOutcome::Block { .. } => e.1 += 1,
@@ -451,16 +456,25 @@ fn run() -> Result<String, String> {
             t.benign_flagged
         );
     }
-    let _ = writeln!(
-        out,
-        "\nour paraphrase set per kind (rules + model, defaults; never trained on)"
-    );
-    for ((label, kind), (n, b, f)) in &para_kinds {
-        let _ = writeln!(
-            out,
-            "  {label:<7} {kind:<14} {b:>3}/{n:<3} blocked {:>7}  {f:>3} more flagged",
-            pct(*b, *n)
-        );
+    for (set, title) in [
+        (
+            "paraphrase",
+            "our paraphrase set per kind (rules + model, defaults; never trained on)",
+        ),
+        (
+            "heldout",
+            "our held-out set per kind (written blind while the third round was trained; \
+             never trained or tuned on; `indirect` items default to monitor)",
+        ),
+    ] {
+        let _ = writeln!(out, "\n{title}");
+        for ((_, label, kind), (n, b, f)) in kinds.range((set, "", "")..(set, "~", "")) {
+            let _ = writeln!(
+                out,
+                "  {label:<7} {kind:<14} {b:>3}/{n:<3} blocked {:>7}  {f:>3} more flagged",
+                pct(*b, *n)
+            );
+        }
     }
     let elapsed = started.elapsed();
     sweep(&scores, &mut out);

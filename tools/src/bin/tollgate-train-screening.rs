@@ -22,10 +22,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use serde_json::Value;
-use tollgate::screening::model::{self, Model, BUCKETS};
+use tollgate::screening::model::{self, Model, BUCKETS, HEADS, NHEADS};
 
 #[path = "../screening_gen.rs"]
 mod screening_gen;
+#[path = "../screening_gen2.rs"]
+mod screening_gen2;
 use screening_gen::Rng;
 
 const SEED: u64 = 0x7011_6A7E_5EED_0012;
@@ -69,8 +71,36 @@ enum Cse {
 struct Item {
     windows: Vec<Vec<u32>>,
     attack: bool,
+    /// Category head of an attack (index into `HEADS`, 1..): 0 = only the
+    /// `injection` head (any attack) learns from it.
+    cat: usize,
     weight: f32,
     holdout: bool,
+}
+
+/// Category head for a `train/` attack kind.
+fn kind_cat(kind: &str) -> usize {
+    match kind {
+        "prompt_leak" => 2,
+        "jailbreak_persona"
+        | "jailbreak_roleplay"
+        | "jailbreak_obfuscation"
+        | "adversarial_suffix" => 3,
+        _ => 1,
+    }
+}
+
+/// Category head for one of our generated groups.
+fn group_cat(group: &str) -> usize {
+    if group.contains("persona") {
+        3
+    } else if group.contains("leak") {
+        2
+    } else if group.contains("override") {
+        1
+    } else {
+        0
+    }
 }
 
 fn fnv(s: &str) -> u64 {
@@ -81,7 +111,7 @@ fn fnv(s: &str) -> u64 {
     h
 }
 
-fn item(raw: &str, attack: bool, weight: f32) -> Item {
+fn item(raw: &str, attack: bool, cat: usize, weight: f32) -> Item {
     let text = model::model_text(raw);
     let mut windows = model::window_features(&text);
     if !attack && windows.len() > MAX_BENIGN_WINDOWS {
@@ -95,6 +125,7 @@ fn item(raw: &str, attack: bool, weight: f32) -> Item {
     Item {
         windows,
         attack,
+        cat,
         weight,
         holdout: fnv(raw).is_multiple_of(10),
     }
@@ -137,7 +168,7 @@ fn load(dir: &Path, cse: Cse, suffix_weight: f32, items: &mut Vec<Item>) -> Resu
             if kind == "injection_repeated_token_attack" {
                 weight = 0.0;
             }
-            items.push(item(&t, attack, weight));
+            items.push(item(&t, attack, kind_cat(&kind), weight));
         }
     }
     Ok(())
@@ -173,6 +204,24 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
     ),
     ("attack/own_leak", true, screening_gen::leak_en, 1500),
     ("attack/own_foreign", true, screening_gen::foreign, 1500),
+    (
+        "attack/own_persona_varied",
+        true,
+        screening_gen2::persona_varied,
+        2500,
+    ),
+    (
+        "attack/own_foreign_persona",
+        true,
+        screening_gen2::foreign_persona,
+        1200,
+    ),
+    (
+        "attack/own_foreign_override",
+        true,
+        screening_gen2::foreign_override,
+        800,
+    ),
     ("benign/own_trigger", false, screening_gen::benign, 600),
     (
         "benign/own_trigger2",
@@ -192,6 +241,30 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
         screening_gen::benign_foreign,
         600,
     ),
+    (
+        "benign/own_foreign2",
+        false,
+        screening_gen2::benign_foreign2,
+        2000,
+    ),
+    (
+        "benign/own_varied",
+        false,
+        screening_gen2::benign_varied,
+        1200,
+    ),
+    (
+        "benign/own_doc_task",
+        false,
+        screening_gen2::benign_doc_task,
+        800,
+    ),
+    (
+        "benign/own_repetitive",
+        false,
+        screening_gen2::benign_repetitive,
+        300,
+    ),
 ];
 
 /// Generates our own items; returns (group, text, attack) for the report.
@@ -203,7 +276,7 @@ fn generated(items: &mut Vec<Item>) -> Vec<(String, String, bool)> {
         for _ in 0..n {
             let t = gen(&mut rng);
             if seen.insert(t.clone()) {
-                items.push(item(&t, attack, 1.0));
+                items.push(item(&t, attack, group_cat(group), 1.0));
                 out.push((group.to_string(), t, attack));
             }
         }
@@ -226,10 +299,15 @@ struct Knobs {
     epochs: usize,
 }
 
-fn train(items: &[Item], k: &Knobs) -> (Vec<f32>, f32) {
+/// Trains head `head`: its category's attacks (every attack for head 0)
+/// against every benign item; other attacks are left out of this head.
+fn train(items: &[Item], k: &Knobs, head: usize) -> (Vec<f32>, f32) {
     let mut w = vec![0f32; BUCKETS];
     let mut bias = 0f32;
-    let train: Vec<usize> = (0..items.len()).filter(|&i| !items[i].holdout).collect();
+    let train: Vec<usize> = (0..items.len())
+        .filter(|&i| !items[i].holdout)
+        .filter(|&i| !items[i].attack || head == 0 || items[i].cat == head)
+        .collect();
     let attacks: f32 = train
         .iter()
         .filter(|&&i| items[i].attack)
@@ -238,7 +316,7 @@ fn train(items: &[Item], k: &Knobs) -> (Vec<f32>, f32) {
     let benign = train.iter().filter(|&&i| !items[i].attack).count() as f32;
     // Balance the classes: an attack counts as much as benign/attacks items.
     let pos_weight = (benign / attacks.max(1.0)).min(k.max_pos_weight);
-    let mut rng = Rng::new(SEED);
+    let mut rng = Rng::new(SEED ^ head as u64);
     let mut order = train.clone();
     let l2 = k.l2;
     for epoch in 0..k.epochs {
@@ -281,14 +359,22 @@ fn train(items: &[Item], k: &Knobs) -> (Vec<f32>, f32) {
     (w, bias)
 }
 
-fn quantize(w: &[f32], bias: f32) -> Vec<u8> {
-    let max = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-9);
-    let scale = max / 127.0;
-    let q: Vec<i8> = w
-        .iter()
-        .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8)
-        .collect();
-    Model::to_bytes(&q, scale, bias)
+/// Quantises each head to int8 with its own scale.
+fn quantize(heads: &[(Vec<f32>, f32)]) -> Vec<u8> {
+    let mut q: [Vec<i8>; NHEADS] = Default::default();
+    let mut scales = [0f32; NHEADS];
+    let mut biases = [0f32; NHEADS];
+    for (h, (w, bias)) in heads.iter().enumerate().take(NHEADS) {
+        let max = w.iter().fold(0f32, |m, x| m.max(x.abs())).max(1e-9);
+        let scale = max / 127.0;
+        q[h] = w
+            .iter()
+            .map(|x| (x / scale).round().clamp(-127.0, 127.0) as i8)
+            .collect();
+        scales[h] = scale;
+        biases[h] = *bias;
+    }
+    Model::to_bytes(&q, scales, biases)
 }
 
 fn main() -> ExitCode {
@@ -333,8 +419,8 @@ fn main() -> ExitCode {
         l2: knob("--l2", 1e-3),
         epochs: knob("--epochs", EPOCHS as f32) as usize,
     };
-    let (w, bias) = train(&items, &knobs);
-    let bytes = quantize(&w, bias);
+    let heads: Vec<(Vec<f32>, f32)> = (0..NHEADS).map(|h| train(&items, &knobs, h)).collect();
+    let bytes = quantize(&heads);
     let Ok(m) = Model::load(&bytes, "trained") else {
         eprintln!("error: the trained artefact does not load");
         return ExitCode::FAILURE;
@@ -398,11 +484,14 @@ fn report(data: &Path, m: &Model, own: &[(String, String, bool)]) {
     );
     let mut groups: std::collections::BTreeMap<String, (usize, [usize; 3])> = Default::default();
     let mut hard = (0usize, [0usize; 3]);
-    let mut benign_scores: Vec<f32> = Vec::new();
+    let mut benign_heads: Vec<Vec<f32>> = vec![Vec::new(); NHEADS];
     for (g, t, attack, is_hard) in &raw {
-        let s = m.score(&model::model_text(t));
+        let sc = m.scores(&model::model_text(t));
+        let s = sc.max();
         if !attack {
-            benign_scores.push(s);
+            for (h, v) in benign_heads.iter_mut().enumerate() {
+                v.push(sc.0[h]);
+            }
         }
         let e = groups.entry(g.clone()).or_default();
         e.0 += 1;
@@ -425,16 +514,70 @@ fn report(data: &Path, m: &Model, own: &[(String, String, bool)]) {
         "{:<48} {:>6} {:>8} {:>8} {:>8}",
         "benign hard negatives (held out)", hard.0, hard.1[0], hard.1[1], hard.1[2]
     );
-    // The block threshold is chosen from these (docs/screening.md).
-    benign_scores.sort_by(|a, b| b.total_cmp(a));
-    let top: Vec<String> = benign_scores
-        .iter()
-        .take(5)
-        .map(|s| format!("{s:.3}"))
-        .collect();
+    // The block thresholds are chosen from these (docs/screening.md).
     println!(
-        "highest held-out benign scores ({} items, train/ and ours): {}",
-        benign_scores.len(),
-        top.join(" ")
+        "highest held-out benign scores per head ({} items, train/ and ours):",
+        benign_heads.first().map_or(0, Vec::len)
     );
+    for (h, v) in benign_heads.iter_mut().enumerate() {
+        v.sort_by(|a, b| b.total_cmp(a));
+        let top: Vec<String> = v.iter().take(5).map(|s| format!("{s:.3}")).collect();
+        println!("  {:<10} {}", HEADS[h], top.join(" "));
+    }
+    calibration(m);
+}
+
+/// Our calibration set (`tools/data/screening_calibration.jsonl`): prompts
+/// we wrote by hand, apart from the generator, never trained on; used with
+/// the held-out split to choose thresholds.
+fn calibration(m: &Model) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/screening_calibration.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        println!("calibration set {} not found", path.display());
+        return;
+    };
+    let mut benign: Vec<Vec<f32>> = vec![Vec::new(); NHEADS];
+    let mut attacks: Vec<[f32; NHEADS]> = Vec::new();
+    let mut worst: Vec<(f32, String)> = Vec::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        let t = v.get("text").and_then(Value::as_str).unwrap_or_default();
+        let sc = m.scores(&model::model_text(t));
+        if v.get("label").and_then(Value::as_str) == Some("attack") {
+            attacks.push(sc.0);
+        } else {
+            for (h, b) in benign.iter_mut().enumerate() {
+                b.push(sc.0[h]);
+            }
+            worst.push((sc.max(), t.chars().take(70).collect()));
+        }
+    }
+    println!(
+        "calibration set (ours, hand-written, never trained on): {} benign, {} attacks",
+        benign.first().map_or(0, Vec::len),
+        attacks.len()
+    );
+    println!(
+        "  head       top benign scores                      attacks >= 0.5 / 0.6 / 0.7 / 0.8"
+    );
+    for (h, b) in benign.iter_mut().enumerate() {
+        b.sort_by(|x, y| y.total_cmp(x));
+        let top: Vec<String> = b.iter().take(5).map(|s| format!("{s:.3}")).collect();
+        let at = |th: f32| attacks.iter().filter(|a| a[h] >= th).count();
+        println!(
+            "  {:<10} {:<38} {} / {} / {} / {}",
+            HEADS[h],
+            top.join(" "),
+            at(0.5),
+            at(0.6),
+            at(0.7),
+            at(0.8)
+        );
+    }
+    worst.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (s, t) in worst.iter().take(5) {
+        println!("  benign {s:.3}  {t}");
+    }
 }
