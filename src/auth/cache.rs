@@ -6,17 +6,22 @@
 //! stored. An entry is usable only inside the token's own validity window
 //! (`nbf`..`exp`) and for at most [`MAX_ENTRY_TTL_MS`], so a key removed
 //! from a JWKS stops being honoured soon. Bounded: when full, expired entries
-//! go first, then the least recently used.
+//! go first (swept at most once per quarter of the capacity in insertions, so
+//! the sweep is amortised), then the least recently used, found in O(1)
+//! amortised time through a recency queue: a full cache under a stream of
+//! distinct tokens (the `-many` benchmark arms) used to scan every entry on
+//! every insertion.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
-
-use jwt_simple::prelude::{HS256Key, MACLike};
 
 use super::Identity;
 
 /// Cached entries are re-verified at least this often.
 pub const MAX_ENTRY_TTL_MS: u64 = 300_000;
+
+/// The fixed HMAC key of the cache digests.
+const CACHE_KEY: &[u8] = b"tollgate verified-token cache key v1";
 
 /// A digest of a token: the cache key.
 pub type TokenDigest = [u8; 32];
@@ -30,12 +35,30 @@ struct Entry {
 }
 
 /// A bounded map from token digest to verified identity.
-#[derive(Debug)]
 pub struct TokenCache {
     max_entries: usize,
     entries: HashMap<TokenDigest, Entry, BuildHasherDefault<DigestHasher>>,
-    hasher: HS256Key,
+    /// HMAC-SHA256 keyed once: each digest clones the keyed state, so the
+    /// key's block is not hashed again per request.
+    hasher: hmac_sha256::HMAC,
     tick: u64,
+    /// Recency records `(digest, tick)`, oldest first. A record is live
+    /// while its entry's `last_used` equals its tick; every entry has exactly
+    /// one live record, and stale ones are skipped or compacted away.
+    order: VecDeque<(TokenDigest, u64)>,
+    /// Insertions into a full cache since the last sweep of expired entries.
+    full_inserts_since_sweep: usize,
+}
+
+impl std::fmt::Debug for TokenCache {
+    // The HMAC state has no Debug; it holds only the fixed cache key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("max_entries", &self.max_entries)
+            .field("entries", &self.entries.len())
+            .field("tick", &self.tick)
+            .finish()
+    }
 }
 
 impl TokenCache {
@@ -44,19 +67,18 @@ impl TokenCache {
         Self {
             max_entries,
             entries: HashMap::default(),
-            hasher: HS256Key::from_bytes(b"tollgate verified-token cache key v1"),
+            hasher: hmac_sha256::HMAC::new(CACHE_KEY),
             tick: 0,
+            order: VecDeque::new(),
+            full_inserts_since_sweep: usize::MAX,
         }
     }
 
     /// The digest of a token.
     pub fn digest(&self, token: &str) -> TokenDigest {
-        let tag = self.hasher.authentication_tag(token.as_bytes());
-        let mut out = [0u8; 32];
-        for (o, t) in out.iter_mut().zip(tag.iter()) {
-            *o = *t;
-        }
-        out
+        let mut mac = self.hasher.clone();
+        mac.update(token.as_bytes());
+        mac.finalize()
     }
 
     /// The identity cached for this digest, if still valid at `now_ms`.
@@ -67,9 +89,26 @@ impl TokenCache {
             self.entries.remove(digest);
             return None;
         }
-        self.tick = self.tick.wrapping_add(1);
-        entry.last_used = self.tick;
+        // Already the most recent (the same token again): nothing to record.
+        if entry.last_used != self.tick {
+            self.tick = self.tick.wrapping_add(1);
+            entry.last_used = self.tick;
+            let identity = entry.identity.clone();
+            self.record(*digest);
+            return Some(identity);
+        }
         Some(entry.identity.clone())
+    }
+
+    /// Appends a live record for `digest` at the current tick, compacting
+    /// the queue when stale records outnumber the entries.
+    fn record(&mut self, digest: TokenDigest) {
+        self.order.push_back((digest, self.tick));
+        if self.order.len() > 2 * self.max_entries + 16 {
+            let entries = &self.entries;
+            self.order
+                .retain(|(d, t)| entries.get(d).is_some_and(|e| e.last_used == *t));
+        }
     }
 
     /// Remembers a verified identity, usable from `valid_from_ms` until
@@ -90,15 +129,17 @@ impl TokenCache {
             return;
         }
         if self.entries.len() >= self.max_entries && !self.entries.contains_key(&digest) {
-            self.entries.retain(|_, e| e.valid_until_ms > now_ms);
-            if self.entries.len() >= self.max_entries {
-                let lru = self
-                    .entries
-                    .iter()
-                    .min_by_key(|(_, e)| e.last_used)
-                    .map(|(k, _)| *k);
-                if let Some(k) = lru {
-                    self.entries.remove(&k);
+            if self.full_inserts_since_sweep >= self.max_entries / 4 {
+                self.entries.retain(|_, e| e.valid_until_ms > now_ms);
+                self.full_inserts_since_sweep = 0;
+            }
+            self.full_inserts_since_sweep = self.full_inserts_since_sweep.saturating_add(1);
+            while self.entries.len() >= self.max_entries {
+                let Some((d, t)) = self.order.pop_front() else {
+                    break;
+                };
+                if self.entries.get(&d).is_some_and(|e| e.last_used == t) {
+                    self.entries.remove(&d);
                 }
             }
         }
@@ -112,6 +153,7 @@ impl TokenCache {
                 last_used: self.tick,
             },
         );
+        self.record(digest);
     }
 
     /// Drops every entry verified by a provider (its key set changed).
@@ -165,6 +207,14 @@ mod tests {
     }
 
     #[test]
+    fn digests_are_hmac_sha256_under_the_cache_key() {
+        use jwt_simple::prelude::{HS256Key, MACLike};
+        let c = TokenCache::new(4);
+        let tag = HS256Key::from_bytes(CACHE_KEY).authentication_tag(b"a.b.c");
+        assert_eq!(c.digest("a.b.c").to_vec(), tag);
+    }
+
+    #[test]
     fn digests_differ_per_token_and_are_stable() {
         let c = TokenCache::new(4);
         assert_eq!(c.digest("a.b.c"), c.digest("a.b.c"));
@@ -205,6 +255,53 @@ mod tests {
         assert!(c.get(&b, 3).is_none());
         assert!(c.get(&a, 3).is_some());
         assert!(c.get(&x, 3).is_some());
+    }
+
+    #[test]
+    fn eviction_is_least_recently_used_like_a_full_scan() {
+        // A reference model: a list in recency order, scanned on eviction.
+        let mut c = TokenCache::new(8);
+        let mut model: Vec<TokenDigest> = Vec::new();
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for step in 0..5000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let d = c.digest(&format!("t{}", x % 20));
+            if x.is_multiple_of(3) {
+                let hit = c.get(&d, step).is_some();
+                assert_eq!(hit, model.contains(&d), "step {step}");
+                if hit {
+                    model.retain(|m| *m != d);
+                    model.push(d);
+                }
+            } else {
+                c.insert(d, identity(0), 0, u64::MAX, step);
+                if !model.contains(&d) && model.len() == 8 {
+                    model.remove(0);
+                }
+                model.retain(|m| *m != d);
+                model.push(d);
+            }
+            assert_eq!(c.len(), model.len(), "step {step}");
+            assert!(c.order.len() <= 2 * 8 + 16 + 1);
+        }
+    }
+
+    #[test]
+    fn a_full_cache_sweeps_expired_entries_before_evicting_live_ones() {
+        let mut c = TokenCache::new(8);
+        let digests: Vec<TokenDigest> = (0..9).map(|i| c.digest(&format!("t{i}"))).collect();
+        for (i, d) in digests.iter().take(8).enumerate() {
+            // t0..t3 expire at 100; t4..t7 live on.
+            let until = if i < 4 { 100 } else { 10_000 };
+            c.insert(*d, identity(0), 0, until, 0);
+        }
+        c.insert(digests[8], identity(0), 0, 10_000, 200);
+        assert_eq!(c.len(), 5);
+        for d in &digests[4..] {
+            assert!(c.get(d, 201).is_some());
+        }
     }
 
     #[test]

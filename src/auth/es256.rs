@@ -8,8 +8,11 @@
 //! the affine points j · 2^(w·i) · P for j = 1..2^(w-1) (w = 6 for keys,
 //! about 100 KiB each; w = 7 for the generator, 175 KiB once per VM). A
 //! verification is then about 80 mixed additions and no doubling.
-//! All field, scalar and point arithmetic is `p256`'s own; only the
-//! multiplication schedule is ours.
+//! The tables are built with `p256`'s arithmetic; the additions of a
+//! verification run on our u32-limb field and Jacobian coordinates
+//! (`field256.rs`: `p256`'s u64 limbs need an emulated 128-bit multiply in
+//! Wasm), and the final comparison `x(R) mod n == r` is made in Jacobian
+//! coordinates, without a field inversion. Scalars are `p256`'s.
 //!
 //! Everything here is public (key, message, signature), so variable time
 //! is fine. The checks are those of `ecdsa` 0.17 (`verify_prehashed`):
@@ -23,11 +26,13 @@ use std::sync::OnceLock;
 
 use p256::elliptic_curve::group::Curve as _;
 use p256::elliptic_curve::ops::Reduce;
-use p256::elliptic_curve::point::AffineCoordinates as _;
+use p256::elliptic_curve::sec1::ToSec1Point as _;
 use p256::elliptic_curve::Field as _;
 use p256::elliptic_curve::Group as _;
 use p256::elliptic_curve::PrimeField as _;
 use p256::{AffinePoint, FieldBytes, ProjectivePoint, Scalar};
+
+use super::field256::{Affine, Jacobian};
 
 /// Digit width of a key's table: 44 positions × 32 multiples (about 100 KiB).
 const KEY_BITS: u32 = 6;
@@ -40,12 +45,14 @@ const GENERATOR_BITS: u32 = 7;
 #[derive(Clone)]
 pub struct Table {
     bits: u32,
-    points: Vec<AffinePoint>,
+    points: Vec<Affine>,
 }
 
 impl Table {
-    /// The table of `p` for `bits`-wide digits (2 to 7).
-    pub fn new(p: &ProjectivePoint, bits: u32) -> Table {
+    /// The table of `p` for `bits`-wide digits (2 to 7); `None` if a
+    /// multiple does not convert (it would have to be the identity, which
+    /// no multiple j · 2^(w·i) of a point of prime order n is).
+    pub fn new(p: &ProjectivePoint, bits: u32) -> Option<Table> {
         let half = 1usize << (bits - 1);
         let windows = windows(bits);
         let mut projective = Vec::with_capacity(windows * half);
@@ -61,13 +68,22 @@ impl Table {
                 .last()
                 .map_or(ProjectivePoint::IDENTITY, |top| top.double());
         }
-        let mut points = vec![AffinePoint::IDENTITY; projective.len()];
-        ProjectivePoint::batch_normalize(&projective, &mut points);
-        Table { bits, points }
+        let mut affine = vec![AffinePoint::IDENTITY; projective.len()];
+        ProjectivePoint::batch_normalize(&projective, &mut affine);
+        let points = affine
+            .iter()
+            .map(|a| {
+                let encoded = a.to_sec1_point(false);
+                let x: &[u8; 32] = encoded.x()?.as_slice().try_into().ok()?;
+                let y: &[u8; 32] = encoded.y()?.as_slice().try_into().ok()?;
+                Affine::from_coordinates(x, y)
+            })
+            .collect::<Option<Vec<Affine>>>()?;
+        Some(Table { bits, points })
     }
 
     /// Adds `k · P` to `acc`.
-    fn mul_add(&self, k: &Scalar, acc: &mut ProjectivePoint) {
+    fn mul_add(&self, k: &Scalar, acc: &mut Jacobian) {
         let half = 1usize << (self.bits - 1);
         for (i, d) in signed_digits(k, self.bits).iter().enumerate() {
             let magnitude = usize::from(d.unsigned_abs());
@@ -76,9 +92,9 @@ impl Table {
             }
             if let Some(point) = self.points.get(i * half + magnitude - 1) {
                 if *d < 0 {
-                    *acc += -*point;
+                    acc.add_affine(&point.neg());
                 } else {
-                    *acc += point;
+                    acc.add_affine(point);
                 }
             }
         }
@@ -91,9 +107,11 @@ fn windows(bits: u32) -> usize {
 }
 
 /// The generator's table, built on first use.
-fn generator_table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| Table::new(&ProjectivePoint::GENERATOR, GENERATOR_BITS))
+fn generator_table() -> Option<&'static Table> {
+    static TABLE: OnceLock<Option<Table>> = OnceLock::new();
+    TABLE
+        .get_or_init(|| Table::new(&ProjectivePoint::GENERATOR, GENERATOR_BITS))
+        .as_ref()
 }
 
 /// `k` as signed radix-2^bits digits in [-2^(bits-1), 2^(bits-1)], least
@@ -134,7 +152,7 @@ impl Es256Public {
     pub fn new(sec1: &[u8]) -> Option<Es256Public> {
         let pk = p256::PublicKey::from_sec1_bytes(sec1).ok()?;
         Some(Es256Public {
-            table: Box::new(Table::new(&pk.to_projective(), KEY_BITS)),
+            table: Box::new(Table::new(&pk.to_projective(), KEY_BITS)?),
         })
     }
 
@@ -157,15 +175,11 @@ impl Es256Public {
         // (safegcd over generic big integers).
         let w = Option::<Scalar>::from(s.invert())?;
         let (u1, u2) = (z * w, r * w);
-        let mut acc = ProjectivePoint::IDENTITY;
-        generator_table().mul_add(&u1, &mut acc);
+        let mut acc = Jacobian::IDENTITY;
+        generator_table()?.mul_add(&u1, &mut acc);
         self.table.mul_add(&u2, &mut acc);
-        let point = acc.to_affine();
-        if bool::from(point.is_identity()) {
-            return None;
-        }
-        let x = <Scalar as Reduce<FieldBytes>>::reduce(&point.x());
-        (x == r).then_some(())
+        let r_bytes: &[u8; 32] = r_bytes.try_into().ok()?;
+        acc.x_mod_n_is(r_bytes).then_some(())
     }
 }
 
@@ -180,28 +194,189 @@ fn scalar_in_range(bytes: &[u8]) -> Option<Scalar> {
 mod tests {
     use super::*;
 
+    /// Our affine form of a `p256` point.
+    fn ours(p: &ProjectivePoint) -> Affine {
+        let e = p.to_affine().to_sec1_point(false);
+        Affine::from_coordinates(
+            e.x().unwrap().as_slice().try_into().unwrap(),
+            e.y().unwrap().as_slice().try_into().unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// Whether our Jacobian `acc` is `p256`'s `expected`.
+    fn same(acc: &Jacobian, expected: &ProjectivePoint) -> bool {
+        if bool::from(expected.is_identity()) {
+            acc.is_identity()
+        } else {
+            acc.equals(&ours(expected))
+        }
+    }
+
     #[test]
     fn the_table_multiplies_like_p256() {
         let p = ProjectivePoint::GENERATOR * Scalar::from(0x1234_5678_9abc_u64);
         for bits in [KEY_BITS, GENERATOR_BITS, 4] {
-            let table = Table::new(&p, bits);
+            let table = Table::new(&p, bits).unwrap();
             let minus_one = -Scalar::ONE;
             let mut k = Scalar::from(0xdead_beef_u64);
             for extra in [Scalar::ZERO, Scalar::ONE, minus_one, Scalar::from(8u64)] {
                 for _ in 0..20 {
                     k = k * k + Scalar::from(7u64);
                     let scalar = k + extra;
-                    let mut acc = ProjectivePoint::IDENTITY;
+                    let mut acc = Jacobian::IDENTITY;
                     table.mul_add(&scalar, &mut acc);
-                    assert_eq!(acc.to_affine(), (p * scalar).to_affine());
+                    assert!(same(&acc, &(p * scalar)));
                 }
             }
             for small in [0u64, 1, 7, 8, 9, 15, 16, 17, 0x88, 0xffff] {
-                let mut acc = ProjectivePoint::IDENTITY;
+                let mut acc = Jacobian::IDENTITY;
                 table.mul_add(&Scalar::from(small), &mut acc);
-                assert_eq!(acc.to_affine(), (p * Scalar::from(small)).to_affine());
+                assert!(same(&acc, &(p * Scalar::from(small))), "{small}");
             }
         }
+    }
+
+    #[test]
+    fn two_tables_sum_like_p256_including_cancellation_and_doubling() {
+        // u1·G + u2·Q where the sum cancels (Q = G, u2 = -u1) or doubles
+        // (Q = G, u2 = u1) walks through the special cases of the addition.
+        let g = generator_table().unwrap();
+        let q = Table::new(&ProjectivePoint::GENERATOR, KEY_BITS).unwrap();
+        for k in [1u64, 2, 3, 31, 32, 33, 0xdead_beef] {
+            let k = Scalar::from(k);
+            for (u2, expected) in [
+                (-k, ProjectivePoint::IDENTITY),
+                (k, ProjectivePoint::GENERATOR * (k + k)),
+            ] {
+                let mut acc = Jacobian::IDENTITY;
+                g.mul_add(&k, &mut acc);
+                q.mul_add(&u2, &mut acc);
+                assert!(same(&acc, &expected));
+            }
+        }
+    }
+
+    #[test]
+    fn additions_and_doublings_match_p256() {
+        let mut p = ProjectivePoint::GENERATOR * Scalar::from(77u64);
+        let mut acc = Jacobian::IDENTITY;
+        let mut expected = ProjectivePoint::IDENTITY;
+        for i in 0..200u64 {
+            p = p.double() + ProjectivePoint::GENERATOR * Scalar::from(i);
+            let q = ours(&p);
+            acc.add_affine(&q);
+            expected += p;
+            assert!(same(&acc, &expected), "add {i}");
+            if i % 7 == 0 {
+                acc.double();
+                expected = expected.double();
+                assert!(same(&acc, &expected), "double {i}");
+            }
+            if i % 11 == 0 {
+                // A point plus itself, then minus itself.
+                let mut twice = Jacobian::IDENTITY;
+                twice.add_affine(&q);
+                twice.add_affine(&q);
+                assert!(same(&twice, &p.double()), "2P {i}");
+                let mut zero = Jacobian::IDENTITY;
+                zero.add_affine(&q);
+                zero.add_affine(&q.neg());
+                assert!(zero.is_identity(), "P - P {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn field_products_match_shift_and_add() {
+        use super::super::field256::Fe;
+        // a · b mod p by double-and-add over b's bits, with our addition only.
+        fn slow_mul(a: &Fe, b: &[u8; 32]) -> Fe {
+            let mut acc = Fe::ZERO;
+            for byte in b {
+                for bit in (0..8).rev() {
+                    acc = acc.add(&acc);
+                    if (byte >> bit) & 1 == 1 {
+                        acc = acc.add(a);
+                    }
+                }
+            }
+            acc
+        }
+        let p_minus_1 = {
+            let mut b = [0xffu8; 32];
+            b[4..12].copy_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0]);
+            b[12..20].fill(0);
+            b[31] = 0xfe;
+            b
+        };
+        let mut values = vec![[0u8; 32], p_minus_1];
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..40 {
+            let mut b = [0u8; 32];
+            for byte in b.iter_mut() {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *byte = x as u8;
+            }
+            b[0] &= 0x7f;
+            values.push(b);
+        }
+        assert!(Fe::from_be_bytes(&[0xff; 32]).is_none(), "not below p");
+        for a in &values {
+            let fa = Fe::from_be_bytes(a).unwrap();
+            assert_eq!(&fa.to_be_bytes(), a, "round trip");
+            for b in values.iter().take(12) {
+                let fb = Fe::from_be_bytes(b).unwrap();
+                assert_eq!(fa.mul(&fb), slow_mul(&fa, b));
+                assert_eq!(fa.sub(&fb).add(&fb), fa);
+            }
+        }
+    }
+
+    #[test]
+    fn the_final_check_accepts_x_equal_r_or_r_plus_n_only() {
+        use super::super::field256::Fe;
+        let be = |limbs: [u32; 8]| {
+            let mut out = [0u8; 32];
+            for (chunk, limb) in out.rchunks_exact_mut(4).zip(limbs) {
+                chunk.copy_from_slice(&limb.to_be_bytes());
+            }
+            out
+        };
+        let n: [u8; 32] = be([
+            0xfc63_2551,
+            0xf3b9_cac2,
+            0xa717_9e84,
+            0xbce6_faad,
+            0xffff_ffff,
+            0xffff_ffff,
+            0,
+            0xffff_ffff,
+        ]);
+        let z = Fe::from_be_bytes(&[7u8; 32]).unwrap();
+        let at = |x: &[u8; 32]| {
+            let x = Fe::from_be_bytes(x).unwrap();
+            Jacobian::from_parts(x.mul(&z.square()), Fe::one(), z)
+        };
+        let mut r = [0u8; 32];
+        r[31] = 5;
+        // x = r + n (below p for a small r).
+        let mut r_plus_n = n;
+        r_plus_n[31] += 5;
+        let mut r_plus_1 = r;
+        r_plus_1[31] = 6;
+        assert!(at(&r).x_mod_n_is(&r));
+        assert!(at(&r_plus_n).x_mod_n_is(&r));
+        assert!(!at(&r_plus_n).x_mod_n_is(&r_plus_1));
+        assert!(!at(&r_plus_1).x_mod_n_is(&r));
+        assert!(!Jacobian::IDENTITY.x_mod_n_is(&r));
+        // A large r: r + n is not below p, so only x = r matches.
+        let mut big = n;
+        big[31] -= 1;
+        assert!(at(&big).x_mod_n_is(&big));
+        let _ = Fe::from_limbs([0; 8]);
     }
 
     #[test]

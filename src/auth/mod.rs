@@ -20,6 +20,7 @@ mod ecdsa;
 mod error;
 mod es256;
 mod extract;
+mod field256;
 mod jwks;
 mod keys;
 mod rsa;
