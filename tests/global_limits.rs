@@ -404,3 +404,66 @@ fn a_failure_after_the_timeout_is_recorded_as_a_timeout() {
     let audit: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(audit["rate_limit"]["global_failed"], "timeout");
 }
+
+/// A token with no `sub`, optionally carrying a `client_id` claim.
+fn token_without_sub(client_id: Option<&str>) -> String {
+    let key = HS256Key::from_bytes(SECRET).with_key_id("k");
+    let mut custom = serde_json::Map::new();
+    custom.insert("roles".into(), json!(["user"]));
+    if let Some(id) = client_id {
+        custom.insert("client_id".into(), json!(id));
+    }
+    let mut claims = Claims::with_custom_claims(custom, Duration::from_secs(600))
+        .with_issuer("iss")
+        .with_audience("api");
+    claims.issued_at = Some(UnixTimeStamp::from_secs(NOW_S));
+    claims.invalid_before = Some(UnixTimeStamp::from_secs(NOW_S));
+    claims.expires_at = Some(UnixTimeStamp::from_secs(NOW_S + 600));
+    key.authenticate(claims).unwrap()
+}
+
+#[test]
+fn a_token_without_sub_is_refused_before_the_service_is_called() {
+    // Issue 11 item 6 for global policies: closed by default, as locally.
+    let config = config("open", false);
+    let mut w = Worker::new(&config);
+    let mut stream = StreamState::default();
+    let h = headers(&token_without_sub(None));
+    let step = machine::request_headers(&config, &mut w.env(), &head(&h), &mut stream);
+    let Step::Deny(d) = step else {
+        panic!("expected a refusal, got {step:?}")
+    };
+    assert_eq!((d.status, d.code), (401, "jwt_missing_claim"));
+}
+
+#[test]
+fn the_fallback_claim_keys_the_global_descriptor_like_the_local_bucket() {
+    let mut config_json: serde_json::Value = serde_json::from_str(&format!(
+        r#"{{
+        "auth": {{"providers": [{{"name": "idp", "issuer": "iss", "audiences": ["api"],
+            "hmac": [{{"kid": "k", "alg": "HS256", "secret_base64": "{}"}}]}}]}},
+        "routes": [{{"name": "chat", "match": {{"prefix": "/v1/chat"}}, "roles": {{"any_of": ["user"]}}}}],
+        "rate_limit": {{
+            "global": {{"cluster": "rls", "timeout_ms": 20}},
+            "policies": [{{"name": "per_user", "backend": "global", "key": ["subject"]}}]
+        }}
+    }}"#,
+        base64_std(SECRET)
+    ))
+    .unwrap();
+    config_json["rate_limit"]["subject_fallback_claim"] = json!("client_id");
+    let config = Config::from_json(config_json.to_string().as_bytes()).unwrap();
+    let mut w = Worker::new(&config);
+    let mut stream = StreamState::default();
+    let h = headers(&token_without_sub(Some("batch-job")));
+    let step = machine::request_headers(&config, &mut w.env(), &head(&h), &mut stream);
+    let sent = call_of(&step);
+    assert_eq!(
+        sent.descriptors[0].entries,
+        vec![
+            ("policy".into(), "per_user".into()),
+            ("subject".into(), "\u{0}client_id\u{0}batch-job".into())
+        ],
+        "counted under the fallback claim, apart from a real subject of that text"
+    );
+}

@@ -74,6 +74,12 @@ pub(super) fn begin(
     now_ms: u64,
 ) -> Option<RateLimitCall> {
     let g = config.rate_limit.global()?;
+    // The subject the local policies use: `sub`, else the fallback claim.
+    let subject = config.rate_limit.subject_of(facts);
+    let facts = &RequestFacts {
+        subject: subject.as_deref(),
+        ..*facts
+    };
     let check = g.check(
         kind,
         facts,

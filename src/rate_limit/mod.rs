@@ -465,7 +465,7 @@ impl RateLimiter {
     /// The subject a request's `subject` key parts use: the verified `sub`,
     /// else the configured fallback claim (prefixed so it never shares a
     /// bucket with a real subject of the same text).
-    fn subject_of(&self, facts: &RequestFacts) -> Option<String> {
+    pub fn subject_of(&self, facts: &RequestFacts) -> Option<String> {
         if let Some(sub) = facts.subject.filter(|s| !s.is_empty()) {
             return Some(sub.to_string());
         }
@@ -485,10 +485,17 @@ impl RateLimiter {
         {
             return Ok(());
         }
-        let keyed_on_subject = self.policies.iter().any(|p| {
-            (p.routes.is_empty() || p.routes.iter().any(|r| r == facts.route))
-                && p.key.contains(&KeyPart::Subject)
-        });
+        let applies = |routes: &[String], key: &[KeyPart]| {
+            (routes.is_empty() || routes.iter().any(|r| r == facts.route))
+                && key.contains(&KeyPart::Subject)
+        };
+        // Global policies too: a descriptor with no subject would be left out
+        // of the service's call, and the token would go uncounted.
+        let keyed_on_subject = self.policies.iter().any(|p| applies(&p.routes, &p.key))
+            || self
+                .global
+                .as_ref()
+                .is_some_and(|g| g.policies.iter().any(|p| applies(&p.routes, &p.key)));
         if keyed_on_subject {
             Err(RateLimitError::MissingSubject)
         } else {

@@ -828,6 +828,20 @@ fn anonymous_requests_and_routes_without_subject_policies_are_not_concerned() {
 }
 
 #[test]
+fn a_token_without_sub_is_refused_on_a_route_with_a_global_per_subject_policy() {
+    // No local pre-limit (no capacity): only the service counts this policy,
+    // and a descriptor without a subject would leave the token uncounted.
+    let l = limiter(json!({
+        "global": {"cluster": "rls"},
+        "policies": [{"name": "g", "backend": "global", "key": ["subject"]}]}));
+    assert_eq!(
+        l.check_subject(&no_sub().facts()),
+        Err(RateLimitError::MissingSubject)
+    );
+    assert_eq!(l.check_subject(&Req::user("a").facts()), Ok(()));
+}
+
+#[test]
 fn missing_subject_skip_keeps_the_old_fail_open_behaviour() {
     let mut cfg = per_user(1, 1, 3600);
     cfg["missing_subject"] = json!("skip");
