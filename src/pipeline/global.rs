@@ -74,19 +74,16 @@ pub(super) fn begin(
     now_ms: u64,
 ) -> Option<RateLimitCall> {
     let g = config.rate_limit.global()?;
-    // The subject the local policies use: `sub`, else the fallback claim.
-    let subject = config.rate_limit.subject_of(facts);
-    let facts = &RequestFacts {
-        subject: subject.as_deref(),
-        ..*facts
-    };
-    let check = g.check(
-        kind,
-        facts,
-        model,
-        config.rate_limit.client_ip_settings(),
-        hits,
-    )?;
+    // Keyed by the subject the local policies use: `sub`, else the fallback claim.
+    let check = config.rate_limit.with_key_subject(facts, |facts| {
+        g.check(
+            kind,
+            facts,
+            model,
+            config.rate_limit.client_ip_settings(),
+            hits,
+        )
+    })?;
     let message = g.message(&check);
     stream.global.pending = Some(check);
     stream.global.sent_at_ms = now_ms;

@@ -38,6 +38,7 @@ pub mod settings;
 pub mod store;
 pub mod table;
 
+use std::borrow::Cow;
 use std::cell::Cell;
 use std::fmt;
 
@@ -465,13 +466,27 @@ impl RateLimiter {
     /// The subject a request's `subject` key parts use: the verified `sub`,
     /// else the configured fallback claim (prefixed so it never shares a
     /// bucket with a real subject of the same text).
-    pub fn subject_of(&self, facts: &RequestFacts) -> Option<String> {
+    fn subject_of<'f>(&self, facts: &RequestFacts<'f>) -> Option<Cow<'f, str>> {
         if let Some(sub) = facts.subject.filter(|s| !s.is_empty()) {
-            return Some(sub.to_string());
+            return Some(Cow::Borrowed(sub));
         }
         let claim = self.subject_fallback_claim.as_deref()?;
         let value = facts.claim_text(claim).filter(|v| !v.is_empty())?;
-        Some(format!("\u{0}{claim}\u{0}{value}"))
+        Some(Cow::Owned(format!("\u{0}{claim}\u{0}{value}")))
+    }
+
+    /// Runs `f` with `facts` whose `subject` is the one key parts use
+    /// ([`Self::subject_of`]): local buckets and global descriptors alike.
+    pub fn with_key_subject<R>(
+        &self,
+        facts: &RequestFacts,
+        f: impl FnOnce(&RequestFacts) -> R,
+    ) -> R {
+        let subject = self.subject_of(facts);
+        f(&RequestFacts {
+            subject: subject.as_deref(),
+            ..*facts
+        })
     }
 
     /// Refuses a verified token that has no subject (nor fallback claim) on
@@ -812,15 +827,24 @@ impl RateLimiter {
         amount_of: &dyn Fn(&Policy) -> u64,
         now_ms: u64,
     ) -> Result<TakeAll, Outcome> {
+        self.with_key_subject(facts, |facts| {
+            self.take_all_keyed(store, facts, kind, amount_of, now_ms)
+        })
+    }
+
+    /// [`Self::take_all`] with `facts.subject` already the key subject.
+    fn take_all_keyed(
+        &self,
+        store: &dyn SharedStore,
+        facts: &RequestFacts,
+        kind: PolicyKind,
+        amount_of: &dyn Fn(&Policy) -> u64,
+        now_ms: u64,
+    ) -> Result<TakeAll, Outcome> {
         let mut t = TakeAll {
             taken: Vec::new(),
             views: Vec::new(),
             monitored: Vec::new(),
-        };
-        let subject = self.subject_of(facts);
-        let facts = &RequestFacts {
-            subject: subject.as_deref(),
-            ..*facts
         };
         for (index, p) in self.policies.iter().enumerate() {
             if !self.applies(p, kind, facts) {
