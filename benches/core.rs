@@ -777,6 +777,82 @@ fn bench_pipeline(b: &mut Bench) {
     );
 }
 
+/// A whole screened request through the pure pipeline: the request headers
+/// of a 1 KiB chat POST, its body (one parse, validation, screening, the
+/// metrics), the response headers and the end of the stream. What the
+/// filter's own work costs per screened request, without the host.
+fn bench_pipeline_screen(b: &mut Bench) {
+    use tollgate::metrics::MemoryMetrics;
+    use tollgate::pipeline::{self, response, Env, RequestHead, StreamState};
+    let json = serde_json::json!({
+        "routes": [
+            {"name": "chat", "match": {"prefix": CHAT_PATH, "methods": ["POST"]}, "auth": "none"}
+        ],
+        "unmatched": "deny",
+        "screening": {},
+        "audit": {"enabled": false}
+    });
+    let config = Config::from_json(json.to_string().as_bytes()).unwrap();
+    let store = MemoryStore::new();
+    let mut auth = AuthState::new(&config.auth);
+    let mut metrics = MemoryMetrics::default();
+    for kb in [1usize, 64] {
+        let body = chat_body(kb * 1024);
+        let len = body.len().to_string();
+        let headers: Vec<(String, String)> = [
+            (":authority", "127.0.0.1:10000"),
+            (":path", CHAT_PATH),
+            (":method", "POST"),
+            (":scheme", "http"),
+            ("content-type", "application/json"),
+            ("content-length", len.as_str()),
+            ("x-forwarded-proto", "http"),
+            ("x-request-id", "6f1c1f57-8f1a-4a43-9d5e-0d7c8a6e2b11"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        b.run(
+            &format!("pipeline request, screen {kb} KiB chat"),
+            Some(body.len()),
+            "headers + body (parse, screen) + response headers; MemoryMetrics",
+            || {
+                let head = RequestHead {
+                    method: "POST",
+                    path: CHAT_PATH,
+                    headers: black_box(&headers),
+                    peer_address: None,
+                    end_of_stream: false,
+                    tls_version: None,
+                };
+                let mut env = Env {
+                    auth: &mut auth,
+                    store: &store,
+                    metrics: &mut metrics,
+                    now_ms: NOW_MS,
+                };
+                let mut stream = StreamState::default();
+                let step = pipeline::stream::request_headers(&config, &mut env, &head, &mut stream);
+                let mut read = |n: usize| body.get(..n).unwrap_or_default().to_vec();
+                let body_step = pipeline::stream::request_body(
+                    &config,
+                    &mut env,
+                    &mut stream,
+                    body.len(),
+                    true,
+                    &mut read,
+                );
+                if response::needs_headers(&stream) {
+                    let _ = response::on_response_headers(&config, &mut stream, &[]);
+                }
+                pipeline::stream::stream_end(&mut env, &mut stream);
+                let line = pipeline::on_log(&config, &mut env, &mut stream, Some(200));
+                (step, body_step, line)
+            },
+        );
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; other words filter the cases.
     let filters: Vec<String> = std::env::args()
@@ -797,6 +873,7 @@ fn main() {
     bench_screening(&mut b);
     bench_redaction(&mut b);
     bench_pipeline(&mut b);
+    bench_pipeline_screen(&mut b);
     println!();
     println!("{}", b.table());
 }

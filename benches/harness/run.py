@@ -624,6 +624,29 @@ class ArmBuilder:
         for size in ("1k", "8k", "64k"):
             arms.append(Arm(f"tollgate-screen-{size}", t, f"chat-{size}",
                             [self.tollgate("screening")], compare=[]))
+        # What screening's fixed cost is made of, on the 1 KiB chat (opt-in:
+        # BENCH_ARMS=tollgate-screen). Each part adds one stage to the one before:
+        # routes only (the body is not buffered), the body read and parsed with
+        # no text screened (only `developer` text is, and the body has none),
+        # rules without the model, the model without rules, and everything.
+        screening = json.loads(self.plugin_config("screening"))
+        parts = (("noop", None),
+                 ("parse", {"roles": ["developer"]}),
+                 ("rules", {"model": {"enabled": False}}),
+                 ("model", {"decode": {"enabled": False}, "pasted_documents": False,
+                            "categories": {c: "off" for c in (
+                                "instruction_override", "system_prompt_extraction",
+                                "role_impersonation", "jailbreak_persona", "smuggling")}}))
+        for part, screen_cfg in parts:
+            cfg = dict(screening)
+            if screen_cfg is None:
+                cfg.pop("screening")
+            else:
+                cfg["screening"] = screen_cfg
+            arms.append(Arm(f"tollgate-screen-1k-{part}", t, "chat-1k",
+                            [self.wasm("tollgate", self.args.wasm, json.dumps(cfg))],
+                            compare=[], opt_in=True,
+                            note=f"part of tollgate-screen-1k: {part}"))
         # Routes only on the same answers: what redaction adds on top of the
         # filter's fixed cost per request is tollgate-redact-* minus these.
         for w, n in (("resp-2k", "2k"), ("sse", "sse")):
@@ -1549,7 +1572,7 @@ def main() -> int:
     finally:
         bench.stop()
     text = report(bench, arms, args)
-    if any(a.opt_in for a in arms):
+    if any(a.name.startswith("hostcall-") for a in arms):
         text += "\n".join(hostcall_table(arms)) + "\n"
     if args.baseline_wasm:
         text += "\n".join(baseline_table(arms) + [f"\nBaseline: `{args.baseline_wasm}`\n"])
@@ -1575,7 +1598,7 @@ def hostcall_table(arms: list[Arm]) -> list[str]:
     if not empty or not empty.runs:
         return L + ["| (empty-wasm did not run) | | |"]
     for a in arms:
-        if not a.opt_in or not a.runs:
+        if not a.name.startswith("hostcall-") or not a.runs:
             continue
         per = [(r["cpu_us_per_req"] - e["cpu_us_per_req"]) / HOSTCALLS_PER_REQUEST
                for r, e in zip(a.runs, empty.runs)]
