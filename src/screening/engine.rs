@@ -84,9 +84,24 @@ struct Vocab {
     /// (hash, id); id 0 marks an empty slot.
     table: Vec<(u64, u32)>,
     mask: usize,
+    /// One bit per [`FILTER_BITS`] slot of a hash's top bits, set for every
+    /// vocabulary word: most words of ordinary text are no pattern's, and
+    /// this 4 KiB bit set (stays in L1) answers them without a table probe.
+    filter: Vec<u64>,
+}
+
+/// Bits of [`Vocab::filter`].
+const FILTER_BITS: usize = 1 << 15;
+
+/// The filter bit of a word hash (its top bits: the table uses the low ones).
+#[inline(always)]
+fn filter_bit(h: u64) -> usize {
+    (h >> (64 - 15)) as usize
 }
 
 /// Multiply-mix hash over 8-byte chunks (words are short; no allocation).
+/// The last 1-7 bytes are read as two overlapping loads (no byte loop):
+/// with the length mixed in first, every byte still reaches the hash.
 fn word_hash(w: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (w.len() as u64).wrapping_mul(K);
@@ -98,13 +113,37 @@ fn word_hash(w: &[u8]) -> u64 {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut a = [0u8; 8];
-        for (d, s) in a.iter_mut().zip(rest) {
-            *d = *s;
-        }
-        h = (h ^ u64::from_le_bytes(a)).wrapping_mul(K).rotate_left(29);
+        h = (h ^ tail(rest)).wrapping_mul(K).rotate_left(29);
     }
     h ^ (h >> 32)
+}
+
+/// 1-7 bytes as one u64: the first and the last 4 (or 2) bytes, which
+/// overlap or meet, so for a given length every byte is covered.
+#[inline(always)]
+fn tail(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    let le32 = |at: usize| {
+        let mut a = [0u8; 4];
+        if let Some(s) = rest.get(at..at + 4) {
+            a.copy_from_slice(s);
+        }
+        u64::from(u32::from_le_bytes(a))
+    };
+    let le16 = |at: usize| {
+        let mut a = [0u8; 2];
+        if let Some(s) = rest.get(at..at + 2) {
+            a.copy_from_slice(s);
+        }
+        u64::from(u16::from_le_bytes(a))
+    };
+    if n >= 4 {
+        le32(0) | le32(n - 4) << 32
+    } else if n >= 2 {
+        le16(0) | le16(n - 2) << 16
+    } else {
+        rest.first().copied().map_or(0, u64::from)
+    }
 }
 
 impl Vocab {
@@ -124,8 +163,13 @@ impl Vocab {
         let size = (self.words.len() * 2).next_power_of_two().max(16);
         self.table = vec![(0, 0); size];
         self.mask = size - 1;
+        self.filter = vec![0u64; FILTER_BITS / 64];
         for (i, w) in self.words.iter().enumerate() {
             let h = word_hash(w.as_bytes());
+            let bit = filter_bit(h);
+            if let Some(f) = self.filter.get_mut(bit / 64) {
+                *f |= 1u64 << (bit % 64);
+            }
             let mut at = (h as usize) & self.mask;
             while self.table.get(at).is_some_and(|e| e.1 != 0) {
                 at = (at + 1) & self.mask;
@@ -146,6 +190,14 @@ impl Vocab {
             return 0;
         }
         let h = word_hash(w);
+        let bit = filter_bit(h);
+        if self
+            .filter
+            .get(bit / 64)
+            .is_none_or(|f| f & (1u64 << (bit % 64)) == 0)
+        {
+            return 0;
+        }
         let mut at = (h as usize) & self.mask;
         loop {
             match self.table.get(at) {
@@ -675,5 +727,25 @@ mod tests {
         assert_eq!(m.vocab.get(b"ignored"), 0);
         assert_eq!(m.vocab.get(b""), 0);
         assert_ne!(word_hash(b"abcdefghi"), word_hash(b"abcdefghj"));
+    }
+
+    #[test]
+    fn the_tail_reads_every_byte_of_every_length() {
+        // Changing any one byte of a 1-7 byte tail changes its value, so
+        // words that differ anywhere hash apart (barring 64-bit collisions).
+        for n in 1..8usize {
+            let base: Vec<u8> = (0..n as u8).map(|i| b'a' + i).collect();
+            for at in 0..n {
+                let mut other = base.clone();
+                other[at] = b'z';
+                assert_ne!(tail(&base), tail(&other), "length {n}, byte {at}");
+                let mut long = b"prefix__".to_vec();
+                long.extend_from_slice(&base);
+                let mut long_other = b"prefix__".to_vec();
+                long_other.extend_from_slice(&other);
+                assert_ne!(word_hash(&long), word_hash(&long_other));
+            }
+        }
+        assert_ne!(word_hash(b"ab"), word_hash(b"ab\0"));
     }
 }
