@@ -13,6 +13,7 @@
 #![deny(clippy::indexing_slicing)]
 
 use std::borrow::Cow;
+use std::fmt;
 
 use serde_json::{Map, Value};
 
@@ -166,6 +167,28 @@ pub struct Extracted<'a> {
     pub new_turn_start: usize,
 }
 
+/// Where a value sits in the body (`messages[2].content`), written out only
+/// when an error names it: a valid body builds no path strings.
+#[derive(Clone, Copy)]
+enum At<'p> {
+    /// A top-level member.
+    Root(&'static str),
+    /// An element of an array: `{parent}[{index}]`.
+    Index(&'p At<'p>, usize),
+    /// A member of an object: `{parent}.{name}`.
+    Field(&'p At<'p>, &'static str),
+}
+
+impl fmt::Display for At<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            At::Root(name) => f.write_str(name),
+            At::Index(parent, i) => write!(f, "{parent}[{i}]"),
+            At::Field(parent, name) => write!(f, "{parent}.{name}"),
+        }
+    }
+}
+
 struct Ctx<'a> {
     out: Vec<Segment<'a>>,
     allow_token_input: bool,
@@ -266,7 +289,7 @@ pub fn extract_value(
     }
 
     if let Some(system) = obj.get("system") {
-        system_field(&mut ctx, system, "system")?;
+        system_field(&mut ctx, system, &At::Root("system"))?;
     }
     if let Some(instructions) = obj.get("instructions") {
         match instructions {
@@ -284,7 +307,9 @@ pub fn extract_value(
         }
         ex.units = items.len();
         for (i, m) in items.iter().enumerate() {
-            if message(&mut ctx, m, i, &format!("messages[{i}]"))? == Some(Role::Assistant) {
+            if message(&mut ctx, m, i, &At::Index(&At::Root("messages"), i))?
+                == Some(Role::Assistant)
+            {
                 ex.new_turn_start = i.saturating_add(1);
             }
         }
@@ -296,7 +321,7 @@ pub fn extract_value(
             Value::Array(items) => {
                 let mut objects = 0usize;
                 for (i, item) in items.iter().enumerate() {
-                    let at = format!("input[{i}]");
+                    let at = At::Index(&At::Root("input"), i);
                     match item {
                         Value::String(s) => ctx.push(Role::User, s, Some(i)),
                         Value::Object(_) => {
@@ -306,7 +331,12 @@ pub fn extract_value(
                             }
                         }
                         Value::Number(_) | Value::Array(_) => token_input(&ctx, item, &at)?,
-                        _ => return Err(ValidationError::invalid(at, "a string or an input item")),
+                        _ => {
+                            return Err(ValidationError::invalid(
+                                at.to_string(),
+                                "a string or an input item",
+                            ))
+                        }
                     }
                 }
                 // Embedding batches of strings are bounded by the text limits, not max_messages.
@@ -324,7 +354,7 @@ pub fn extract_value(
                     match item {
                         Value::String(s) => ctx.push(Role::User, s, Some(i)),
                         Value::Number(_) | Value::Array(_) => {
-                            token_input(&ctx, item, &format!("prompt[{i}]"))?
+                            token_input(&ctx, item, &At::Index(&At::Root("prompt"), i))?
                         }
                         _ => {
                             return Err(ValidationError::invalid(
@@ -377,7 +407,13 @@ pub fn extract_value(
     }
     if let Some(p) = obj.get("prediction") {
         if let Some(c) = p.get("content") {
-            content(&mut ctx, c, Role::Assistant, None, "prediction.content")?;
+            content(
+                &mut ctx,
+                c,
+                Role::Assistant,
+                None,
+                &At::Field(&At::Root("prediction"), "content"),
+            )?;
         }
     }
     match obj.get("suffix") {
@@ -412,7 +448,7 @@ fn max_tokens(obj: &Map<String, Value>) -> Result<Option<u64>, ValidationError> 
     Ok(max)
 }
 
-fn token_input(ctx: &Ctx<'_>, item: &Value, at: &str) -> Result<(), ValidationError> {
+fn token_input(ctx: &Ctx<'_>, item: &Value, at: &At<'_>) -> Result<(), ValidationError> {
     let is_tokens = match item {
         Value::Number(_) => true,
         Value::Array(a) => a.iter().all(Value::is_number),
@@ -420,7 +456,7 @@ fn token_input(ctx: &Ctx<'_>, item: &Value, at: &str) -> Result<(), ValidationEr
     };
     if !is_tokens {
         return Err(ValidationError::invalid(
-            at,
+            at.to_string(),
             "a string or an array of token ids",
         ));
     }
@@ -428,13 +464,13 @@ fn token_input(ctx: &Ctx<'_>, item: &Value, at: &str) -> Result<(), ValidationEr
         Ok(())
     } else {
         Err(ValidationError::invalid(
-            at,
+            at.to_string(),
             "text (token-id arrays cannot be screened)",
         ))
     }
 }
 
-fn system_field<'a>(ctx: &mut Ctx<'a>, v: &'a Value, at: &str) -> Result<(), ValidationError> {
+fn system_field<'a>(ctx: &mut Ctx<'a>, v: &'a Value, at: &At<'_>) -> Result<(), ValidationError> {
     match v {
         Value::Null => Ok(()),
         Value::String(s) => {
@@ -443,13 +479,13 @@ fn system_field<'a>(ctx: &mut Ctx<'a>, v: &'a Value, at: &str) -> Result<(), Val
         }
         Value::Array(_) => content(ctx, v, Role::System, None, at),
         _ => Err(ValidationError::invalid(
-            at,
+            at.to_string(),
             "a string or an array of text blocks",
         )),
     }
 }
 
-fn role_of(v: Option<&Value>, at: &str) -> Result<Role, ValidationError> {
+fn role_of(v: Option<&Value>, at: &At<'_>) -> Result<Role, ValidationError> {
     const EXPECTED: &str = "one of system, developer, user, assistant, tool";
     let Some(Value::String(r)) = v else {
         return Err(ValidationError::invalid(format!("{at}.role"), EXPECTED));
@@ -469,15 +505,15 @@ fn message<'a>(
     ctx: &mut Ctx<'a>,
     m: &'a Value,
     i: usize,
-    at: &str,
+    at: &At<'_>,
 ) -> Result<Option<Role>, ValidationError> {
     let Value::Object(obj) = m else {
-        return Err(ValidationError::invalid(at, "an object"));
+        return Err(ValidationError::invalid(at.to_string(), "an object"));
     };
     let role = role_of(obj.get("role"), at)?;
     let unit = Some(i);
     if let Some(c) = obj.get("content") {
-        content(ctx, c, role, unit, &format!("{at}.content"))?;
+        content(ctx, c, role, unit, &At::Field(at, "content"))?;
     }
     match obj.get("name") {
         None | Some(Value::Null) => {}
@@ -493,7 +529,7 @@ fn message<'a>(
                     ctx,
                     f.and_then(|f| f.get("arguments")),
                     unit,
-                    &format!("{at}.tool_calls[{j}]"),
+                    &At::Index(&At::Field(at, "tool_calls"), j),
                 )?;
             }
         }
@@ -509,7 +545,7 @@ fn message<'a>(
             ctx,
             f.get("arguments"),
             unit,
-            &format!("{at}.function_call"),
+            &At::Field(at, "function_call"),
         )?;
     }
     Ok(Some(role))
@@ -519,7 +555,7 @@ fn arguments<'a>(
     ctx: &mut Ctx<'a>,
     args: Option<&'a Value>,
     unit: Option<usize>,
-    at: &str,
+    at: &At<'_>,
 ) -> Result<(), ValidationError> {
     match args {
         None | Some(Value::Null) => Ok(()),
@@ -544,7 +580,7 @@ fn content<'a>(
     c: &'a Value,
     role: Role,
     unit: Option<usize>,
-    at: &str,
+    at: &At<'_>,
 ) -> Result<(), ValidationError> {
     match c {
         Value::Null => Ok(()),
@@ -554,12 +590,12 @@ fn content<'a>(
         }
         Value::Array(parts) => {
             for (j, p) in parts.iter().enumerate() {
-                part(ctx, p, role, unit, &format!("{at}[{j}]"))?;
+                part(ctx, p, role, unit, &At::Index(at, j))?;
             }
             Ok(())
         }
         _ => Err(ValidationError::invalid(
-            at,
+            at.to_string(),
             "a string or an array of content parts",
         )),
     }
@@ -571,7 +607,7 @@ fn text_field<'a>(
     key: &str,
     role: Role,
     unit: Option<usize>,
-    at: &str,
+    at: &At<'_>,
 ) -> Result<(), ValidationError> {
     match obj.get(key) {
         Some(Value::String(s)) => {
@@ -587,7 +623,7 @@ fn part<'a>(
     p: &'a Value,
     role: Role,
     unit: Option<usize>,
-    at: &str,
+    at: &At<'_>,
 ) -> Result<(), ValidationError> {
     let obj = match p {
         Value::String(s) => {
@@ -595,7 +631,12 @@ fn part<'a>(
             return Ok(());
         }
         Value::Object(obj) => obj,
-        _ => return Err(ValidationError::invalid(at, "a content part object")),
+        _ => {
+            return Err(ValidationError::invalid(
+                at.to_string(),
+                "a content part object",
+            ))
+        }
     };
     let kind = match obj.get("type") {
         Some(Value::String(t)) => t.as_str(),
@@ -607,7 +648,7 @@ fn part<'a>(
         "refusal" => text_field(ctx, obj, "refusal", role, unit, at),
         "thinking" => text_field(ctx, obj, "thinking", Role::Assistant, unit, at),
         "tool_result" => match obj.get("content") {
-            Some(c) => content(ctx, c, Role::Tool, unit, &format!("{at}.content")),
+            Some(c) => content(ctx, c, Role::Tool, unit, &At::Field(at, "content")),
             None => Ok(()),
         },
         "tool_use" | "server_tool_use" => {
@@ -625,7 +666,7 @@ fn part<'a>(
                     _ => {}
                 }
                 if let Some(c) = src.get("content") {
-                    content(ctx, c, Role::Tool, unit, &format!("{at}.source.content"))?;
+                    content(ctx, c, Role::Tool, unit, &At::Field(at, "source.content"))?;
                 }
             }
             for key in ["title", "context"] {
@@ -650,10 +691,10 @@ fn input_item<'a>(
     ctx: &mut Ctx<'a>,
     item: &'a Value,
     i: usize,
-    at: &str,
+    at: &At<'_>,
 ) -> Result<Option<Role>, ValidationError> {
     let Value::Object(obj) = item else {
-        return Err(ValidationError::invalid(at, "an object"));
+        return Err(ValidationError::invalid(at.to_string(), "an object"));
     };
     let unit = Some(i);
     let kind = match obj.get("type") {
@@ -665,7 +706,7 @@ fn input_item<'a>(
         "message" => {
             let role = role_of(obj.get("role"), at)?;
             if let Some(c) = obj.get("content") {
-                content(ctx, c, role, unit, &format!("{at}.content"))?;
+                content(ctx, c, role, unit, &At::Field(at, "content"))?;
             }
             Ok(Some(role))
         }
@@ -676,7 +717,7 @@ fn input_item<'a>(
             match obj.get("output") {
                 None | Some(Value::Null) => {}
                 Some(o @ (Value::String(_) | Value::Array(_))) => {
-                    content(ctx, o, Role::Tool, unit, &format!("{at}.output"))?
+                    content(ctx, o, Role::Tool, unit, &At::Field(at, "output"))?
                 }
                 Some(o @ Value::Object(_)) => json_strings(ctx, o, Role::Tool, unit),
                 Some(_) => {
@@ -973,6 +1014,35 @@ mod tests {
                 "instructions",
             ),
             (Api::Anthropic, r#"{"system":5,"messages":[]}"#, "system"),
+            // Nested paths, written out only for the error.
+            (
+                Api::Chat,
+                r#"{"messages":[{"role":"user","content":"a"},{"role":"assistant","tool_calls":[{"function":{"arguments":"{}"}},{"function":{"arguments":5}}]}]}"#,
+                "messages[1].tool_calls[1].arguments",
+            ),
+            (
+                Api::Chat,
+                r#"{"messages":[{"role":"assistant","function_call":{"arguments":[]}}]}"#,
+                "messages[0].function_call.arguments",
+            ),
+            (
+                Api::Chat,
+                r#"{"messages":[{"role":"user","content":"a","name":3}]}"#,
+                "messages[0].name",
+            ),
+            (Api::Responses, r#"{"input":["a",true]}"#, "input[1]"),
+            (
+                Api::Responses,
+                r#"{"input":[{"type":"message","role":"user","content":[{"type":"input_text","text":1}]}]}"#,
+                "input[0].content[0].text",
+            ),
+            (Api::Completions, r#"{"prompt":["a",null]}"#, "prompt[1]"),
+            (Api::Completions, r#"{"prompt":["a",[1,2]]}"#, "prompt[1]"),
+            (
+                Api::Chat,
+                r#"{"messages":[{"role":"user","content":"a"}],"prediction":{"content":5}}"#,
+                "prediction.content",
+            ),
         ];
         for (api, body, field) in cases {
             match err(api, body) {
