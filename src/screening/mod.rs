@@ -832,26 +832,27 @@ impl Screener {
                 let action = self.role_action(seg.role, meta.action);
                 record(&meta.id, meta.category.as_str(), action, &mut flagged)?;
             }
-            let mut scored: Vec<(model::Scores, bool)> = Vec::with_capacity(2);
-            if let Some(sc) = score {
-                scored.push((sc, tool));
-            }
-            if let Some(range) = pasted {
-                let text: &str = &seg.text;
-                let doc = text.get(range.clone()).unwrap_or_default();
-                let instruction = [
-                    text.get(..range.start).unwrap_or_default(),
-                    text.get(range.end..).unwrap_or_default(),
-                ]
-                .concat();
-                if let Some(sc) = self.model_scores(&instruction) {
-                    scored.push((sc, false));
+            // At most three scores per text (the text; or the request around
+            // a pasted document, then the document): no allocation.
+            let direct = score.map(|sc| (sc, tool));
+            let (around, document) = match pasted {
+                Some(range) => {
+                    let text: &str = &seg.text;
+                    let doc = text.get(range.clone()).unwrap_or_default();
+                    let instruction = [
+                        text.get(..range.start).unwrap_or_default(),
+                        text.get(range.end..).unwrap_or_default(),
+                    ]
+                    .concat();
+                    (
+                        self.model_scores(&instruction).map(|sc| (sc, false)),
+                        self.model_scores(doc).map(|sc| (sc, true)),
+                    )
                 }
-                if let Some(sc) = self.model_scores(doc) {
-                    scored.push((sc, true));
-                }
-            }
-            for (sc, indirect) in scored {
+                None => (None, None),
+            };
+            let scored = [direct, around, document];
+            for (sc, indirect) in scored.into_iter().flatten() {
                 let top = sc.max();
                 *best = Some(best.map_or(top, |b: f32| b.max(top)));
                 let (head, action) = self.model_action(&sc, indirect, seg.role, indirect_action);
