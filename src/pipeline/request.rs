@@ -125,8 +125,11 @@ pub fn plan(config: &Config, head: &RequestHead<'_>, stream: &mut StreamState) -
         redact,
         mcp,
     });
-    stream.request_headers = head.headers.to_vec();
-    stream.peer_address = head.peer_address.map(str::to_string);
+    // Only budgets and MCP read the headers and peer again, with the body.
+    if budget || mcp {
+        stream.request_headers = head.headers.to_vec();
+        stream.peer_address = head.peer_address.map(str::to_string);
+    }
     None
 }
 
