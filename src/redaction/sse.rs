@@ -479,21 +479,27 @@ impl SseState {
             return;
         }
         self.buf.extend_from_slice(chunk);
+        // Events (lines) are read in place; the consumed prefix is dropped
+        // once, after the loop: dropping it per event moved the rest of a
+        // large chunk once per event (quadratic in the chunk).
+        let buf = std::mem::take(&mut self.buf);
+        let mut done = 0;
         if self.framing != Framing::Sse {
-            while let Some(idx) = memchr::memchr(b'\n', &self.buf) {
-                let line: Vec<u8> = self.buf.drain(..=idx).collect();
-                self.process_line(&cx, &line, counts, out, observe);
+            while let Some(rel) = buf.get(done..).and_then(|b| memchr::memchr(b'\n', b)) {
+                let end = done + rel + 1;
+                self.process_line(&cx, buf.get(done..end).unwrap_or(&[]), counts, out, observe);
+                done = end;
             }
+            self.line_start = done;
         }
-        while let Some(rel) = self
-            .buf
+        while let Some(rel) = buf
             .get(self.line_start..)
             .filter(|_| self.framing == Framing::Sse)
             .and_then(|b| memchr::memchr2(b'\n', b'\r', b))
         {
             let idx = self.line_start + rel;
-            let term = if self.buf.get(idx) == Some(&b'\r') {
-                match self.buf.get(idx + 1) {
+            let term = if buf.get(idx) == Some(&b'\r') {
+                match buf.get(idx + 1) {
                     None => break, // `\r` at the end: maybe the start of `\r\n`
                     Some(b'\n') => {
                         self.crlf = true;
@@ -506,16 +512,20 @@ impl SseState {
             };
             let next = idx + term;
             if idx == self.line_start {
-                // The event is read in place, then dropped from the buffer.
-                let mut buf = std::mem::take(&mut self.buf);
-                self.line_start = 0;
-                self.process_event(&cx, buf.get(..next).unwrap_or(&[]), counts, out, observe);
-                buf.drain(..next.min(buf.len()));
-                self.buf = buf;
-            } else {
-                self.line_start = next;
+                self.process_event(
+                    &cx,
+                    buf.get(done..next).unwrap_or(&[]),
+                    counts,
+                    out,
+                    observe,
+                );
+                done = next;
             }
+            self.line_start = next;
         }
+        self.buf = buf;
+        self.buf.drain(..done.min(self.buf.len()));
+        self.line_start = self.line_start.saturating_sub(done);
         if self.buf.len() > MAX_EVENT_BYTES {
             self.flush_all(&cx, counts, out);
             let mut fb = TextWindow::raw();
