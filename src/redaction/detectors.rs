@@ -1879,7 +1879,7 @@ mod tests {
             let t: Vec<u8> = (0..len)
                 .map(|_| {
                     let r = next() as usize;
-                    if letters_only && r % 11 != 0 {
+                    if letters_only && !r.is_multiple_of(11) {
                         b'a' + (r % 26) as u8
                     } else {
                         ALPHABET[r % ALPHABET.len()]
