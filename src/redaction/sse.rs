@@ -242,20 +242,91 @@ impl<'de> serde::Deserialize<'de> for TextOrNull {
 /// audio, unknown choice or delta fields, duplicate keys) fails this parse
 /// and takes the `Value` one, so both read the same facts.
 #[derive(Debug, serde::Deserialize)]
-struct LightChunk {
-    #[serde(default, deserialize_with = "present")]
-    id: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    object: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    created: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    model: Option<Value>,
-    #[serde(default, deserialize_with = "present")]
-    system_fingerprint: Option<Value>,
+struct LightChunk<'a> {
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<Scalar<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    object: Option<Scalar<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    created: Option<Scalar<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    model: Option<Scalar<'a>>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    system_fingerprint: Option<Scalar<'a>>,
     choices: Vec<LightChoice>,
     #[serde(default, deserialize_with = "present")]
     usage: Option<Value>,
+}
+
+/// An envelope field as the light parse reads it: a string, borrowed from
+/// the event when it has no escapes, so an envelope that does not change
+/// (every event repeats it) costs no allocation; or a number, boolean or
+/// `null`. An object or array fails the light parse (the `Value` path reads it).
+#[derive(Debug, PartialEq)]
+enum Scalar<'a> {
+    Str(Cow<'a, str>),
+    Other(Value),
+}
+
+impl Scalar<'_> {
+    /// Whether `v` is this value.
+    fn is(&self, v: Option<&Value>) -> bool {
+        match (self, v) {
+            (Scalar::Str(s), Some(Value::String(v))) => v == s,
+            (Scalar::Other(x), Some(v)) => x == v,
+            _ => false,
+        }
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Scalar::Str(s) => Value::String(s.into_owned()),
+            Scalar::Other(v) => v,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Scalar<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, number, boolean or null")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(Cow::Owned(v.to_string())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Str(Cow::Owned(v)))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::from(v)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::from(v)))
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Scalar<'de>, E> {
+                // As `Value`'s own parse: a non-finite float is `null`.
+                Ok(Scalar::Other(
+                    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number),
+                ))
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::Bool(v)))
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Scalar<'de>, E> {
+                Ok(Scalar::Other(Value::Null))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -294,15 +365,19 @@ struct LightDelta {
     reasoning: TextOrNull,
 }
 
-impl LightChunk {
+/// Finds `"choices"` in an event: built once, not per event.
+static CHOICES: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b"\"choices\""));
+
+impl<'a> LightChunk<'a> {
     /// A chat chunk in the plain shape; `None` for anything else.
-    fn parse(payload: &[u8]) -> Option<Self> {
-        memchr::memmem::find(payload, b"\"choices\"")?;
+    fn parse(payload: &'a [u8]) -> Option<Self> {
+        CHOICES.find(payload)?;
         serde_json::from_slice(payload).ok()
     }
 
     /// The envelope fields, as the `Value` path reads them.
-    fn envelope(&mut self) -> [(&'static str, Option<Value>); 5] {
+    fn envelope(&mut self) -> [(&'static str, Option<Scalar<'a>>); 5] {
         [
             ("id", self.id.take()),
             ("object", self.object.take()),
@@ -479,21 +554,27 @@ impl SseState {
             return;
         }
         self.buf.extend_from_slice(chunk);
+        // Events (lines) are read in place; the consumed prefix is dropped
+        // once, after the loop: dropping it per event moved the rest of a
+        // large chunk once per event (quadratic in the chunk).
+        let buf = std::mem::take(&mut self.buf);
+        let mut done = 0;
         if self.framing != Framing::Sse {
-            while let Some(idx) = memchr::memchr(b'\n', &self.buf) {
-                let line: Vec<u8> = self.buf.drain(..=idx).collect();
-                self.process_line(&cx, &line, counts, out, observe);
+            while let Some(rel) = buf.get(done..).and_then(|b| memchr::memchr(b'\n', b)) {
+                let end = done + rel + 1;
+                self.process_line(&cx, buf.get(done..end).unwrap_or(&[]), counts, out, observe);
+                done = end;
             }
+            self.line_start = done;
         }
-        while let Some(rel) = self
-            .buf
+        while let Some(rel) = buf
             .get(self.line_start..)
             .filter(|_| self.framing == Framing::Sse)
             .and_then(|b| memchr::memchr2(b'\n', b'\r', b))
         {
             let idx = self.line_start + rel;
-            let term = if self.buf.get(idx) == Some(&b'\r') {
-                match self.buf.get(idx + 1) {
+            let term = if buf.get(idx) == Some(&b'\r') {
+                match buf.get(idx + 1) {
                     None => break, // `\r` at the end: maybe the start of `\r\n`
                     Some(b'\n') => {
                         self.crlf = true;
@@ -506,16 +587,20 @@ impl SseState {
             };
             let next = idx + term;
             if idx == self.line_start {
-                // The event is read in place, then dropped from the buffer.
-                let mut buf = std::mem::take(&mut self.buf);
-                self.line_start = 0;
-                self.process_event(&cx, buf.get(..next).unwrap_or(&[]), counts, out, observe);
-                buf.drain(..next.min(buf.len()));
-                self.buf = buf;
-            } else {
-                self.line_start = next;
+                self.process_event(
+                    &cx,
+                    buf.get(done..next).unwrap_or(&[]),
+                    counts,
+                    out,
+                    observe,
+                );
+                done = next;
             }
+            self.line_start = next;
         }
+        self.buf = buf;
+        self.buf.drain(..done.min(self.buf.len()));
+        self.line_start = self.line_start.saturating_sub(done);
         if self.buf.len() > MAX_EVENT_BYTES {
             self.flush_all(&cx, counts, out);
             let mut fb = TextWindow::raw();
@@ -700,8 +785,8 @@ impl SseState {
         if !self.observed {
             if let Some(mut light) = LightChunk::parse(payload) {
                 for (k, x) in light.envelope() {
-                    if let Some(x) = x.filter(|x| self.envelope.get(k) != Some(x)) {
-                        self.envelope.insert(k.to_string(), x);
+                    if let Some(x) = x.filter(|x| !x.is(self.envelope.get(k))) {
+                        self.envelope.insert(k.to_string(), x.into_value());
                     }
                 }
                 let facts = light.facts();
@@ -1146,7 +1231,11 @@ mod light_tests {
         assert!(!facts.droppable, "a role makes the event not droppable");
         // `null` envelope fields are kept, as the Value path keeps them.
         let env = light.envelope();
-        assert_eq!(env[4], ("system_fingerprint", Some(Value::Null)));
+        assert_eq!(
+            env[4],
+            ("system_fingerprint", Some(Scalar::Other(Value::Null)))
+        );
+        assert_eq!(env[0], ("id", Some(Scalar::Str(Cow::Borrowed("c")))));
         let text = br#"{"choices":[{"index":3,"delta":{"content":"a"}}]}"#;
         let facts = LightChunk::parse(text).unwrap().facts();
         assert_eq!((facts.info, facts.droppable), (vec![(3, false)], true));
