@@ -108,6 +108,63 @@ pub fn usage_fields(json: &Value) -> Option<UsageFields> {
     })
 }
 
+/// The parts of a whole JSON body that [`usage_fields`] reads (`usage`,
+/// `response`, `message` at the top level), parsed without building the
+/// rest: the answer's text and choices are skipped, not copied into a tree.
+/// As with a full parse, the body must be valid JSON, and of two equal keys
+/// the later wins. `None` for invalid JSON or a body that is not an object.
+pub fn usage_document(body: &[u8]) -> Option<Value> {
+    use serde::de::{Deserializer as _, IgnoredAny, MapAccess, Visitor};
+
+    /// A top-level key: one of the three read, or any other (not copied).
+    struct Key(Option<&'static str>);
+    impl<'de> serde::Deserialize<'de> for Key {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct KeyVisitor;
+            impl Visitor<'_> for KeyVisitor {
+                type Value = Key;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Key, E> {
+                    Ok(Key(["usage", "response", "message"]
+                        .into_iter()
+                        .find(|name| *name == k)))
+                }
+            }
+            d.deserialize_str(KeyVisitor)
+        }
+    }
+
+    struct Top;
+    impl<'de> Visitor<'de> for Top {
+        type Value = serde_json::Map<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut kept = serde_json::Map::new();
+            while let Some(Key(name)) = map.next_key::<Key>()? {
+                match name {
+                    Some(name) => {
+                        let value: Value = map.next_value()?;
+                        kept.insert(name.to_string(), value);
+                    }
+                    None => {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+            }
+            Ok(kept)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let kept = de.deserialize_map(Top).ok()?;
+    de.end().ok()?;
+    Some(Value::Object(kept))
+}
+
 /// Bytes of generated text in one stream event: OpenAI chat
 /// (`choices[].delta.content`, `reasoning_content`, tool-call arguments) and
 /// completions (`choices[].text`), Responses API (`*.delta` events),
@@ -150,6 +207,37 @@ pub fn delta_text_len(event: &Value) -> usize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn usage_document_reads_what_a_full_parse_would() {
+        use super::{usage_document, usage_fields};
+        let bodies: &[&str] = &[
+            r#"{"id":"x","choices":[{"message":{"content":"hi \"usage\":{}"}}],"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}"#,
+            r#"{"usage":{"prompt_tokens":1},"usage":{"completion_tokens":9}}"#,
+            r#"{"type":"message","message":{"usage":{"input_tokens":5,"output_tokens":2}},"content":[{"type":"text","text":"a"}]}"#,
+            r#"{"response":{"usage":{"input_tokens":8,"output_tokens":1,"input_tokens_details":{"cached_tokens":4}}}}"#,
+            r#"{"usage":{"input_tokens":2,"cache_read_input_tokens":3,"output_tokens":1}, "n": [1, 2.5, null, true, {"a": "\u00e9"}]}"#,
+            r#"{"us\u0061ge":{"prompt_tokens":6,"completion_tokens":1}}"#,
+            r#"{"usage":null}"#,
+            r#"{"choices":[]}"#,
+            r#"[{"usage":{"prompt_tokens":1}}]"#,
+            r#"{"usage":{"prompt_tokens":1}} trailing"#,
+            r#"{"usage":{"prompt_tokens":1}"#,
+            r#""usage""#,
+            "",
+            "not json",
+        ];
+        for body in bodies {
+            let full = serde_json::from_slice::<serde_json::Value>(body.as_bytes())
+                .ok()
+                .and_then(|v| usage_fields(&v));
+            let light = usage_document(body.as_bytes()).and_then(|v| usage_fields(&v));
+            assert_eq!(light, full, "{body}");
+        }
+        assert!(usage_document(b"{\"usage\":{\"total_tokens\":1}}").is_some());
+        assert!(usage_document(b"[1]").is_none());
+        assert!(usage_document(b"{} x").is_none());
+    }
+
     use super::*;
     use serde_json::json;
 

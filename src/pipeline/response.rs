@@ -221,7 +221,7 @@ impl Meter {
     }
 
     fn observe_json(&mut self, body: &[u8]) {
-        if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        if let Some(v) = crate::llm_api::sse::usage_document(body) {
             self.tracker.observe(&v);
         }
     }
