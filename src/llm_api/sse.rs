@@ -77,8 +77,8 @@ pub struct UsageFields {
 pub fn usage_fields(json: &Value) -> Option<UsageFields> {
     let usage = [
         json.get("usage"),
-        json.pointer("/response/usage"),
-        json.pointer("/message/usage"),
+        json.get("response").and_then(|r| r.get("usage")),
+        json.get("message").and_then(|m| m.get("usage")),
     ]
     .into_iter()
     .flatten()
@@ -95,9 +95,10 @@ pub fn usage_fields(json: &Value) -> Option<UsageFields> {
         return None;
     }
     // Cached input: OpenAI `*_tokens_details.cached_tokens`, Anthropic cache reads.
-    let cached = usage
-        .pointer("/prompt_tokens_details/cached_tokens")
-        .or_else(|| usage.pointer("/input_tokens_details/cached_tokens"))
+    // `get` chains, not `pointer`: a pointer allocates to unescape each step.
+    let nested = |outer: &str| usage.get(outer).and_then(|d| d.get("cached_tokens"));
+    let cached = nested("prompt_tokens_details")
+        .or_else(|| nested("input_tokens_details"))
         .and_then(Value::as_u64)
         .or_else(|| num("cache_read_input_tokens"));
     Some(UsageFields {
