@@ -853,6 +853,134 @@ fn bench_pipeline_screen(b: &mut Bench) {
     }
 }
 
+/// The bench's `tollgate-all` request through the pure pipeline: envoy/envoy.yaml's
+/// demo policy made runnable as `make bench` does (inline ES256 key, limits
+/// lifted to 1e9), a cached ES256 token, a 1 KiB chat body (screened and
+/// budgeted), a 2 KiB answer with PII (redacted, usage read), and the end of
+/// the stream with its audit line. What the core costs per everything-on
+/// request, without the host; run the same closure in a wasm32 build under
+/// node to see it in V8.
+fn bench_pipeline_all(b: &mut Bench) {
+    use tollgate::metrics::MemoryMetrics;
+    use tollgate::pipeline::response::{self, BodyRead, BodyStep};
+    use tollgate::pipeline::{self, stream, Env, RequestHead, StreamState};
+    if !b.wants("pipeline request, everything on") {
+        return;
+    }
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/envoy/envoy.yaml")).unwrap();
+    let block = regex_lite::Regex::new(r"(?m)^(\s*)value: \|\n((?:[ \t]+.*\n|\s*\n)+)")
+        .unwrap()
+        .captures(&yaml)
+        .and_then(|c| c.get(2))
+        .unwrap()
+        .as_str()
+        .to_string();
+    // The block runs on past the JSON (regex-lite has no backreference to
+    // stop at the indentation): the first JSON value in it is the policy.
+    let mut policy: serde_json::Value = serde_json::Deserializer::from_str(&block)
+        .into_iter()
+        .next()
+        .unwrap()
+        .unwrap();
+    let es = signed_tokens()
+        .into_iter()
+        .find(|s| s.alg == "ES256")
+        .unwrap();
+    for provider in policy["auth"]["providers"].as_array_mut().unwrap() {
+        let p = provider.as_object_mut().unwrap();
+        p.remove("remote_jwks");
+        p.remove("jwks");
+        p.insert("issuer".into(), ISSUER.into());
+        p.insert("audiences".into(), serde_json::json!([AUDIENCE]));
+        p.insert("hmac".into(), serde_json::json!([]));
+        p.insert("pem".into(), serde_json::json!([es.key_json.clone()]));
+    }
+    policy["auth"]["cache"] = serde_json::json!({"max_entries": 1024});
+    for pol in policy["rate_limit"]["policies"].as_array_mut().unwrap() {
+        let tiers = pol.get("tiers").cloned();
+        pol["capacity"] = 1_000_000_000u64.into();
+        pol["refill"]["tokens"] = 1_000_000_000u64.into();
+        if let Some(mut tiers) = tiers {
+            for t in tiers.as_array_mut().unwrap() {
+                t["capacity"] = 1_000_000_000u64.into();
+                t["refill"]["tokens"] = 1_000_000_000u64.into();
+            }
+            pol["tiers"] = tiers;
+        }
+    }
+    let config = Config::from_json(policy.to_string().as_bytes()).unwrap();
+    let store = MemoryStore::new();
+    let mut auth = AuthState::new(&config.auth);
+    let mut metrics = MemoryMetrics::default();
+    let body = chat_body(1024);
+    let answer = completion_json(&pii_text(&mut Rng(7), 1900, 180));
+    let len = body.len().to_string();
+    let bearer = format!("Bearer {}", es.token);
+    let headers: Vec<(String, String)> = [
+        (":authority", "127.0.0.1:10000"),
+        (":path", CHAT_PATH),
+        (":method", "POST"),
+        (":scheme", "http"),
+        ("content-type", "application/json"),
+        ("content-length", len.as_str()),
+        ("authorization", bearer.as_str()),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "6f1c1f57-8f1a-4a43-9d5e-0d7c8a6e2b11"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let json_type = vec![("content-type".to_string(), "application/json".to_string())];
+    let mut run = || {
+        let head = RequestHead {
+            method: "POST",
+            path: CHAT_PATH,
+            headers: black_box(&headers),
+            peer_address: Some("127.0.0.1:40000"),
+            end_of_stream: false,
+            tls_version: None,
+        };
+        let mut env = Env {
+            auth: &mut auth,
+            store: &store,
+            metrics: &mut metrics,
+            now_ms: NOW_MS,
+        };
+        let mut st = StreamState::default();
+        let first = stream::request_headers(&config, &mut env, &head, &mut st);
+        let sent = stream::request_body(&config, &mut env, &mut st, body.len(), true, &mut |n| {
+            body[..n].to_vec()
+        });
+        let _ = response::on_response_headers(&config, &mut st, &json_type);
+        let out = match response::body_read(&config, &st, answer.len(), true) {
+            BodyRead::Skip(step) => step,
+            BodyRead::Read => response::on_response_body(&config, &mut st, &answer, true),
+        };
+        stream::stream_end(&mut env, &mut st);
+        let line = pipeline::on_log(&config, &mut env, &mut st, Some(200));
+        (first, sent, out, line)
+    };
+    // The request must be admitted, its answer redacted, its line written.
+    let (first, sent, out, line) = run();
+    assert!(
+        matches!(first, stream::Step::Forward(_) | stream::Step::Hold(_)),
+        "{first:?}"
+    );
+    assert!(
+        matches!(sent, stream::Step::Forward(_) | stream::Step::Resume(_)),
+        "{sent:?}"
+    );
+    assert!(matches!(out, BodyStep::Replace(_)), "answer not redacted");
+    assert!(line.is_some_and(|l| l.contains("\"redactions\"")));
+    b.run(
+        "pipeline request, everything on (demo policy)",
+        Some(body.len() + answer.len()),
+        "cached ES256, 2 limits + budget, screen 1 KiB, redact 2 KiB, audit; MemoryMetrics",
+        run,
+    );
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; other words filter the cases.
     let filters: Vec<String> = std::env::args()
@@ -873,6 +1001,7 @@ fn main() {
     bench_screening(&mut b);
     bench_redaction(&mut b);
     bench_pipeline(&mut b);
+    bench_pipeline_all(&mut b);
     bench_pipeline_screen(&mut b);
     println!();
     println!("{}", b.table());
