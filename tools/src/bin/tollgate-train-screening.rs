@@ -28,6 +28,8 @@ use tollgate::screening::model::{self, Model, BUCKETS, HEADS, NHEADS};
 mod screening_gen;
 #[path = "../screening_gen2.rs"]
 mod screening_gen2;
+#[path = "../screening_gen3.rs"]
+mod screening_gen3;
 use screening_gen::Rng;
 
 const SEED: u64 = 0x7011_6A7E_5EED_0012;
@@ -222,6 +224,42 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
         screening_gen2::foreign_override,
         800,
     ),
+    (
+        "attack/own_persona_wild",
+        true,
+        screening_gen3::persona_wild,
+        2500,
+    ),
+    (
+        "attack/own_override_varied",
+        true,
+        screening_gen3::override_varied,
+        2500,
+    ),
+    (
+        "attack/own_leak_varied",
+        true,
+        screening_gen3::leak_varied,
+        1200,
+    ),
+    (
+        "attack/own_foreign_override3",
+        true,
+        screening_gen3::foreign_override3,
+        800,
+    ),
+    (
+        "attack/own_foreign_leak3",
+        true,
+        screening_gen3::foreign_leak3,
+        500,
+    ),
+    (
+        "attack/own_foreign_persona3",
+        true,
+        screening_gen3::foreign_persona3,
+        800,
+    ),
     ("benign/own_trigger", false, screening_gen::benign, 600),
     (
         "benign/own_trigger2",
@@ -258,6 +296,24 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
         false,
         screening_gen2::benign_doc_task,
         800,
+    ),
+    (
+        "benign/own_persona_wild",
+        false,
+        screening_gen3::benign_persona_wild,
+        1500,
+    ),
+    (
+        "benign/own_varied3",
+        false,
+        screening_gen3::benign_varied3,
+        1500,
+    ),
+    (
+        "benign/own_foreign3",
+        false,
+        screening_gen3::benign_foreign3,
+        1000,
     ),
     (
         "benign/own_repetitive",
