@@ -316,6 +316,12 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
         1000,
     ),
     (
+        "benign/own_short",
+        false,
+        screening_gen3::benign_short,
+        1500,
+    ),
+    (
         "benign/own_repetitive",
         false,
         screening_gen2::benign_repetitive,
@@ -345,7 +351,7 @@ fn dot(w: &[f32], fs: &[u32]) -> f32 {
         .iter()
         .map(|&f| w.get(f as usize).copied().unwrap_or(0.0))
         .sum();
-    s / (fs.len().max(1) as f32).sqrt()
+    s * model::norm(fs.len())
 }
 
 /// Training knobs; the defaults are the shipped choice.
@@ -402,7 +408,7 @@ fn train(items: &[Item], k: &Knobs, head: usize) -> (Vec<f32>, f32) {
                     1.0
                 };
                 let g = (p - y) * cw * lr;
-                let x = 1.0 / (fs.len().max(1) as f32).sqrt();
+                let x = model::norm(fs.len());
                 for &f in fs {
                     if let Some(wf) = w.get_mut(f as usize) {
                         *wf -= g * x + lr * l2 * *wf;
