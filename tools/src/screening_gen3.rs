@@ -1460,23 +1460,6 @@ pub fn benign_varied3(rng: &mut Rng) -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn first_person_conjugates() {
-        assert_eq!(first_person("cares nothing for X"), "care nothing for X");
-        assert_eq!(first_person("has no filters"), "have no filters");
-        assert_eq!(first_person("is free"), "are free");
-        assert_eq!(
-            first_person("never declines a question"),
-            "never decline a question"
-        );
-        assert_eq!(first_person("does not follow"), "do not follow");
-    }
-}
-
 const SHORT: &[&str] = &[
     "hi",
     "hello",
@@ -1624,5 +1607,22 @@ pub fn benign_short(rng: &mut Rng) -> String {
         1 => format!("{} {}", cap(a), rng.pick(SHORT)),
         2 => format!("{a}!"),
         _ => a.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_person_conjugates() {
+        assert_eq!(first_person("cares nothing for X"), "care nothing for X");
+        assert_eq!(first_person("has no filters"), "have no filters");
+        assert_eq!(first_person("is free"), "are free");
+        assert_eq!(
+            first_person("never declines a question"),
+            "never decline a question"
+        );
+        assert_eq!(first_person("does not follow"), "do not follow");
     }
 }
