@@ -6,7 +6,7 @@
 //! query string (a token may travel there).
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use crate::error::ConfigError;
 
@@ -103,12 +103,28 @@ impl Default for AuditSettings {
 }
 
 /// Compiled audit settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Auditor {
     settings: AuditSettings,
     /// `sample_rate` in parts per million.
     sample_ppm: u64,
+    /// HMAC-SHA256 keyed once with the subject hash key: each line clones the
+    /// keyed state instead of hashing the key's blocks again.
+    subject_mac: hmac_sha256::HMAC,
 }
+
+impl std::fmt::Debug for Auditor {
+    // The keyed HMAC state has no Debug, and holds the key: left out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auditor")
+            .field("settings", &self.settings)
+            .field("sample_ppm", &self.sample_ppm)
+            .finish()
+    }
+}
+
+/// The subject hash key when none is configured (the hash is then guessable).
+const UNKEYED: &str = "tollgate-unkeyed";
 
 /// What one request did, as the pipeline saw it. Only decisions and sizes.
 #[derive(Debug, Default, Clone)]
@@ -158,9 +174,12 @@ impl Auditor {
         // Truncation to an integer number of parts per million is the intent.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let sample_ppm = (settings.sample_rate * 1_000_000.0).round() as u64;
+        let key = settings.hash_key.as_deref().unwrap_or(UNKEYED);
+        let subject_mac = hmac_sha256::HMAC::new(key.as_bytes());
         Ok(Self {
             settings,
             sample_ppm,
+            subject_mac,
         })
     }
 
@@ -198,52 +217,96 @@ impl Auditor {
                 return None;
             }
         }
-        let mut out = Map::new();
-        out.insert("type".into(), json!("tollgate.audit"));
-        out.insert("request_id".into(), json!(record.request_id));
-        out.insert("route".into(), json!(record.route));
-        out.insert("method".into(), json!(record.method));
+        // The fields in key order, written straight into the line: the
+        // sections are serialised where they are, not cloned into a tree.
         let path = record.path.split(['?', '#']).next().unwrap_or("");
-        out.insert("path".into(), json!(path));
-        out.insert("status".into(), json!(record.status));
+        let subject_hash;
+        let truncated;
+        let mut fields: Vec<(&str, Field<'_>)> = Vec::with_capacity(12 + record.sections.len());
+        fields.push(("type", Field::Str("tollgate.audit")));
+        fields.push(("request_id", Field::OptStr(record.request_id)));
+        fields.push(("route", Field::OptStr(record.route)));
+        fields.push(("method", Field::Str(record.method)));
+        fields.push(("path", Field::Str(path)));
+        fields.push(("status", Field::OptNum(record.status.map(u64::from))));
         match (self.settings.subject, record.subject) {
             (SubjectMode::Omit, _) | (_, None) => {}
-            (SubjectMode::Clear, Some(s)) => {
-                out.insert("subject".into(), json!(s));
-            }
+            (SubjectMode::Clear, Some(s)) => fields.push(("subject", Field::Str(s))),
             (SubjectMode::Hash, Some(s)) => {
-                out.insert("subject_hash".into(), json!(self.subject_hash(s)));
+                subject_hash = self.subject_hash(s);
+                fields.push(("subject_hash", Field::Str(&subject_hash)));
             }
         }
         if let Some(ip) = record.client_ip {
             match self.settings.client_ip {
-                IpMode::Full => {
-                    out.insert("client_ip".into(), json!(ip));
-                }
+                IpMode::Full => fields.push(("client_ip", Field::Str(ip))),
                 IpMode::Truncate => {
-                    out.insert("client_ip".into(), json!(truncate_ip(ip)));
+                    truncated = truncate_ip(ip);
+                    fields.push(("client_ip", Field::Str(&truncated)));
                 }
                 IpMode::Omit => {}
             }
         }
-        out.insert("auth".into(), json!(record.auth));
+        fields.push(("auth", Field::Str(record.auth)));
         for (name, section) in &record.sections {
-            out.insert((*name).to_string(), Value::Object((*section).clone()));
+            fields.push((name, Field::Section(section)));
         }
-        out.insert("filter_us".into(), json!(record.filter_us));
-        serde_json::to_string(&Value::Object(out)).ok()
+        fields.push(("filter_us", Field::OptNum(Some(record.filter_us))));
+        write_object(fields)
     }
 
     /// Keyed hash of a subject: 16 hex digits of HMAC-SHA256.
     pub fn subject_hash(&self, subject: &str) -> String {
-        let key = self
-            .settings
-            .hash_key
-            .as_deref()
-            .unwrap_or("tollgate-unkeyed");
-        let mac = hmac_sha256::HMAC::mac(subject.as_bytes(), key.as_bytes());
-        mac.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        let mut keyed = self.subject_mac.clone();
+        keyed.update(subject.as_bytes());
+        let mac = keyed.finalize();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let mut out = String::with_capacity(16);
+        for b in mac.iter().take(8) {
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        out
     }
+}
+
+/// One value of the audit record's top level.
+enum Field<'a> {
+    Str(&'a str),
+    /// `null` when absent.
+    OptStr(Option<&'a str>),
+    /// `null` when absent.
+    OptNum(Option<u64>),
+    Section(&'a Map<String, Value>),
+}
+
+/// Writes `fields` as one compact JSON object, keys in byte order (the order
+/// of a `serde_json::Map`); of two equal keys the later wins, as in a map.
+fn write_object(mut fields: Vec<(&str, Field<'_>)>) -> Option<String> {
+    // Stable: equal keys keep their order, so the last of each run is the later.
+    fields.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out: Vec<u8> = Vec::with_capacity(256);
+    out.push(b'{');
+    let mut first = true;
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if fields.get(i + 1).is_some_and(|(next, _)| next == key) {
+            continue;
+        }
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut out, key).ok()?;
+        out.push(b':');
+        match value {
+            Field::Str(s) | Field::OptStr(Some(s)) => serde_json::to_writer(&mut out, s).ok()?,
+            Field::OptStr(None) | Field::OptNum(None) => out.extend_from_slice(b"null"),
+            Field::OptNum(Some(n)) => serde_json::to_writer(&mut out, n).ok()?,
+            Field::Section(map) => serde_json::to_writer(&mut out, map).ok()?,
+        }
+    }
+    out.push(b'}');
+    String::from_utf8(out).ok()
 }
 
 /// IPv4 to its /24 (`203.0.113.0/24`), IPv6 to its /48; anything unparsable becomes `unparsed`.
@@ -289,6 +352,114 @@ mod tests {
             client_ip: Some("203.0.113.77"),
             auth: "verified",
             ..Default::default()
+        }
+    }
+
+    /// The line as a `serde_json::Map` tree writes it (the implementation
+    /// before the direct writer): the writer must match it byte for byte.
+    fn reference_line(a: &Auditor, record: &AuditRecord<'_>) -> String {
+        use serde_json::json;
+        let mut out = Map::new();
+        out.insert("type".into(), json!("tollgate.audit"));
+        out.insert("request_id".into(), json!(record.request_id));
+        out.insert("route".into(), json!(record.route));
+        out.insert("method".into(), json!(record.method));
+        let path = record.path.split(['?', '#']).next().unwrap_or("");
+        out.insert("path".into(), json!(path));
+        out.insert("status".into(), json!(record.status));
+        match (a.settings.subject, record.subject) {
+            (SubjectMode::Omit, _) | (_, None) => {}
+            (SubjectMode::Clear, Some(s)) => {
+                out.insert("subject".into(), json!(s));
+            }
+            (SubjectMode::Hash, Some(s)) => {
+                let mac = hmac_sha256::HMAC::mac(
+                    s.as_bytes(),
+                    a.settings
+                        .hash_key
+                        .as_deref()
+                        .unwrap_or("tollgate-unkeyed")
+                        .as_bytes(),
+                );
+                let hex: String = mac.iter().take(8).map(|b| format!("{b:02x}")).collect();
+                out.insert("subject_hash".into(), json!(hex));
+            }
+        }
+        if let Some(ip) = record.client_ip {
+            match a.settings.client_ip {
+                IpMode::Full => {
+                    out.insert("client_ip".into(), json!(ip));
+                }
+                IpMode::Truncate => {
+                    out.insert("client_ip".into(), json!(truncate_ip(ip)));
+                }
+                IpMode::Omit => {}
+            }
+        }
+        out.insert("auth".into(), json!(record.auth));
+        for (name, section) in &record.sections {
+            out.insert((*name).to_string(), Value::Object((*section).clone()));
+        }
+        out.insert("filter_us".into(), json!(record.filter_us));
+        serde_json::to_string(&Value::Object(out)).unwrap()
+    }
+
+    #[test]
+    fn the_line_is_written_exactly_as_a_json_map_would_write_it() {
+        let mut screening = Map::new();
+        screening.insert("action".into(), "monitor".into());
+        screening.insert(
+            "rules".into(),
+            serde_json::json!(["model.injection", "q\"uote"]),
+        );
+        screening.insert("score".into(), serde_json::json!(0.598));
+        let mut usage = Map::new();
+        usage.insert("total_tokens".into(), 524.into());
+        usage.insert("prompt_tokens".into(), 12.into());
+        let mut odd = Map::new();
+        odd.insert(
+            "zeta\u{1}\n\"é😀".into(),
+            serde_json::json!({"b": [1, null], "a": "\u{7f}"}),
+        );
+        let sections: Vec<(&str, &Map<String, Value>)> = vec![
+            ("usage", &usage),
+            ("screening", &screening),
+            ("a_first", &odd),
+            ("redactions", &usage),
+        ];
+        let mut records = vec![record(), AuditRecord::default()];
+        let mut full = record();
+        full.sections = sections.clone();
+        full.request_id = None;
+        full.route = None;
+        full.status = None;
+        full.path = "/p\"ath\u{2028}?q#f";
+        full.method = "GÉT\t";
+        full.client_ip = Some("2001:db8:1:2:3::9");
+        full.filter_us = u64::MAX;
+        records.push(full);
+        let mut denied = record();
+        denied.denied = true;
+        denied.sections = sections;
+        denied.auth = "jwt_expired";
+        records.push(denied);
+        let configs = [
+            auditor(|_| {}),
+            auditor(|s| s.hash_key = Some("another-key-0123456789".into())),
+            auditor(|s| {
+                s.subject = SubjectMode::Clear;
+                s.client_ip = IpMode::Full;
+            }),
+            auditor(|s| {
+                s.subject = SubjectMode::Omit;
+                s.client_ip = IpMode::Omit;
+                s.hash_key = Some("0123456789abcdef-key".into());
+            }),
+        ];
+        for a in &configs {
+            for r in &records {
+                assert_eq!(a.line(r).unwrap(), reference_line(a, r));
+            }
         }
     }
 
