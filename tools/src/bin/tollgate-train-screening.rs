@@ -581,18 +581,27 @@ fn report(data: &Path, m: &Model, own: &[(String, String, bool)]) {
         "highest held-out benign scores per head ({} items, train/ and ours):",
         benign_heads.first().map_or(0, Vec::len)
     );
+    let mut held_max = [0f32; NHEADS];
     for (h, v) in benign_heads.iter_mut().enumerate() {
         v.sort_by(|a, b| b.total_cmp(a));
+        held_max[h] = v.first().copied().unwrap_or(0.0);
         let top: Vec<String> = v.iter().take(5).map(|s| format!("{s:.3}")).collect();
         println!("  {:<10} {}", HEADS[h], top.join(" "));
     }
-    calibration(m);
+    calibration(m, held_max);
+}
+
+/// The written threshold rule (docs/screening.md): the lowest 0.05 step
+/// above every held-out and calibration benign score of a head, plus 0.05.
+fn rule_threshold(highest_benign: f32) -> f32 {
+    let step = ((highest_benign * 20.0).floor() + 1.0) / 20.0;
+    ((step + 0.05) * 100.0).round() / 100.0
 }
 
 /// Our calibration set (`tools/data/screening_calibration.jsonl`): prompts
 /// we wrote by hand, apart from the generator, never trained on; used with
 /// the held-out split to choose thresholds.
-fn calibration(m: &Model) {
+fn calibration(m: &Model, held_max: [f32; NHEADS]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/screening_calibration.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
         println!("calibration set {} not found", path.display());
@@ -638,6 +647,16 @@ fn calibration(m: &Model) {
             at(0.8)
         );
     }
+    let rule: Vec<String> = (1..NHEADS)
+        .map(|h| {
+            let top = benign[h].first().copied().unwrap_or(0.0).max(held_max[h]);
+            format!("{} {:.2}", HEADS[h], rule_threshold(top))
+        })
+        .collect();
+    println!(
+        "  category block thresholds by the rule (highest held-out or calibration benign, next 0.05 step, + 0.05): {}",
+        rule.join(", ")
+    );
     worst.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (s, t) in worst.iter().take(5) {
         println!("  benign {s:.3}  {t}");
