@@ -273,22 +273,45 @@ fn run() -> Result<String, String> {
     let mut data_dir = PathBuf::from("../shared/data/prompt_injection");
     let mut verbose = false;
     let mut model_path: Option<PathBuf> = None;
+    let mut category_thresholds: Option<[f32; 3]> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--verbose" | "-v" => verbose = true,
             "--model" => model_path = args.next().map(PathBuf::from),
+            // Block thresholds of the override, leak and jailbreak heads
+            // (monitor 0.1 lower), to measure a candidate model with the
+            // thresholds `tollgate-train-screening` derived for it.
+            "--category-thresholds" => {
+                let v = args.next().unwrap_or_default();
+                let t: Vec<f32> = v.split(',').filter_map(|x| x.parse().ok()).collect();
+                if t.len() != 3 {
+                    return Err(format!(
+                        "--category-thresholds wants three numbers, got {v}"
+                    ));
+                }
+                category_thresholds = Some([t[0], t[1], t[2]]);
+            }
             "--help" | "-h" => {
                 return Ok(
-                    "usage: tollgate-eval-screening [DATA_DIR] [--model FILE] [--verbose]\n"
+                    "usage: tollgate-eval-screening [DATA_DIR] [--model FILE] [--category-thresholds O,L,J] [--verbose]\n"
                         .to_string(),
                 );
             }
             other => data_dir = PathBuf::from(other),
         }
     }
-    let mut screener = Screener::compile(ScreeningSettings::default(), &[], "screening")
-        .map_err(|e| e.to_string())?;
+    let mut settings = ScreeningSettings::default();
+    if let Some([o, l, j]) = category_thresholds {
+        let head = |b: f32| tollgate::screening::settings::HeadThresholds {
+            block_threshold: Some(b),
+            monitor_threshold: Some((b - 0.1).max(0.0)),
+        };
+        settings.model.categories.override_ = head(o);
+        settings.model.categories.leak = head(l);
+        settings.model.categories.jailbreak = head(j);
+    }
+    let mut screener = Screener::compile(settings, &[], "screening").map_err(|e| e.to_string())?;
     if let Some(p) = &model_path {
         let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
         screener.use_model(&bytes).map_err(|e| e.to_string())?;

@@ -28,6 +28,8 @@ use tollgate::screening::model::{self, Model, BUCKETS, HEADS, NHEADS};
 mod screening_gen;
 #[path = "../screening_gen2.rs"]
 mod screening_gen2;
+#[path = "../screening_gen3.rs"]
+mod screening_gen3;
 use screening_gen::Rng;
 
 const SEED: u64 = 0x7011_6A7E_5EED_0012;
@@ -222,6 +224,42 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
         screening_gen2::foreign_override,
         800,
     ),
+    (
+        "attack/own_persona_wild",
+        true,
+        screening_gen3::persona_wild,
+        2500,
+    ),
+    (
+        "attack/own_override_varied",
+        true,
+        screening_gen3::override_varied,
+        2500,
+    ),
+    (
+        "attack/own_leak_varied",
+        true,
+        screening_gen3::leak_varied,
+        1200,
+    ),
+    (
+        "attack/own_foreign_override3",
+        true,
+        screening_gen3::foreign_override3,
+        800,
+    ),
+    (
+        "attack/own_foreign_leak3",
+        true,
+        screening_gen3::foreign_leak3,
+        500,
+    ),
+    (
+        "attack/own_foreign_persona3",
+        true,
+        screening_gen3::foreign_persona3,
+        800,
+    ),
     ("benign/own_trigger", false, screening_gen::benign, 600),
     (
         "benign/own_trigger2",
@@ -260,6 +298,30 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
         800,
     ),
     (
+        "benign/own_persona_wild",
+        false,
+        screening_gen3::benign_persona_wild,
+        1500,
+    ),
+    (
+        "benign/own_varied3",
+        false,
+        screening_gen3::benign_varied3,
+        1500,
+    ),
+    (
+        "benign/own_foreign3",
+        false,
+        screening_gen3::benign_foreign3,
+        1000,
+    ),
+    (
+        "benign/own_short",
+        false,
+        screening_gen3::benign_short,
+        1500,
+    ),
+    (
         "benign/own_repetitive",
         false,
         screening_gen2::benign_repetitive,
@@ -289,7 +351,7 @@ fn dot(w: &[f32], fs: &[u32]) -> f32 {
         .iter()
         .map(|&f| w.get(f as usize).copied().unwrap_or(0.0))
         .sum();
-    s / (fs.len().max(1) as f32).sqrt()
+    s * model::norm(fs.len())
 }
 
 /// Training knobs; the defaults are the shipped choice.
@@ -346,7 +408,7 @@ fn train(items: &[Item], k: &Knobs, head: usize) -> (Vec<f32>, f32) {
                     1.0
                 };
                 let g = (p - y) * cw * lr;
-                let x = 1.0 / (fs.len().max(1) as f32).sqrt();
+                let x = model::norm(fs.len());
                 for &f in fs {
                     if let Some(wf) = w.get_mut(f as usize) {
                         *wf -= g * x + lr * l2 * *wf;
@@ -519,18 +581,27 @@ fn report(data: &Path, m: &Model, own: &[(String, String, bool)]) {
         "highest held-out benign scores per head ({} items, train/ and ours):",
         benign_heads.first().map_or(0, Vec::len)
     );
+    let mut held_max = [0f32; NHEADS];
     for (h, v) in benign_heads.iter_mut().enumerate() {
         v.sort_by(|a, b| b.total_cmp(a));
+        held_max[h] = v.first().copied().unwrap_or(0.0);
         let top: Vec<String> = v.iter().take(5).map(|s| format!("{s:.3}")).collect();
         println!("  {:<10} {}", HEADS[h], top.join(" "));
     }
-    calibration(m);
+    calibration(m, held_max);
+}
+
+/// The written threshold rule (docs/screening.md): the lowest 0.05 step
+/// above every held-out and calibration benign score of a head, plus 0.05.
+fn rule_threshold(highest_benign: f32) -> f32 {
+    let step = ((highest_benign * 20.0).floor() + 1.0) / 20.0;
+    ((step + 0.05) * 100.0).round() / 100.0
 }
 
 /// Our calibration set (`tools/data/screening_calibration.jsonl`): prompts
 /// we wrote by hand, apart from the generator, never trained on; used with
 /// the held-out split to choose thresholds.
-fn calibration(m: &Model) {
+fn calibration(m: &Model, held_max: [f32; NHEADS]) {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/screening_calibration.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
         println!("calibration set {} not found", path.display());
@@ -576,6 +647,16 @@ fn calibration(m: &Model) {
             at(0.8)
         );
     }
+    let rule: Vec<String> = (1..NHEADS)
+        .map(|h| {
+            let top = benign[h].first().copied().unwrap_or(0.0).max(held_max[h]);
+            format!("{} {:.2}", HEADS[h], rule_threshold(top))
+        })
+        .collect();
+    println!(
+        "  category block thresholds by the rule (highest held-out or calibration benign, next 0.05 step, + 0.05): {}",
+        rule.join(", ")
+    );
     worst.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (s, t) in worst.iter().take(5) {
         println!("  benign {s:.3}  {t}");
