@@ -381,6 +381,28 @@ fn completion_json(content: &str) -> Vec<u8> {
     .unwrap()
 }
 
+/// The request headers of a JSON chat POST of `len` bytes as the host hands
+/// them over, with the bearer `token` when given.
+fn chat_post_headers(len: usize, token: Option<&str>) -> Vec<(String, String)> {
+    let mut headers: Vec<(String, String)> = [
+        (":authority", "127.0.0.1:10000"),
+        (":path", CHAT_PATH),
+        (":method", "POST"),
+        (":scheme", "http"),
+        ("content-type", "application/json"),
+        ("x-forwarded-proto", "http"),
+        ("x-request-id", "6f1c1f57-8f1a-4a43-9d5e-0d7c8a6e2b11"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    headers.push(("content-length".to_string(), len.to_string()));
+    if let Some(token) = token {
+        headers.push(("authorization".to_string(), format!("Bearer {token}")));
+    }
+    headers
+}
+
 /// One `chat.completion.chunk` SSE event with a small delta.
 fn sse_event(piece: &str) -> Vec<u8> {
     let chunk = serde_json::json!({
@@ -798,20 +820,7 @@ fn bench_pipeline_screen(b: &mut Bench) {
     let mut metrics = MemoryMetrics::default();
     for kb in [1usize, 64] {
         let body = chat_body(kb * 1024);
-        let len = body.len().to_string();
-        let headers: Vec<(String, String)> = [
-            (":authority", "127.0.0.1:10000"),
-            (":path", CHAT_PATH),
-            (":method", "POST"),
-            (":scheme", "http"),
-            ("content-type", "application/json"),
-            ("content-length", len.as_str()),
-            ("x-forwarded-proto", "http"),
-            ("x-request-id", "6f1c1f57-8f1a-4a43-9d5e-0d7c8a6e2b11"),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+        let headers = chat_post_headers(body.len(), None);
         b.run(
             &format!("pipeline request, screen {kb} KiB chat"),
             Some(body.len()),
@@ -915,22 +924,7 @@ fn bench_pipeline_all(b: &mut Bench) {
     let mut metrics = MemoryMetrics::default();
     let body = chat_body(1024);
     let answer = completion_json(&pii_text(&mut Rng(7), 1900, 180));
-    let len = body.len().to_string();
-    let bearer = format!("Bearer {}", es.token);
-    let headers: Vec<(String, String)> = [
-        (":authority", "127.0.0.1:10000"),
-        (":path", CHAT_PATH),
-        (":method", "POST"),
-        (":scheme", "http"),
-        ("content-type", "application/json"),
-        ("content-length", len.as_str()),
-        ("authorization", bearer.as_str()),
-        ("x-forwarded-proto", "http"),
-        ("x-request-id", "6f1c1f57-8f1a-4a43-9d5e-0d7c8a6e2b11"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    let headers = chat_post_headers(body.len(), Some(&es.token));
     let json_type = vec![("content-type".to_string(), "application/json".to_string())];
     let mut run = || {
         let head = RequestHead {
