@@ -260,12 +260,8 @@ impl Auditor {
         let mut keyed = self.subject_mac.clone();
         keyed.update(subject.as_bytes());
         let mac = keyed.finalize();
-        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut out = String::with_capacity(16);
-        for b in mac.iter().take(8) {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 15)]));
-        }
+        crate::redaction::push_hex(&mut out, mac.get(..8).unwrap_or_default());
         out
     }
 }

@@ -17,6 +17,7 @@ mod detectors;
 mod json;
 mod normalize;
 mod operators;
+pub(crate) use operators::push_hex;
 mod settings;
 mod sse;
 mod stream;

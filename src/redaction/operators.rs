@@ -46,18 +46,20 @@ impl Operator {
                 out.push('[');
                 out.push_str(name);
                 out.push(':');
-                for b in digest.iter().take(HASH_HEX_CHARS / 2) {
-                    out.push(hex_digit(b >> 4));
-                    out.push(hex_digit(b & 0x0f));
-                }
+                push_hex(out, digest.get(..HASH_HEX_CHARS / 2).unwrap_or_default());
                 out.push(']');
             }
         }
     }
 }
 
-fn hex_digit(n: u8) -> char {
-    char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 })
+/// Appends `bytes` as lowercase hex (also the audit line's subject hash).
+pub(crate) fn push_hex(out: &mut String, bytes: &[u8]) {
+    let digit = |n: u8| char::from(if n < 10 { b'0' + n } else { b'a' + n - 10 });
+    for b in bytes {
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
+    }
 }
 
 #[cfg(test)]
