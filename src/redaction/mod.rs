@@ -13,6 +13,7 @@
 //! Counts per entity go to metrics and the audit line; values never leave
 //! this module except as their replacement.
 
+mod chunk;
 mod detectors;
 mod json;
 mod normalize;

@@ -23,7 +23,8 @@ use serde_json::{json, Map, Value};
 
 use crate::llm_api::sse::{field_value, parse_event, split_lines};
 
-use super::json::{rewrite, Options, Seg};
+use super::chunk;
+use super::json::{encode_string, rewrite, Options, Seg};
 use super::stream::TextWindow;
 use super::{Counts, Inner};
 
@@ -104,6 +105,12 @@ pub(crate) struct SseState {
     /// A caller reads every event's parsed `Value` (metering): chat chunks
     /// then take the `Value` parse too; otherwise the light one ([`LightChunk`]).
     pub(crate) observed: bool,
+    /// Text spans of a plain chat chunk ([`chunk::scan`]), reused per event.
+    texts: Vec<chunk::Text>,
+    /// Choice-level keys ([`chunk::CHOICE_KEYS`] bits) found clean, and found
+    /// not clean, when redacted as strings the way the general path does.
+    keys_clean: u8,
+    keys_dirty: u8,
 }
 
 /// A chat delta's text field name, static for the usual ones.
@@ -783,6 +790,16 @@ impl SseState {
     ) -> Option<Vec<u8>> {
         self.drop_event = false;
         if !self.observed {
+            let mut texts = std::mem::take(&mut self.texts);
+            texts.clear();
+            let plain = chunk::scan(payload, &mut texts);
+            let r = plain
+                .filter(|p| self.choice_keys_clean(cx, p.choice_keys))
+                .map(|p| self.rewrite_plain_chat(cx, payload, &p, &texts, counts));
+            self.texts = texts;
+            if let Some(r) = r {
+                return r;
+            }
             if let Some(mut light) = LightChunk::parse(payload) {
                 for (k, x) in light.envelope() {
                     if let Some(x) = x.filter(|x| !x.is(self.envelope.get(k))) {
@@ -822,6 +839,111 @@ impl SseState {
                 (released.as_bytes() != payload).then(|| released.into_bytes())
             }
         }
+    }
+
+    /// Whether the choice-level keys in `bits` are left as they are when
+    /// redacted whole as strings (what the general path does with them):
+    /// checked once per key and stream.
+    fn choice_keys_clean(&mut self, cx: &Ctx<'_>, bits: u8) -> bool {
+        if bits & self.keys_dirty != 0 {
+            return false;
+        }
+        for (n, key) in chunk::CHOICE_KEYS.iter().enumerate() {
+            let m = 1u8 << n;
+            if bits & m == 0 || self.keys_clean & m != 0 {
+                continue;
+            }
+            if cx
+                .r
+                .redact_string(cx.mask, key, &mut Counts::default())
+                .is_some()
+            {
+                self.keys_dirty |= m;
+                return false;
+            }
+            self.keys_clean |= m;
+        }
+        true
+    }
+
+    /// A plain chat chunk ([`chunk::scan`]): its text strings go through
+    /// their windows and are spliced back; every other byte is copied as it
+    /// is. The same output and counts as the general path, in one walk.
+    fn rewrite_plain_chat(
+        &mut self,
+        cx: &Ctx<'_>,
+        payload: &[u8],
+        plain: &chunk::Plain<'_>,
+        texts: &[chunk::Text],
+        counts: &mut Counts,
+    ) -> Option<Vec<u8>> {
+        for (k, lit) in chunk::ENVELOPE.iter().zip(plain.envelope.iter()) {
+            let Some(lit) = lit else { continue };
+            let v = self.envelope.get(*k);
+            let same = match (lit, v) {
+                (chunk::Lit::Str(s), Some(Value::String(v))) => v == s,
+                (chunk::Lit::U64(n), Some(Value::Number(v))) => v.as_u64() == Some(*n),
+                (chunk::Lit::Bool(b), Some(Value::Bool(v))) => b == v,
+                (chunk::Lit::Null, Some(Value::Null)) => true,
+                _ => false,
+            };
+            if !same {
+                let value = match lit {
+                    chunk::Lit::Str(s) => Value::String((*s).to_string()),
+                    chunk::Lit::U64(n) => Value::from(*n),
+                    chunk::Lit::Bool(b) => Value::Bool(*b),
+                    chunk::Lit::Null => Value::Null,
+                };
+                self.envelope.insert((*k).to_string(), value);
+            }
+        }
+        let mut out: Vec<u8> = Vec::new();
+        let mut copied = 0;
+        let mut fed = false;
+        let mut released = false;
+        for t in texts {
+            let lit = payload.get(t.start..t.end).unwrap_or(&[]);
+            let decoded: Cow<'_, str> = if t.escaped {
+                Cow::Owned(chunk::decode(std::str::from_utf8(lit).unwrap_or("")))
+            } else {
+                Cow::Borrowed(
+                    lit.get(1..lit.len().saturating_sub(1))
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .unwrap_or(""),
+                )
+            };
+            let key = Key::Chat {
+                choice: t.choice,
+                field: Cow::Borrowed(t.field),
+            };
+            let new = window_push(
+                &mut self.entries,
+                cx,
+                key,
+                None,
+                None,
+                false,
+                &decoded,
+                false,
+                counts,
+            );
+            fed |= !decoded.is_empty();
+            released |= !new.is_empty();
+            if new != decoded {
+                if out.is_empty() {
+                    out.reserve(payload.len() + 16);
+                }
+                out.extend_from_slice(payload.get(copied..t.start).unwrap_or(&[]));
+                encode_string(&new, &mut out);
+                copied = t.end;
+            }
+        }
+        self.drop_event = plain.droppable && fed && !released;
+        if copied == 0 {
+            return None;
+        }
+        out.extend_from_slice(payload.get(copied..).unwrap_or(&[]));
+        Some(out)
     }
 
     fn rewrite_json_event(
