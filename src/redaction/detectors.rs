@@ -141,7 +141,37 @@ static CLASS: [u8; 256] = class_table();
 
 /// Shortest run of word bytes a word-shaped secret needs: a JWT's first
 /// segment and `-----BEGIN` are 10 bytes; every other one is longer.
-const MIN_WORD_SECRET: usize = 10;
+pub(crate) const MIN_WORD_SECRET: usize = 10;
+
+/// Whether `b` is a byte of the words [`Sites`] tracks (`[A-Za-z0-9_.~+/=-]`).
+pub(crate) fn is_site_word_byte(b: u8) -> bool {
+    CLASS[usize::from(b)] & C_WORD != 0
+}
+
+/// Whether the long word `t[s..e]` may hold a word-shaped secret: a
+/// [`WORD_SECRETS`] prefix at one of its offsets, or a bearer value (the
+/// checks [`Detectors::find_builtin`] starts from, for any entity).
+pub(crate) fn word_may_hold_secret(t: &[u8], s: usize, e: usize) -> bool {
+    let bearer = e - s >= 16
+        && s >= 7
+        && t.get(s - 7..s)
+            .is_some_and(|b| b.eq_ignore_ascii_case(b"bearer "));
+    bearer
+        || (s..e).any(|i| {
+            let mut candidates = t.get(i).map_or(0, |&b| PREFIX_BY_FIRST[usize::from(b)]);
+            while candidates != 0 {
+                let k = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                if WORD_SECRETS
+                    .get(k)
+                    .is_some_and(|w| t.get(i..).is_some_and(|r| r.starts_with(w.prefix)))
+                {
+                    return true;
+                }
+            }
+            false
+        })
+}
 
 /// Where detectors may match, found in one pass over the text. Every
 /// detector starts from these sites instead of searching the text for its

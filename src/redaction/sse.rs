@@ -21,7 +21,7 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
-use crate::llm_api::sse::{field_value, parse_event, split_lines};
+use crate::llm_api::sse::{field_value, lines, parse_event};
 
 use super::chunk;
 use super::json::{encode_string, rewrite, Options, Seg};
@@ -111,6 +111,8 @@ pub(crate) struct SseState {
     /// not clean, when redacted as strings the way the general path does.
     keys_clean: u8,
     keys_dirty: u8,
+    /// Released text of the last plain chunk: a buffer reused per event.
+    released: String,
 }
 
 /// A chat delta's text field name, static for the usual ones.
@@ -439,6 +441,27 @@ fn window_push(
     finish: bool,
     counts: &mut Counts,
 ) -> String {
+    let mut out = String::new();
+    window_push_into(
+        entries, cx, key, item_id, delta_type, event_line, s, finish, counts, &mut out,
+    );
+    out
+}
+
+/// [`window_push`], appending the released text to `out`.
+#[allow(clippy::too_many_arguments)]
+fn window_push_into(
+    entries: &mut Vec<Entry>,
+    cx: &Ctx<'_>,
+    key: Key,
+    item_id: Option<String>,
+    delta_type: Option<String>,
+    event_line: bool,
+    s: &str,
+    finish: bool,
+    counts: &mut Counts,
+    out: &mut String,
+) {
     let pos = match entries.iter().position(|e| e.key == key) {
         Some(p) => Some(p),
         None if entries.len() < MAX_WINDOWS => {
@@ -458,16 +481,15 @@ fn window_push(
         }
         None => None,
     };
-    let mut out = String::new();
     match pos.and_then(|p| entries.get_mut(p)) {
         Some(e) => {
-            e.window.push_str(cx.r, cx.mask, s, counts, &mut out);
+            e.window.push_str(cx.r, cx.mask, s, counts, out);
             if finish {
-                e.window.finish(cx.r, cx.mask, counts, &mut out);
+                e.window.finish(cx.r, cx.mask, counts, out);
             }
         }
         None => {
-            cx.r.redact_into(cx.mask, s, 0, s.len(), counts, &mut out);
+            cx.r.redact_into(cx.mask, s, 0, s.len(), counts, out);
         }
     }
     if finish {
@@ -477,7 +499,6 @@ fn window_push(
             }
         }
     }
-    out
 }
 
 /// Keys of a chat `delta` that carry streamed text (windowed), or that may
@@ -718,17 +739,20 @@ impl SseState {
         out: &mut Vec<u8>,
         observe: Observer<'_>,
     ) {
-        let lines = split_lines(event);
-        let mut data = Vec::new();
+        // One `data:` line (the usual event) is read in place.
+        let mut data: Cow<'_, [u8]> = Cow::Borrowed(&[]);
         let mut n_data = 0;
         let mut event_name: Option<&[u8]> = None;
-        for &(s, e, _) in &lines {
+        for (s, e, _) in lines(event) {
             let line = &event[s..e];
             if let Some(v) = field_value(line, b"data") {
-                if n_data > 0 {
-                    data.push(b'\n');
+                if n_data == 0 {
+                    data = Cow::Borrowed(v);
+                } else {
+                    let d = data.to_mut();
+                    d.push(b'\n');
+                    d.extend_from_slice(v);
                 }
-                data.extend_from_slice(v);
                 n_data += 1;
             } else if let Some(v) = field_value(line, b"event") {
                 event_name = Some(v);
@@ -755,7 +779,7 @@ impl SseState {
             None => out.extend_from_slice(event),
             Some(nd) => {
                 let mut wrote = false;
-                for &(s, e, te) in &lines {
+                for (s, e, te) in lines(event) {
                     let line = &event[s..e];
                     if field_value(line, b"data").is_some() {
                         if !wrote {
@@ -901,6 +925,8 @@ impl SseState {
         let mut copied = 0;
         let mut fed = false;
         let mut released = false;
+        // The released text's buffer, reused across events.
+        let mut new = std::mem::take(&mut self.released);
         for t in texts {
             let lit = payload.get(t.start..t.end).unwrap_or(&[]);
             let decoded: Cow<'_, str> = if t.escaped {
@@ -916,7 +942,8 @@ impl SseState {
                 choice: t.choice,
                 field: Cow::Borrowed(t.field),
             };
-            let new = window_push(
+            new.clear();
+            window_push_into(
                 &mut self.entries,
                 cx,
                 key,
@@ -926,6 +953,7 @@ impl SseState {
                 &decoded,
                 false,
                 counts,
+                &mut new,
             );
             fed |= !decoded.is_empty();
             released |= !new.is_empty();
@@ -938,6 +966,7 @@ impl SseState {
                 copied = t.end;
             }
         }
+        self.released = new;
         self.drop_event = plain.droppable && fed && !released;
         if copied == 0 {
             return None;
