@@ -126,11 +126,18 @@ impl<'a> P<'a> {
 
     /// An object key without escapes.
     fn key(&mut self) -> Option<&'a str> {
-        let (s, e, escaped) = self.string()?;
-        if escaped {
+        self.ws();
+        if self.peek()? != b'"' {
             return None;
         }
-        let k = self.s.get(s + 1..e - 1)?;
+        let body = self.i + 1;
+        let n = plain_len(self.t.get(body..)?);
+        // Ends at an escape or a control character: not a plain key.
+        if *self.t.get(body + n)? != b'"' {
+            return None;
+        }
+        let k = self.s.get(body..body + n)?;
+        self.i = body + n + 1;
         self.eat(b':')?;
         Some(k)
     }

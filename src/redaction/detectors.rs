@@ -139,6 +139,11 @@ const fn class_table() -> [u8; 256] {
 
 static CLASS: [u8; 256] = class_table();
 
+static PEM_BEGIN: std::sync::LazyLock<memmem::FinderRev<'static>> =
+    std::sync::LazyLock::new(|| memmem::FinderRev::new(b"-----BEGIN "));
+static DASHES: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(b"-----"));
+
 /// Shortest run of word bytes a word-shaped secret needs: a JWT's first
 /// segment and `-----BEGIN` are 10 bytes; every other one is longer.
 pub(crate) const MIN_WORD_SECRET: usize = 10;
@@ -646,9 +651,11 @@ impl Detectors {
         }
         let from = n.saturating_sub(OPEN_LOOKBACK);
         if on(PRIVATE_KEY) {
-            if let Some(p) = memmem::rfind(&t[from..], b"-----BEGIN ") {
+            // Finders built once: `memmem::rfind` builds one per call,
+            // and this runs on every piece of every stream.
+            if let Some(p) = PEM_BEGIN.rfind(&t[from..]) {
                 let p = from + p;
-                if memmem::find(&t[p + 11..], b"-----").is_none() {
+                if DASHES.find(&t[p + 11..]).is_none() {
                     h = h.min(p);
                 }
             }

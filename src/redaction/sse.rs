@@ -468,7 +468,7 @@ fn window_push_into(
             let window = if key == Key::Raw {
                 TextWindow::raw()
             } else {
-                TextWindow::default()
+                TextWindow::sized()
             };
             entries.push(Entry {
                 key,

@@ -121,6 +121,16 @@ impl TextWindow {
         }
     }
 
+    /// A window whose buffers are sized for the usual pieces and left
+    /// context up front, instead of growing over the first pieces.
+    pub(crate) fn sized() -> Self {
+        Self {
+            pending: String::with_capacity(64),
+            ctx: String::with_capacity(CONTEXT_BYTES + 64),
+            ..Self::default()
+        }
+    }
+
     /// Bytes held back (not yet emitted); left context is not counted.
     pub(crate) fn held_bytes(&self) -> usize {
         self.pending.len() + self.partial.len()
