@@ -55,6 +55,8 @@ pub(crate) struct Text {
 pub(crate) struct Plain<'a> {
     /// Present envelope fields, in [`ENVELOPE`]'s order.
     pub envelope: [Option<Lit<'a>>; 5],
+    /// Each present envelope field's value as written (byte span).
+    pub envelope_raw: [(usize, usize); 5],
     /// Pure streamed text: no role, no finish reason, no usage.
     pub droppable: bool,
     /// Which [`CHOICE_KEYS`] appear (the general path redacts choice-level
@@ -277,6 +279,7 @@ pub(crate) fn scan<'a>(payload: &'a [u8], texts: &mut Vec<Text>) -> Option<Plain
     };
     let mut plain = Plain {
         envelope: [None; 5],
+        envelope_raw: [(0, 0); 5],
         droppable: true,
         choice_keys: 0,
     };
@@ -285,8 +288,11 @@ pub(crate) fn scan<'a>(payload: &'a [u8], texts: &mut Vec<Text>) -> Option<Plain
     p.object(|p, k| {
         if let Some(n) = ENVELOPE.iter().position(|e| *e == k) {
             once(&mut top, n)?;
-            let slot = plain.envelope.get_mut(n)?;
-            *slot = Some(p.lit()?);
+            p.ws();
+            let start = p.i;
+            let lit = p.lit()?;
+            *plain.envelope.get_mut(n)? = Some(lit);
+            *plain.envelope_raw.get_mut(n)? = (start, p.i);
             return Some(());
         }
         match k {

@@ -113,6 +113,11 @@ pub(crate) struct SseState {
     keys_dirty: u8,
     /// Released text of the last plain chunk: a buffer reused per event.
     released: String,
+    /// The envelope values of the last plain chunk as written, when
+    /// `envelope` holds exactly them (no other path changed it since): an
+    /// event that repeats them skips the map lookups.
+    envelope_raw: [Vec<u8>; 5],
+    envelope_raw_ok: bool,
 }
 
 /// A chat delta's text field name, static for the usual ones.
@@ -825,6 +830,7 @@ impl SseState {
                 return r;
             }
             if let Some(mut light) = LightChunk::parse(payload) {
+                self.envelope_raw_ok = false;
                 for (k, x) in light.envelope() {
                     if let Some(x) = x.filter(|x| !x.is(self.envelope.get(k))) {
                         self.envelope.insert(k.to_string(), x.into_value());
@@ -901,8 +907,26 @@ impl SseState {
         texts: &[chunk::Text],
         counts: &mut Counts,
     ) -> Option<Vec<u8>> {
-        for (k, lit) in chunk::ENVELOPE.iter().zip(plain.envelope.iter()) {
+        if !std::mem::replace(&mut self.envelope_raw_ok, true) {
+            // Another path changed the map: nothing cached holds.
+            self.envelope_raw.iter_mut().for_each(Vec::clear);
+        }
+        for (n, (k, lit)) in chunk::ENVELOPE
+            .iter()
+            .zip(plain.envelope.iter())
+            .enumerate()
+        {
             let Some(lit) = lit else { continue };
+            let (s, e) = plain.envelope_raw.get(n).copied().unwrap_or((0, 0));
+            let raw = payload.get(s..e).unwrap_or(&[]);
+            let Some(cached) = self.envelope_raw.get_mut(n) else {
+                continue;
+            };
+            if !cached.is_empty() && cached.as_slice() == raw {
+                continue;
+            }
+            cached.clear();
+            cached.extend_from_slice(raw);
             let v = self.envelope.get(*k);
             let same = match (lit, v) {
                 (chunk::Lit::Str(s), Some(Value::String(v))) => v == s,
@@ -987,6 +1011,7 @@ impl SseState {
         static NULL: Value = Value::Null;
         let (v, chat) = match parsed {
             Parsed::Value(v) => {
+                self.envelope_raw_ok = false;
                 let chat = v.get("choices").and_then(Value::as_array).map(|choices| {
                     // OpenAI chat chunk, or a legacy completions chunk.
                     for k in ["id", "object", "created", "model", "system_fingerprint"] {

@@ -58,6 +58,9 @@ pub(crate) struct TextWindow {
     /// inside something that could still grow into a match, so the next
     /// piece is scanned in full.
     forced: bool,
+    /// The left context is ASCII without `:`, `=` or backslashes (the last
+    /// release was a quiet one, whose whole text was checked).
+    ctx_plain: bool,
 }
 
 /// Whether no finding of `text` can start at or after `base`, nor cross it,
@@ -76,9 +79,17 @@ pub(crate) struct TextWindow {
 /// match (`Detectors::hold_start`; it never ends inside a word). Findings
 /// entirely before `base` only lower the hold point below `base`, where
 /// the cut is clamped anyway.
-fn quiet(text: &[u8], base: usize) -> bool {
+///
+/// `ctx_plain`: the text before `base` is known to be ASCII without `:`,
+/// `=` or backslashes (it was checked with the last quiet piece).
+fn quiet(text: &[u8], base: usize, ctx_plain: bool) -> bool {
     use super::detectors::{is_site_word_byte, word_may_hold_secret, MIN_WORD_SECRET};
-    if !text.is_ascii() || memchr::memchr3(b':', b'=', b'\\', text).is_some() {
+    let check = if ctx_plain {
+        text.get(base..).unwrap_or(&[])
+    } else {
+        text
+    };
+    if !check.is_ascii() || memchr::memchr3(b':', b'=', b'\\', check).is_some() {
         return false;
     }
     let mut start = base;
@@ -271,7 +282,7 @@ impl TextWindow {
         let mut text = std::mem::take(&mut self.ctx);
         text.push_str(&self.pending);
         let base = text.len() - self.pending.len();
-        if !last && !self.forced && quiet(text.as_bytes(), base) {
+        if !last && !self.forced && quiet(text.as_bytes(), base, self.ctx_plain) {
             if let Some(h) = r.hold_without_findings(mask, text.as_bytes()) {
                 #[cfg(test)]
                 let twin = {
@@ -289,7 +300,14 @@ impl TextWindow {
                 self.release_quiet(r, text, base, h, out);
                 #[cfg(test)]
                 {
-                    let (w, o) = twin;
+                    let (mut w, o) = twin;
+                    // A cache flag of the quiet path: checked, then set alike.
+                    assert!(
+                        !self.ctx_plain
+                            || (self.ctx.is_ascii() && !self.ctx.contains([':', '=', '\\'])),
+                        "ctx_plain"
+                    );
+                    w.ctx_plain = self.ctx_plain;
                     assert_eq!(out.get(from..), Some(o.as_str()), "quiet release");
                     assert_eq!(*self, w, "quiet release state");
                 }
@@ -311,6 +329,7 @@ impl TextWindow {
     ) {
         let mut cut = floor_boundary(&text, h).max(base);
         self.forced = false;
+        self.ctx_plain = true;
         if text.len() - cut > r.window {
             cut = floor_boundary(&text, text.len() - r.window / 2).max(cut);
             self.forced = true;
@@ -382,6 +401,7 @@ impl TextWindow {
         self.ctx = text;
         self.carry = carry;
         self.forced = forced;
+        self.ctx_plain = false;
         if last {
             self.pending.clear();
         }
