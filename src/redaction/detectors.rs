@@ -139,6 +139,10 @@ const fn class_table() -> [u8; 256] {
 
 static CLASS: [u8; 256] = class_table();
 
+thread_local! {
+    static SITES: std::cell::RefCell<Sites> = std::cell::RefCell::new(Sites::default());
+}
+
 static PEM_BEGIN: std::sync::LazyLock<memmem::FinderRev<'static>> =
     std::sync::LazyLock::new(|| memmem::FinderRev::new(b"-----BEGIN "));
 static DASHES: std::sync::LazyLock<memmem::Finder<'static>> =
@@ -200,9 +204,21 @@ impl Sites {
     /// moves the word tracking, which its eight classes give as a bit mask
     /// without a branch per byte. Other chunks take the byte loop. Same
     /// result as [`Sites::of_bytewise`] (a test compares them).
+    #[cfg(test)]
     fn of(t: &[u8]) -> Self {
-        const LO: u64 = 0x0101_0101_0101_0101;
         let mut s = Sites::default();
+        s.fill(t);
+        s
+    }
+
+    /// [`Sites::of`] into this value's buffers (kept across calls).
+    fn fill(&mut self, t: &[u8]) {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        let s = self;
+        s.digit_starts.clear();
+        s.words.clear();
+        s.seps.clear();
+        s.at_sign = false;
         let mut prev_digit = false;
         let mut word_start: Option<usize> = None;
         let mut chunks = t.chunks_exact(8);
@@ -246,7 +262,6 @@ impl Sites {
             s.step(i + k, b, &mut prev_digit, &mut word_start);
         }
         s.end_word(t.len(), word_start);
-        s
     }
 
     /// One byte of the pass, at offset `i`.
@@ -467,10 +482,17 @@ impl Detectors {
         }
         let t = text.as_bytes();
         let on = |e: u8| mask & (1u64 << e) != 0;
-        let sites = Sites::of(t);
-        if !sites.is_empty() {
-            self.find_builtin(t, &sites, &on, &mut out);
-        }
+        // The sites' buffers are kept per thread: a stream scans once per
+        // piece, and three fresh vectors per scan were a large part of it.
+        SITES.with(|cell| {
+            let mut fresh = Sites::default();
+            let mut kept = cell.try_borrow_mut().ok();
+            let sites = kept.as_deref_mut().unwrap_or(&mut fresh);
+            sites.fill(t);
+            if !sites.is_empty() {
+                self.find_builtin(t, sites, &on, &mut out);
+            }
+        });
         for (id, re) in &self.custom {
             if on(*id) {
                 for m in re.find_iter(text) {
