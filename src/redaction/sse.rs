@@ -1057,7 +1057,16 @@ impl SseState {
             let tool_index = |k: usize, t: usize| facts.tool_index(k, t);
             let mut touched: Vec<Key> = Vec::new();
             let r = rewrite(data, opts, &mut |path, s| {
-                let k = path.get(1).and_then(seg_index)?;
+                let Some(k) = path.get(1).and_then(seg_index) else {
+                    // Top-level keys and scalars (the envelope) are kept;
+                    // strings nested under another top-level key are not
+                    // chunk text: redacted whole.
+                    return if path.len() <= 1 {
+                        None
+                    } else {
+                        redact_whole(s, counts)
+                    };
+                };
                 if path.first().and_then(seg_key) != Some("choices") {
                     return redact_whole(s, counts);
                 }

@@ -1471,3 +1471,30 @@ fn quiet_pieces_release_exactly_what_a_full_scan_releases() {
         }
     }
 }
+
+/// Strings nested under a top-level key of a chat chunk that is not
+/// `choices` are redacted whole (the envelope's own scalars are kept), on
+/// the light path and the `Value` path alike.
+#[test]
+fn strings_under_unknown_top_level_keys_of_a_chat_chunk_are_redacted() {
+    let r = default_redactor();
+    let body = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi \"}}],\"x\":{\"y\":\"mail john@example.com\"}}\n\n";
+    for observed in [false, true] {
+        let mut w = r.stream(all(&r), StreamKind::Sse);
+        let mut c = Counts::default();
+        let mut out = if observed {
+            w.push_observed(body.as_bytes(), &mut c, &mut |_| {})
+        } else {
+            w.push(body.as_bytes(), &mut c)
+        };
+        out.extend(w.finish(&mut c));
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("john@example.com"), "{out}");
+        assert!(
+            out.contains(r#""x":{"y":"mail [REDACTED:EMAIL]"}"#),
+            "{out}"
+        );
+        assert!(out.contains(r#""id":"c""#), "{out}");
+        assert_eq!(c.get("EMAIL"), 1);
+    }
+}
