@@ -112,13 +112,7 @@ def test_max_tokens_over_the_cap_is_bad_request(stack):
 # stream cap on.
 @pytest.fixture(scope="module")
 def strict(run_dir, minter):
-    cfg = harness.plugin_config(harness.demo_yaml())
-    cfg["rate_limit"]["policies"].append(
-        {"name": "chat_burst", "key": ["subject"], "routes": ["chat"], "capacity": 2,
-         "refill": {"tokens": 1, "per_s": 3600}})
-    cfg["rate_limit"]["cap_streams"] = True
-    cfg["screening"]["max_body_bytes"] = 4096
-    s = harness.start_stack(run_dir / "openai-strict", minter, plugin=cfg)
+    s = harness.strict_sdk_stack(run_dir / "openai-strict", minter, "chat")
     yield s
     s.stop()
 
