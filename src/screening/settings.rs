@@ -229,7 +229,7 @@ pub struct ModelCategories {
 
 /// Built-in (block, monitor) thresholds of the category heads, in the order
 /// override, leak, jailbreak.
-pub const CATEGORY_DEFAULTS: [(f32, f32); 3] = [(0.75, 0.65), (0.55, 0.45), (0.5, 0.4)];
+pub const CATEGORY_DEFAULTS: [(f32, f32); 3] = [(0.7, 0.6), (0.45, 0.35), (0.45, 0.35)];
 
 impl Default for ModelCategories {
     fn default() -> Self {
