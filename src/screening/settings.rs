@@ -229,7 +229,7 @@ pub struct ModelCategories {
 
 /// Built-in (block, monitor) thresholds of the category heads, in the order
 /// override, leak, jailbreak.
-pub const CATEGORY_DEFAULTS: [(f32, f32); 3] = [(0.75, 0.65), (0.55, 0.45), (0.5, 0.4)];
+pub const CATEGORY_DEFAULTS: [(f32, f32); 3] = [(0.7, 0.6), (0.45, 0.35), (0.45, 0.35)];
 
 impl Default for ModelCategories {
     fn default() -> Self {
@@ -297,6 +297,11 @@ pub struct ScreeningSettings {
     /// <long text>") as indirect text, like a tool result: the model's verdict
     /// on it follows `model.indirect_action`. Rules read the whole message.
     pub pasted_documents: bool,
+    /// Judge an attack quoted for analysis ("Is this a prompt injection?
+    /// '<attack>'", "Classify as safe or unsafe: \"<attack>\"") as indirect
+    /// text: hits only the quotes hold follow `model.indirect_action`
+    /// (monitor by default). The text outside the quotes is judged as usual.
+    pub quoted_analysis: bool,
 }
 
 impl Default for ScreeningSettings {
@@ -330,6 +335,7 @@ impl Default for ScreeningSettings {
             model: ModelSettings::default(),
             system_action: Action::Block,
             pasted_documents: true,
+            quoted_analysis: true,
         }
     }
 }

@@ -274,6 +274,7 @@ fn run() -> Result<String, String> {
     let mut verbose = false;
     let mut model_path: Option<PathBuf> = None;
     let mut category_thresholds: Option<[f32; 3]> = None;
+    let mut injection_threshold: Option<f32> = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -284,17 +285,21 @@ fn run() -> Result<String, String> {
             // thresholds `tollgate-train-screening` derived for it.
             "--category-thresholds" => {
                 let v = args.next().unwrap_or_default();
-                let t: Vec<f32> = v.split(',').filter_map(|x| x.parse().ok()).collect();
+                let mut t: Vec<f32> = v.split(',').filter_map(|x| x.parse().ok()).collect();
+                // Four numbers: the `injection` head's block threshold first.
+                if t.len() == 4 {
+                    injection_threshold = Some(t.remove(0));
+                }
                 if t.len() != 3 {
                     return Err(format!(
-                        "--category-thresholds wants three numbers, got {v}"
+                        "--category-thresholds wants three (or four) numbers, got {v}"
                     ));
                 }
                 category_thresholds = Some([t[0], t[1], t[2]]);
             }
             "--help" | "-h" => {
                 return Ok(
-                    "usage: tollgate-eval-screening [DATA_DIR] [--model FILE] [--category-thresholds O,L,J] [--verbose]\n"
+                    "usage: tollgate-eval-screening [DATA_DIR] [--model FILE] [--category-thresholds [I,]O,L,J] [--verbose]\n"
                         .to_string(),
                 );
             }
@@ -302,6 +307,10 @@ fn run() -> Result<String, String> {
         }
     }
     let mut settings = ScreeningSettings::default();
+    if let Some(i) = injection_threshold {
+        settings.model.block_threshold = i;
+        settings.model.monitor_threshold = (i - 0.3).max(0.0);
+    }
     if let Some([o, l, j]) = category_thresholds {
         let head = |b: f32| tollgate::screening::settings::HeadThresholds {
             block_threshold: Some(b),
@@ -366,6 +375,9 @@ fn run() -> Result<String, String> {
     // Our two unseen sets per (set, label, kind): (items, blocked, flagged).
     let mut kinds: std::collections::BTreeMap<(&str, &str, &str), (usize, usize, usize)> =
         Default::default();
+    // Our two unseen sets: benign items blocked, counted per rule id (which
+    // detector or model head over-fires; no item is shown).
+    let mut benign_by_rule: std::collections::BTreeMap<(&str, String), usize> = Default::default();
     for (name, cases) in &sources {
         let mut t = Tally::default();
         for case in cases {
@@ -377,6 +389,7 @@ fn run() -> Result<String, String> {
             let set = match name.as_str() {
                 "fixtures/paraphrase.jsonl" => Some("paraphrase"),
                 "fixtures/heldout.jsonl" => Some("heldout"),
+                "fixtures/heldout2.jsonl" => Some("heldout2"),
                 _ => None,
             };
             if let Some(set) = set {
@@ -387,7 +400,14 @@ fn run() -> Result<String, String> {
                 let e = kinds.entry((set, label, case.kind.as_str())).or_default();
                 e.0 += 1;
                 match &outcome {
-                    ScreenOutcome::Block { .. } => e.1 += 1,
+                    ScreenOutcome::Block { hit, .. } => {
+                        e.1 += 1;
+                        if case.label == Label::Benign {
+                            *benign_by_rule
+                                .entry((set, hit.rule_id.clone()))
+                                .or_default() += 1;
+                        }
+                    }
                     ScreenOutcome::Pass { flagged, .. } if !flagged.is_empty() => e.2 += 1,
                     _ => {}
                 }
@@ -489,6 +509,11 @@ fn run() -> Result<String, String> {
             "our held-out set per kind (written blind while the third round was trained; \
              never trained or tuned on; `indirect` items default to monitor)",
         ),
+        (
+            "heldout2",
+            "our second held-out set per kind (written blind on 2026-11-30; never trained on; \
+             spent: now a development set, see HELDOUT2.md)",
+        ),
     ] {
         let _ = writeln!(out, "\n{title}");
         for ((_, label, kind), (n, b, f)) in kinds.range((set, "", "")..(set, "~", "")) {
@@ -497,6 +522,13 @@ fn run() -> Result<String, String> {
                 "  {label:<7} {kind:<14} {b:>3}/{n:<3} blocked {:>7}  {f:>3} more flagged",
                 pct(*b, *n)
             );
+        }
+        let by_rule: Vec<String> = benign_by_rule
+            .range((set, String::new())..(set, "~".to_string()))
+            .map(|((_, rule), n)| format!("{rule} {n}"))
+            .collect();
+        if !by_rule.is_empty() {
+            let _ = writeln!(out, "  benign blocked by: {}", by_rule.join(", "));
         }
     }
     let elapsed = started.elapsed();

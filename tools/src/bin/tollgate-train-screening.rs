@@ -30,6 +30,8 @@ mod screening_gen;
 mod screening_gen2;
 #[path = "../screening_gen3.rs"]
 mod screening_gen3;
+#[path = "../screening_gen4.rs"]
+mod screening_gen4;
 use screening_gen::Rng;
 
 const SEED: u64 = 0x7011_6A7E_5EED_0012;
@@ -92,6 +94,14 @@ fn kind_cat(kind: &str) -> usize {
     }
 }
 
+/// The `train/` benign kinds built to look like attacks (hard negatives).
+fn is_hard_kind(kind: &str) -> bool {
+    matches!(
+        kind,
+        "persona_benign" | "roleplay_benign" | "security_discussion" | "instruction_trigger_word"
+    )
+}
+
 /// Category head for one of our generated groups.
 fn group_cat(group: &str) -> usize {
     if group.contains("persona") {
@@ -133,7 +143,13 @@ fn item(raw: &str, attack: bool, cat: usize, weight: f32) -> Item {
     }
 }
 
-fn load(dir: &Path, cse: Cse, suffix_weight: f32, items: &mut Vec<Item>) -> Result<(), String> {
+fn load(
+    dir: &Path,
+    cse: Cse,
+    suffix_weight: f32,
+    hard_weight: f32,
+    items: &mut Vec<Item>,
+) -> Result<(), String> {
     for file in ["attacks.jsonl", "benign.jsonl"] {
         let path = dir.join(file);
         let text =
@@ -169,6 +185,11 @@ fn load(dir: &Path, cse: Cse, suffix_weight: f32, items: &mut Vec<Item>) -> Resu
             // test data) would then score 1.0. Left out.
             if kind == "injection_repeated_token_attack" {
                 weight = 0.0;
+            }
+            // Benign prompts built to look like attacks (personas, role
+            // play, security talk, trigger words) count more.
+            if !attack && is_hard_kind(&kind) {
+                weight = hard_weight;
             }
             items.push(item(&t, attack, kind_cat(&kind), weight));
         }
@@ -260,6 +281,57 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
         screening_gen3::foreign_persona3,
         800,
     ),
+    (
+        "attack/own_persona_casual",
+        true,
+        screening_gen4::casual_persona,
+        1000,
+    ),
+    (
+        "attack/own_override_casual",
+        true,
+        screening_gen4::casual_override,
+        800,
+    ),
+    (
+        "attack/own_leak_casual",
+        true,
+        screening_gen4::casual_leak,
+        500,
+    ),
+    (
+        "attack/own_override_memo",
+        true,
+        screening_gen4::memo_override,
+        600,
+    ),
+    ("attack/own_leak_memo", true, screening_gen4::memo_leak, 300),
+    (
+        "attack/own_persona_story",
+        true,
+        screening_gen4::story_attack,
+        800,
+    ),
+    ("attack/own_chat", true, screening_gen4::chat_attack, 1000),
+    ("attack/own_code", true, screening_gen4::code_attack, 500),
+    (
+        "attack/own_foreign_formal",
+        true,
+        screening_gen4::foreign_formal_attack,
+        600,
+    ),
+    (
+        "attack/own_persona_markdown",
+        true,
+        screening_gen4::markdown_attack,
+        800,
+    ),
+    (
+        "attack/own_foreign_casual",
+        true,
+        screening_gen4::foreign_casual_attack,
+        1000,
+    ),
     ("benign/own_trigger", false, screening_gen::benign, 600),
     (
         "benign/own_trigger2",
@@ -322,6 +394,40 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
         1500,
     ),
     (
+        "benign/own_casual",
+        false,
+        screening_gen4::casual_benign,
+        1500,
+    ),
+    ("benign/own_memo", false, screening_gen4::memo_benign, 800),
+    ("benign/own_story", false, screening_gen4::story_benign, 600),
+    ("benign/own_chat", false, screening_gen4::chat_benign, 1000),
+    ("benign/own_code", false, screening_gen4::code_benign, 500),
+    (
+        "benign/own_foreign_formal",
+        false,
+        screening_gen4::foreign_formal_benign,
+        500,
+    ),
+    (
+        "benign/own_security",
+        false,
+        screening_gen4::security_benign,
+        800,
+    ),
+    (
+        "benign/own_markdown",
+        false,
+        screening_gen4::markdown_benign,
+        800,
+    ),
+    (
+        "benign/own_foreign_casual",
+        false,
+        screening_gen4::foreign_casual_benign,
+        800,
+    ),
+    (
         "benign/own_repetitive",
         false,
         screening_gen2::benign_repetitive,
@@ -329,12 +435,41 @@ const GENERATED: &[(&str, bool, Gen, usize)] = &[
     ),
 ];
 
+/// The fifth round's groups (`screening_gen4.rs`).
+const ROUND5: &[&str] = &[
+    "attack/own_persona_casual",
+    "attack/own_override_casual",
+    "attack/own_leak_casual",
+    "attack/own_override_memo",
+    "attack/own_leak_memo",
+    "attack/own_persona_story",
+    "attack/own_chat",
+    "attack/own_code",
+    "attack/own_persona_markdown",
+    "attack/own_foreign_casual",
+    "benign/own_casual",
+    "benign/own_memo",
+    "benign/own_story",
+    "benign/own_chat",
+    "benign/own_code",
+    "benign/own_security",
+    "benign/own_markdown",
+    "benign/own_foreign_casual",
+    "attack/own_foreign_formal",
+    "benign/own_foreign_formal",
+];
+
 /// Generates our own items; returns (group, text, attack) for the report.
-fn generated(items: &mut Vec<Item>) -> Vec<(String, String, bool)> {
+fn generated(items: &mut Vec<Item>, round5: bool) -> Vec<(String, String, bool)> {
     let mut rng = Rng::new(SEED ^ 0xA5A5);
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for &(group, attack, gen, n) in GENERATED {
+        // `--skip-round5`: without the fifth round's groups (the other
+        // groups draw the same items, so this rebuilds the fourth round's data).
+        if !round5 && ROUND5.contains(&group) {
+            continue;
+        }
         for _ in 0..n {
             let t = gen(&mut rng);
             if seen.insert(t.clone()) {
@@ -405,7 +540,7 @@ fn train(items: &[Item], k: &Knobs, head: usize) -> (Vec<f32>, f32) {
                 let cw = if it.attack {
                     pos_weight * it.weight
                 } else {
-                    1.0
+                    it.weight
                 };
                 let g = (p - y) * cw * lr;
                 let x = model::norm(fs.len());
@@ -462,7 +597,7 @@ fn main() -> ExitCode {
     if let Some(n) = arg("--dump").and_then(|v| v.parse::<usize>().ok()) {
         // Prints n generated items per group (to read what we train on).
         let mut scratch = Vec::new();
-        let own = generated(&mut scratch);
+        let own = generated(&mut scratch, true);
         for &(group, ..) in GENERATED {
             for (_, t, _) in own.iter().filter(|o| o.0 == group).take(n) {
                 println!("{group}\t{}", t.replace('\n', " / "));
@@ -471,17 +606,44 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let mut items = Vec::new();
-    if let Err(e) = load(&data, cse, knob("--suffix-weight", 0.2), &mut items) {
+    if let Err(e) = load(
+        &data,
+        cse,
+        knob("--suffix-weight", 0.2),
+        knob("--hard-weight", 2.0),
+        &mut items,
+    ) {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;
     }
-    let own = generated(&mut items);
+    let own = generated(&mut items, !args.iter().any(|a| a == "--skip-round5"));
     let knobs = Knobs {
         max_pos_weight: knob("--max-pos-weight", 1.5),
         l2: knob("--l2", 1e-3),
         epochs: knob("--epochs", EPOCHS as f32) as usize,
     };
-    let heads: Vec<(Vec<f32>, f32)> = (0..NHEADS).map(|h| train(&items, &knobs, h)).collect();
+    let mut heads: Vec<(Vec<f32>, f32)> = (0..NHEADS).map(|h| train(&items, &knobs, h)).collect();
+    // Hard-negative mining: benign training items that the first model
+    // scores at or above `--mine` on any head count `--mine-weight` times
+    // as much in a second training from scratch.
+    let mine = knob("--mine", 0.3);
+    if mine <= 1.0 {
+        let mine_weight = knob("--mine-weight", 3.0);
+        let mut mined = 0usize;
+        for it in items.iter_mut().filter(|it| !it.attack && !it.holdout) {
+            let hot = heads.iter().any(|(w, b)| {
+                it.windows
+                    .iter()
+                    .any(|fs| model::sigmoid(b + dot(w, fs)) >= mine)
+            });
+            if hot {
+                it.weight *= mine_weight;
+                mined += 1;
+            }
+        }
+        eprintln!("hard-negative mining: {mined} benign training items at or above {mine}");
+        heads = (0..NHEADS).map(|h| train(&items, &knobs, h)).collect();
+    }
     let bytes = quantize(&heads);
     let Ok(m) = Model::load(&bytes, "trained") else {
         eprintln!("error: the trained artefact does not load");
@@ -517,13 +679,7 @@ fn report(data: &Path, m: &Model, own: &[(String, String, bool)]) {
             let t = s("text");
             if fnv(&t).is_multiple_of(10) {
                 let kind = s("kind");
-                let hard = matches!(
-                    kind.as_str(),
-                    "persona_benign"
-                        | "roleplay_benign"
-                        | "security_discussion"
-                        | "instruction_trigger_word"
-                );
+                let hard = is_hard_kind(&kind);
                 // The machine-translated CyberSecEval items: non-English coverage.
                 let group = if s("source").contains("multilingual_machine_translated") {
                     format!("{}/cse_machine_translated (all kinds)", s("label"))
@@ -547,8 +703,10 @@ fn report(data: &Path, m: &Model, own: &[(String, String, bool)]) {
     let mut groups: std::collections::BTreeMap<String, (usize, [usize; 3])> = Default::default();
     let mut hard = (0usize, [0usize; 3]);
     let mut benign_heads: Vec<Vec<f32>> = vec![Vec::new(); NHEADS];
+    let mut all_scores: Vec<(String, bool, [f32; NHEADS])> = Vec::new();
     for (g, t, attack, is_hard) in &raw {
         let sc = m.scores(&model::model_text(t));
+        all_scores.push((g.clone(), *attack, sc.0));
         let s = sc.max();
         if !attack {
             for (h, v) in benign_heads.iter_mut().enumerate() {
@@ -588,7 +746,34 @@ fn report(data: &Path, m: &Model, own: &[(String, String, bool)]) {
         let top: Vec<String> = v.iter().take(5).map(|s| format!("{s:.3}")).collect();
         println!("  {:<10} {}", HEADS[h], top.join(" "));
     }
-    calibration(m, held_max);
+    let th = calibration(m, held_max);
+    // The model alone with every head at its rule threshold: what it would
+    // block of the held-out split (train/ groups only; ours are in-template).
+    println!("held-out split, model alone at the rule thresholds (train/ groups):");
+    let mut at_th: std::collections::BTreeMap<&str, (usize, usize)> = Default::default();
+    for (g, _, sc) in all_scores.iter().filter(|s| !s.0.ends_with("(ours)")) {
+        let e = at_th.entry(g.as_str()).or_default();
+        e.0 += 1;
+        if (0..NHEADS).any(|h| sc[h] >= th[h]) {
+            e.1 += 1;
+        }
+    }
+    for (g, (n, b)) in &at_th {
+        if *b > 0 || g.starts_with("attack/") {
+            println!("  {g:<48} {b:>5} / {n}");
+        }
+    }
+    let sum = |attack: bool| {
+        all_scores
+            .iter()
+            .filter(|s| s.1 == attack && !s.0.ends_with("(ours)"))
+            .fold((0, 0), |(n, b), s| {
+                (n + 1, b + usize::from((0..NHEADS).any(|h| s.2[h] >= th[h])))
+            })
+    };
+    let (na, ba) = sum(true);
+    let (nb, bb) = sum(false);
+    println!("  train/ attacks (weak labels) {ba} / {na}; train/ benign {bb} / {nb}");
 }
 
 /// The written threshold rule (docs/screening.md): the lowest 0.05 step
@@ -601,11 +786,11 @@ fn rule_threshold(highest_benign: f32) -> f32 {
 /// Our calibration set (`tools/data/screening_calibration.jsonl`): prompts
 /// we wrote by hand, apart from the generator, never trained on; used with
 /// the held-out split to choose thresholds.
-fn calibration(m: &Model, held_max: [f32; NHEADS]) {
+fn calibration(m: &Model, held_max: [f32; NHEADS]) -> [f32; NHEADS] {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/screening_calibration.jsonl");
     let Ok(text) = std::fs::read_to_string(&path) else {
         println!("calibration set {} not found", path.display());
-        return;
+        return [0.8, 0.75, 0.55, 0.5];
     };
     let mut benign: Vec<Vec<f32>> = vec![Vec::new(); NHEADS];
     let mut attacks: Vec<[f32; NHEADS]> = Vec::new();
@@ -647,18 +832,37 @@ fn calibration(m: &Model, held_max: [f32; NHEADS]) {
             at(0.8)
         );
     }
-    let rule: Vec<String> = (1..NHEADS)
+    let th: Vec<f32> = (0..NHEADS)
         .map(|h| {
             let top = benign[h].first().copied().unwrap_or(0.0).max(held_max[h]);
-            format!("{} {:.2}", HEADS[h], rule_threshold(top))
+            // The `injection` head stays at 0.8 while every benign score is
+            // below it; otherwise it follows the category rule.
+            if h == 0 && top < 0.8 {
+                0.8
+            } else {
+                rule_threshold(top)
+            }
         })
         .collect();
+    let rule: Vec<String> = (0..NHEADS)
+        .map(|h| format!("{} {:.2}", HEADS[h], th[h]))
+        .collect();
     println!(
-        "  category block thresholds by the rule (highest held-out or calibration benign, next 0.05 step, + 0.05): {}",
+        "  block thresholds by the rule (highest held-out or calibration benign, next 0.05 step, + 0.05; injection 0.8 while every benign score is below it): {}",
         rule.join(", ")
+    );
+    let csv: Vec<String> = th.iter().map(|t| format!("{t:.2}")).collect();
+    println!(
+        "  for tollgate-eval-screening: --category-thresholds {}",
+        csv.join(",")
     );
     worst.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (s, t) in worst.iter().take(5) {
         println!("  benign {s:.3}  {t}");
     }
+    let mut out = [0f32; NHEADS];
+    for (o, t) in out.iter_mut().zip(&th) {
+        *o = *t;
+    }
+    out
 }
