@@ -634,6 +634,46 @@ fn a_capped_stream_ends_with_an_sse_error_once_it_passes_its_reservation() {
     assert_eq!(stream.denied, Some("token_budget_exceeded"));
 }
 
+/// An upstream that sends the whole answer in one chunk (or a fast one whose
+/// events Envoy coalesces): the cut comes at the event that passed the
+/// reservation, and the upstream's `[DONE]` never precedes the error event
+/// (the OpenAI SDK stops reading at `[DONE]`).
+#[test]
+fn a_capped_stream_is_cut_inside_a_chunk_that_holds_the_rest_of_the_answer() {
+    let config = config(
+        r#", "rate_limit": {"cap_streams": true, "policies": [{"name": "tokens", "kind": "llm_tokens",
+              "key": ["subject"], "capacity": 10000, "refill": {"tokens": 1, "per_s": 3600}}]}"#,
+    );
+    let store = MemoryStore::new();
+    let mut w = Worker::new(&config);
+    let body = serde_json::json!({"model": "m", "max_tokens": 5, "stream": true,
+        "messages": [{"role": "user", "content": "hi"}]})
+    .to_string();
+    let (mut stream, _) = chat(&config, &mut w, &store, &body);
+    let headers = vec![("content-type".to_string(), "text/event-stream".to_string())];
+    resp::on_response_headers(&config, &mut stream, &headers);
+    let mut answer = String::new();
+    for _ in 0..50 {
+        let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": "word "}}]});
+        answer.push_str(&format!("data: {ev}\n\n"));
+    }
+    answer.push_str("data: [DONE]\n\n");
+    let BodyStep::Replace(out) =
+        resp::on_response_body(&config, &mut stream, answer.as_bytes(), true)
+    else {
+        panic!("expected the cut stream")
+    };
+    let text = String::from_utf8(out).unwrap();
+    let error = text.find("token_budget_exceeded").expect("the error event");
+    assert_eq!(text.find("[DONE]").map(|d| d > error), Some(true), "{text}");
+    // 5 tokens of output allowed, "word " is ~2 tokens: a few events, not 50.
+    let forwarded = text.matches("word ").count();
+    assert!(
+        (1..=4).contains(&forwarded),
+        "{forwarded} events forwarded: {text}"
+    );
+}
+
 #[test]
 fn prompts_are_redacted_before_the_upstream_when_configured() {
     let config = config(r#", "screening": {}, "redaction": {"redact_requests": true}"#);

@@ -586,6 +586,9 @@ fn body_step(
             .window
             .as_ref()
             .is_some_and(StreamRedactor::parses_events);
+    // The stream cap's count before this chunk: if the chunk passes the
+    // allowance, the output is cut where it did (`StreamMeter::sse_cut`).
+    let cap_before = state.meter.as_ref().and_then(|m| m.cap.clone());
     if let Some(meter) = state.meter.as_mut() {
         match state.kind {
             BodyKind::Sse if shared_parse => {}
@@ -643,6 +646,11 @@ fn body_step(
         let BodyStep::Replace(mut out) = step else {
             return step;
         };
+        // Nothing past the event that passed the allowance, and never the
+        // upstream's `[DONE]` before the error event.
+        if let Some(before) = &cap_before {
+            out.truncate(before.sse_cut(&out));
+        }
         out.extend(
             Denial::stream_budget_exceeded()
                 .shaped(stream.error_shape)

@@ -134,3 +134,19 @@ def test_an_oversized_body_is_413(strict):
         ask(c, "x" * 10_000)
     assert err.value.status_code == 413
     assert err.value.code == "request_too_large", err.value.body
+
+
+def test_a_stream_past_its_reservation_ends_with_an_error_the_sdk_raises(strict):
+    c = client(strict, strict.mint(alg="HS256", sub=f"cap-{marker()[:8]}"))
+    seen = []
+    with pytest.raises(openai.APIError) as err:
+        # max_tokens 4 reserves 4 output tokens; the mock answers far more.
+        for chunk in ask(c, "a rather long answer " * 12, max_tokens=4, stream=True,
+                         extra_headers={"x-mock-chunk-chars": "8", "x-mock-ignore-max-tokens": "1"}):
+            if chunk.choices and chunk.choices[0].delta.content:
+                seen.append(chunk.choices[0].delta.content)
+    # The cut comes at the event that passed the 4-token reservation, even though
+    # the mock's events may arrive coalesced in one chunk with its [DONE].
+    assert seen, "some text should have streamed before the cap"
+    assert len("".join(seen)) <= 24, seen
+    assert err.value.code == "token_budget_exceeded", err.value.body
