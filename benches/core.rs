@@ -696,6 +696,33 @@ fn bench_redaction(b: &mut Bench) {
         },
     );
 
+    // `make bench`'s `sse` body: ~16 KiB of chat chunks carrying 24-character
+    // pieces, one in eight a PII value, as Envoy hands it over (one push).
+    // Per byte, to compare with `redact_json 64 KiB PII-dense`.
+    let mut body = Vec::new();
+    let mut k = 0;
+    while body.len() < 16 * 1024 {
+        let piece = if k % 8 == 0 {
+            format!("{} ", pii_value(&mut rng, k / 8))
+        } else {
+            format!("{} ", benign_text(&mut rng, 24))
+        };
+        body.extend(sse_event(&piece));
+        k += 1;
+    }
+    body.extend_from_slice(b"data: [DONE]\n\n");
+    b.run(
+        "stream SSE 16 KiB answer in one push",
+        Some(body.len()),
+        &format!("{k} events of 24-char pieces, 1 in 8 with PII (make bench's sse body)"),
+        || {
+            let mut stream = r.stream(profile, StreamKind::Sse);
+            let mut counts = Counts::default();
+            let n = stream.push(black_box(&body), &mut counts).len();
+            n + stream.finish(&mut counts).len()
+        },
+    );
+
     // Streaming: one long-lived redactor, one small delta event per push;
     // every eighth event carries a PII value, whole inside that event.
     let events: Vec<Vec<u8>> = (0..64)

@@ -157,7 +157,12 @@ fn through_headers(
     );
     machine::dispatched(stream, 7);
     let mut read = |_: usize| BODY.to_vec();
-    machine::rate_limit_response(config, &mut w.env(), stream, 7, status, reply, &mut read).unwrap()
+    let answer = machine::GrpcAnswer {
+        status,
+        status_message: None,
+        message: reply,
+    };
+    machine::rate_limit_response(config, &mut w.env(), stream, 7, answer, &mut read).unwrap()
 }
 
 #[test]
@@ -201,8 +206,10 @@ fn a_request_waits_for_the_service_then_reads_its_body_and_settles_the_budget() 
         &mut w.env(),
         &mut stream,
         8,
-        0,
-        Some(&ok),
+        machine::GrpcAnswer {
+            message: Some(&ok),
+            ..Default::default()
+        },
         &mut read,
     )
     .unwrap();
@@ -303,8 +310,10 @@ fn a_body_that_arrives_during_the_call_is_held_then_read() {
         &mut w.env(),
         &mut stream,
         3,
-        0,
-        Some(&ok),
+        machine::GrpcAnswer {
+            message: Some(&ok),
+            ..Default::default()
+        },
         &mut read,
     )
     .unwrap();
@@ -328,8 +337,7 @@ fn a_stale_token_is_not_this_stream_s_answer() {
         &mut w.env(),
         &mut stream,
         4,
-        0,
-        None,
+        machine::GrpcAnswer::default(),
         &mut read
     )
     .is_none());
@@ -381,8 +389,9 @@ fn an_undispatchable_call_is_answered_as_unavailable() {
     );
 }
 
-#[test]
-fn a_failure_after_the_timeout_is_recorded_as_a_timeout() {
+/// A closed-mode check whose call failed `waited_ms` after it was sent
+/// (the timeout is 20 ms): the audit line's `global_failed`.
+fn failure_recorded_as(waited_ms: u64, status_message: Option<&str>) -> String {
     let config = config("closed", false);
     let mut w = Worker::new(&config);
     let mut stream = StreamState::default();
@@ -390,19 +399,46 @@ fn a_failure_after_the_timeout_is_recorded_as_a_timeout() {
     let step = machine::request_headers(&config, &mut w.env(), &head(&h), &mut stream);
     call_of(&step);
     machine::dispatched(&mut stream, 5);
-    // Envoy ends a timed-out call as UNAVAILABLE; 20 ms (the timeout) later.
     let mut later = Env {
-        now_ms: NOW_MS + 20,
+        now_ms: NOW_MS + waited_ms,
         ..w.env()
     };
     let mut read = |_: usize| Vec::new();
-    let step =
-        machine::rate_limit_response(&config, &mut later, &mut stream, 5, 14, None, &mut read)
-            .unwrap();
+    // Envoy ends a timed-out call, like a refused one, as UNAVAILABLE.
+    let answer = machine::GrpcAnswer {
+        status: 14,
+        status_message,
+        message: None,
+    };
+    let step = machine::rate_limit_response(&config, &mut later, &mut stream, 5, answer, &mut read)
+        .unwrap();
     assert!(matches!(step, Step::Deny(_)), "{step:?}");
     let line = pipeline::on_log(&config, &mut w.env(), &mut stream, Some(503)).unwrap();
     let audit: serde_json::Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(audit["rate_limit"]["global_failed"], "timeout");
+    audit["rate_limit"]["global_failed"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_failure_after_the_timeout_is_recorded_as_a_timeout() {
+    assert_eq!(failure_recorded_as(20, None), "timeout");
+    assert_eq!(failure_recorded_as(3, None), "grpc_status");
+}
+
+/// Envoy's timer can fire early by the wall clock (its event loop schedules
+/// from the time it woke up), so the time waited alone can misjudge a
+/// timeout; Envoy's status message says which failure it was.
+#[test]
+fn envoy_s_timeout_message_is_a_timeout_even_when_it_comes_early() {
+    let timeout = "upstream request timeout{response_timeout}";
+    let refused = "upstream connect error or disconnect/reset before headers. reset reason: \
+                   remote connection failure{upstream_reset_before_response_started\
+                   {remote_connection_failure|delayed_connect_error:_Connection_refused}}";
+    // 12 ms into a 20 ms timeout.
+    assert_eq!(failure_recorded_as(12, Some(timeout)), "timeout");
+    assert_eq!(failure_recorded_as(12, Some(refused)), "grpc_status");
 }
 
 /// A token with no `sub`, optionally carrying a `client_id` claim.

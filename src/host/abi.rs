@@ -41,6 +41,12 @@ extern "C" {
 
     fn proxy_set_tick_period_milliseconds(period: u32) -> u32;
 
+    fn proxy_get_status(
+        return_code: *mut u32,
+        return_message_data: *mut *mut u8,
+        return_message_size: *mut usize,
+    ) -> u32;
+
     fn proxy_get_buffer_bytes(
         buffer_type: BufferType,
         start: usize,
@@ -208,6 +214,23 @@ pub fn get_current_time() -> Result<SystemTime, Status> {
 pub fn set_tick_period(period: Duration) -> Result<(), Status> {
     // SAFETY: no pointers are passed.
     check(unsafe { proxy_set_tick_period_milliseconds(millis_u32(period)) })
+}
+
+/// The status message of the gRPC call whose callback is running (Envoy's
+/// reason for a failure), or `None`. Unlike the SDK's `get_grpc_status`, an
+/// unexpected status or a message that is not UTF-8 does not panic.
+pub fn grpc_status_message() -> Option<String> {
+    let mut return_code: u32 = 0;
+    let mut return_data: *mut u8 = null_mut();
+    let mut return_size: usize = 0;
+    // SAFETY: the out-pointers refer to live locals.
+    let code = unsafe { proxy_get_status(&mut return_code, &mut return_data, &mut return_size) };
+    if status(code) != Status::Ok {
+        return None;
+    }
+    // SAFETY: on Ok the host filled the out-parameters from our allocator.
+    let bytes = unsafe { take_host_buffer(return_data, return_size) }?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// Reads up to `max_size` bytes of a buffer from `start`; `Ok(None)` when the host has

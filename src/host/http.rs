@@ -259,10 +259,10 @@ fn read_request_body(n: usize) -> Vec<u8> {
 
 impl Context for Http {
     fn on_grpc_call_response(&mut self, token_id: u32, status_code: u32, response_size: usize) {
-        let message = if status_code == 0 {
-            buffer(BufferType::GrpcReceiveBuffer, response_size)
+        let (message, status_message) = if status_code == 0 {
+            (buffer(BufferType::GrpcReceiveBuffer, response_size), None)
         } else {
-            None
+            (None, hostcalls::grpc_status_message())
         };
         // The stream is paused while it waits: whatever goes on resumes it.
         self.event(Stage::RequestHeaders, true, |config, env, _, stream| {
@@ -271,8 +271,11 @@ impl Context for Http {
                 env,
                 stream,
                 token_id,
-                status_code,
-                message.as_deref(),
+                machine::GrpcAnswer {
+                    status: status_code,
+                    status_message: status_message.as_deref(),
+                    message: message.as_deref(),
+                },
                 &mut read_request_body,
             )
         });

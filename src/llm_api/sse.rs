@@ -21,15 +21,19 @@ pub fn parse_event(payload: &[u8]) -> Option<Value> {
 /// The lines of an SSE event as `(start, end of content, end including the
 /// terminator)`; `\n`, `\r\n` and `\r` all end a line.
 pub fn split_lines(event: &[u8]) -> Vec<(usize, usize, usize)> {
-    let mut v = Vec::new();
+    lines(event).collect()
+}
+
+/// [`split_lines`] as an iterator (nothing allocated).
+pub fn lines(event: &[u8]) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
     let mut s = 0;
-    while s < event.len() {
+    std::iter::from_fn(move || {
+        if s >= event.len() {
+            return None;
+        }
         let rest = event.get(s..).unwrap_or(&[]);
-        match memchr::memchr2(b'\n', b'\r', rest) {
-            None => {
-                v.push((s, event.len(), event.len()));
-                break;
-            }
+        let line = match memchr::memchr2(b'\n', b'\r', rest) {
+            None => (s, event.len(), event.len()),
             Some(r) => {
                 let e = s + r;
                 let te = if event.get(e) == Some(&b'\r') && event.get(e + 1) == Some(&b'\n') {
@@ -37,12 +41,12 @@ pub fn split_lines(event: &[u8]) -> Vec<(usize, usize, usize)> {
                 } else {
                     e + 1
                 };
-                v.push((s, e, te));
-                s = te;
+                (s, e, te)
             }
-        }
-    }
-    v
+        };
+        s = line.2;
+        Some(line)
+    })
 }
 
 /// The value of an SSE field line `name:value` (one leading space dropped);

@@ -364,16 +364,28 @@ pub fn rate_limit_unreachable(
     }
 }
 
-/// The rate-limit service answered the stream's call `token` (`grpc_status`
-/// 0 with the response message, or the failure status and nothing). `None`:
+/// What Envoy handed back for a gRPC call: its status, the status message
+/// (read only for a failure), and the response message (status 0).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GrpcAnswer<'a> {
+    /// The gRPC status (0 OK, 14 unavailable, ...).
+    pub status: u32,
+    /// Envoy's status message for a failure (`upstream request timeout`,
+    /// `upstream connect error ...`), when the host gave one.
+    pub status_message: Option<&'a str>,
+    /// The response message, without its gRPC frame (status 0).
+    pub message: Option<&'a [u8]>,
+}
+
+/// The rate-limit service answered the stream's call `token` (status 0 with
+/// the response message, or the failure status and its message). `None`:
 /// not this stream's call, and the shell does nothing.
 pub fn rate_limit_response(
     config: &Config,
     env: &mut Env<'_>,
     stream: &mut StreamState,
     token: u32,
-    grpc_status: u32,
-    message: Option<&[u8]>,
+    answer: GrpcAnswer<'_>,
     read_body: ReadBody<'_>,
 ) -> Option<Step> {
     let Phase::AwaitingRateLimit(wait) = &stream.phase else {
@@ -383,10 +395,10 @@ pub fn rate_limit_response(
         return None;
     }
     let wait = wait.clone();
-    let reply = match (grpc_status, message) {
+    let reply = match (answer.status, answer.message) {
         (0, Some(bytes)) => Reply::Message(bytes),
         (0, None) => Reply::Status(13),
-        (code, _) => Reply::Status(code),
+        (code, _) => crate::rate_limit::global::failure_reply(code, answer.status_message),
     };
     Some(rate_limit_answered(
         config, env, stream, wait, reply, read_body,

@@ -245,6 +245,53 @@ impl StreamMeter {
     pub fn exceeded(&self) -> bool {
         self.output_tokens() > self.allowance
     }
+
+    /// Where to cut `out`, the SSE bytes about to be forwarded when the
+    /// stream passed its allowance, counting on from this meter (its state
+    /// before `out`): the start of the first event that passes the
+    /// allowance, or of a `[DONE]` terminator, whichever comes first; else
+    /// the end of the last complete event. The cap's `error` event goes
+    /// there, so a client never reads more than the allowance from one chunk,
+    /// and never a terminator before the error (the OpenAI SDK stops reading
+    /// at `[DONE]` and would take a capped answer for a whole one).
+    pub fn sse_cut(&self, out: &[u8]) -> usize {
+        let mut meter = self.clone();
+        let mut start = 0usize;
+        while let Some(len) = event_len(out.get(start..).unwrap_or_default()) {
+            let event = out.get(start..start + len).unwrap_or_default();
+            let mut data: Vec<u8> = Vec::new();
+            for line in event.split(|&b| b == b'\n') {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if let Some(d) = line.strip_prefix(b"data:") {
+                    if !data.is_empty() {
+                        data.push(b'\n');
+                    }
+                    data.extend_from_slice(d.strip_prefix(b" ").unwrap_or(d));
+                }
+            }
+            if data.trim_ascii() == b"[DONE]" {
+                return start;
+            }
+            if let Some(v) = crate::llm_api::sse::parse_event(&data) {
+                if meter.observe_event(&v) {
+                    return start;
+                }
+            }
+            start += len;
+        }
+        start
+    }
+}
+
+/// The length of the complete SSE event at the start of `bytes`, through its
+/// blank line (`\n\n` or `\r\n\r\n`), or `None` when it is not complete.
+fn event_len(bytes: &[u8]) -> Option<usize> {
+    let lf = memchr::memmem::find(bytes, b"\n\n").map(|i| i + 2);
+    let crlf = memchr::memmem::find(bytes, b"\r\n\r\n").map(|i| i + 4);
+    match (lf, crlf) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 pub use crate::llm_api::sse::delta_text_len;
@@ -256,6 +303,38 @@ pub const BUDGET_EXCEEDED_CODE: &str = "token_budget_exceeded";
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn chunk(text: &str) -> String {
+        format!(
+            "data: {}\n\n",
+            json!({"object": "chat.completion.chunk",
+                   "choices": [{"index": 0, "delta": {"content": text}}]})
+        )
+    }
+
+    #[test]
+    fn a_capped_stream_is_cut_at_the_event_that_passes_the_allowance() {
+        // 1 token of allowance = 4 bytes of text (estimate_prompt_tokens).
+        let meter = StreamMeter::new(1);
+        let out = [chunk("ab"), chunk("cd"), chunk("ef"), chunk("gh")].concat();
+        let cut = meter.sse_cut(out.as_bytes());
+        assert_eq!(&out[..cut], [chunk("ab"), chunk("cd")].concat());
+    }
+
+    #[test]
+    fn a_capped_stream_never_forwards_done_before_the_error() {
+        let meter = StreamMeter::new(100);
+        let out = format!("{}data: [DONE]\n\n", chunk("short"));
+        assert_eq!(&out[..meter.sse_cut(out.as_bytes())], chunk("short"));
+        // CRLF framing, and a partial event at the end, are cut too.
+        let out = "data: {\"choices\":[]}\r\n\r\ndata: {\"cho";
+        assert_eq!(
+            meter.sse_cut(out.as_bytes()),
+            "data: {\"choices\":[]}\r\n\r\n".len()
+        );
+        assert_eq!(meter.sse_cut(b""), 0);
+        assert_eq!(meter.sse_cut(b"\n\n\n"), 2);
+    }
 
     #[test]
     fn prompt_estimate_is_a_quarter_rounded_up() {

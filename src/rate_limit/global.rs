@@ -132,6 +132,23 @@ pub enum Reply<'a> {
     Timeout,
 }
 
+/// A failed call's reply. Envoy ends a call that ran out of its timeout as
+/// UNAVAILABLE (14), the status a refused connection also gets; its message
+/// (`upstream request timeout`, flag `response_timeout`) tells the two apart.
+/// Without a message, the time waited decides (`pipeline::global::on_reply`),
+/// which can misjudge: Envoy's timer may fire up to one event-loop iteration
+/// early by the wall clock.
+pub fn failure_reply(status: u32, status_message: Option<&str>) -> Reply<'static> {
+    let timed_out = status_message.is_some_and(|m| {
+        m.contains("{response_timeout}") || m.starts_with("upstream request timeout")
+    });
+    if status == 4 || timed_out {
+        Reply::Timeout
+    } else {
+        Reply::Status(status)
+    }
+}
+
 /// The decision for one global check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GlobalOutcome {
@@ -949,6 +966,26 @@ mod tests {
         assert!(!rl.budgets_route("models"));
         assert!(rl.has_token_budgets());
         assert!(!rl.is_empty());
+    }
+
+    #[test]
+    fn envoy_s_own_timeout_is_told_from_other_failures_by_its_message() {
+        use super::failure_reply;
+        assert_eq!(failure_reply(4, None), Reply::Timeout);
+        assert_eq!(
+            failure_reply(14, Some("upstream request timeout{response_timeout}")),
+            Reply::Timeout
+        );
+        assert_eq!(
+            failure_reply(14, Some("upstream request timeout")),
+            Reply::Timeout
+        );
+        assert_eq!(failure_reply(14, None), Reply::Status(14));
+        assert_eq!(
+            failure_reply(14, Some("redis connect 127.0.0.1:1: Connection refused")),
+            Reply::Status(14)
+        );
+        assert_eq!(failure_reply(13, Some("")), Reply::Status(13));
     }
 
     #[test]

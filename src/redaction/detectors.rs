@@ -139,9 +139,48 @@ const fn class_table() -> [u8; 256] {
 
 static CLASS: [u8; 256] = class_table();
 
+thread_local! {
+    static SITES: std::cell::RefCell<Sites> = std::cell::RefCell::new(Sites::default());
+}
+
+static PEM_BEGIN: std::sync::LazyLock<memmem::FinderRev<'static>> =
+    std::sync::LazyLock::new(|| memmem::FinderRev::new(b"-----BEGIN "));
+static DASHES: std::sync::LazyLock<memmem::Finder<'static>> =
+    std::sync::LazyLock::new(|| memmem::Finder::new(b"-----"));
+
 /// Shortest run of word bytes a word-shaped secret needs: a JWT's first
 /// segment and `-----BEGIN` are 10 bytes; every other one is longer.
-const MIN_WORD_SECRET: usize = 10;
+pub(crate) const MIN_WORD_SECRET: usize = 10;
+
+/// Whether `b` is a byte of the words [`Sites`] tracks (`[A-Za-z0-9_.~+/=-]`).
+pub(crate) fn is_site_word_byte(b: u8) -> bool {
+    CLASS[usize::from(b)] & C_WORD != 0
+}
+
+/// Whether the long word `t[s..e]` may hold a word-shaped secret: a
+/// [`WORD_SECRETS`] prefix at one of its offsets, or a bearer value (the
+/// checks [`Detectors::find_builtin`] starts from, for any entity).
+pub(crate) fn word_may_hold_secret(t: &[u8], s: usize, e: usize) -> bool {
+    let bearer = e - s >= 16
+        && s >= 7
+        && t.get(s - 7..s)
+            .is_some_and(|b| b.eq_ignore_ascii_case(b"bearer "));
+    bearer
+        || (s..e).any(|i| {
+            let mut candidates = t.get(i).map_or(0, |&b| PREFIX_BY_FIRST[usize::from(b)]);
+            while candidates != 0 {
+                let k = candidates.trailing_zeros() as usize;
+                candidates &= candidates - 1;
+                if WORD_SECRETS
+                    .get(k)
+                    .is_some_and(|w| t.get(i..).is_some_and(|r| r.starts_with(w.prefix)))
+                {
+                    return true;
+                }
+            }
+            false
+        })
+}
 
 /// Where detectors may match, found in one pass over the text. Every
 /// detector starts from these sites instead of searching the text for its
@@ -165,9 +204,21 @@ impl Sites {
     /// moves the word tracking, which its eight classes give as a bit mask
     /// without a branch per byte. Other chunks take the byte loop. Same
     /// result as [`Sites::of_bytewise`] (a test compares them).
+    #[cfg(test)]
     fn of(t: &[u8]) -> Self {
-        const LO: u64 = 0x0101_0101_0101_0101;
         let mut s = Sites::default();
+        s.fill(t);
+        s
+    }
+
+    /// [`Sites::of`] into this value's buffers (kept across calls).
+    fn fill(&mut self, t: &[u8]) {
+        const LO: u64 = 0x0101_0101_0101_0101;
+        let s = self;
+        s.digit_starts.clear();
+        s.words.clear();
+        s.seps.clear();
+        s.at_sign = false;
         let mut prev_digit = false;
         let mut word_start: Option<usize> = None;
         let mut chunks = t.chunks_exact(8);
@@ -211,7 +262,6 @@ impl Sites {
             s.step(i + k, b, &mut prev_digit, &mut word_start);
         }
         s.end_word(t.len(), word_start);
-        s
     }
 
     /// One byte of the pass, at offset `i`.
@@ -432,10 +482,17 @@ impl Detectors {
         }
         let t = text.as_bytes();
         let on = |e: u8| mask & (1u64 << e) != 0;
-        let sites = Sites::of(t);
-        if !sites.is_empty() {
-            self.find_builtin(t, &sites, &on, &mut out);
-        }
+        // The sites' buffers are kept per thread: a stream scans once per
+        // piece, and three fresh vectors per scan were a large part of it.
+        SITES.with(|cell| {
+            let mut fresh = Sites::default();
+            let mut kept = cell.try_borrow_mut().ok();
+            let sites = kept.as_deref_mut().unwrap_or(&mut fresh);
+            sites.fill(t);
+            if !sites.is_empty() {
+                self.find_builtin(t, sites, &on, &mut out);
+            }
+        });
         for (id, re) in &self.custom {
             if on(*id) {
                 for m in re.find_iter(text) {
@@ -616,9 +673,11 @@ impl Detectors {
         }
         let from = n.saturating_sub(OPEN_LOOKBACK);
         if on(PRIVATE_KEY) {
-            if let Some(p) = memmem::rfind(&t[from..], b"-----BEGIN ") {
+            // Finders built once: `memmem::rfind` builds one per call,
+            // and this runs on every piece of every stream.
+            if let Some(p) = PEM_BEGIN.rfind(&t[from..]) {
                 let p = from + p;
-                if memmem::find(&t[p + 11..], b"-----").is_none() {
+                if DASHES.find(&t[p + 11..]).is_none() {
                     h = h.min(p);
                 }
             }

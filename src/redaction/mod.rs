@@ -13,6 +13,7 @@
 //! Counts per entity go to metrics and the audit line; values never leave
 //! this module except as their replacement.
 
+mod chunk;
 mod detectors;
 mod json;
 mod normalize;
@@ -594,6 +595,13 @@ impl Inner {
         (findings, h)
     }
 
+    /// [`scan`](Self::scan)'s hold point for an ASCII text without
+    /// backslashes (its own folded view) whose findings cannot matter
+    /// (see `stream::quiet`); `None` when a custom pattern is on.
+    pub(crate) fn hold_without_findings(&self, mask: u64, text: &[u8]) -> Option<usize> {
+        self.detectors.hold_start(mask, text, &[])
+    }
+
     /// Writes `text[from..to]` to `out` with every finding inside it replaced.
     fn redact_into(
         &self,
@@ -731,18 +739,21 @@ impl StreamRedactor {
         let mut out = Vec::new();
         match &mut self.state {
             StreamState::Text(w) => {
-                let mut s = String::new();
+                let mut s = String::with_capacity(chunk.len());
                 w.push_bytes(&self.inner, self.profile.0, chunk, counts, &mut s);
                 out = s.into_bytes();
             }
-            StreamState::Sse(st) => st.push(
-                &self.inner,
-                self.profile.0,
-                chunk,
-                counts,
-                &mut out,
-                observe,
-            ),
+            StreamState::Sse(st) => {
+                out.reserve(chunk.len() + 64);
+                st.push(
+                    &self.inner,
+                    self.profile.0,
+                    chunk,
+                    counts,
+                    &mut out,
+                    observe,
+                )
+            }
         }
         out
     }

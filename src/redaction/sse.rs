@@ -21,9 +21,10 @@ use std::borrow::Cow;
 
 use serde_json::{json, Map, Value};
 
-use crate::llm_api::sse::{field_value, parse_event, split_lines};
+use crate::llm_api::sse::{field_value, lines, parse_event};
 
-use super::json::{rewrite, Options, Seg};
+use super::chunk;
+use super::json::{encode_string, rewrite, Options, Seg};
 use super::stream::TextWindow;
 use super::{Counts, Inner};
 
@@ -104,6 +105,19 @@ pub(crate) struct SseState {
     /// A caller reads every event's parsed `Value` (metering): chat chunks
     /// then take the `Value` parse too; otherwise the light one ([`LightChunk`]).
     pub(crate) observed: bool,
+    /// Text spans of a plain chat chunk ([`chunk::scan`]), reused per event.
+    texts: Vec<chunk::Text>,
+    /// Choice-level keys ([`chunk::CHOICE_KEYS`] bits) found clean, and found
+    /// not clean, when redacted as strings the way the general path does.
+    keys_clean: u8,
+    keys_dirty: u8,
+    /// Released text of the last plain chunk: a buffer reused per event.
+    released: String,
+    /// The envelope values of the last plain chunk as written, when
+    /// `envelope` holds exactly them (no other path changed it since): an
+    /// event that repeats them skips the map lookups.
+    envelope_raw: [Vec<u8>; 5],
+    envelope_raw_ok: bool,
 }
 
 /// A chat delta's text field name, static for the usual ones.
@@ -432,13 +446,34 @@ fn window_push(
     finish: bool,
     counts: &mut Counts,
 ) -> String {
+    let mut out = String::new();
+    window_push_into(
+        entries, cx, key, item_id, delta_type, event_line, s, finish, counts, &mut out,
+    );
+    out
+}
+
+/// [`window_push`], appending the released text to `out`.
+#[allow(clippy::too_many_arguments)]
+fn window_push_into(
+    entries: &mut Vec<Entry>,
+    cx: &Ctx<'_>,
+    key: Key,
+    item_id: Option<String>,
+    delta_type: Option<String>,
+    event_line: bool,
+    s: &str,
+    finish: bool,
+    counts: &mut Counts,
+    out: &mut String,
+) {
     let pos = match entries.iter().position(|e| e.key == key) {
         Some(p) => Some(p),
         None if entries.len() < MAX_WINDOWS => {
             let window = if key == Key::Raw {
                 TextWindow::raw()
             } else {
-                TextWindow::default()
+                TextWindow::sized()
             };
             entries.push(Entry {
                 key,
@@ -451,16 +486,15 @@ fn window_push(
         }
         None => None,
     };
-    let mut out = String::new();
     match pos.and_then(|p| entries.get_mut(p)) {
         Some(e) => {
-            e.window.push_str(cx.r, cx.mask, s, counts, &mut out);
+            e.window.push_str(cx.r, cx.mask, s, counts, out);
             if finish {
-                e.window.finish(cx.r, cx.mask, counts, &mut out);
+                e.window.finish(cx.r, cx.mask, counts, out);
             }
         }
         None => {
-            cx.r.redact_into(cx.mask, s, 0, s.len(), counts, &mut out);
+            cx.r.redact_into(cx.mask, s, 0, s.len(), counts, out);
         }
     }
     if finish {
@@ -470,7 +504,6 @@ fn window_push(
             }
         }
     }
-    out
 }
 
 /// Keys of a chat `delta` that carry streamed text (windowed), or that may
@@ -711,17 +744,20 @@ impl SseState {
         out: &mut Vec<u8>,
         observe: Observer<'_>,
     ) {
-        let lines = split_lines(event);
-        let mut data = Vec::new();
+        // One `data:` line (the usual event) is read in place.
+        let mut data: Cow<'_, [u8]> = Cow::Borrowed(&[]);
         let mut n_data = 0;
         let mut event_name: Option<&[u8]> = None;
-        for &(s, e, _) in &lines {
+        for (s, e, _) in lines(event) {
             let line = &event[s..e];
             if let Some(v) = field_value(line, b"data") {
-                if n_data > 0 {
-                    data.push(b'\n');
+                if n_data == 0 {
+                    data = Cow::Borrowed(v);
+                } else {
+                    let d = data.to_mut();
+                    d.push(b'\n');
+                    d.extend_from_slice(v);
                 }
-                data.extend_from_slice(v);
                 n_data += 1;
             } else if let Some(v) = field_value(line, b"event") {
                 event_name = Some(v);
@@ -748,7 +784,7 @@ impl SseState {
             None => out.extend_from_slice(event),
             Some(nd) => {
                 let mut wrote = false;
-                for &(s, e, te) in &lines {
+                for (s, e, te) in lines(event) {
                     let line = &event[s..e];
                     if field_value(line, b"data").is_some() {
                         if !wrote {
@@ -783,7 +819,18 @@ impl SseState {
     ) -> Option<Vec<u8>> {
         self.drop_event = false;
         if !self.observed {
+            let mut texts = std::mem::take(&mut self.texts);
+            texts.clear();
+            let plain = chunk::scan(payload, &mut texts);
+            let r = plain
+                .filter(|p| self.choice_keys_clean(cx, p.choice_keys))
+                .map(|p| self.rewrite_plain_chat(cx, payload, &p, &texts, counts));
+            self.texts = texts;
+            if let Some(r) = r {
+                return r;
+            }
             if let Some(mut light) = LightChunk::parse(payload) {
+                self.envelope_raw_ok = false;
                 for (k, x) in light.envelope() {
                     if let Some(x) = x.filter(|x| !x.is(self.envelope.get(k))) {
                         self.envelope.insert(k.to_string(), x.into_value());
@@ -824,6 +871,134 @@ impl SseState {
         }
     }
 
+    /// Whether the choice-level keys in `bits` are left as they are when
+    /// redacted whole as strings (what the general path does with them):
+    /// checked once per key and stream.
+    fn choice_keys_clean(&mut self, cx: &Ctx<'_>, bits: u8) -> bool {
+        if bits & self.keys_dirty != 0 {
+            return false;
+        }
+        for (n, key) in chunk::CHOICE_KEYS.iter().enumerate() {
+            let m = 1u8 << n;
+            if bits & m == 0 || self.keys_clean & m != 0 {
+                continue;
+            }
+            if cx
+                .r
+                .redact_string(cx.mask, key, &mut Counts::default())
+                .is_some()
+            {
+                self.keys_dirty |= m;
+                return false;
+            }
+            self.keys_clean |= m;
+        }
+        true
+    }
+
+    /// A plain chat chunk ([`chunk::scan`]): its text strings go through
+    /// their windows and are spliced back; every other byte is copied as it
+    /// is. The same output and counts as the general path, in one walk.
+    fn rewrite_plain_chat(
+        &mut self,
+        cx: &Ctx<'_>,
+        payload: &[u8],
+        plain: &chunk::Plain<'_>,
+        texts: &[chunk::Text],
+        counts: &mut Counts,
+    ) -> Option<Vec<u8>> {
+        if !std::mem::replace(&mut self.envelope_raw_ok, true) {
+            // Another path changed the map: nothing cached holds.
+            self.envelope_raw.iter_mut().for_each(Vec::clear);
+        }
+        for (n, (k, lit)) in chunk::ENVELOPE
+            .iter()
+            .zip(plain.envelope.iter())
+            .enumerate()
+        {
+            let Some(lit) = lit else { continue };
+            let (s, e) = plain.envelope_raw.get(n).copied().unwrap_or((0, 0));
+            let raw = payload.get(s..e).unwrap_or(&[]);
+            let Some(cached) = self.envelope_raw.get_mut(n) else {
+                continue;
+            };
+            if !cached.is_empty() && cached.as_slice() == raw {
+                continue;
+            }
+            cached.clear();
+            cached.extend_from_slice(raw);
+            let v = self.envelope.get(*k);
+            let same = match (lit, v) {
+                (chunk::Lit::Str(s), Some(Value::String(v))) => v == s,
+                (chunk::Lit::U64(n), Some(Value::Number(v))) => v.as_u64() == Some(*n),
+                (chunk::Lit::Bool(b), Some(Value::Bool(v))) => b == v,
+                (chunk::Lit::Null, Some(Value::Null)) => true,
+                _ => false,
+            };
+            if !same {
+                let value = match lit {
+                    chunk::Lit::Str(s) => Value::String((*s).to_string()),
+                    chunk::Lit::U64(n) => Value::from(*n),
+                    chunk::Lit::Bool(b) => Value::Bool(*b),
+                    chunk::Lit::Null => Value::Null,
+                };
+                self.envelope.insert((*k).to_string(), value);
+            }
+        }
+        let mut out: Vec<u8> = Vec::new();
+        let mut copied = 0;
+        let mut fed = false;
+        let mut released = false;
+        // The released text's buffer, reused across events.
+        let mut new = std::mem::take(&mut self.released);
+        for t in texts {
+            let lit = payload.get(t.start..t.end).unwrap_or(&[]);
+            let decoded: Cow<'_, str> = if t.escaped {
+                Cow::Owned(chunk::decode(std::str::from_utf8(lit).unwrap_or("")))
+            } else {
+                Cow::Borrowed(
+                    lit.get(1..lit.len().saturating_sub(1))
+                        .and_then(|b| std::str::from_utf8(b).ok())
+                        .unwrap_or(""),
+                )
+            };
+            let key = Key::Chat {
+                choice: t.choice,
+                field: Cow::Borrowed(t.field),
+            };
+            new.clear();
+            window_push_into(
+                &mut self.entries,
+                cx,
+                key,
+                None,
+                None,
+                false,
+                &decoded,
+                false,
+                counts,
+                &mut new,
+            );
+            fed |= !decoded.is_empty();
+            released |= !new.is_empty();
+            if new != decoded {
+                if out.is_empty() {
+                    out.reserve(payload.len() + 16);
+                }
+                out.extend_from_slice(payload.get(copied..t.start).unwrap_or(&[]));
+                encode_string(&new, &mut out);
+                copied = t.end;
+            }
+        }
+        self.released = new;
+        self.drop_event = plain.droppable && fed && !released;
+        if copied == 0 {
+            return None;
+        }
+        out.extend_from_slice(payload.get(copied..).unwrap_or(&[]));
+        Some(out)
+    }
+
     fn rewrite_json_event(
         &mut self,
         cx: &Ctx<'_>,
@@ -836,6 +1011,7 @@ impl SseState {
         static NULL: Value = Value::Null;
         let (v, chat) = match parsed {
             Parsed::Value(v) => {
+                self.envelope_raw_ok = false;
                 let chat = v.get("choices").and_then(Value::as_array).map(|choices| {
                     // OpenAI chat chunk, or a legacy completions chunk.
                     for k in ["id", "object", "created", "model", "system_fingerprint"] {
@@ -881,7 +1057,16 @@ impl SseState {
             let tool_index = |k: usize, t: usize| facts.tool_index(k, t);
             let mut touched: Vec<Key> = Vec::new();
             let r = rewrite(data, opts, &mut |path, s| {
-                let k = path.get(1).and_then(seg_index)?;
+                let Some(k) = path.get(1).and_then(seg_index) else {
+                    // Top-level keys and scalars (the envelope) are kept;
+                    // strings nested under another top-level key are not
+                    // chunk text: redacted whole.
+                    return if path.len() <= 1 {
+                        None
+                    } else {
+                        redact_whole(s, counts)
+                    };
+                };
                 if path.first().and_then(seg_key) != Some("choices") {
                     return redact_whole(s, counts);
                 }

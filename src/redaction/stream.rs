@@ -34,7 +34,7 @@ const CONTEXT_BYTES: usize = 96;
 /// Bytes of a suppressed PEM block kept while looking for its END line.
 const PEM_TAIL_BYTES: usize = 96;
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 enum Carry {
     #[default]
     None,
@@ -45,7 +45,7 @@ enum Carry {
 }
 
 /// Per-stream (or per-choice) window state.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct TextWindow {
     pending: String,
     ctx: String,
@@ -53,6 +53,59 @@ pub(crate) struct TextWindow {
     carry: Carry,
     /// Decode JSON escapes before detection (raw text that may be JSON source).
     escapes: bool,
+    /// The last release was forced (the `window_bytes` cap, an over-long
+    /// match, a custom pattern's fixed hold): the left context may end
+    /// inside something that could still grow into a match, so the next
+    /// piece is scanned in full.
+    forced: bool,
+    /// The left context is ASCII without `:`, `=` or backslashes (the last
+    /// release was a quiet one, whose whole text was checked).
+    ctx_plain: bool,
+}
+
+/// Whether no finding of `text` can start at or after `base`, nor cross it,
+/// so that a piece needs no detection, only its hold point. True when:
+/// - the text is ASCII without backslashes (its own folded view);
+/// - it has no `:` or `=` (no keyword assignment, URL password or IPv6
+///   whose value could start in the new bytes);
+/// - the new bytes (`text[base..]`) have no digit (every number entity
+///   holds one) and no `@` (an e-mail's start lies before its `@`);
+/// - no word of the new bytes as long as the shortest word-shaped secret
+///   holds a secret's prefix or follows `bearer ` (keys, tokens, JWTs, PEM
+///   headers and bearer values lie inside one such word).
+///
+/// Nothing crosses `base` when the last release was not forced: the text
+/// before `base` was released because nothing in it could grow into a
+/// match (`Detectors::hold_start`; it never ends inside a word). Findings
+/// entirely before `base` only lower the hold point below `base`, where
+/// the cut is clamped anyway.
+///
+/// `ctx_plain`: the text before `base` is known to be ASCII without `:`,
+/// `=` or backslashes (it was checked with the last quiet piece).
+fn quiet(text: &[u8], base: usize, ctx_plain: bool) -> bool {
+    use super::detectors::{is_site_word_byte, word_may_hold_secret, MIN_WORD_SECRET};
+    let check = if ctx_plain {
+        text.get(base..).unwrap_or(&[])
+    } else {
+        text
+    };
+    if !check.is_ascii() || memchr::memchr3(b':', b'=', b'\\', check).is_some() {
+        return false;
+    }
+    let mut start = base;
+    for (i, &b) in text.iter().enumerate().skip(base) {
+        if b.is_ascii_digit() || b == b'@' {
+            return false;
+        }
+        if !is_site_word_byte(b) {
+            if i - start >= MIN_WORD_SECRET && word_may_hold_secret(text, start, i) {
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    let end = text.len();
+    !(end.saturating_sub(start) >= MIN_WORD_SECRET && word_may_hold_secret(text, start, end))
 }
 
 fn is_token_byte(b: u8) -> bool {
@@ -75,6 +128,16 @@ impl TextWindow {
     pub(crate) fn raw() -> Self {
         Self {
             escapes: true,
+            ..Self::default()
+        }
+    }
+
+    /// A window whose buffers are sized for the usual pieces and left
+    /// context up front, instead of growing over the first pieces.
+    pub(crate) fn sized() -> Self {
+        Self {
+            pending: String::with_capacity(64),
+            ctx: String::with_capacity(CONTEXT_BYTES + 64),
             ..Self::default()
         }
     }
@@ -219,8 +282,82 @@ impl TextWindow {
         let mut text = std::mem::take(&mut self.ctx);
         text.push_str(&self.pending);
         let base = text.len() - self.pending.len();
+        if !last && !self.forced && quiet(text.as_bytes(), base, self.ctx_plain) {
+            if let Some(h) = r.hold_without_findings(mask, text.as_bytes()) {
+                #[cfg(test)]
+                let twin = {
+                    // Tests hold this path to the full scan, piece by piece.
+                    let mut w = self.clone();
+                    w.ctx = text.clone();
+                    w.ctx.truncate(base);
+                    w.forced = true; // takes the full scan
+                    let mut o = String::new();
+                    w.release(r, mask, false, &mut Counts::default(), &mut o);
+                    (w, o)
+                };
+                #[cfg(test)]
+                let from = out.len();
+                self.release_quiet(r, text, base, h, out);
+                #[cfg(test)]
+                {
+                    let (mut w, o) = twin;
+                    // A cache flag of the quiet path: checked, then set alike.
+                    assert!(
+                        !self.ctx_plain
+                            || (self.ctx.is_ascii() && !self.ctx.contains([':', '=', '\\'])),
+                        "ctx_plain"
+                    );
+                    w.ctx_plain = self.ctx_plain;
+                    assert_eq!(out.get(from..), Some(o.as_str()), "quiet release");
+                    assert_eq!(*self, w, "quiet release state");
+                }
+                return;
+            }
+        }
+        self.release_scanned(r, mask, last, text, base, counts, out);
+    }
+
+    /// [`release`](Self::release) of a piece that [`quiet`] cleared: no
+    /// detection, the hold point `h` cuts it.
+    fn release_quiet(
+        &mut self,
+        r: &Inner,
+        mut text: String,
+        base: usize,
+        h: usize,
+        out: &mut String,
+    ) {
+        let mut cut = floor_boundary(&text, h).max(base);
+        self.forced = false;
+        self.ctx_plain = true;
+        if text.len() - cut > r.window {
+            cut = floor_boundary(&text, text.len() - r.window / 2).max(cut);
+            self.forced = true;
+        }
+        out.push_str(text.get(base..cut).unwrap_or(""));
+        let ctx_from = floor_boundary(&text, cut.saturating_sub(CONTEXT_BYTES));
+        self.pending.clear();
+        self.pending.push_str(text.get(cut..).unwrap_or(""));
+        text.truncate(cut);
+        text.drain(..ctx_from);
+        self.ctx = text;
+        self.carry = Carry::None;
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn release_scanned(
+        &mut self,
+        r: &Inner,
+        mask: u64,
+        last: bool,
+        mut text: String,
+        base: usize,
+        counts: &mut Counts,
+        out: &mut String,
+    ) {
         let (all, hold) = r.scan(mask, &text, self.escapes, !last);
         let findings: Vec<_> = all.into_iter().filter(|f| f.start >= base).collect();
+        let mut forced = hold.is_none();
         let mut cut = if last {
             text.len()
         } else {
@@ -228,11 +365,13 @@ impl TextWindow {
             let mut c = floor_boundary(&text, h).max(base);
             if text.len() - c > r.window {
                 c = floor_boundary(&text, text.len() - r.window / 2).max(c);
+                forced = true;
             }
             c
         };
         let mut carry = Carry::None;
         if let Some(f) = findings.iter().find(|f| f.start < cut && f.end > cut) {
+            forced = true;
             if text.len() - f.start <= r.max_match {
                 cut = f.start;
             } else if f.end < text.len() {
@@ -261,6 +400,8 @@ impl TextWindow {
         }
         self.ctx = text;
         self.carry = carry;
+        self.forced = forced;
+        self.ctx_plain = false;
         if last {
             self.pending.clear();
         }

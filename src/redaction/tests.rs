@@ -1200,3 +1200,301 @@ fn light_chat_chunks_redact_exactly_like_the_value_path() {
         }
     }
 }
+
+/// Random chat streams: plain chunks (the one-walk path, `chunk::scan`),
+/// chunks only the light parse takes, and chunks only the `Value` path
+/// takes, mixed; every text piece drawn from PII, escapes, unicode and
+/// prose. `push` (one walk or light parse) must equal `push_observed` (the
+/// `Value` path) byte for byte and count for count, in random chunkings.
+#[test]
+fn plain_chat_chunks_redact_exactly_like_the_value_path_on_random_streams() {
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
+            v[self.below(v.len())]
+        }
+    }
+    const PIECES: &[&str] = &[
+        "Sure, ",
+        "mail jo",
+        "hn@exam",
+        "ple.com ",
+        "card 4111 ",
+        "1111 1111 1111",
+        " call +1 415 555 0100.",
+        "ssn 536-22-4117 ",
+        "key sk-abcdefghijklmnopqrstuvwxyz012345 ",
+        "password: \"correct horse\" ",
+        "line\nbreak\ttab \"q\" back\\slash ",
+        "h\u{e9}llo \u{1F600} w\u{f6}rld ",
+        "\u{ff14}\u{ff11}\u{ff11}\u{ff11} full width ",
+        "nbsp\u{a0}4111\u{a0}1111\u{a0}1111\u{a0}1111 ",
+        "",
+        "/ slash ",
+        "\u{1} ctl ",
+        "IBAN DE89 3704 0044 0532 0130 00 ",
+        "ip 10.1.2.3 and ",
+    ];
+    let text = |rng: &mut Rng| -> serde_json::Value {
+        let n = 1 + rng.below(3);
+        let s: String = (0..n).map(|_| rng.pick(PIECES)).collect();
+        serde_json::Value::String(s)
+    };
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let r = default_redactor();
+    let custom = redactor_from(r#"{"custom": [{"name": "WORD", "pattern": "finish_reason"}]}"#);
+    for round in 0..300 {
+        let mut body = String::new();
+        let crlf = rng.below(4) == 0;
+        let n = 4 + rng.below(12);
+        for _ in 0..n {
+            let choices = 1 + usize::from(rng.below(4) == 0);
+            let mut cs = Vec::new();
+            for k in 0..choices {
+                let mut delta = serde_json::Map::new();
+                if rng.below(6) == 0 {
+                    delta.insert("role".into(), "assistant".into());
+                }
+                for f in ["content", "refusal", "reasoning_content", "reasoning"] {
+                    match rng.below(8) {
+                        0..=2 if f == "content" => {
+                            delta.insert(f.into(), text(&mut rng));
+                        }
+                        3 if f == "content" => {
+                            delta.insert(f.into(), serde_json::Value::Null);
+                        }
+                        0 if f != "content" => {
+                            delta.insert(f.into(), text(&mut rng));
+                        }
+                        _ => {}
+                    }
+                }
+                match rng.below(30) {
+                    0 => {
+                        delta.insert(
+                            "tool_calls".into(),
+                            serde_json::json!([{"index":0,"function":{"arguments":text(&mut rng)}}]),
+                        );
+                    }
+                    1 => {
+                        delta.insert(
+                            "content".into(),
+                            serde_json::json!([{"type":"text","text":text(&mut rng)}]),
+                        );
+                    }
+                    _ => {}
+                }
+                let mut c = serde_json::Map::new();
+                if rng.below(8) != 0 {
+                    c.insert("index".into(), ((k + rng.below(2)) as u64).into());
+                }
+                if rng.below(10) != 0 {
+                    c.insert("delta".into(), serde_json::Value::Object(delta));
+                }
+                if rng.below(3) == 0 {
+                    c.insert("logprobs".into(), serde_json::Value::Null);
+                }
+                match rng.below(12) {
+                    0 => c.insert("finish_reason".into(), "stop".into()),
+                    1..=6 => c.insert("finish_reason".into(), serde_json::Value::Null),
+                    _ => None,
+                };
+                cs.push(serde_json::Value::Object(c));
+            }
+            let mut ev = serde_json::Map::new();
+            if rng.below(10) != 0 {
+                ev.insert("id".into(), "c1".into());
+                ev.insert("object".into(), "chat.completion.chunk".into());
+                ev.insert("created".into(), (1 + rng.below(2) as u64).into());
+                ev.insert("model".into(), rng.pick(&["m", "m2", "m\"q"]).into());
+            }
+            match rng.below(8) {
+                0 => {
+                    ev.insert("system_fingerprint".into(), serde_json::Value::Null);
+                }
+                1 => {
+                    ev.insert("service_tier".into(), "default".into());
+                }
+                2 => {
+                    ev.insert("usage".into(), serde_json::Value::Null);
+                }
+                _ => {}
+            }
+            ev.insert("choices".into(), serde_json::Value::Array(cs));
+            let json = serde_json::Value::Object(ev).to_string();
+            // Escaped unicode and spaces the serializer would not write.
+            let json = match rng.below(5) {
+                0 => json.replace('\u{e9}', "\\u00e9").replace(':', " : "),
+                1 => json.replace(',', ",\n "),
+                _ => json,
+            };
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let sep = if rng.below(3) == 0 { "data:" } else { "data: " };
+            // Multi-line data: one JSON value across `data:` lines.
+            let data: Vec<&str> = json.split('\n').collect();
+            for line in data {
+                body += sep;
+                body += line;
+                body += nl;
+            }
+            body += nl;
+        }
+        body += "data: [DONE]\n\n";
+        for red in [&r, &custom] {
+            let p = all(red);
+            let size = 1 + rng.below(body.len());
+            let run = |observed: bool| {
+                let mut w = red.stream(p, StreamKind::Sse);
+                let mut c = Counts::default();
+                let mut out = Vec::new();
+                for piece in body.as_bytes().chunks(size) {
+                    out.extend(if observed {
+                        w.push_observed(piece, &mut c, &mut |_| {})
+                    } else {
+                        w.push(piece, &mut c)
+                    });
+                }
+                out.extend(if observed {
+                    w.finish_observed(&mut c, &mut |_| {})
+                } else {
+                    w.finish(&mut c)
+                });
+                (String::from_utf8(out).unwrap(), c)
+            };
+            let (fast, c_fast) = run(false);
+            let (value, c_value) = run(true);
+            assert_eq!(fast, value, "round {round}, chunks of {size}:\n{body}");
+            assert_eq!(c_fast, c_value, "round {round}, chunks of {size}");
+        }
+    }
+}
+
+/// Pieces that need no detection (`stream::quiet`) are released by their
+/// hold point alone; under `cfg(test)` every such release is also run
+/// through the full scan and must leave the same output and window state
+/// (an assertion inside `TextWindow::release`). Random texts of words that
+/// grow into secrets, keywords, numbers and prose, in random pieces, with
+/// the default window and a small one (its cap forces releases).
+#[test]
+fn quiet_pieces_release_exactly_what_a_full_scan_releases() {
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    const WORDS: &[&str] = &[
+        "the ",
+        "quick ",
+        "brown ",
+        "fox ",
+        "jumps. ",
+        "Bearer ",
+        "bearer ",
+        "password ",
+        "is ",
+        "\"correct ",
+        "horse\" ",
+        "token ",
+        "sk-",
+        "abcdefghij",
+        "klmnopqrstu",
+        "vwxyz0123456789 ",
+        "ghp_",
+        "AKIA",
+        "eyJhbGciOi",
+        "-----BEGIN ",
+        "PRIVATE ",
+        "KEY-----",
+        "john",
+        ".doe",
+        "@",
+        "example",
+        ".com ",
+        "4111 ",
+        "1111 ",
+        "call ",
+        "phone ",
+        "+1 ",
+        "415 ",
+        "555 ",
+        "0100 ",
+        "GB82 ",
+        "WEST ",
+        "1234 ",
+        "5698 ",
+        "7654 ",
+        "32 ",
+        ", ",
+        "(",
+        ")",
+        "x",
+        "y",
+        "internationalization ",
+        "- ",
+        "/ ",
+        "~",
+    ];
+    let small = redactor_from(r#"{"window_bytes": 64}"#);
+    let default = default_redactor();
+    for round in 0..400 {
+        let n = 5 + next(40);
+        let text: String = (0..n).map(|_| WORDS[next(WORDS.len())]).collect();
+        for r in [&default, &small] {
+            let p = all(r);
+            let mut w = r.stream(p, StreamKind::Text);
+            let mut c = Counts::default();
+            let mut out = Vec::new();
+            let bytes = text.as_bytes();
+            let mut i = 0;
+            while i < bytes.len() {
+                let k = (1 + next(12)).min(bytes.len() - i);
+                out.extend(w.push(&bytes[i..i + k], &mut c));
+                i += k;
+            }
+            out.extend(w.finish(&mut c));
+            if std::ptr::eq(r, &default) {
+                // With room to hold, pieces redact like the whole text.
+                let whole = r.redact_text(p, &text, &mut Counts::default());
+                assert_eq!(String::from_utf8(out).unwrap(), whole, "round {round}");
+            }
+        }
+    }
+}
+
+/// Strings nested under a top-level key of a chat chunk that is not
+/// `choices` are redacted whole (the envelope's own scalars are kept), on
+/// the light path and the `Value` path alike.
+#[test]
+fn strings_under_unknown_top_level_keys_of_a_chat_chunk_are_redacted() {
+    let r = default_redactor();
+    let body = "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi \"}}],\"x\":{\"y\":\"mail john@example.com\"}}\n\n";
+    for observed in [false, true] {
+        let mut w = r.stream(all(&r), StreamKind::Sse);
+        let mut c = Counts::default();
+        let mut out = if observed {
+            w.push_observed(body.as_bytes(), &mut c, &mut |_| {})
+        } else {
+            w.push(body.as_bytes(), &mut c)
+        };
+        out.extend(w.finish(&mut c));
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains("john@example.com"), "{out}");
+        assert!(
+            out.contains(r#""x":{"y":"mail [REDACTED:EMAIL]"}"#),
+            "{out}"
+        );
+        assert!(out.contains(r#""id":"c""#), "{out}");
+        assert_eq!(c.get("EMAIL"), 1);
+    }
+}

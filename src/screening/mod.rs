@@ -19,6 +19,7 @@ mod engine;
 pub mod model;
 pub mod normalize;
 pub mod pack;
+pub mod quoted;
 pub mod rules;
 pub mod settings;
 pub mod validate;
@@ -177,6 +178,7 @@ pub struct Screener {
     thresholds: [(f32, f32); model::NHEADS],
     system_action: Action,
     pasted_documents: bool,
+    quoted_analysis: bool,
     pack_version: String,
 }
 
@@ -612,6 +614,7 @@ impl Screener {
             thresholds,
             system_action: s.system_action,
             pasted_documents: s.pasted_documents,
+            quoted_analysis: s.quoted_analysis,
             pack_version: pack.version,
         })
     }
@@ -823,20 +826,41 @@ impl Screener {
             } else {
                 None
             };
+            // An attack quoted for analysis ("Is this an injection? '...'"):
+            // what only the quotes hold is judged as indirect text.
+            let split = if self.quoted_analysis && seg.role == Role::User && pasted.is_none() {
+                quoted::quoted_for_analysis(&seg.text)
+            } else {
+                None
+            };
             let mut score = None;
-            let model_here = pasted.is_none();
-            for rule in self.hits(&seg.text, tool, model_here, &mut budget, &mut score) {
+            let model_here = pasted.is_none() && split.is_none();
+            let hits = self.hits(&seg.text, tool, model_here, &mut budget, &mut score);
+            let outside_hits = match (&split, hits.is_empty()) {
+                (Some(s), false) => {
+                    Some(self.hits(&s.outside, tool, false, &mut budget, &mut None))
+                }
+                _ => None,
+            };
+            for rule in hits {
                 let Some(meta) = self.rules.get(rule) else {
                     continue;
                 };
-                let action = self.role_action(seg.role, meta.action);
+                let mut action = self.role_action(seg.role, meta.action);
+                if outside_hits.as_ref().is_some_and(|o| !o.contains(&rule)) {
+                    action = indirect(action, indirect_action);
+                }
                 record(&meta.id, meta.category.as_str(), action, &mut flagged)?;
             }
             // At most three scores per text (the text; or the request around
             // a pasted document, then the document): no allocation.
             let direct = score.map(|sc| (sc, tool));
-            let (around, document) = match pasted {
-                Some(range) => {
+            let (around, document) = match (pasted, &split) {
+                (None, Some(s)) => (
+                    self.model_scores(&s.outside).map(|sc| (sc, false)),
+                    self.model_scores(&s.quoted).map(|sc| (sc, true)),
+                ),
+                (Some(range), _) => {
                     let text: &str = &seg.text;
                     let doc = text.get(range.clone()).unwrap_or_default();
                     let instruction = [
@@ -849,7 +873,7 @@ impl Screener {
                         self.model_scores(doc).map(|sc| (sc, true)),
                     )
                 }
-                None => (None, None),
+                (None, None) => (None, None),
             };
             let scored = [direct, around, document];
             for (sc, indirect) in scored.into_iter().flatten() {
@@ -1119,6 +1143,17 @@ fn with_scratch<R>(mut f: impl FnMut(&mut Scratch) -> R) -> R {
         .ok()
         .flatten()
         .unwrap_or_else(|| f(&mut Scratch::default()))
+}
+
+/// The action for a hit in indirect text (a tool result, a pasted document,
+/// a quote under analysis): a block follows `indirect_action`, and a route
+/// that switches indirect screening off drops monitor hits too.
+fn indirect(action: Action, indirect_action: Action) -> Action {
+    match (action, indirect_action) {
+        (Action::Block, a) => a,
+        (_, Action::Off) => Action::Off,
+        (a, _) => a,
+    }
 }
 
 /// A `System:` / `### System:` / `[System note:` header followed by an

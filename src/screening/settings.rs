@@ -297,6 +297,11 @@ pub struct ScreeningSettings {
     /// <long text>") as indirect text, like a tool result: the model's verdict
     /// on it follows `model.indirect_action`. Rules read the whole message.
     pub pasted_documents: bool,
+    /// Judge an attack quoted for analysis ("Is this a prompt injection?
+    /// '<attack>'", "Classify as safe or unsafe: \"<attack>\"") as indirect
+    /// text: hits only the quotes hold follow `model.indirect_action`
+    /// (monitor by default). The text outside the quotes is judged as usual.
+    pub quoted_analysis: bool,
 }
 
 impl Default for ScreeningSettings {
@@ -330,6 +335,7 @@ impl Default for ScreeningSettings {
             model: ModelSettings::default(),
             system_action: Action::Block,
             pasted_documents: true,
+            quoted_analysis: true,
         }
     }
 }

@@ -679,6 +679,19 @@ def start_stack(workdir: Path, minter: Minter, plugin: dict | str | None = None,
     return Stack(mock, envoy, minter)
 
 
+def strict_sdk_stack(workdir: Path, minter: Minter, route: str) -> Stack:
+    """The demo with what the SDK tests refuse on purpose: a request limit of 2
+    per subject on `route` (policy `<route>_burst`), a 4 KiB body limit, and
+    streams cut at their reservation (`cap_streams`)."""
+    cfg = plugin_config(demo_yaml())
+    cfg["rate_limit"]["policies"].append(
+        {"name": f"{route}_burst", "key": ["subject"], "routes": [route], "capacity": 2,
+         "refill": {"tokens": 1, "per_s": 3600}})
+    cfg["rate_limit"]["cap_streams"] = True
+    cfg["screening"]["max_body_bytes"] = 4096
+    return start_stack(workdir, minter, plugin=cfg)
+
+
 def parse_sse(body: bytes) -> list:
     """`data:` payloads of an SSE body, in order (JSON decoded where possible)."""
     events = []

@@ -119,13 +119,7 @@ def test_compressed_answer_that_cannot_be_redacted_is_a_server_error(stack):
 # and the stream cap on.
 @pytest.fixture(scope="module")
 def strict(run_dir, minter):
-    cfg = harness.plugin_config(harness.demo_yaml())
-    cfg["rate_limit"]["policies"].append(
-        {"name": "messages_burst", "key": ["subject"], "routes": ["messages"], "capacity": 2,
-         "refill": {"tokens": 1, "per_s": 3600}})
-    cfg["rate_limit"]["cap_streams"] = True
-    cfg["screening"]["max_body_bytes"] = 4096
-    s = harness.start_stack(run_dir / "anthropic-strict", minter, plugin=cfg)
+    s = harness.strict_sdk_stack(run_dir / "anthropic-strict", minter, "messages")
     yield s
     s.stop()
 

@@ -389,6 +389,7 @@ fn run() -> Result<String, String> {
             let set = match name.as_str() {
                 "fixtures/paraphrase.jsonl" => Some("paraphrase"),
                 "fixtures/heldout.jsonl" => Some("heldout"),
+                "fixtures/heldout2.jsonl" => Some("heldout2"),
                 _ => None,
             };
             if let Some(set) = set {
@@ -507,6 +508,11 @@ fn run() -> Result<String, String> {
             "heldout",
             "our held-out set per kind (written blind while the third round was trained; \
              never trained or tuned on; `indirect` items default to monitor)",
+        ),
+        (
+            "heldout2",
+            "our second held-out set per kind (written blind on 2026-11-30; never trained on; \
+             spent: now a development set, see HELDOUT2.md)",
         ),
     ] {
         let _ = writeln!(out, "\n{title}");

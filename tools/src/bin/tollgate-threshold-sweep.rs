@@ -1,0 +1,198 @@
+//! Block thresholds of the screening model's four heads, swept over our own
+//! development sets: what each combination blocks and refuses.
+//!
+//! ```text
+//! cargo run --release -p tollgate-tools --bin tollgate-threshold-sweep -- [--model FILE]
+//! ```
+//!
+//! It reads only sets we wrote that are no longer held out
+//! (`tests/fixtures/screening/{paraphrase,heldout,heldout2}.jsonl`) and the
+//! calibration set (`tools/data/screening_calibration.jsonl`). It never reads
+//! `heldout3.jsonl` (the untouched measurement) or the validation data in
+//! `../shared/data/` (measured by `make eval-screening`, never tuned on).
+//! Every combination runs the whole screener (rules, windows, indirect text),
+//! not a shortcut over the scores, so its counts are what the filter does.
+//!
+//! The output is the Pareto front: for each number of benign items blocked,
+//! the combination that blocks the most attacks (ties: the highest
+//! thresholds). No combination may refuse more calibration benign items than
+//! the shipped thresholds do.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tollgate::screening::settings::{HeadThresholds, ScreeningSettings};
+use tollgate::screening::{ScreenOutcome, Screener};
+
+/// Our sets that may guide a choice (never `heldout3.jsonl`).
+const DEV_SETS: [&str; 3] = ["paraphrase.jsonl", "heldout.jsonl", "heldout2.jsonl"];
+const CALIBRATION: &str = "data/screening_calibration.jsonl";
+
+const INJECTION: [f32; 6] = [0.8, 0.75, 0.7, 0.65, 0.6, 0.55];
+const OVERRIDE: [f32; 5] = [0.75, 0.7, 0.65, 0.6, 0.55];
+const LEAK: [f32; 5] = [0.55, 0.5, 0.45, 0.4, 0.35];
+const JAILBREAK: [f32; 5] = [0.5, 0.45, 0.4, 0.35, 0.3];
+
+struct Item {
+    body: Vec<u8>,
+    attack: bool,
+    calibration: bool,
+}
+
+fn load(path: &Path, calibration: bool, out: &mut Vec<Item>) -> Result<(), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let v: Value =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        let (Some(t), Some(label)) = (
+            v.get("text").and_then(Value::as_str),
+            v.get("label").and_then(Value::as_str),
+        ) else {
+            return Err(format!(
+                "{}:{}: needs text and label",
+                path.display(),
+                n + 1
+            ));
+        };
+        let role = v.get("role").and_then(Value::as_str).unwrap_or("user");
+        let message = if role == "tool" {
+            serde_json::json!({"role": "tool", "tool_call_id": "c1", "content": t})
+        } else {
+            serde_json::json!({"role": "user", "content": t})
+        };
+        let body = serde_json::to_vec(&serde_json::json!({"model": "m", "messages": [message]}))
+            .map_err(|e| e.to_string())?;
+        out.push(Item {
+            body,
+            attack: label == "attack",
+            calibration,
+        });
+    }
+    Ok(())
+}
+
+fn head(block: f32) -> HeadThresholds {
+    HeadThresholds {
+        block_threshold: Some(block),
+        monitor_threshold: Some((block - 0.1).max(0.0)),
+    }
+}
+
+fn run() -> Result<String, String> {
+    let mut model: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--model" => model = args.next().map(PathBuf::from),
+            _ => return Err("usage: tollgate-threshold-sweep [--model FILE]".into()),
+        }
+    }
+    let model = match &model {
+        Some(p) => Some(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?),
+        None => None,
+    };
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let fixtures = tools.join("../tests/fixtures/screening");
+    let mut items = Vec::new();
+    for set in DEV_SETS {
+        load(&fixtures.join(set), false, &mut items)?;
+    }
+    load(&tools.join(CALIBRATION), true, &mut items)?;
+    let attacks = items.iter().filter(|i| i.attack).count();
+    let benign = items.len() - attacks;
+
+    // (benign blocked, attacks blocked, thresholds)
+    let mut all: Vec<(usize, usize, usize, [f32; 4])> = Vec::new();
+    let mut shipped = None;
+    for &i in &INJECTION {
+        for &o in &OVERRIDE {
+            for &l in &LEAK {
+                for &j in &JAILBREAK {
+                    let mut settings = ScreeningSettings::default();
+                    settings.model.block_threshold = i;
+                    settings.model.monitor_threshold = (i - 0.3).max(0.0);
+                    settings.model.categories.override_ = head(o);
+                    settings.model.categories.leak = head(l);
+                    settings.model.categories.jailbreak = head(j);
+                    let mut s =
+                        Screener::compile(settings, &[], "screening").map_err(|e| e.to_string())?;
+                    if let Some(bytes) = &model {
+                        s.use_model(bytes).map_err(|e| e.to_string())?;
+                    }
+                    let (mut a, mut b, mut cal) = (0usize, 0usize, 0usize);
+                    for item in &items {
+                        let blocked = matches!(
+                            s.screen("/v1/chat/completions", &item.body),
+                            ScreenOutcome::Block { .. }
+                        );
+                        match (blocked, item.attack) {
+                            (true, true) => a += 1,
+                            (true, false) => {
+                                b += 1;
+                                cal += usize::from(item.calibration);
+                            }
+                            _ => {}
+                        }
+                    }
+                    if (i, o, l, j) == (0.8, 0.75, 0.55, 0.5) {
+                        shipped = Some((b, a, cal));
+                    }
+                    all.push((b, a, cal, [i, o, l, j]));
+                }
+            }
+        }
+    }
+    let mut out = format!(
+        "development sets {DEV_SETS:?} + calibration: {attacks} attacks, {benign} benign\n\
+         benign blocked | attacks blocked | injection override leak jailbreak (calibration benign no more than shipped)\n"
+    );
+    // No calibration benign item refused that the shipped thresholds admit.
+    let cal_max = shipped.map_or(0, |(_, _, c)| c);
+    let rows: Vec<(usize, usize, [f32; 4])> = all
+        .iter()
+        .filter(|r| r.2 <= cal_max)
+        .map(|r| (r.0, r.1, r.3))
+        .collect();
+    if let Some((b, a, cal)) = shipped {
+        out.push_str(&format!(
+            "shipped defaults (0.8 0.75 0.55 0.5): {b} benign blocked ({cal} of them calibration), {a} attacks blocked\n"
+        ));
+    }
+    let mut best_so_far = 0usize;
+    let max_b = rows.iter().map(|r| r.0).max().unwrap_or(0);
+    for b in 0..=max_b {
+        // The most attacks at this benign count; ties: the highest thresholds.
+        let best = rows.iter().filter(|r| r.0 == b).max_by(|x, y| {
+            x.1.cmp(&y.1).then(
+                x.2.iter()
+                    .sum::<f32>()
+                    .partial_cmp(&y.2.iter().sum::<f32>())
+                    .unwrap_or(std::cmp::Ordering::Equal),
+            )
+        });
+        if let Some((b, a, t)) = best {
+            if *a > best_so_far {
+                best_so_far = *a;
+                out.push_str(&format!(
+                    "{b:>14} | {a:>15} | {:>9} {:>8} {:>4} {:>9}\n",
+                    t[0], t[1], t[2], t[3]
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn main() {
+    match run() {
+        Ok(s) => print!("{s}"),
+        Err(e) => {
+            eprintln!("tollgate-threshold-sweep: {e}");
+            std::process::exit(1);
+        }
+    }
+}
