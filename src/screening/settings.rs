@@ -192,8 +192,8 @@ impl Default for ModelSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            block_threshold: 0.8,
-            monitor_threshold: 0.5,
+            block_threshold: 0.95,
+            monitor_threshold: 0.65,
             categories: ModelCategories::default(),
             indirect_action: Action::Monitor,
             route_indirect_actions: BTreeMap::new(),
@@ -229,7 +229,7 @@ pub struct ModelCategories {
 
 /// Built-in (block, monitor) thresholds of the category heads, in the order
 /// override, leak, jailbreak.
-pub const CATEGORY_DEFAULTS: [(f32, f32); 3] = [(0.7, 0.6), (0.45, 0.35), (0.45, 0.35)];
+pub const CATEGORY_DEFAULTS: [(f32, f32); 3] = [(0.85, 0.75), (0.35, 0.25), (0.5, 0.4)];
 
 impl Default for ModelCategories {
     fn default() -> Self {
