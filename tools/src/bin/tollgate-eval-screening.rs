@@ -390,6 +390,7 @@ fn run() -> Result<String, String> {
                 "fixtures/paraphrase.jsonl" => Some("paraphrase"),
                 "fixtures/heldout.jsonl" => Some("heldout"),
                 "fixtures/heldout2.jsonl" => Some("heldout2"),
+                "fixtures/heldout3.jsonl" => Some("heldout3"),
                 _ => None,
             };
             if let Some(set) = set {
@@ -513,6 +514,11 @@ fn run() -> Result<String, String> {
             "heldout2",
             "our second held-out set per kind (written blind on 2026-11-30; never trained on; \
              spent: now a development set, see HELDOUT2.md)",
+        ),
+        (
+            "heldout3",
+            "our third held-out set per kind (written blind on 2026-11-30; never trained, \
+             tuned or compared on: the untouched measurement, see HELDOUT3.md)",
         ),
     ] {
         let _ = writeln!(out, "\n{title}");
