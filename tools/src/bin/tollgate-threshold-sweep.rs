@@ -21,17 +21,28 @@
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use tollgate::screening::settings::{HeadThresholds, ScreeningSettings};
+use tollgate::screening::settings::{HeadThresholds, ScreeningSettings, CATEGORY_DEFAULTS};
 use tollgate::screening::{ScreenOutcome, Screener};
 
 /// Our sets that may guide a choice (never `heldout3.jsonl`).
 const DEV_SETS: [&str; 3] = ["paraphrase.jsonl", "heldout.jsonl", "heldout2.jsonl"];
 const CALIBRATION: &str = "data/screening_calibration.jsonl";
 
-const INJECTION: [f32; 6] = [0.8, 0.75, 0.7, 0.65, 0.6, 0.55];
-const OVERRIDE: [f32; 5] = [0.75, 0.7, 0.65, 0.6, 0.55];
-const LEAK: [f32; 5] = [0.55, 0.5, 0.45, 0.4, 0.35];
-const JAILBREAK: [f32; 5] = [0.5, 0.45, 0.4, 0.35, 0.3];
+/// Each head's block threshold is swept from its shipped default down, in
+/// steps of 0.05.
+const STEPS: [f32; 5] = [0.0, 0.05, 0.1, 0.15, 0.2];
+
+/// The shipped block thresholds: injection, override, leak, jailbreak.
+fn shipped_thresholds() -> [f32; 4] {
+    let d = ScreeningSettings::default();
+    let c = CATEGORY_DEFAULTS;
+    [d.model.block_threshold, c[0].0, c[1].0, c[2].0]
+}
+
+/// `base - step`, rounded to hundredths, at least 0.05.
+fn lower(base: f32, step: f32) -> f32 {
+    ((base - step) * 100.0).round().max(5.0) / 100.0
+}
 
 struct Item {
     body: Vec<u8>,
@@ -108,10 +119,17 @@ fn run() -> Result<String, String> {
     // (benign blocked, attacks blocked, thresholds)
     let mut all: Vec<(usize, usize, usize, [f32; 4])> = Vec::new();
     let mut shipped = None;
-    for &i in &INJECTION {
-        for &o in &OVERRIDE {
-            for &l in &LEAK {
-                for &j in &JAILBREAK {
+    let base = shipped_thresholds();
+    for &si in &STEPS {
+        for &so in &STEPS {
+            for &sl in &STEPS {
+                for &sj in &STEPS {
+                    let (i, o, l, j) = (
+                        lower(base[0], si),
+                        lower(base[1], so),
+                        lower(base[2], sl),
+                        lower(base[3], sj),
+                    );
                     let mut settings = ScreeningSettings::default();
                     settings.model.block_threshold = i;
                     settings.model.monitor_threshold = (i - 0.3).max(0.0);
@@ -138,7 +156,7 @@ fn run() -> Result<String, String> {
                             _ => {}
                         }
                     }
-                    if (i, o, l, j) == (0.8, 0.75, 0.55, 0.5) {
+                    if (si, so, sl, sj) == (0.0, 0.0, 0.0, 0.0) {
                         shipped = Some((b, a, cal));
                     }
                     all.push((b, a, cal, [i, o, l, j]));
@@ -159,7 +177,7 @@ fn run() -> Result<String, String> {
         .collect();
     if let Some((b, a, cal)) = shipped {
         out.push_str(&format!(
-            "shipped defaults (0.8 0.75 0.55 0.5): {b} benign blocked ({cal} of them calibration), {a} attacks blocked\n"
+            "shipped defaults {base:?}: {b} benign blocked ({cal} of them calibration), {a} attacks blocked\n"
         ));
     }
     let mut best_so_far = 0usize;
