@@ -604,7 +604,7 @@ fn bench_screening(b: &mut Bench) {
         b.run(
             &format!("screening model {kb} KiB"),
             Some(text.len()),
-            "hashed n-gram logistic regression, one pass",
+            "hashed n-gram heads with a residual hidden layer, one pass",
             || model.score(black_box(&text)),
         );
     }
