@@ -588,8 +588,9 @@ fn hold_json_off_streams_json_through_the_text_window() {
     assert_eq!(v["content"], "mail [REDACTED:EMAIL] now");
 }
 
-#[test]
-fn a_capped_stream_ends_with_an_sse_error_once_it_passes_its_reservation() {
+/// A streamed chat request with `max_tokens` 5 under `cap_streams`, admitted,
+/// whose SSE answer's headers have been seen.
+fn capped_sse_stream() -> (Config, StreamState) {
     let config = config(
         r#", "rate_limit": {"cap_streams": true, "policies": [{"name": "tokens", "kind": "llm_tokens",
               "key": ["subject"], "capacity": 10000, "refill": {"tokens": 1, "per_s": 3600}}]}"#,
@@ -604,6 +605,12 @@ fn a_capped_stream_ends_with_an_sse_error_once_it_passes_its_reservation() {
     let headers = vec![("content-type".to_string(), "text/event-stream".to_string())];
     let edits = resp::on_response_headers(&config, &mut stream, &headers);
     assert!(edits.remove.contains(&"content-length".to_string()));
+    (config, stream)
+}
+
+#[test]
+fn a_capped_stream_ends_with_an_sse_error_once_it_passes_its_reservation() {
+    let (config, mut stream) = capped_sse_stream();
     let mut client = Vec::new();
     let mut cut_at = None;
     for i in 0..50 {
@@ -640,18 +647,7 @@ fn a_capped_stream_ends_with_an_sse_error_once_it_passes_its_reservation() {
 /// (the OpenAI SDK stops reading at `[DONE]`).
 #[test]
 fn a_capped_stream_is_cut_inside_a_chunk_that_holds_the_rest_of_the_answer() {
-    let config = config(
-        r#", "rate_limit": {"cap_streams": true, "policies": [{"name": "tokens", "kind": "llm_tokens",
-              "key": ["subject"], "capacity": 10000, "refill": {"tokens": 1, "per_s": 3600}}]}"#,
-    );
-    let store = MemoryStore::new();
-    let mut w = Worker::new(&config);
-    let body = serde_json::json!({"model": "m", "max_tokens": 5, "stream": true,
-        "messages": [{"role": "user", "content": "hi"}]})
-    .to_string();
-    let (mut stream, _) = chat(&config, &mut w, &store, &body);
-    let headers = vec![("content-type".to_string(), "text/event-stream".to_string())];
-    resp::on_response_headers(&config, &mut stream, &headers);
+    let (config, mut stream) = capped_sse_stream();
     let mut answer = String::new();
     for _ in 0..50 {
         let ev = serde_json::json!({"choices": [{"index": 0, "delta": {"content": "word "}}]});
