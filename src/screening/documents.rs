@@ -111,15 +111,7 @@ const POINTERS: &[&str] = &[
 /// Whether `instruction` asks for work on a text it points at.
 fn is_instruction(instruction: &str) -> bool {
     let words = super::normalize::phrase(instruction, false);
-    let has = |list: &[&str]| {
-        list.iter().any(|w| {
-            let mut p = String::with_capacity(w.len() + 2);
-            p.push(' ');
-            p.push_str(w);
-            p.push(' ');
-            words.contains(&p)
-        })
-    };
+    let has = |list: &[&str]| super::normalize::holds_any(&words, list);
     words.len() > 2 && has(TASKS) && has(POINTERS)
 }
 

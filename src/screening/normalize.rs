@@ -858,6 +858,19 @@ pub fn phrase(p: &str, leetspeak: bool) -> String {
     tokenize(&fold(p).text, leetspeak).text
 }
 
+/// Whether [`phrase`] output (` a b c `, a space at both ends) holds one of
+/// `list`'s word sequences (each given as lowercase words, `"is this"`) on
+/// word boundaries.
+pub fn holds_any(phrased: &str, list: &[&str]) -> bool {
+    list.iter().any(|w| {
+        let mut p = String::with_capacity(w.len() + 2);
+        p.push(' ');
+        p.push_str(w);
+        p.push(' ');
+        phrased.contains(&p)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

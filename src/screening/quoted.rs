@@ -154,28 +154,8 @@ pub fn quoted_for_analysis(text: &str) -> Option<QuotedSplit> {
     }
     outside.push_str(text.get(at..).unwrap_or_default());
     let words = super::normalize::phrase(&outside, false);
-    let has = |list: &[&str]| list.iter().any(|w| contains_words(&words, w));
+    let has = |list: &[&str]| super::normalize::holds_any(&words, list);
     (has(ASK) && has(TOPIC) && !has(ACT_ON_IT)).then_some(QuotedSplit { outside, quoted })
-}
-
-/// Whether the normalised `words` (` a b c `) hold the word sequence `w`.
-fn contains_words(words: &str, w: &str) -> bool {
-    let b = words.as_bytes();
-    let mut from = 0usize;
-    while let Some(rest) = words.get(from..) {
-        let Some(p) = rest.find(w) else {
-            return false;
-        };
-        let s = from + p;
-        let e = s + w.len();
-        let before = s == 0 || b.get(s - 1) == Some(&b' ');
-        let after = e >= b.len() || b.get(e) == Some(&b' ');
-        if before && after {
-            return true;
-        }
-        from = s + 1;
-    }
-    false
 }
 
 fn has_quote_char(text: &str) -> bool {
