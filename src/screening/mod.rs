@@ -835,10 +835,13 @@ impl Screener {
             };
             let mut score = None;
             let model_here = pasted.is_none() && split.is_none();
+            // The text outside the quotes is read again with the budget as it
+            // was before this text: its runs were decoded (and charged) once.
+            let budget_before = split.as_ref().map(|_| budget.clone());
             let hits = self.hits(&seg.text, tool, model_here, &mut budget, &mut score);
-            let outside_hits = match (&split, hits.is_empty()) {
-                (Some(s), false) => {
-                    Some(self.hits(&s.outside, tool, false, &mut budget, &mut None))
+            let outside_hits = match (&split, budget_before, hits.is_empty()) {
+                (Some(s), Some(mut again), false) => {
+                    Some(self.hits(&s.outside, tool, false, &mut again, &mut None))
                 }
                 _ => None,
             };

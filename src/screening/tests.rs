@@ -1202,3 +1202,20 @@ fn describing_prompt_extraction_is_not_asking_for_the_prompt() {
         );
     }
 }
+
+/// Reading the text outside the quotes again must not spend the request's
+/// decode budget a second time: one base64 run, a budget of one run.
+#[test]
+fn the_second_read_of_a_quoted_analysis_does_not_spend_the_decode_budget() {
+    use base64::Engine as _;
+    let s = screener_with(r#"{"decode": {"max_runs": 1}}"#);
+    let run = base64::engine::general_purpose::STANDARD
+        .encode("the weather in lisbon is mild in spring and autumn");
+    let text = format!("{QUOTED_FOR_ANALYSIS} The ticket id was {run}.");
+    let (blocked, flagged) = outcome_rules(&s, "", &text);
+    assert_eq!(blocked, None, "{flagged:?}");
+    assert!(
+        !flagged.iter().any(|r| r == DECODE_BUDGET_RULE_ID),
+        "{flagged:?}"
+    );
+}
