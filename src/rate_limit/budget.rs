@@ -255,24 +255,25 @@ impl StreamMeter {
     /// and never a terminator before the error (the OpenAI SDK stops reading
     /// at `[DONE]` and would take a capped answer for a whole one).
     pub fn sse_cut(&self, out: &[u8]) -> usize {
+        use crate::llm_api::sse;
         let mut meter = self.clone();
         let mut start = 0usize;
         while let Some(len) = event_len(out.get(start..).unwrap_or_default()) {
             let event = out.get(start..start + len).unwrap_or_default();
             let mut data: Vec<u8> = Vec::new();
-            for line in event.split(|&b| b == b'\n') {
-                let line = line.strip_suffix(b"\r").unwrap_or(line);
-                if let Some(d) = line.strip_prefix(b"data:") {
+            for (s, e, _) in sse::lines(event) {
+                let line = event.get(s..e).unwrap_or_default();
+                if let Some(d) = sse::field_value(line, b"data") {
                     if !data.is_empty() {
                         data.push(b'\n');
                     }
-                    data.extend_from_slice(d.strip_prefix(b" ").unwrap_or(d));
+                    data.extend_from_slice(d);
                 }
             }
             if data.trim_ascii() == b"[DONE]" {
                 return start;
             }
-            if let Some(v) = crate::llm_api::sse::parse_event(&data) {
+            if let Some(v) = sse::parse_event(&data) {
                 if meter.observe_event(&v) {
                     return start;
                 }
