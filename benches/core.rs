@@ -770,7 +770,7 @@ fn bench_redaction(b: &mut Bench) {
 /// arm's cost in Envoy over an empty Wasm module is host calls and Wasm.
 fn bench_pipeline(b: &mut Bench) {
     use tollgate::metrics::MemoryMetrics;
-    use tollgate::pipeline::{self, response, Env, RequestHead, StreamState};
+    use tollgate::pipeline::{self, response, StreamState};
     let json = serde_json::json!({
         "routes": [
             {"name": "models", "match": {"prefix": "/v1/models", "methods": ["GET"]}, "auth": "none"},
@@ -800,20 +800,8 @@ fn bench_pipeline(b: &mut Bench) {
         None,
         "request headers + response headers + on_log; MemoryMetrics",
         || {
-            let head = RequestHead {
-                method: "GET",
-                path: "/v1/models",
-                headers: black_box(&headers),
-                peer_address: None,
-                end_of_stream: true,
-                tls_version: None,
-            };
-            let mut env = Env {
-                auth: &mut auth,
-                store: &store,
-                metrics: &mut metrics,
-                now_ms: NOW_MS,
-            };
+            let head = request_head("GET", "/v1/models", black_box(&headers), None, true);
+            let mut env = bench_env(&mut auth, &store, &mut metrics);
             let mut stream = StreamState::default();
             let step = pipeline::stream::request_headers(&config, &mut env, &head, &mut stream);
             if response::needs_headers(&stream) {
@@ -826,13 +814,45 @@ fn bench_pipeline(b: &mut Bench) {
     );
 }
 
+/// A request head for the pipeline cases (no TLS).
+fn request_head<'a>(
+    method: &'a str,
+    path: &'a str,
+    headers: &'a [(String, String)],
+    peer_address: Option<&'a str>,
+    end_of_stream: bool,
+) -> tollgate::pipeline::RequestHead<'a> {
+    tollgate::pipeline::RequestHead {
+        method,
+        path,
+        headers,
+        peer_address,
+        end_of_stream,
+        tls_version: None,
+    }
+}
+
+/// The pipeline's environment for the pipeline cases, at [`NOW_MS`].
+fn bench_env<'a>(
+    auth: &'a mut AuthState,
+    store: &'a MemoryStore,
+    metrics: &'a mut tollgate::metrics::MemoryMetrics,
+) -> tollgate::pipeline::Env<'a> {
+    tollgate::pipeline::Env {
+        auth,
+        store,
+        metrics,
+        now_ms: NOW_MS,
+    }
+}
+
 /// A whole screened request through the pure pipeline: the request headers
 /// of a 1 KiB chat POST, its body (one parse, validation, screening, the
 /// metrics), the response headers and the end of the stream. What the
 /// filter's own work costs per screened request, without the host.
 fn bench_pipeline_screen(b: &mut Bench) {
     use tollgate::metrics::MemoryMetrics;
-    use tollgate::pipeline::{self, response, Env, RequestHead, StreamState};
+    use tollgate::pipeline::{self, response, StreamState};
     let json = serde_json::json!({
         "routes": [
             {"name": "chat", "match": {"prefix": CHAT_PATH, "methods": ["POST"]}, "auth": "none"}
@@ -853,20 +873,8 @@ fn bench_pipeline_screen(b: &mut Bench) {
             Some(body.len()),
             "headers + body (parse, screen) + response headers; MemoryMetrics",
             || {
-                let head = RequestHead {
-                    method: "POST",
-                    path: CHAT_PATH,
-                    headers: black_box(&headers),
-                    peer_address: None,
-                    end_of_stream: false,
-                    tls_version: None,
-                };
-                let mut env = Env {
-                    auth: &mut auth,
-                    store: &store,
-                    metrics: &mut metrics,
-                    now_ms: NOW_MS,
-                };
+                let head = request_head("POST", CHAT_PATH, black_box(&headers), None, false);
+                let mut env = bench_env(&mut auth, &store, &mut metrics);
                 let mut stream = StreamState::default();
                 let step = pipeline::stream::request_headers(&config, &mut env, &head, &mut stream);
                 let mut read = |n: usize| body.get(..n).unwrap_or_default().to_vec();
@@ -899,7 +907,7 @@ fn bench_pipeline_screen(b: &mut Bench) {
 fn bench_pipeline_all(b: &mut Bench) {
     use tollgate::metrics::MemoryMetrics;
     use tollgate::pipeline::response::{self, BodyRead, BodyStep};
-    use tollgate::pipeline::{self, stream, Env, RequestHead, StreamState};
+    use tollgate::pipeline::{self, stream, StreamState};
     if !b.wants("pipeline request, everything on") {
         return;
     }
@@ -954,20 +962,14 @@ fn bench_pipeline_all(b: &mut Bench) {
     let headers = chat_post_headers(body.len(), Some(&es.token));
     let json_type = vec![("content-type".to_string(), "application/json".to_string())];
     let mut run = || {
-        let head = RequestHead {
-            method: "POST",
-            path: CHAT_PATH,
-            headers: black_box(&headers),
-            peer_address: Some("127.0.0.1:40000"),
-            end_of_stream: false,
-            tls_version: None,
-        };
-        let mut env = Env {
-            auth: &mut auth,
-            store: &store,
-            metrics: &mut metrics,
-            now_ms: NOW_MS,
-        };
+        let head = request_head(
+            "POST",
+            CHAT_PATH,
+            black_box(&headers),
+            Some("127.0.0.1:40000"),
+            false,
+        );
+        let mut env = bench_env(&mut auth, &store, &mut metrics);
         let mut st = StreamState::default();
         let first = stream::request_headers(&config, &mut env, &head, &mut st);
         let sent = stream::request_body(&config, &mut env, &mut st, body.len(), true, &mut |n| {
