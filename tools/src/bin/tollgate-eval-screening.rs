@@ -33,22 +33,11 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use serde_json::Value;
+
+#[path = "../screening_cases.rs"]
+mod screening_cases;
+use screening_cases::{body, load_fixture, read_jsonl, Case, Label};
 use tollgate::screening::{ScreenOutcome, Screener, ScreeningSettings};
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Label {
-    Attack,
-    Benign,
-}
-
-struct Case {
-    text: String,
-    label: Label,
-    tool: bool,
-    /// The fixture's `kind` (paraphrase set: override, leak, persona,
-    /// multilingual, …), for the per-kind breakdown.
-    kind: String,
-}
 
 #[derive(Default)]
 struct Tally {
@@ -115,14 +104,6 @@ fn strings_in(v: &Value, out: &mut Vec<String>) {
 fn read_json(path: &Path) -> Result<Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-fn read_jsonl(path: &Path) -> Result<Vec<Value>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| format!("{}: {e}", path.display())))
-        .collect()
 }
 
 /// The cases of one public data file, by its name.
@@ -207,44 +188,6 @@ fn load_public(path: &Path) -> Result<Option<Vec<Case>>, String> {
         _ => return Ok(None),
     };
     Ok(Some(cases))
-}
-
-fn load_fixture(path: &Path) -> Result<Vec<Case>, String> {
-    let mut out = Vec::new();
-    for v in read_jsonl(path)? {
-        let text = v
-            .get("text")
-            .and_then(Value::as_str)
-            .ok_or_else(|| format!("{}: missing text", path.display()))?;
-        let label = match v.get("label").and_then(Value::as_str) {
-            Some("attack") => Label::Attack,
-            Some("benign") => Label::Benign,
-            _ => {
-                return Err(format!(
-                    "{}: label must be attack or benign",
-                    path.display()
-                ))
-            }
-        };
-        let tool = v.get("role").and_then(Value::as_str) == Some("tool");
-        let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
-        out.push(Case {
-            text: text.to_string(),
-            label,
-            tool,
-            kind: kind.to_string(),
-        });
-    }
-    Ok(out)
-}
-
-fn body(case: &Case) -> Vec<u8> {
-    let msg = if case.tool {
-        serde_json::json!({"role": "tool", "tool_call_id": "call_1", "content": case.text})
-    } else {
-        serde_json::json!({"role": "user", "content": case.text})
-    };
-    serde_json::to_vec(&serde_json::json!({"model": "eval", "messages": [msg]})).unwrap_or_default()
 }
 
 fn snippet(s: &str) -> String {

@@ -20,7 +20,9 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+#[path = "../screening_cases.rs"]
+mod screening_cases;
+use screening_cases::{body, load_fixture, Label};
 use tollgate::screening::settings::{HeadThresholds, ScreeningSettings, CATEGORY_DEFAULTS};
 use tollgate::screening::{ScreenOutcome, Screener};
 
@@ -51,35 +53,10 @@ struct Item {
 }
 
 fn load(path: &Path, calibration: bool, out: &mut Vec<Item>) -> Result<(), String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    for (n, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
-        let v: Value =
-            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-        let (Some(t), Some(label)) = (
-            v.get("text").and_then(Value::as_str),
-            v.get("label").and_then(Value::as_str),
-        ) else {
-            return Err(format!(
-                "{}:{}: needs text and label",
-                path.display(),
-                n + 1
-            ));
-        };
-        let role = v.get("role").and_then(Value::as_str).unwrap_or("user");
-        let message = if role == "tool" {
-            serde_json::json!({"role": "tool", "tool_call_id": "c1", "content": t})
-        } else {
-            serde_json::json!({"role": "user", "content": t})
-        };
-        let body = serde_json::to_vec(&serde_json::json!({"model": "m", "messages": [message]}))
-            .map_err(|e| e.to_string())?;
+    for case in load_fixture(path)? {
         out.push(Item {
-            body,
-            attack: label == "attack",
+            body: body(&case),
+            attack: case.label == Label::Attack,
             calibration,
         });
     }
